@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from trainlab.cli import main
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``trainlab ARGS`` in-process; return its exit code, stdout and stderr."""
+
+    def call(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return call
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(text: str, name: str = "exp.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def assert_bad_input(result: CliResult, *fragments: str) -> None:
+    """Exit 2, exactly one line on stderr containing every fragment, and no traceback."""
+    assert result.code == 2, (result.code, result.out, result.err)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

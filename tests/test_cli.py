@@ -1,0 +1,163 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, assert_bad_input
+
+TINY = """
+name = "tiny"
+seeds = 2
+[data]
+n_samples = 200
+[train]
+epochs = 4
+[grid]
+"model.activation" = ["tanh", "relu"]
+"""
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_run_writes_the_output_directory(cli, write_config, tmp_path):
+    out = tmp_path / "out"
+    r = cli("run", write_config(TINY), "--out", out, "--engine", "reference")
+    assert r.code == 0, r.err
+    for name in ("config.toml", "runs.csv", "history.csv", "runs.sqlite", "tiny-loss.png", "tiny-boundary.png"):
+        assert (out / name).exists(), name
+    runs = read_csv(out / "runs.csv")
+    assert list(runs[0]) == [
+        "run_id", "experiment", "seed", "model.activation", "status", "epochs_run", "best_epoch",
+        "final_train_loss", "final_val_loss", "final_train_acc", "final_val_acc", "best_val_acc",
+        "test_acc", "seconds",
+    ]
+    assert [r["model.activation"] for r in runs] == ["tanh", "tanh", "relu", "relu"]
+    assert all(r["status"] == "ok" and r["epochs_run"] == "4" and r["test_acc"] == "" for r in runs)
+    history = read_csv(out / "history.csv")
+    assert len(history) == 4 * 4
+    assert [h["epoch"] for h in history[:4]] == ["1", "2", "3", "4"]
+    assert all(0 <= float(h["val_acc"]) <= 1 for h in history)
+    assert "tiny" in r.out and str(out) in r.out
+
+
+def test_set_overrides_reach_the_run(cli, write_config, tmp_path):
+    out = tmp_path / "o"
+    r = cli("run", write_config(TINY), "--out", out, "--set", "train.epochs=2", "--set", "seeds=1")
+    assert r.code == 0, r.err
+    runs = read_csv(out / "runs.csv")
+    assert len(runs) == 2 and runs[0]["epochs_run"] == "2"
+
+
+def test_existing_output_is_refused_then_forced(cli, write_config, tmp_path):
+    out = tmp_path / "o"
+    config = write_config(TINY)
+    assert cli("run", config, "--out", out, "--set", "seeds=1").code == 0
+    before = snapshot(out)
+    assert_bad_input(cli("run", config, "--out", out), "not empty", "--resume", "--force")
+    assert snapshot(out) == before
+    # --force validates first: a bad config must not wipe the old results
+    assert_bad_input(cli("run", config, "--out", out, "--force", "--set", "optim.lr=-1"), "optim.lr")
+    assert snapshot(out) == before
+    assert cli("run", config, "--out", out, "--force", "--set", "seeds=1", "--set", "train.epochs=2").code == 0
+    assert read_csv(out / "runs.csv")[0]["epochs_run"] == "2"
+
+
+def test_resume_completes_the_missing_runs(cli, write_config, tmp_path):
+    out = tmp_path / "o"
+    config = write_config(TINY)
+    assert cli("run", config, "--out", out, "--set", "seeds=1").code == 0
+    r = cli("run", config, "--out", out, "--resume")  # the config now asks for 2 seeds
+    assert r.code == 0, r.err
+    runs = read_csv(out / "runs.csv")
+    assert [(x["model.activation"], x["seed"]) for x in runs] == [
+        ("tanh", "0"), ("tanh", "1"), ("relu", "0"), ("relu", "1")
+    ]
+    assert_bad_input(cli("run", config, "--out", out, "--resume", "--set", "optim.lr=0.3"), "differs")
+
+
+def test_diverging_run_says_what_to_try(cli, write_config, tmp_path):
+    r = cli("run", write_config(TINY), "--out", tmp_path / "o", "--set", "optim.lr=1e7", "--set",
+            "model.init='large'", "--set", "seeds=1")
+    assert r.code == 0, r.err
+    assert "diverged" in r.out and "lower learning rate" in r.out.replace("\n", " ").replace("  ", " ")
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ('name = "x"\n[model\n', ["exp.toml", "TOML syntax error", "line 2"]),
+        ("[model]\nhiden = [3]\n", ["exp.toml", "model.hiden", "unknown key"]),
+        ("[optim]\nlr = 0\n", ["optim.lr", "greater than 0"]),
+        ('[optim]\nlr = "fast"\n', ["optim.lr"]),
+        ("[data]\nsplit = [0.9, 0.3]\n", ["data.split", "sum to at most 1"]),
+        ("[model]\nhidden = [0]\n", ["model.hidden", "at least 1 unit"]),
+        ("[train]\nepochs = 0\n", ["train.epochs"]),
+        ('[data]\nname = "mnist"\n', ["data.name", "moons", "circles", "csv"]),
+        ('[model]\nactivation = "swish"\n', ["model.activation", "relu", "gelu"]),
+        ('[optim]\nname = "lbfgs"\n', ["optim.name", "adam", "rmsprop"]),
+        ('[data]\nname = "csv"\npath = "missing.csv"\n', ["missing.csv", "not found"]),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(cli, write_config, tmp_path, text, fragments):
+    out = tmp_path / "o"
+    assert_bad_input(cli("run", write_config(text), "--out", out), *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "csv_text, fragments",
+    [
+        ("x1,x2\n1,2\n", ["no column 'y'"]),
+        ("x1,x2,y\n1,oops,0\n", ["row 2", "'x2'", "not a number"]),
+        ("x1,x2,y\n1,inf,0\n2,2,1\n", ["row 2", "not a finite number"]),
+        ("x1,x2,y\n1,2,1\n2,3,1\n", ["single class"]),
+        ("x1,x2,y\n1,2,0\n2,3,1\n", ["data.split", "too few"]),
+    ],
+)
+def test_bad_csv_is_one_line_and_exit_2(cli, write_config, tmp_path, csv_text, fragments):
+    (tmp_path / "points.csv").write_text(csv_text)
+    config = write_config('[data]\nname = "csv"\npath = "points.csv"\n')
+    assert_bad_input(cli("run", config, "--out", tmp_path / "o"), "points.csv", *fragments)
+
+
+def test_missing_config_file(cli, tmp_path):
+    assert_bad_input(cli("run", tmp_path / "nope.toml"), "nope.toml", "not found")
+
+
+def test_bad_option_is_one_line(cli, write_config):
+    assert_bad_input(cli("run", write_config(TINY), "--engine", "turbo"), "--engine", "reference")
+    assert_bad_input(cli("run", write_config(TINY), "--bogus"), "--bogus")
+    assert_bad_input(cli("run", write_config(TINY), "--set", "novalue"), "KEY=VALUE")
+
+
+def test_data_export(cli, tmp_path):
+    out = tmp_path / "m.csv"
+    r = cli("data", "moons", "--out", out, "--set", "n_samples=50", "--set", "noise=0.1")
+    assert r.code == 0, r.err
+    rows = read_csv(out)
+    assert len(rows) == 50 and list(rows[0]) == ["x1", "x2", "y"]
+    assert_bad_input(cli("data", "mnist", "--out", out), "data.name")
+
+
+def test_list_names_experiments_and_datasets(cli):
+    r = cli("list")
+    assert r.code == 0 and "activations" in r.out and "spiral" in r.out
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    """The installed `trainlab` entry point, as a user runs it."""
+    config = tmp_path / "bad.toml"
+    config.write_text("[optim]\nlr = -1\n")
+    trainlab = ROOT / ".venv" / "bin" / "trainlab"
+    cmd = [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+    p = subprocess.run([*cmd, "run", str(config)], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "optim.lr" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_circles, make_moons
+
+from trainlab.config import DataConfig
+from trainlab.data import generate, load_csv, make_dataset, write_csv
+from trainlab.errors import BadInput
+
+
+def test_moons_equal_sklearn():
+    X, y = generate(DataConfig(name="moons", n_samples=600, noise=0.25, seed=42))
+    X_ref, y_ref = make_moons(n_samples=600, noise=0.25, random_state=42)
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(y, y_ref)
+
+
+def test_circles_equal_sklearn():
+    X, _ = generate(DataConfig(name="circles", n_samples=300, noise=0.1, seed=3))
+    np.testing.assert_array_equal(X, make_circles(n_samples=300, noise=0.1, factor=0.5, random_state=3)[0])
+
+
+def test_xor_labels_follow_signs_without_noise():
+    X, y = generate(DataConfig(name="xor", n_samples=500, noise=0.0, seed=1))
+    assert X.min() >= -1 and X.max() <= 1
+    np.testing.assert_array_equal(y, (X[:, 0] > 0) ^ (X[:, 1] > 0))
+
+
+@pytest.mark.parametrize("name, k", [("spiral", 3), ("blobs", 4), ("gaussian", 2)])
+def test_generators_make_k_balanced_classes(name, k):
+    cfg = DataConfig(name=name, n_samples=300, n_classes=k if name != "gaussian" else None)
+    _, y = generate(cfg)
+    assert sorted(set(y.tolist())) == list(range(k))
+    assert np.bincount(y).min() >= 300 // k - 1
+
+
+def test_split_sizes_stratified_and_scaled_on_train_only():
+    data = make_dataset(DataConfig(n_samples=1000, split=[0.8, 0.1, 0.1]))
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (800, 100, 100)
+    assert abs(data.y_val.mean() - 0.5) < 0.02
+    np.testing.assert_allclose(data.X_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(data.X_train.std(axis=0), 1, atol=1e-12)
+    assert np.abs(data.X_val.mean(axis=0)).max() > 1e-6  # val was not used to fit the scaler
+    np.testing.assert_allclose(data.prepare(data.raw_val), data.X_val)
+
+
+def test_split_is_seeded_by_data_seed():
+    a = make_dataset(DataConfig(seed=1))
+    b = make_dataset(DataConfig(seed=1))
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+
+
+def test_minmax_scaling():
+    data = make_dataset(DataConfig(scale="minmax"))
+    np.testing.assert_allclose(data.X_train.min(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(data.X_train.max(axis=0), 1, atol=1e-12)
+
+
+def test_feature_transforms():
+    data = make_dataset(DataConfig(name="xor", features=["x1", "x2", "x1*x2", "x1^2", "sin(x2)"], scale="none"))
+    assert data.in_dim == 5
+    raw = data.raw_train
+    np.testing.assert_allclose(data.X_train[:, 2], raw[:, 0] * raw[:, 1])
+    np.testing.assert_allclose(data.X_train[:, 3], raw[:, 0] ** 2)
+    np.testing.assert_allclose(data.X_train[:, 4], np.sin(raw[:, 1]))
+
+
+def test_unknown_feature_is_bad_input():
+    with pytest.raises(BadInput, match="x3"):
+        make_dataset(DataConfig(features=["x1", "x3"]))
+
+
+def test_csv_round_trip_with_any_number_of_features_and_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = np.arange(90) % 3
+    path = tmp_path / "p.csv"
+    write_csv(path, X, y)
+    data = make_dataset(DataConfig(name="csv", path=str(path)))
+    assert data.in_dim == 3 and data.n_classes == 3
+    assert data.columns == ["x1", "x2", "x3"]
+
+
+def test_csv_custom_columns(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{-i},{'cat' if i % 2 else 'dog'}\n" for i in range(20)))
+    data = make_dataset(DataConfig(name="csv", path=str(path), target="label", features=["b"]))
+    assert data.in_dim == 1 and data.n_classes == 2
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("x1,x2\n1,2\n", "no column 'y'"),
+        ("x1,x2,y\n1,abc,0\n2,2,1\n", "row 2, column 'x2': 'abc' is not a number"),
+        ("x1,x2,y\n1,2,0\n1,nan,1\n", "row 3, column 'x2': 'nan' is not a finite number"),
+        ("x1,x2,y\n1,2,0\n3,4,0\n5,6,0\n", "single class"),
+        ("x1,x2,y\n", "no data rows"),
+        ("x1,x2,y\n1,2\n", "row 2 has 2 cells, expected 3"),
+    ],
+)
+def test_bad_csv(tmp_path, text, fragment):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(BadInput) as e:
+        load_csv(path)
+    assert fragment in str(e.value) and str(path) in str(e.value)
+
+
+def test_csv_with_too_few_rows_for_the_split(tmp_path):
+    path = tmp_path / "few.csv"
+    path.write_text("x1,x2,y\n0,0,0\n1,1,1\n2,2,0\n")
+    with pytest.raises(BadInput, match="data.split"):
+        make_dataset(DataConfig(name="csv", path=str(path), split=[0.8, 0.1, 0.1]))
+
+
+def test_missing_csv(tmp_path):
+    with pytest.raises(BadInput, match="CSV file not found"):
+        make_dataset(DataConfig(name="csv", path=str(tmp_path / "none.csv")))
+
+
+def test_shipped_xor_csv_loads():
+    from trainlab.data import EXAMPLE_XOR_CSV
+
+    X, y, columns = load_csv(EXAMPLE_XOR_CSV)
+    assert columns == ["x1", "x2"] and len(y) >= 200 and set(y.tolist()) == {0, 1}

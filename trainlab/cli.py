@@ -1,0 +1,199 @@
+"""The ``trainlab`` command: a thin Typer layer over the library.
+
+Bad input of any kind ends in one line on stderr and exit code 2 (``main`` turns BadInput and
+Click's usage errors into that line); a failed check is exit code 1.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trainlab import experiments
+from trainlab.config import DATASETS, DataConfig, apply_overrides, config_from_dict, load_config
+from trainlab.errors import BadInput
+
+try:  # Typer ≥ 0.24 carries its own copy of Click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="trainlab: train small neural networks and see what happens.",
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config value: --set optim.lr=0.01 (TOML values)."),
+]
+
+
+def _show_interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+# ---------------------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    set_: SetOption = None,
+    engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/<name>-<time>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+) -> None:
+    """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
+    from trainlab.runner import default_out_dir, run as run_experiments
+
+    cfg = load_config(config, set_ or [])
+    out_dir = out or default_out_dir(cfg.name)
+    command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
+    _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
+                                            progress=_show_interactive()), out_dir, command)
+
+
+def _run_and_report(job, out_dir: Path, command: str) -> None:
+    from trainlab.runner import interrupted_message
+
+    try:
+        results = job()
+    except KeyboardInterrupt:
+        if (out_dir / "runs.sqlite").exists():
+            err_console.print(interrupted_message(out_dir, command))
+        else:
+            err_console.print("Interrupted before any run finished.")
+        raise typer.Exit(130) from None
+    print_summary(results.runs())
+    out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
+
+
+def print_summary(runs: list[dict]) -> None:
+    """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong."""
+    from trainlab.plots import by_group
+
+    table = Table(title="Runs", show_lines=False)
+    for col in ("experiment", "setting", "seeds", "final val loss", "final val acc", "status"):
+        table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
+    advice = []
+    for group, rs in by_group(runs).items():
+        statuses = statistics.multimode([r["status"] for r in rs])
+        counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
+        table.add_row(
+            rs[0]["experiment"],
+            group if group != rs[0]["experiment"] else "-",
+            str(len(rs)),
+            _mean_std([r["final_val_loss"] for r in rs]),
+            _mean_std([r["final_val_acc"] for r in rs]),
+            ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if len(counts) > 1 else statuses[0],
+        )
+        diverged = [r for r in rs if r["status"] == "diverged"]
+        if diverged:
+            r = diverged[0]
+            advice.append(
+                f"{group}: {len(diverged)} of {len(rs)} runs diverged (loss became NaN/inf at epoch "
+                f"{r['epochs_run']}). Try a lower learning rate, e.g. 10× smaller: --set optim.lr=..."
+            )
+    out_console.print(table)
+    for line in advice:
+        out_console.print(f"[yellow]⚠ {line}[/]")
+
+
+def _mean_std(values: list[float]) -> str:
+    finite = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    if not finite:
+        return "nan"
+    if len(finite) == 1:
+        return f"{finite[0]:.4f}"
+    return f"{statistics.fmean(finite):.4f} ± {statistics.stdev(finite):.4f}"
+
+
+# ---------------------------------------------------------------------------- lab
+
+
+@app.command()
+def lab(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run (default: all).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per setting (default 10).")] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer seeds and epochs: for tests and a first look.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
+) -> None:
+    """Run the course experiments over many seeds and write the results."""
+    from trainlab.runner import default_out_dir, run as run_experiments
+
+    cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
+    out_dir = out or default_out_dir("lab")
+    command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
+        " --quick" if quick else ""
+    )
+    _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
+                                            progress=_show_interactive()), out_dir, command.replace("  ", " "))
+
+
+# ---------------------------------------------------------------------------- list, data
+
+
+@app.command("list")
+def list_() -> None:
+    """The built-in experiments and data sets."""
+    out_console.print("[bold]Experiments[/] (trainlab lab NAME):")
+    for name, description in experiments.describe().items():
+        out_console.print(f"  {name:<22} {description}")
+    out_console.print("\n[bold]Data sets[/] (data.name):")
+    for name in DATASETS:
+        out_console.print(f"  {name}")
+
+
+@app.command()
+def data(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(DATASETS)}.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (columns x1, x2, y).")],
+    set_: SetOption = None,
+) -> None:
+    """Export a data set (all rows, before splitting) to CSV: trainlab data moons --out moons.csv."""
+    from trainlab.data import generate, write_csv
+
+    raw = apply_overrides({"data": {"name": name}}, [f"data.{s}" for s in set_ or []])
+    cfg: DataConfig = config_from_dict(raw, source="trainlab data").data
+    X, y = generate(cfg)
+    write_csv(out, X, y)
+    out_console.print(f"Wrote {len(y)} rows of {cfg.name} to {out}")
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="trainlab", standalone_mode=False)
+    except BadInput as e:
+        err_console.print(f"trainlab: error: {e}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except click_errors.UsageError as e:
+        sub = e.ctx.info_name if e.ctx is not None and e.ctx.parent is not None else None
+        hint = f" (see trainlab {sub} --help)" if sub else " (see trainlab --help)"
+        err_console.print(f"trainlab: error: {e.format_message()}{hint}", highlight=False, markup=False,
+                          soft_wrap=True)
+        sys.exit(2)
+    except click_errors.Abort:
+        sys.exit(130)
+    except click_errors.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,347 @@
+"""Run configuration: the TOML format of DESIGN.md as strict pydantic models.
+
+A config file describes one experiment: the data, the model, the optimizer, the training
+schedule, how many seeds, and optionally a ``[grid]`` of values to sweep. ``expand`` turns it
+into the list of concrete runs (every grid combination times every seed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainlab.errors import BadInput
+
+DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "csv")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity")
+INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "exponential", "cosine")
+
+# The course's named initialisations: "small" and "large" are normal draws with these std.
+INIT_PRESET_STD = {"small": 1e-3, "large": 1.0}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataConfig(_Strict):
+    name: Literal["moons", "circles", "xor", "spiral", "blobs", "gaussian", "csv"] = "moons"
+    n_samples: int = Field(600, ge=4)
+    noise: float | None = Field(None, ge=0)  # None: the generator's usual amount (see data.py)
+    seed: int = 42
+    n_classes: int | None = Field(None, ge=2)  # blobs centres, spiral arms
+    split: list[float] = [0.7, 0.3]
+    stratify: bool = True
+    scale: Literal["none", "standard", "minmax"] = "standard"
+    path: str | None = None  # csv only, relative to the config file
+    features: list[str] | None = None  # input columns or transforms: x1, x1^2, x1*x2, sin(x1)
+    target: str = "y"
+
+    @field_validator("split")
+    @classmethod
+    def _split_fractions(cls, split: list[float]) -> list[float]:
+        if len(split) not in (2, 3):
+            raise ValueError("expected [train, val] or [train, val, test] fractions")
+        if any(not (0 < f < 1) for f in split):
+            raise ValueError("each fraction must be between 0 and 1")
+        if sum(split) > 1 + 1e-9:
+            raise ValueError(f"fractions must sum to at most 1 (they sum to {sum(split):g})")
+        return split
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> DataConfig:
+        if self.name == "csv" and not self.path:
+            raise ValueError("data.name = 'csv' needs data.path = 'FILE.csv'")
+        return self
+
+
+class ModelConfig(_Strict):
+    hidden: list[int] = [32]
+    activation: Literal["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"] = "relu"
+    init: Literal["default", "he", "xavier", "normal", "small", "large", "zeros"] = "default"
+    init_std: float = Field(0.01, gt=0)  # for init = "normal"
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: list[int]) -> list[int]:
+        if any(h < 1 for h in hidden):
+            raise ValueError("every hidden layer needs at least 1 unit")
+        return hidden
+
+
+class ScheduleConfig(_Strict):
+    name: Literal["constant", "step", "exponential", "cosine"] = "constant"
+    step_size: int = Field(30, ge=1)  # step: epochs between decays
+    gamma: float = Field(0.1, gt=0, le=1)  # step, exponential: decay factor
+    t_max: int | None = Field(None, ge=1)  # cosine: period in epochs (default: all epochs)
+    eta_min: float = Field(0.0, ge=0)  # cosine: floor
+
+
+class OptimConfig(_Strict):
+    name: Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float | None = Field(None, ge=0, lt=1)  # None: 0.9 for momentum/nesterov, else 0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    alpha: float = Field(0.99, gt=0, lt=1)  # rmsprop smoothing
+    weight_decay: float | None = Field(None, ge=0)  # None: 0.01 for adamw, else 0 (L2)
+    schedule: ScheduleConfig = ScheduleConfig()
+
+    @field_validator("betas", mode="before")
+    @classmethod
+    def _betas_from_list(cls, betas: Any) -> Any:
+        return tuple(betas) if isinstance(betas, list) else betas
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError("each beta must be in [0, 1)")
+        return betas
+
+    @property
+    def momentum_value(self) -> float:
+        if self.momentum is not None:
+            return self.momentum
+        return 0.9 if self.name in ("momentum", "nesterov") else 0.0
+
+    @property
+    def weight_decay_value(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 0.01 if self.name == "adamw" else 0.0
+
+
+class EarlyStoppingConfig(_Strict):
+    patience: int = Field(20, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+    monitor: Literal["val_loss", "val_acc"] = "val_loss"
+    restore_best: bool = True
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(64, ge=0)  # 0 = full batch
+    early_stopping: EarlyStoppingConfig | None = None
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class RunConfig(_Strict):
+    name: str = "trainlab"
+    description: str = ""
+    experiment: str | None = None  # the `experiment` column of runs.csv; defaults to name
+    seeds: int | list[int] = 1
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    grid: dict[str, list[Any]] = {}
+
+    @field_validator("seeds")
+    @classmethod
+    def _some_seeds(cls, seeds: int | list[int]) -> int | list[int]:
+        if isinstance(seeds, int) and seeds < 1:
+            raise ValueError("seeds must be a count ≥ 1 or a non-empty list of integers")
+        if isinstance(seeds, list) and (not seeds or len(set(seeds)) != len(seeds)):
+            raise ValueError("seeds must be a non-empty list of distinct integers")
+        return seeds
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_lists(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid key {key!r} has no values")
+        return grid
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment or self.name
+
+
+class RunSpec(BaseModel):
+    """One concrete run: a grid point and a seed, with the config it resolves to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    experiment: str
+    group: str  # the grid point without the seed, e.g. "activation=relu"
+    seed: int
+    grid_values: dict[str, Any]
+    config: RunConfig
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a TOML config, apply ``KEY=VALUE`` overrides and validate it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: config file not found") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read config ({e.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{path}: TOML syntax error: {e}") from None
+    raw = apply_overrides(raw, overrides)
+    _resolve_csv_path(raw, path.parent)
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a plain dict (as read from TOML) into a RunConfig, with one-line errors."""
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise BadInput(f"{source}: {_describe(e)}") from None
+    for spec_overrides in _grid_points(cfg):
+        with_values(cfg, spec_overrides, source)  # every grid point must be a valid config
+    return cfg
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``--set model.hidden=[16,16]``: values are TOML (bare words are strings)."""
+    raw = _deep_copy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set optim.lr=0.01")
+        value = parse_value(text.strip())
+        if key.startswith("grid."):
+            raw.setdefault("grid", {})[key.removeprefix("grid.")] = value
+        else:
+            _set_dotted(raw, key, value)
+    return raw
+
+
+def parse_value(text: str) -> Any:
+    """A TOML value (``0.01``, ``[16, 16]``, ``true``, ``"relu"``), or the bare text as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise BadInput(f"--set {key}: {part!r} is not a table")
+        node = child
+    node[leaf] = value
+
+
+def _deep_copy(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return {k: _deep_copy(v) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_deep_copy(v) for v in raw]
+    return raw
+
+
+def _resolve_csv_path(raw: dict[str, Any], base: Path) -> None:
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str):
+        p = Path(data["path"]).expanduser()
+        data["path"] = str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
+            msg = f"{msg} (got {err['input']!r})"
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- grid expansion
+
+
+def expand(cfg: RunConfig) -> list[RunSpec]:
+    """Every grid combination times every seed, in a stable order with readable run ids."""
+    specs = []
+    for values in _grid_points(cfg):
+        point_cfg = with_values(cfg, values, "grid")
+        group = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in values.items())
+        for seed in cfg.seed_list:
+            seed_part = f"seed={seed}"
+            run_id = f"{cfg.experiment_name}/{group + '/' if group else ''}{seed_part}"
+            specs.append(
+                RunSpec(
+                    run_id=run_id,
+                    experiment=cfg.experiment_name,
+                    group=group or cfg.experiment_name,
+                    seed=seed,
+                    grid_values=values,
+                    config=point_cfg,
+                )
+            )
+    return specs
+
+
+def _grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
+    keys = list(cfg.grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(cfg.grid[k] for k in keys))]
+
+
+def with_values(cfg: RunConfig, values: dict[str, Any], source: str) -> RunConfig:
+    raw = cfg.model_dump(mode="python", exclude={"grid"})
+    for key, value in values.items():
+        if key in ("seeds", "name", "description", "experiment", "grid") or "." not in key:
+            raise BadInput(f"{source}: grid key {key!r}: expected a dotted key such as 'model.activation'")
+        _set_dotted(raw, key, value)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise BadInput(f"{source}: grid point {values}: {_describe(e)}") from None
+
+
+def short_key(key: str, grid: dict[str, Any]) -> str:
+    """The last part of a dotted key, unless another grid key ends the same way."""
+    leaf = key.rsplit(".", 1)[-1]
+    clashes = [k for k in grid if k.rsplit(".", 1)[-1] == leaf]
+    return leaf if len(clashes) == 1 else key
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}" if math.isfinite(value) else str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{format_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def to_toml(cfg: RunConfig) -> str:
+    """The config as TOML, every value written out (defaults included)."""
+    import tomli_w
+
+    raw = cfg.model_dump(mode="json", exclude_none=True)
+    if not raw.get("grid"):
+        raw.pop("grid", None)
+    return tomli_w.dumps(raw)

@@ -1,0 +1,297 @@
+"""Data sets: generators, the CSV loader, the train/val/test split and scaling.
+
+``make_dataset(cfg)`` returns a ``Dataset`` whose inputs are ready for a model. It keeps the raw
+2-D coordinates too, and ``prepare`` maps any raw points (a plotting grid, say) through the same
+feature transforms and the scaler fitted on the training split.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sklearn import datasets as skd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from trainlab.config import DataConfig
+from trainlab.errors import BadInput
+
+# The noise a generator uses when the config leaves `noise` unset.
+DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0}
+DEFAULT_CLASSES = {"blobs": 3, "spiral": 3}
+
+# The XOR-pattern points of the course's backprop lab (x1, x2, y), shipped with trainlab.
+EXAMPLE_XOR_CSV = Path(__file__).parent / "datasets" / "xor_pattern.csv"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A split, scaled data set. ``X_*`` are model inputs; ``raw_*`` the original columns."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    raw_train: np.ndarray
+    raw_val: np.ndarray
+    raw_test: np.ndarray | None
+    n_classes: int
+    columns: list[str]  # raw column names
+    features: list[str]  # model input names (columns or transforms of them)
+    prepare: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+
+    @property
+    def in_dim(self) -> int:
+        return self.X_train.shape[1]
+
+
+# ---------------------------------------------------------------------------- generators
+
+
+def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The full data set (before splitting) as float64 points and integer labels."""
+    if cfg.name == "csv":
+        X, y, _ = load_csv(cfg.path, cfg.target)
+        return X, y
+    n, seed = cfg.n_samples, cfg.seed
+    noise = cfg.noise if cfg.noise is not None else DEFAULT_NOISE[cfg.name]
+    k = cfg.n_classes or DEFAULT_CLASSES.get(cfg.name, 2)
+    if cfg.name in ("moons", "circles", "xor", "gaussian") and k != 2:
+        raise BadInput(f"data.n_classes: {cfg.name} has 2 classes (got {k})")
+    match cfg.name:
+        case "moons":
+            X, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
+        case "circles":
+            X, y = skd.make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+        case "blobs":
+            X, y = skd.make_blobs(n_samples=n, centers=k, cluster_std=noise, random_state=seed)
+        case "xor":
+            X, y = _xor(n, noise, seed)
+        case "spiral":
+            X, y = _spiral(n, noise, k, seed)
+        case "gaussian":
+            X, y = _gaussian(n, noise, seed)
+    return X.astype(np.float64), y.astype(np.int64)
+
+
+def _xor(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points in [-1, 1]²; the label is whether x1 and x2 have different signs."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    y = (X[:, 0] > 0) ^ (X[:, 1] > 0)
+    return X + rng.normal(0, noise, size=X.shape), y.astype(np.int64)
+
+
+def _spiral(n: int, noise: float, arms: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``arms`` interleaved spirals, one class each, radius growing from 0 to 1."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % arms
+    r = rng.uniform(0, 1, size=n)
+    theta = 4 * r * math.pi / 1.5 + 2 * math.pi * y / arms + rng.normal(0, noise, size=n)
+    X = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    return X, y
+
+
+def _gaussian(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two normal clouds centred at (-1, -1) and (1, 1) with standard deviation ``noise``."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    centres = np.where(y[:, None] == 1, 1.0, -1.0)
+    return centres + rng.normal(0, noise, size=(n, 2)), y
+
+
+# ---------------------------------------------------------------------------- CSV
+
+
+def load_csv(path: str | Path | None, target: str = "y") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a CSV of numeric feature columns and a class column; return X, y and the column names."""
+    path = Path(str(path))
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise BadInput(f"{path}: CSV file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read CSV ({e})") from None
+    if not rows:
+        raise BadInput(f"{path}: the CSV is empty; expected a header row such as x1,x2,y")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise BadInput(f"{path}: no column {target!r} for the class labels (columns: {', '.join(header)})")
+    columns = [h for h in header if h != target]
+    if not columns:
+        raise BadInput(f"{path}: no feature columns besides {target!r}")
+    t = header.index(target)
+    X, labels = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise BadInput(f"{path}: row {line} has {len(row)} cells, expected {len(header)}")
+        values = []
+        for name, cell in zip(header, row):
+            if name == target:
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                raise BadInput(f"{path}: row {line}, column {name!r}: {cell!r} is not a number") from None
+            if not math.isfinite(v):
+                raise BadInput(f"{path}: row {line}, column {name!r}: {cell!r} is not a finite number")
+            values.append(v)
+        X.append(values)
+        labels.append(row[t].strip())
+    if not X:
+        raise BadInput(f"{path}: the CSV has a header but no data rows")
+    y = _encode_labels(labels, path)
+    return np.asarray(X, dtype=np.float64), y, columns
+
+
+def _encode_labels(labels: list[str], path: Path) -> np.ndarray:
+    """Integer labels 0..k-1 stay as they are; any other labels are numbered in sorted order."""
+    try:
+        as_float = [float(s) for s in labels]
+        numeric = all(math.isfinite(v) and v == int(v) for v in as_float)
+    except ValueError:
+        numeric = False
+    if numeric:
+        classes = sorted({int(v) for v in as_float})
+        y = np.asarray([int(v) for v in as_float], dtype=np.int64)
+        if classes != list(range(len(classes))):
+            y = np.searchsorted(np.asarray(classes), y)
+    else:
+        classes = sorted(set(labels))
+        y = np.asarray([classes.index(s) for s in labels], dtype=np.int64)
+    if len(classes) < 2:
+        raise BadInput(f"{path}: the class column has a single class ({classes[0]}); need at least 2")
+    return y
+
+
+def write_csv(path: str | Path, X: np.ndarray, y: np.ndarray, columns: list[str] | None = None) -> None:
+    columns = columns or [f"x{i + 1}" for i in range(X.shape[1])]
+    with Path(path).open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*columns, "y"])
+        for xi, yi in zip(X, y):
+            w.writerow([*(f"{v:.6g}" for v in xi), int(yi)])
+
+
+# ---------------------------------------------------------------------------- features
+
+
+_TRANSFORM = re.compile(r"^(?:(?P<sq>\w+)\^2|(?P<a>\w+)\*(?P<b>\w+)|sin\((?P<sin>\w+)\))$")
+
+
+def feature_function(name: str, columns: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """``x1`` → the column; ``x1^2``, ``x1*x2``, ``sin(x1)`` → that transform of columns."""
+    def col(c: str) -> int:
+        if c not in columns:
+            raise BadInput(f"data.features: {name!r} uses {c!r}, which is not a column ({', '.join(columns)})")
+        return columns.index(c)
+
+    if name in columns:
+        i = col(name)
+        return lambda X: X[:, i]
+    m = _TRANSFORM.match(name.replace(" ", ""))
+    if not m:
+        raise BadInput(
+            f"data.features: {name!r} is not a column or a transform (expected e.g. x1, x1^2, x1*x2, sin(x1))"
+        )
+    if m["sq"]:
+        i = col(m["sq"])
+        return lambda X: X[:, i] ** 2
+    if m["sin"]:
+        i = col(m["sin"])
+        return lambda X: np.sin(X[:, i])
+    i, j = col(m["a"]), col(m["b"])
+    return lambda X: X[:, i] * X[:, j]
+
+
+# ---------------------------------------------------------------------------- split and scale
+
+
+def make_dataset(cfg: DataConfig) -> Dataset:
+    """Generate or load the data, split it by ``cfg.split`` and fit the scaler on train only."""
+    if cfg.name == "csv":
+        raw, y, columns = load_csv(cfg.path, cfg.target)
+    else:
+        raw, y = generate(cfg)
+        columns = ["x1", "x2"]
+    features = cfg.features or columns
+    if not features:
+        raise BadInput("data.features: expected at least one input feature")
+    funcs = [feature_function(f, columns) for f in features]
+    n_classes = int(y.max()) + 1
+
+    try:
+        parts = split_indices(y, cfg.split, cfg.stratify, cfg.seed)
+    except BadInput as e:
+        raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
+    transform = lambda R: np.stack([f(R) for f in funcs], axis=1)  # noqa: E731
+    scaler = {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": None}[cfg.scale]
+    if scaler is not None:
+        scaler.fit(transform(raw[parts[0]]))
+
+    def prepare(R: np.ndarray) -> np.ndarray:
+        Z = transform(np.asarray(R, dtype=np.float64))
+        return scaler.transform(Z) if scaler is not None else Z
+
+    test = parts[2] if len(parts) == 3 else None
+    return Dataset(
+        X_train=prepare(raw[parts[0]]),
+        y_train=y[parts[0]],
+        X_val=prepare(raw[parts[1]]),
+        y_val=y[parts[1]],
+        X_test=prepare(raw[test]) if test is not None else None,
+        y_test=y[test] if test is not None else None,
+        raw_train=raw[parts[0]],
+        raw_val=raw[parts[1]],
+        raw_test=raw[test] if test is not None else None,
+        n_classes=n_classes,
+        columns=columns,
+        features=list(features),
+        prepare=prepare,
+    )
+
+
+def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: int) -> list[np.ndarray]:
+    """Index arrays for train, val (and test), sized by ``fractions`` of all rows."""
+    n = len(y)
+    sizes = [int(round(f * n)) for f in fractions]
+    if any(s < 1 for s in sizes) or sizes[0] < 2:
+        raise BadInput(
+            f"data.split: {n} rows are too few for the split {fractions} (each part needs at least 1 row)"
+        )
+    sizes[-1] = min(sizes[-1], n - sum(sizes[:-1]))
+    idx = np.arange(n)
+    parts = []
+    rest, rest_y = idx, y
+    try:
+        for size in sizes[:-1]:
+            rest_size = len(rest) - size
+            take, rest = train_test_split(
+                rest,
+                train_size=size,
+                test_size=rest_size,
+                random_state=seed,
+                stratify=rest_y if stratify else None,
+            )
+            parts.append(take)
+            rest_y = y[rest]
+        last = sizes[-1]
+        if last < len(rest):
+            rest, _ = train_test_split(
+                rest, train_size=last, random_state=seed, stratify=rest_y if stratify else None
+            )
+        parts.append(rest)
+    except ValueError as e:
+        raise BadInput(f"data.split: cannot split {n} rows as {fractions}: {e}") from None
+    return parts

@@ -1,0 +1,37 @@
+"""The built-in lab experiments: one TOML file each, named as in the `experiment` column of runs.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainlab.config import RunConfig, load_config
+from trainlab.errors import BadInput
+
+HERE = Path(__file__).parent
+DEFAULT_SEEDS = 10
+QUICK_SEEDS = 3
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.toml"))
+
+
+def path(name: str) -> Path:
+    p = HERE / f"{name}.toml"
+    if not p.exists():
+        raise BadInput(f"unknown experiment {name!r}; expected one of: {', '.join(names())}")
+    return p
+
+
+def load(name: str, seeds: int | None = None, quick: bool = False) -> RunConfig:
+    """An experiment's config with ``seeds`` seeds (default 10; 3 with ``quick``)."""
+    n = seeds or (QUICK_SEEDS if quick else DEFAULT_SEEDS)
+    return load_config(path(name), [f"seeds={n}", f"experiment={name!r}"])
+
+
+def load_all(selected: list[str] | None = None, seeds: int | None = None, quick: bool = False) -> list[RunConfig]:
+    return [load(name, seeds, quick) for name in (selected or names())]
+
+
+def describe() -> dict[str, str]:
+    return {name: load_config(path(name)).description for name in names()}

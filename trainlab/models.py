@@ -1,0 +1,68 @@
+"""The MLP: any depth (no hidden layer is logistic regression), any activation, seeded init."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainlab.config import INIT_PRESET_STD, ModelConfig
+
+ACTIVATION_MODULES = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01
+    "gelu": nn.GELU,
+    "identity": nn.Identity,
+}
+
+
+def layer_sizes(cfg: ModelConfig, in_dim: int, n_out: int) -> list[int]:
+    return [in_dim, *cfg.hidden, n_out]
+
+
+def build_model(
+    cfg: ModelConfig,
+    in_dim: int,
+    n_out: int,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> nn.Sequential:
+    """Linear → activation → … → Linear, initialised layer by layer from ``generator``.
+
+    The initial weights depend only on the generator's seed, so any engine that draws them in
+    this order gets the same model.
+    """
+    sizes = layer_sizes(cfg, in_dim, n_out)
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=dtype)
+        init_linear(linear, cfg, generator)
+        layers.append(linear)
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATION_MODULES[cfg.activation]())
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def init_linear(linear: nn.Linear, cfg: ModelConfig, generator: torch.Generator | None) -> None:
+    w, b = linear.weight, linear.bias
+    if cfg.init == "default":  # what nn.Linear does on its own
+        nn.init.kaiming_uniform_(w, a=5**0.5, generator=generator)
+        bound = 1 / w.shape[1] ** 0.5
+        nn.init.uniform_(b, -bound, bound, generator=generator)
+        return
+    if cfg.init == "he":
+        nn.init.kaiming_normal_(w, nonlinearity="relu", generator=generator)
+    elif cfg.init == "xavier":
+        nn.init.xavier_uniform_(w, generator=generator)
+    elif cfg.init == "zeros":
+        nn.init.zeros_(w)
+    else:  # normal, small, large
+        std = INIT_PRESET_STD.get(cfg.init, cfg.init_std)
+        nn.init.normal_(w, 0.0, std, generator=generator)
+    nn.init.zeros_(b)
+
+
+def linear_layers(model: nn.Sequential) -> list[nn.Linear]:
+    return [m for m in model if isinstance(m, nn.Linear)]

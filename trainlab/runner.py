@@ -1,0 +1,209 @@
+"""From configs to an output directory: expand the grid, train with an engine, store, export, plot.
+
+An engine takes a list of run specs and yields finished runs a chunk at a time; each chunk is
+committed to the store before the next one starts, which is what makes ``--resume`` safe.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainlab.config import RunConfig, RunSpec, expand, to_toml
+from trainlab.data import Dataset, make_dataset
+from trainlab.errors import BadInput
+from trainlab.history import RunResult
+from trainlab.store import STORE_NAME, Store
+
+DataFor = Callable[[RunConfig], Dataset]
+Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
+
+
+def reference_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+    from trainlab.train import train
+
+    for spec in specs:
+        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec)]
+
+
+ENGINES: dict[str, Engine] = {"reference": reference_engine}
+
+
+def register_engine(name: str, engine: Engine) -> None:
+    ENGINES[name] = engine
+
+
+def choose_engine(name: str, n_runs: int) -> str:
+    """``auto``: the population engine whenever there is more than one run and it is available."""
+    if name != "auto":
+        if name not in ENGINES:
+            raise BadInput(f"--engine {name!r}: expected one of {', '.join(['auto', *ENGINES])}")
+        return name
+    return "population" if n_runs > 1 and "population" in ENGINES else "reference"
+
+
+class DataCache:
+    """Each distinct data config is generated, split and scaled once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Dataset] = {}
+
+    def __call__(self, cfg: RunConfig) -> Dataset:
+        key = cfg.data.model_dump_json()
+        if key not in self._cache:
+            self._cache[key] = make_dataset(cfg.data)
+        return self._cache[key]
+
+
+@dataclass
+class Results:
+    """A finished (or partly finished) output directory, read back from its store."""
+
+    out_dir: Path
+
+    def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        with Store(self.out_dir) as store:
+            return store.runs(experiment)
+
+    def history(self, run_id: str) -> dict[str, Any]:
+        with Store(self.out_dir) as store:
+            return store.history(run_id)
+
+    def params(self, run_id: str) -> dict[str, Any] | None:
+        with Store(self.out_dir) as store:
+            return store.params(run_id)
+
+
+class Progress:
+    """A rich progress bar per experiment (runs done / total, ETA); silent when not a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self.bar = RichProgress(
+                TextColumn("{task.description:<22}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("runs  ETA"),
+                TimeRemainingColumn(),
+            )
+
+    def __enter__(self) -> Progress:
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def add(self, name: str, total: int, done: int) -> Any:
+        return self.bar.add_task(name, total=total, completed=done) if self.bar else None
+
+    def advance(self, task: Any, n: int) -> None:
+        if self.bar:
+            self.bar.advance(task, n)
+
+
+def run(
+    cfg: RunConfig | list[RunConfig],
+    engine: str = "auto",
+    out: str | Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = False,
+    plots: bool = True,
+    on_engine: Callable[[str, RunConfig], None] | None = None,
+) -> Results:
+    """Train every run of one or more experiments into ``out`` and return the results."""
+    cfgs = cfg if isinstance(cfg, list) else [cfg]
+    names = [c.experiment_name for c in cfgs]
+    if len(set(names)) != len(names):
+        raise BadInput(f"experiment names must be unique (got {', '.join(names)})")
+    out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
+    data_for = DataCache()
+    plan = [(c, expand(c)) for c in cfgs]
+    for c, specs in plan:  # every data set must load before anything is written or replaced
+        for spec in specs:
+            data_for(spec.config)
+    prepare_out_dir(out_dir, resume=resume, force=force)
+
+    with Store(out_dir) as store:
+        for c, _ in plan:
+            check_resumable(store, c, resume)
+            store.add_experiment(c.experiment_name, to_toml(c), list(c.grid))
+        (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
+        done = store.done_ids()
+        with Progress(progress) as bar:
+            for c, specs in plan:
+                positions = {s.run_id: i for i, s in enumerate(specs)}
+                store.set_positions(positions)
+                todo = [s for s in specs if s.run_id not in done]
+                task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
+                name = choose_engine(engine, len(specs))
+                if on_engine:
+                    on_engine(name, c)
+                if not todo:
+                    continue
+                for chunk in ENGINES[name](todo, data_for):
+                    store.save(chunk, positions)
+                    bar.advance(task, len(chunk))
+        store.export_csv(out_dir)
+        if plots:
+            for c in cfgs:
+                from trainlab.plots import save_experiment_plots
+
+                save_experiment_plots(out_dir, c.experiment_name, store.runs(c.experiment_name), store, c, data_for)
+    return Results(out_dir)
+
+
+def default_out_dir(name: str) -> Path:
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_out_dir(out_dir: Path, resume: bool, force: bool) -> None:
+    """Refuse to mix into a non-empty directory unless resuming; ``force`` empties it first."""
+    if resume and force:
+        raise BadInput("--resume and --force contradict each other: choose one")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"--out {out_dir}: exists and is not a directory")
+    non_empty = out_dir.exists() and any(out_dir.iterdir())
+    if non_empty and resume and not (out_dir / STORE_NAME).exists():
+        raise BadInput(f"--out {out_dir}: nothing to resume here (no {STORE_NAME})")
+    if non_empty and not resume:
+        if not force:
+            raise BadInput(
+                f"--out {out_dir}: directory is not empty; pass --resume to continue it or --force to replace it"
+            )
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_resumable(store: Store, cfg: RunConfig, resume: bool) -> None:
+    """Resuming with a different config would mix runs of two experiments under one name."""
+    if not resume:
+        return
+    stored = {e["experiment"]: e["config_toml"] for e in store.experiments()}
+    old = stored.get(cfg.experiment_name)
+    if old is not None and _without_seeds(old) != _without_seeds(to_toml(cfg)):
+        raise BadInput(
+            f"--resume: the config of {cfg.experiment_name!r} differs from the one stored in "
+            f"{store.path}; use a new --out (or --force to start over)"
+        )
+
+
+def _without_seeds(toml_text: str) -> str:
+    return "\n".join(line for line in toml_text.splitlines() if not line.startswith("seeds ="))
+
+
+def interrupted_message(out_dir: Path, command: str) -> str:
+    with Store(out_dir) as store:
+        n = len(store.done_ids())
+    return f"Interrupted: {n} finished runs are saved in {out_dir}. Resume with: {command} --out {out_dir} --resume"

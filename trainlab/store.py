@@ -1,0 +1,216 @@
+"""The run store: one SQLite file per output directory, the source of truth for results and resume.
+
+Runs are written a chunk at a time, each chunk in one transaction (WAL journal), so a crash or
+a kill loses at most the chunk in flight and never leaves a half-written run behind.
+``runs.csv`` and ``history.csv`` are exports of this file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, RunResult
+
+STORE_NAME = "runs.sqlite"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    config_toml TEXT NOT NULL,
+    grid_keys TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    grp TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    grid TEXT NOT NULL,
+    {", ".join(f"{c} {'TEXT' if c == 'status' else 'REAL'}" for c in SUMMARY_COLUMNS)},
+    params BLOB
+);
+CREATE TABLE IF NOT EXISTS history (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    {", ".join(f"{c} REAL" for c in HISTORY_COLUMNS)},
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
+"""
+
+
+class Store:
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / STORE_NAME
+        self.db = sqlite3.connect(self.path, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def add_experiment(self, experiment: str, config_toml: str, grid_keys: list[str]) -> None:
+        with self.db:
+            row = self.db.execute("SELECT COUNT(*) FROM experiments").fetchone()
+            self.db.execute(
+                "INSERT INTO experiments VALUES (?, ?, ?, ?) ON CONFLICT(experiment) DO UPDATE SET "
+                "config_toml = excluded.config_toml, grid_keys = excluded.grid_keys",
+                (experiment, row[0], config_toml, json.dumps(grid_keys)),
+            )
+
+    def save(self, results: Iterable[RunResult], positions: dict[str, int]) -> None:
+        """Write finished runs, all or nothing."""
+        with self.db:
+            for r in results:
+                summary = r.summary()
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * (7 + len(SUMMARY_COLUMNS)))})",
+                    (
+                        r.spec.run_id,
+                        r.spec.experiment,
+                        positions[r.spec.run_id],
+                        r.spec.group,
+                        r.spec.seed,
+                        json.dumps(r.spec.grid_values),
+                        *(summary[c] for c in SUMMARY_COLUMNS),
+                        _pack(r.params),
+                    ),
+                )
+                self.db.execute("DELETE FROM history WHERE run_id = ?", (r.spec.run_id,))
+                rows = zip(*(r.history[c] for c in HISTORY_COLUMNS))
+                self.db.executemany(
+                    f"INSERT INTO history VALUES (?, ?, {', '.join('?' * len(HISTORY_COLUMNS))})",
+                    ((r.spec.run_id, e, *vals) for e, vals in enumerate(rows, start=1)),
+                )
+
+    def set_positions(self, positions: dict[str, int]) -> None:
+        """Grid order of the runs (it changes when a resumed experiment gains seeds)."""
+        with self.db:
+            self.db.executemany("UPDATE runs SET position = ? WHERE run_id = ?",
+                                ((pos, run_id) for run_id, pos in positions.items()))
+
+    # ------------------------------------------------------------------ reading
+
+    def done_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT run_id FROM runs")}
+
+    def experiments(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT experiment, config_toml, grid_keys FROM experiments ORDER BY position"
+        ).fetchall()
+        return [{"experiment": e, "config_toml": t, "grid_keys": json.loads(k)} for e, t, k in rows]
+
+    def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        """One dict per run in grid order: run_id, experiment, group, seed, grid values, summary."""
+        query = (
+            "SELECT r.run_id, r.experiment, r.grp, r.seed, r.grid, "
+            + ", ".join(f"r.{c}" for c in SUMMARY_COLUMNS)
+            + " FROM runs r JOIN experiments e USING (experiment)"
+            + (" WHERE r.experiment = ?" if experiment else "")
+            + " ORDER BY e.position, r.position"
+        )
+        out = []
+        for row in self.db.execute(query, (experiment,) if experiment else ()):
+            run_id, exp, grp, seed, grid, *summary = row
+            record = {"run_id": run_id, "experiment": exp, "group": grp, "seed": seed, "grid": json.loads(grid)}
+            record.update(zip(SUMMARY_COLUMNS, (_nan_for_none(c, v) for c, v in zip(SUMMARY_COLUMNS, summary))))
+            out.append(record)
+        return out
+
+    def history(self, run_id: str) -> dict[str, np.ndarray]:
+        rows = self.db.execute(
+            f"SELECT epoch, {', '.join(HISTORY_COLUMNS)} FROM history WHERE run_id = ? ORDER BY epoch",
+            (run_id,),
+        ).fetchall()
+        cols = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(HISTORY_COLUMNS)).T
+        return {"epoch": cols[0].astype(int), **dict(zip(HISTORY_COLUMNS, cols[1:]))}
+
+    def params(self, run_id: str) -> dict[str, np.ndarray] | None:
+        row = self.db.execute("SELECT params FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return _unpack(row[0]) if row and row[0] is not None else None
+
+    # ------------------------------------------------------------------ export
+
+    def export_csv(self, out_dir: str | Path) -> None:
+        """Write runs.csv and history.csv (through a temporary file, so a reader never sees half)."""
+        out_dir = Path(out_dir)
+        grid_keys: list[str] = []
+        for e in self.experiments():
+            grid_keys += [k for k in e["grid_keys"] if k not in grid_keys]
+        runs = self.runs()
+        header = ["run_id", "experiment", "seed", *grid_keys, *SUMMARY_COLUMNS]
+        _write_atomic(
+            out_dir / "runs.csv",
+            header,
+            (
+                [r["run_id"], r["experiment"], r["seed"], *(_cell(r["grid"].get(k)) for k in grid_keys)]
+                + [_cell(r[c]) for c in SUMMARY_COLUMNS]
+                for r in runs
+            ),
+        )
+        order = {r["run_id"]: i for i, r in enumerate(runs)}
+        rows = sorted(
+            self.db.execute(f"SELECT run_id, epoch, {', '.join(HISTORY_COLUMNS)} FROM history"),
+            key=lambda row: (order.get(row[0], len(order)), row[1]),
+        )
+        _write_atomic(
+            out_dir / "history.csv",
+            ["run_id", "epoch", *HISTORY_COLUMNS],
+            ([row[0], row[1], *(_cell(math.nan if v is None else v) for v in row[2:])] for row in rows),
+        )
+
+
+def _write_atomic(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else str(value))
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+def _nan_for_none(column: str, value: Any) -> Any:
+    # SQLite stores NaN as NULL; test_acc is genuinely absent without a test split.
+    if value is None and column not in ("test_acc", "status"):
+        return math.nan
+    if column in ("epochs_run", "best_epoch") and value is not None:
+        return int(value)
+    return value
+
+
+def _pack(params: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **params)
+    return buf.getvalue()
+
+
+def _unpack(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob)) as z:
+        return {k: z[k] for k in z.files}
