@@ -18,7 +18,7 @@ from trainlab.train import train
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"]
 
 
-def mixed_grid(dtype: str, **train_extra) -> RunConfig:
+def mixed_grid(dtype: str, activations=("relu", "gelu"), **train_extra) -> RunConfig:
     """Activations × optimizers × seeds, with weight decay, a schedule and early stopping."""
     return config_from_dict({
         "name": "mixed",
@@ -27,7 +27,7 @@ def mixed_grid(dtype: str, **train_extra) -> RunConfig:
         "model": {"hidden": [8, 6]},
         "optim": {"lr": 0.02, "weight_decay": 1e-3, "schedule": {"name": "step", "step_size": 4, "gamma": 0.5}},
         "train": {"epochs": 12, "batch_size": 32, "dtype": dtype, "early_stopping": {"patience": 3}, **train_extra},
-        "grid": {"model.activation": ["relu", "tanh", "gelu"], "optim.name": OPTIMIZERS},
+        "grid": {"model.activation": list(activations), "optim.name": OPTIMIZERS},
     })
 
 
@@ -67,8 +67,7 @@ def test_float64_mixed_grid_agrees_with_the_reference_engine():
 
 
 def test_float32_agrees_loosely():
-    cfg = mixed_grid("float32")
-    population, reference = both_engines(cfg.model_copy(update={"seeds": 1}))
+    population, reference = both_engines(mixed_grid("float32", activations=["tanh", "sigmoid"]))
     assert max(final_loss_gaps(population, reference)) <= 1e-4
 
 
@@ -103,7 +102,7 @@ def test_chunking_gives_the_same_results_as_one_big_chunk():
     specs, data_for = expand(cfg), DataCache()
     tiny = 3 * bytes_per_model(cfg, data_for(cfg)) + (8 << 20)
     chunks = plan(specs, data_for, max_memory=tiny)
-    assert len(chunks) > len(OPTIMIZERS) * 3 and max(len(c.specs) for c in chunks) <= 3
+    assert len(chunks) > len(OPTIMIZERS) * 2 and max(len(c.specs) for c in chunks) <= 3
     small = {r.spec.run_id: r for chunk in population_engine(specs, data_for, max_memory=tiny) for r in chunk}
     big = {r.spec.run_id: r for chunk in population_engine(specs, data_for) for r in chunk}
     assert small.keys() == big.keys()

@@ -24,8 +24,10 @@ from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
 
 COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
-# Evaluation runs over slices of this many model-points, so its activations stay bounded.
-EVAL_MODEL_POINTS = 1 << 17
+# Forward and backward passes run over slices of the population whose widest activation has about
+# this many elements: small enough to stay in cache (a pass over memory costs more than the
+# arithmetic of these thin layers) and to bound memory, large enough to amortize op dispatch.
+SLICE_ELEMENTS = 1 << 20
 
 
 class Population:
@@ -64,14 +66,29 @@ class Population:
                 x = self.activation(x)
         return x
 
+    def slices(self, k: int, points: int) -> list[slice]:
+        """Slices of the K models so that each pass over ``points`` inputs stays in cache."""
+        size = max(1, SLICE_ELEMENTS // (points * max(self.sizes)))
+        return [slice(s, s + size) for s in range(0, k, size)]
+
+    def gradients(self, params: Tensor, X: Tensor, y: Tensor, batch: Tensor, out: Tensor) -> None:
+        """Each model's gradient of its mean loss on its minibatch (rows of ``batch``), into ``out``."""
+        for s in self.slices(len(params), batch.shape[1]):
+            # Leaf views of the layers: autograd's gradients land in them, in the layout of `params`.
+            leaves = [t.detach().requires_grad_() for layer in self.layers(params[s]) for t in layer]
+            logits = self.forward(list(zip(leaves[::2], leaves[1::2])), X[batch[s]])
+            # The sum over models of each model's mean loss: its gradient is each model's own.
+            loss = F.cross_entropy(logits.flatten(0, 1), y[batch[s]].flatten(), reduction="sum") / batch.shape[1]
+            grads = torch.autograd.grad(loss, leaves)
+            torch.cat([g.flatten(1) for g in grads], dim=1, out=out[s])
+
     @torch.no_grad()
     def evaluate(self, params: Tensor, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Mean cross-entropy and accuracy (float64, one per model) on the whole split."""
-        k, n = len(params), len(X)
+        n = len(X)
         losses, accs = [], []
-        step = max(1, EVAL_MODEL_POINTS // n)
-        for s in range(0, k, step):
-            p = params[s : s + step]
+        for s in self.slices(len(params), n):
+            p = params[s]
             logits = self.forward(self.layers(p), X.expand(len(p), *X.shape))
             nll = F.cross_entropy(logits.transpose(1, 2), y.expand(len(p), n), reduction="none")
             losses.append(nll.mean(1).double())
@@ -114,10 +131,6 @@ def train_population(specs: list[RunSpec], data: Dataset) -> list[RunResult]:
 
     for epoch in range(1, epochs + 1):
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
-
-        # Leaf views of the layers: autograd's gradients land in them, the optimizer updates `params`.
-        layers = [(w.detach().requires_grad_(), b.detach().requires_grad_()) for w, b in pop.layers(params)]
-        leaves = [t for layer in layers for t in layer]
         if batch_size < n:
             order = torch.stack([torch.randperm(n, generator=g) for g in pop.generators])
         else:
@@ -125,12 +138,7 @@ def train_population(specs: list[RunSpec], data: Dataset) -> list[RunResult]:
         grad_norm = torch.zeros(len(alive), dtype=dtype)
         steps = 0
         for start in range(0, n, batch_size):
-            batch = order[:, start : start + batch_size]
-            logits = pop.forward(layers, X_train[batch])
-            # The sum over models of each model's mean loss: its gradient is each model's own.
-            loss = F.cross_entropy(logits.flatten(0, 1), y_train[batch].flatten(), reduction="sum") / batch.shape[1]
-            grads = torch.autograd.grad(loss, leaves)
-            torch.cat([g.flatten(1) for g in grads], dim=1, out=grad)
+            pop.gradients(params, X_train, y_train, order[:, start : start + batch_size], out=grad)
             grad_norm += torch.mul(grad, grad, out=optimizer.scratch2).sum(1).sqrt_()
             steps += 1
             with torch.no_grad():

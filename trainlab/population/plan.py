@@ -86,19 +86,19 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
     batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
     # parameters, gradient (twice, as autograd returns it), optimizer state and scratch, best weights
     per_param = 10 * n_params * itemsize
-    # a step's activations and their gradients
-    per_step = 6 * batch * sum(sizes) * itemsize
+    # a step's logits and their gradients (wider activations are bounded by slicing, see loop.py)
+    per_step = 4 * batch * data.n_classes * itemsize
     history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
     rng = 5000 + 16 * len(data.X_train)  # the torch.Generator and an epoch's data order
     return per_param + per_step + history + rng
 
 
-def eval_workspace(cfg: RunConfig, data: Dataset) -> int:
-    """Memory for evaluating a slice of models (independent of the population's size)."""
-    from trainlab.population.loop import EVAL_MODEL_POINTS
+def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
+    """Memory for the activations of a slice of models (independent of the population's size)."""
+    from trainlab.population.loop import SLICE_ELEMENTS
 
     itemsize = 8 if cfg.train.dtype == "float64" else 4
-    return 4 * EVAL_MODEL_POINTS * max([data.n_classes, *cfg.model.hidden]) * itemsize
+    return 8 * SLICE_ELEMENTS * itemsize
 
 
 def default_max_memory() -> int:
@@ -121,7 +121,7 @@ def plan(specs: list[RunSpec], data_for, max_memory: int | None = None) -> list[
             groups.setdefault(group_key(spec.config), []).append(spec)
     for group in groups.values():
         cfg, data = group[0].config, data_for(group[0].config)
-        room = budget - eval_workspace(cfg, data)
+        room = budget - slice_workspace(cfg, data)
         size = max(1, min(MAX_CHUNK, room // bytes_per_model(cfg, data)))
         n = math.ceil(len(group) / size)
         per = math.ceil(len(group) / n)  # equal chunks rather than a full ones and a runt
