@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
