@@ -183,6 +183,43 @@ def data(
     out_console.print(f"Wrote {len(y)} rows of {cfg.name} to {out}")
 
 
+# ---------------------------------------------------------------------------- bench
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="Fewer epochs and population sizes (about a minute).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON.")] = False,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads per measurement (default: torch's).")] = None,
+) -> None:
+    """Model-epochs/s of the notebook loop, scikit-learn, the reference and population engines."""
+    from trainlab.bench import run_benchmark, to_json
+
+    def show(r: dict) -> None:
+        if not as_json:
+            err_console.print(f"  {r['engine']:<12} {r['net']:<11} K={r['K']:<5} "
+                              f"{r['model_epochs_per_s']:>10,.0f} model-epochs/s", highlight=False)
+
+    results = run_benchmark(quick=quick, threads=threads, progress=show)
+    if as_json:
+        print(to_json(results))
+        return
+    table = Table(title="Throughput (Adam, batch 64, moons 600 points 70/30, val eval every epoch)")
+    for col in ("engine", "net", "K", "model-epochs/s", "×notebook", "×sklearn", "peak MiB", "KiB/model", "overhead"):
+        table.add_column(col, justify="left" if col in ("engine", "net") else "right")
+    for r in results:
+        def num(key: str, fmt: str) -> str:
+            return "-" if r.get(key) is None else format(r[key], fmt)
+
+        table.add_row(r["engine"], r["net"], str(r["K"]), num("model_epochs_per_s", ",.0f"), num("x_notebook", ".1f"),
+                      num("x_sklearn", ".1f"), num("peak_mib", ",.0f"), num("kib_per_model", ".1f"),
+                      num("overhead_kib_per_model", ".1f"))
+    out_console.print(table, width=max(out_console.width, 120))
+    out_console.print("KiB/model: peak memory above the warmed-up process's baseline, per model; overhead: the "
+                      "same beyond parameters, gradient, Adam state and history (KiB/model). Figures vary with the "
+                      "load on the machine's cores.")
+
+
 # ---------------------------------------------------------------------------- entry point
 
 
