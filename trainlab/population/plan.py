@@ -88,7 +88,8 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
     per_param = 10 * n_params * itemsize
     # a step's logits and their gradients (wider activations are bounded by slicing, see loop.py)
     per_step = 4 * batch * data.n_classes * itemsize
-    history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
+    # the history tensor, then the finished RunResult: history as Python floats, weights, dicts
+    history = cfg.train.epochs * len(HISTORY_COLUMNS) * (8 + 32) + n_params * itemsize + 8000
     rng = 5000 + 16 * len(data.X_train)  # the torch.Generator and an epoch's data order
     return per_param + per_step + history + rng
 
