@@ -23,14 +23,21 @@ DataFor = Callable[[RunConfig], Dataset]
 Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
 
 
-def reference_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+def reference_engine(specs: list[RunSpec], data_for: DataFor, **train_kwargs: Any) -> Iterator[list[RunResult]]:
     from trainlab.train import train
 
     for spec in specs:
-        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec)]
+        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec, **train_kwargs)]
 
 
-ENGINES: dict[str, Engine] = {"reference": reference_engine}
+def manual_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+    """The reference loop with gradients from hand-written backprop instead of autograd."""
+    from trainlab.backprop import manual_gradients
+
+    yield from reference_engine(specs, data_for, gradients=manual_gradients)
+
+
+ENGINES: dict[str, Engine] = {"reference": reference_engine, "manual": manual_engine}
 
 
 def register_engine(name: str, engine: Engine) -> None:
