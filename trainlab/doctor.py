@@ -114,8 +114,8 @@ class Checks:
 
     def run(self) -> list[Finding]:
         findings = [self.finite_loss()]
-        if self.result.status == "diverged":
-            findings.append(Finding("the other checks", "note", "skipped: the weights are NaN/inf after divergence"))
+        if findings[0].status == "fault":
+            findings.append(Finding("the other checks", "note", "skipped: they read a run that blew up"))
         else:
             findings += [self.loss_decreases(), self.gradients_reach_first_layer(), self.relu_units_alive(),
                          self.units_not_saturated(), self.val_above_chance(), self.no_overfitting()]
@@ -159,12 +159,15 @@ class Checks:
         final = self.h["train_loss"][-1]
         drop = (self.start_loss - final) / self.start_loss
         evidence = f"train loss {self.start_loss:.4g} at init → {final:.4g} at epoch {self.result.epochs_run} ({-drop:+.1%})"
+        if drop < -0.05:
+            return Finding(check, "fault", evidence + ": the loss rises",
+                           f"lower the learning rate: {self.try_lr('lower')}")
         if drop < 0.05 and final > 0.5 * self.chance_loss:
             init = self.cfg.model.init
             fix_init = (f"; or fix the init (init = {init!r} is tiny): --set model.init=he for relu, xavier for tanh/sigmoid"
                         if init in ("small", "zeros") or (init == "normal" and self.cfg.model.init_std < 0.05) else
                         "; or check the init: --set model.init=he for relu, xavier for tanh/sigmoid")
-            return Finding(check, "fault", evidence + f"; chance level is {self.chance_loss:.3g}",
+            return Finding(check, "fault", evidence + f": flat (chance level is {self.chance_loss:.3g})",
                            f"raise the learning rate: {self.try_lr('raise')}{fix_init}")
         return Finding(check, "ok", evidence)
 
@@ -177,11 +180,11 @@ class Checks:
         check = "gradients reach layer 1"
         evidence = f"median ‖∇W1‖ {first:.2g}, ‖∇W{L}‖ {last:.2g} (ratio {ratio:.1e})"
         if ratio < VANISHING:
-            orders = math.log10(1 / ratio) if ratio > 0 else math.inf
             activation = self.cfg.model.activation
             return Finding(
                 check, "fault",
-                evidence + f": {orders:.0f} orders of magnitude smaller at layer 1 (vanishing gradients)",
+                evidence + (f": {math.log10(1 / ratio):.0f} orders of magnitude smaller at layer 1" if ratio > 0
+                            else ": no gradient reaches layer 1 at all") + " (vanishing gradients)",
                 "use an init scaled to the layer width and a non-saturating activation: --set model.init=he "
                 "--set model.activation=relu" + (" (or model.init=xavier to keep " + activation + ")"
                                                  if activation in ("sigmoid", "tanh") else "")
