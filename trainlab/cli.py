@@ -213,12 +213,14 @@ def gradcheck(
 
 # ---------------------------------------------------------------------------- doctor, lrfind
 
+RunSeedOption = Annotated[int, typer.Option(help="Run seed (initial weights, data order).")]
+
 
 @app.command()
 def doctor(
     config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
     set_: SetOption = None,
-    seed: Annotated[int, typer.Option(help="Run seed (initial weights, data order).")] = 0,
+    seed: RunSeedOption = 0,
     engine: Annotated[str, typer.Option(help="reference | manual (hand-written backprop).")] = "reference",
     epochs: Annotated[Optional[int], typer.Option(help="Epochs of the brief run (default: the config's, at most 100).")] = None,
 ) -> None:
@@ -236,7 +238,7 @@ def doctor(
 def lrfind(
     config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
     set_: SetOption = None,
-    seed: Annotated[int, typer.Option(help="Run seed (initial weights, data order).")] = 0,
+    seed: RunSeedOption = 0,
     out: Annotated[Optional[Path], typer.Option(help="Plot to write (default runs/<name>-lrfind.png).")] = None,
     lr_min: Annotated[float, typer.Option(help="First learning rate.")] = 1e-5,
     lr_max: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,

@@ -244,9 +244,12 @@ class Checks:
         val_end, train_end = statistics.fmean(val[-tail:]), statistics.fmean(tr[-tail:])
         rise = val_end / val[best_at - 1] - 1
         check = "val loss follows train loss"
+        if best_at > len(val) - tail:
+            return Finding(check, "ok", f"val loss still at its lowest near the end: {val[best_at - 1]:.3f} at "
+                                        f"epoch {best_at} of {len(val)}")
         evidence = (f"val loss lowest {val[best_at - 1]:.3f} at epoch {best_at}, {val_end:.3f} in the last {tail} "
                     f"epochs ({rise:+.0%}); train loss {tr[best_at - 1]:.3f} → {train_end:.3f}")
-        if rise > OVERFIT_RISE and train_end < tr[best_at - 1] and best_at <= len(val) - tail:
+        if rise > OVERFIT_RISE and train_end < tr[best_at - 1]:
             patience = max(5, min(20, best_at // 2))
             return Finding(
                 check, "fault", evidence + ": overfitting",

@@ -315,7 +315,8 @@ def render(result: GradcheckResult, console) -> None:
     console.print(table)
     console.print("a = backprop by hand, n = central differences; rel err = |a − n| / max(|a| + |n|, "
                   f"{TINY:g}), the worst entry of each tensor"
-                  + (f"; {result.shrunk_steps} steps shrunk to stay off a ReLU kink" if result.shrunk_steps else ""))
+                  + (f"; {result.shrunk_steps} step{'s' if result.shrunk_steps > 1 else ''} shrunk to stay off a ReLU kink"
+                     if result.shrunk_steps else ""))
     d = result.descent
     verdict = "[green]downhill ok[/]" if d.ok else "[red bold]UPHILL[/]"
     console.print(f"Descent check: one update with lr = {d.lr:g} takes the loss from {d.loss_before:.8f} "
