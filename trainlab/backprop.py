@@ -68,7 +68,11 @@ def n_layers(params: Params) -> int:
 
 
 class Backprop:
-    """Forward, loss, backward and the SGD update of an MLP with activation ``activation``."""
+    """Forward, loss, backward and the SGD update of an MLP with activation ``activation``.
+
+    The backward steps take the layer index ``l`` even where the math does not need it, so a
+    variant can change the step for one layer only (``gradcheck.TransposedFirstWeight``).
+    """
 
     def __init__(self, activation: str = "relu"):
         self.activation = activation
