@@ -8,7 +8,7 @@ from PIL import Image
 
 import trainlab as tl
 from tests.conftest import assert_bad_input
-from trainlab.config import config_from_dict
+from trainlab.config import config_from_dict, to_toml
 from trainlab.data import write_csv
 from trainlab.doctor import diagnose
 from trainlab.lrfind import lr_range_test
@@ -160,22 +160,29 @@ def test_doctor_with_the_manual_engine_agrees():
     assert "rose" in faults(d)["loss finite, not exploding"].evidence
 
 
-def test_cli_doctor_exit_codes(cli, write_config):
-    healthy = write_config('name = "ok"\n[model]\nhidden = [32]\n[train]\nepochs = 60\n', "ok.toml")
-    result = cli("doctor", healthy)
-    assert result.code == 0, result.out + result.err
-    assert "Healthy" in result.out and "can overfit 100 train rows" in result.out
+CLI_CASES = {  # config, exit code, what the output must say
+    "healthy": (HEALTHY, 0, "Healthy: every check of the checklist passed."),
+    "diverging": (DIVERGING, 1, "lower the learning rate: --set optim.lr="),
+    "vanishing": (VANISHING, 1, "(vanishing gradients)"),
+    "dead-relu": (DEAD_RELU, 1, "ReLU units alive │ FAULT"),
+    "overfitting": (OVERFITTING, 1, "overfitting"),
+}
 
-    diverging = write_config('name = "boom"\n[optim]\nlr = 50.0\n', "boom.toml")
-    result = cli("doctor", diverging)
-    assert result.code == 1
-    text = " ".join(result.out.split())  # rich wraps long lines
-    assert "FAULT" in text and "--set optim.lr=" in text and "1 fault found" in text
 
-    result = cli("doctor", healthy, "--set", "model.hidden=[16,16,16,16]", "--set", "model.activation=sigmoid",
-                 "--set", "model.init=small")
-    assert result.code == 1 and "vanishing gradients" in " ".join(result.out.split())
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_cli_doctor_exit_codes(cli, write_config, case):
+    sections, code, says = CLI_CASES[case]
+    config = write_config(to_toml(cfg(name=case, **sections)), f"{case}.toml")
+    result = cli("doctor", config)
+    assert result.code == code, result.out + result.err
+    text = " ".join(result.out.split())  # rich wraps long lines to the terminal width
+    assert " ".join(says.split()) in text
+    assert ("fault found" in text or "faults found" in text) == (code == 1)
 
-    assert_bad_input(cli("doctor", healthy, "--engine", "population"), "--engine 'population'")
-    assert_bad_input(cli("doctor", healthy, "--epochs", "0"), "--epochs 0")
-    assert_bad_input(cli("doctor", healthy.parent / "missing.toml"), "missing.toml", "not found")
+
+def test_cli_doctor_bad_input(cli, write_config):
+    config = write_config('name = "ok"\n')
+    assert_bad_input(cli("doctor", config, "--engine", "population"), "--engine 'population'")
+    assert_bad_input(cli("doctor", config, "--epochs", "0"), "--epochs 0")
+    assert_bad_input(cli("doctor", config, "--set", "model.activation=swish"), "model.activation")
+    assert_bad_input(cli("doctor", config.parent / "missing.toml"), "missing.toml", "not found")
