@@ -1,4 +1,4 @@
-"""What the per-epoch diagnostics (on by default) cost the reference engine.
+"""What the per-epoch diagnostics (``train(..., diagnostics=True)``) cost the reference engine.
 
 Trains the same configs with and without ``Diagnostics``, interleaved, and prints the best of N
 wall times and the ratio. Run: ``.venv/bin/python benchmarks/diagnostics_overhead.py``.

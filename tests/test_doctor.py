@@ -23,7 +23,7 @@ def cfg(**sections):
 
 
 def test_diagnostics_are_recorded_per_epoch_and_layer():
-    r = train(cfg(model={"hidden": [16, 8]}, train={"epochs": 7}))
+    r = train(cfg(model={"hidden": [16, 8]}, train={"epochs": 7}), diagnostics=True)
     for key in ("grad_norm.1", "grad_norm.2", "grad_norm.3", "update_ratio.1", "update_ratio.3",
                 "dead.1", "dead.2", "dead"):
         assert len(r.extra[key]) == 7, key
@@ -35,22 +35,24 @@ def test_diagnostics_are_recorded_per_epoch_and_layer():
     assert total == pytest.approx(r.history["grad_norm"], rel=0.25)
 
 
-def test_diagnostics_can_be_turned_off_and_do_not_change_training():
+def test_diagnostics_are_off_by_default_and_do_not_change_training():
     c = cfg(model={"hidden": [8], "activation": "tanh"}, train={"epochs": 4})
-    on, off = train(c), train(c, diagnostics=False)
+    on, off = train(c, diagnostics=True), train(c)
     assert on.history == off.history
     assert off.extra == {} and len(on.extra["saturated.1"]) == 4
 
 
 def test_saturation_and_dead_units_are_measured():
-    saturated = train(cfg(model={"hidden": [32, 32], "activation": "tanh", "init": "large"}, train={"epochs": 2}))
+    saturated = train(cfg(model={"hidden": [32, 32], "activation": "tanh", "init": "large"}, train={"epochs": 2}),
+                      diagnostics=True)
     assert saturated.extra["saturated.1"][-1] < 0.2 < 0.4 < saturated.extra["saturated.2"][-1]  # 32 inputs of std 1
-    dead = train(cfg(model={"hidden": [32, 32]}, optim={"name": "adam", "lr": 0.3}, train={"epochs": 30}))
+    dead = train(cfg(model={"hidden": [32, 32]}, optim={"name": "adam", "lr": 0.3}, train={"epochs": 30}),
+                 diagnostics=True)
     assert dead.extra["dead"][-1] > 0.4
 
 
 def test_diverged_run_keeps_diagnostics_aligned_with_history():
-    r = train(cfg(optim={"lr": 1e6}, model={"init": "large"}, train={"epochs": 50}))
+    r = train(cfg(optim={"lr": 1e6}, model={"init": "large"}, train={"epochs": 50}), diagnostics=True)
     assert r.status == "diverged"
     assert len(r.extra["grad_norm.1"]) == r.epochs_run
 

@@ -1,6 +1,7 @@
 """What happens inside a training run, per epoch: the measurements the debugging checklist reads.
 
-``Diagnostics`` is a callback of the reference loop (on by default) that fills ``RunResult.extra``
+``Diagnostics`` is a callback of the reference loop (``train(..., diagnostics=True)``; the doctor
+turns it on) that fills ``RunResult.extra``
 with one value per epoch and layer l = 1..L (layer l is the l-th Linear, W_l and b_l):
 
 - ``grad_norm.l``     ‖∇(W_l, b_l)‖₂, mean over the epoch's steps (vanishing: layer 1 ≪ layer L)

@@ -69,7 +69,7 @@ def diagnose(cfg: RunConfig, seed: int = 0, engine: str = "reference", epochs: i
         raise BadInput(f"--epochs {epochs}: expected at least 1")
     data = make_dataset(cfg.data)
     brief = _with_train(cfg, epochs=epochs or min(cfg.train.epochs, MAX_EPOCHS), early_stopping=None)
-    result = train(brief, seed, data=data, gradients=GRADIENTS[engine])
+    result = train(brief, seed, data=data, gradients=GRADIENTS[engine], diagnostics=True)
     lr_find = lr_range_test(brief, seed, data=data)
     sanity = overfit_small_subset(brief, seed, data, engine)
     checks = Checks(brief, data, seed, result, lr_find, sanity)
@@ -90,7 +90,7 @@ def overfit_small_subset(cfg: RunConfig, seed: int, data: Dataset, engine: str) 
                                                                      "weight_decay": 0.0})}),
         epochs=SANITY_EPOCHS, batch_size=0,
     )
-    return train(sanity_cfg, seed, data=subset, gradients=GRADIENTS[engine], diagnostics=False)
+    return train(sanity_cfg, seed, data=subset, gradients=GRADIENTS[engine])
 
 
 def initial_loss(cfg: RunConfig, seed: int, data: Dataset) -> float:
