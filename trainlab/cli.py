@@ -78,7 +78,24 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
             err_console.print("Interrupted before any run finished.")
         raise typer.Exit(130) from None
     print_summary(results.runs())
+    if results.report is not None:
+        print_findings(results.report)
     out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
+    if results.report is not None:
+        print_report_location(results.report.path)
+
+
+def print_findings(report) -> None:
+    for e in report.experiments:
+        out_console.print(f"\n[bold]{e.name}[/]: {e.finding}", highlight=False)
+
+
+def print_report_location(path: Path) -> None:
+    """Where the report is and how to open it: a student may not know file:// URLs."""
+    full = path.resolve()
+    out_console.print(f"\n[bold green]Report:[/] {full}", highlight=False, soft_wrap=True)
+    out_console.print(f"Open it in a browser: [bold]{full.as_uri()}[/]  (or: xdg-open {full}  ·  macOS: open {full})",
+                      highlight=False, soft_wrap=True)
 
 
 def print_summary(runs: list[dict]) -> None:
@@ -144,6 +161,18 @@ def lab(
     )
     _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
                                             progress=_show_interactive()), out_dir, command.replace("  ", " "))
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+) -> None:
+    """Rebuild report.html (and the plots) of DIRECTORY from its runs.sqlite."""
+    from trainlab.report import build_report
+
+    built = build_report(directory)
+    print_findings(built)
+    print_report_location(built.path)
 
 
 # ---------------------------------------------------------------------------- list, data

@@ -64,6 +64,7 @@ class Results:
     """A finished (or partly finished) output directory, read back from its store."""
 
     out_dir: Path
+    report: Any = None  # the trainlab.report.Report written for it, if any
 
     def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
         with Store(self.out_dir) as store:
@@ -156,11 +157,10 @@ def run(
                     store.save(chunk, positions)
                     bar.advance(task, len(chunk))
         store.export_csv(out_dir)
-        if plots:
-            for c in cfgs:
-                from trainlab.plots import save_experiment_plots
+    if plots:  # the figures as PNG files, and report.html with them embedded
+        from trainlab.report import build_report
 
-                save_experiment_plots(out_dir, c.experiment_name, store.runs(c.experiment_name), store, c, data_for)
+        return Results(out_dir, build_report(out_dir, data_for))
     return Results(out_dir)
 
 
