@@ -73,7 +73,7 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
         results = job()
     except KeyboardInterrupt:
         if (out_dir / "runs.sqlite").exists():
-            err_console.print(interrupted_message(out_dir, command))
+            err_console.print(interrupted_message(out_dir, command), highlight=False, markup=False, soft_wrap=True)
         else:
             err_console.print("Interrupted before any run finished.")
         raise typer.Exit(130) from None
@@ -145,7 +145,7 @@ def _mean_std(values: list[float]) -> str:
 def lab(
     names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run (default: all).")] = None,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per setting (default 10).")] = None,
-    quick: Annotated[bool, typer.Option(help="Fewer seeds and epochs: for tests and a first look.")] = False,
+    quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,

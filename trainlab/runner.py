@@ -206,4 +206,5 @@ def _without_seeds(toml_text: str) -> str:
 def interrupted_message(out_dir: Path, command: str) -> str:
     with Store(out_dir) as store:
         n = len(store.done_ids())
-    return f"Interrupted: {n} finished runs are saved in {out_dir}. Resume with: {command} --out {out_dir} --resume"
+    runs = "1 finished run is" if n == 1 else f"{n} finished runs are"
+    return f"Interrupted: {runs} saved in {out_dir}. Resume with: {command} --out {out_dir} --resume"
