@@ -55,15 +55,22 @@ def run(
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/<name>-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    executor: Annotated[str, typer.Option(help="local | ray: where population chunks train.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start Ray here).")] = None,
+    max_memory: Annotated[Optional[str], typer.Option(
+        help="Memory budget of one population chunk, e.g. 4GiB (default: a quarter of RAM).")] = None,
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
+    from trainlab.population.plan import parse_memory
     from trainlab.runner import default_out_dir, run as run_experiments
 
     cfg = load_config(config, set_ or [])
+    budget = parse_memory(max_memory) if max_memory is not None else None
     out_dir = out or default_out_dir(cfg.name)
     command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
     _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
-                                            progress=_show_interactive()), out_dir, command)
+                                            progress=_show_interactive(), executor=executor,
+                                            ray_address=ray_address, max_memory=budget), out_dir, command)
 
 
 def _run_and_report(job, out_dir: Path, command: str) -> None:

@@ -30,15 +30,35 @@ def reference_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[R
         yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec)]
 
 
-ENGINES: dict[str, Engine] = {"reference": reference_engine}
+def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -> Iterator[list[RunResult]]:
+    from trainlab.population import population_engine as engine
+
+    return engine(specs, data_for, **options)
+
+
+ENGINES: dict[str, Engine] = {"reference": reference_engine, "population": population_engine}
+EXECUTORS = ("local", "ray")
 
 
 def register_engine(name: str, engine: Engine) -> None:
     ENGINES[name] = engine
 
 
-def choose_engine(name: str, n_runs: int) -> str:
-    """``auto``: the population engine whenever there is more than one run and it is available."""
+def check_executor(engine: str, executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise BadInput(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        if engine not in ("auto", "population"):
+            raise BadInput(f"--executor ray runs population chunks: use --engine population (got {engine!r})")
+        from trainlab.population.ray_executor import check_ray
+
+        check_ray()
+
+
+def choose_engine(name: str, n_runs: int, executor: str = "local") -> str:
+    """``auto``: the population engine whenever there is more than one run (or Ray runs them)."""
+    if executor == "ray":
+        return "population"
     if name != "auto":
         if name not in ENGINES:
             raise BadInput(f"--engine {name!r}: expected one of {', '.join(['auto', *ENGINES])}")
@@ -122,6 +142,9 @@ def run(
     progress: bool = False,
     plots: bool = True,
     on_engine: Callable[[str, RunConfig], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    max_memory: int | None = None,
 ) -> Results:
     """Train every run of one or more experiments into ``out`` and return the results."""
     cfgs = cfg if isinstance(cfg, list) else [cfg]
@@ -129,6 +152,7 @@ def run(
     if len(set(names)) != len(names):
         raise BadInput(f"experiment names must be unique (got {', '.join(names)})")
     out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
+    check_executor(engine, executor)
     data_for = DataCache()
     plan = [(c, expand(c)) for c in cfgs]
     for c, specs in plan:  # every data set must load before anything is written or replaced
@@ -148,12 +172,14 @@ def run(
                 store.set_positions(positions)
                 todo = [s for s in specs if s.run_id not in done]
                 task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
-                name = choose_engine(engine, len(specs))
+                name = choose_engine(engine, len(specs), executor)
                 if on_engine:
                     on_engine(name, c)
                 if not todo:
                     continue
-                for chunk in ENGINES[name](todo, data_for):
+                options = (dict(executor=executor, ray_address=ray_address, max_memory=max_memory)
+                           if name == "population" else {})
+                for chunk in ENGINES[name](todo, data_for, **options):
                     store.save(chunk, positions)
                     bar.advance(task, len(chunk))
         store.export_csv(out_dir)

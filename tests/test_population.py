@@ -1,0 +1,182 @@
+"""The population engine against the reference engine (the oracle), and its planning of sweeps."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+
+import numpy as np
+import pytest
+
+from conftest import assert_bad_input
+from trainlab.config import RunConfig, RunSpec, TrainConfig, config_from_dict, expand
+from trainlab.population import plan, population_engine, train_population, unsupported
+from trainlab.population.plan import bytes_per_model, parse_memory
+from trainlab.runner import DataCache, run
+from trainlab.train import train
+
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"]
+
+
+def mixed_grid(dtype: str, **train_extra) -> RunConfig:
+    """Activations × optimizers × seeds, with weight decay, a schedule and early stopping."""
+    return config_from_dict({
+        "name": "mixed",
+        "seeds": 2,
+        "data": {"n_samples": 200, "noise": 0.3},
+        "model": {"hidden": [8, 6]},
+        "optim": {"lr": 0.02, "weight_decay": 1e-3, "schedule": {"name": "step", "step_size": 4, "gamma": 0.5}},
+        "train": {"epochs": 12, "batch_size": 32, "dtype": dtype, "early_stopping": {"patience": 3}, **train_extra},
+        "grid": {"model.activation": ["relu", "tanh", "gelu"], "optim.name": OPTIMIZERS},
+    })
+
+
+def both_engines(cfg: RunConfig, **options):
+    specs, data_for = expand(cfg), DataCache()
+    population = [r for chunk in population_engine(specs, data_for, **options) for r in chunk]
+    reference = [train(s.config, s.seed, data=data_for(s.config), spec=s) for s in specs]
+    return sorted(population, key=lambda r: r.spec.run_id), sorted(reference, key=lambda r: r.spec.run_id)
+
+
+def final_loss_gaps(population, reference) -> list[float]:
+    gaps = []
+    for p, r in zip(population, reference):
+        assert p.spec.run_id == r.spec.run_id
+        assert (p.status, p.epochs_run, p.best_epoch, p.final_epoch) == (r.status, r.epochs_run, r.best_epoch,
+                                                                          r.final_epoch), p.spec.run_id
+        assert p.history["lr"] == r.history["lr"]
+        assert p.params.keys() == r.params.keys()
+        ps, rs = p.summary(), r.summary()
+        gaps += [abs(ps[c] - rs[c]) for c in ("final_train_loss", "final_val_loss")]
+    return gaps
+
+
+def test_float64_mixed_grid_agrees_with_the_reference_engine():
+    population, reference = both_engines(mixed_grid("float64"))
+    statuses = {r.status for r in reference}
+    assert statuses == {"ok", "early_stopped"}  # the grid exercises both paths
+    gaps = final_loss_gaps(population, reference)
+    assert max(gaps) <= 1e-6
+    assert statistics.median(gaps) <= 1e-9
+    for p, r in zip(population, reference):
+        for c in ("train_loss", "val_loss", "grad_norm"):
+            np.testing.assert_allclose(p.history[c], r.history[c], rtol=1e-6, atol=1e-9)
+        assert p.history["train_acc"] == r.history["train_acc"]
+        for name in r.params:
+            np.testing.assert_allclose(p.params[name], r.params[name], rtol=1e-6, atol=1e-9)
+
+
+def test_float32_agrees_loosely():
+    cfg = mixed_grid("float32")
+    population, reference = both_engines(cfg.model_copy(update={"seeds": 1}))
+    assert max(final_loss_gaps(population, reference)) <= 1e-4
+
+
+def test_test_split_accuracy_matches():
+    cfg = config_from_dict({"seeds": 3, "data": {"split": [0.6, 0.2, 0.2], "n_samples": 200},
+                            "train": {"epochs": 4, "dtype": "float64"}})
+    population, reference = both_engines(cfg)
+    assert [p.test_acc for p in population] == [r.test_acc for r in reference]
+
+
+def test_a_diverging_model_does_not_disturb_the_others():
+    base = {"seeds": 2, "data": {"n_samples": 200}, "model": {"init": "large"},
+            "train": {"epochs": 15, "dtype": "float64"}}
+    mixed = config_from_dict({**base, "grid": {"optim.lr": [0.05, 1e6]}})
+    calm = config_from_dict({**base, "grid": {"optim.lr": [0.05]}})
+    data_for = DataCache()
+    results = train_population(expand(mixed), data_for(mixed))
+    alone = train_population(expand(calm), data_for(calm))
+    wild = [r for r in results if r.spec.grid_values["optim.lr"] == 1e6]
+    assert {r.status for r in wild} == {"diverged"}
+    assert all(r.epochs_run < 15 for r in wild)
+    reference = [train(s.config, s.seed, data=data_for(s.config)) for s in expand(mixed)]
+    assert [r.epochs_run for r in results] == [r.epochs_run for r in reference]
+    kept = [r for r in results if r.spec.grid_values["optim.lr"] == 0.05]
+    for a, b in zip(kept, alone):
+        assert a.status == "ok"
+        assert a.history == b.history  # bit for bit: the NaNs stayed in their own rows
+
+
+def test_chunking_gives_the_same_results_as_one_big_chunk():
+    cfg = mixed_grid("float64")
+    specs, data_for = expand(cfg), DataCache()
+    tiny = 3 * bytes_per_model(cfg, data_for(cfg)) + (8 << 20)
+    chunks = plan(specs, data_for, max_memory=tiny)
+    assert len(chunks) > len(OPTIMIZERS) * 3 and max(len(c.specs) for c in chunks) <= 3
+    small = {r.spec.run_id: r for chunk in population_engine(specs, data_for, max_memory=tiny) for r in chunk}
+    big = {r.spec.run_id: r for chunk in population_engine(specs, data_for) for r in chunk}
+    assert small.keys() == big.keys()
+    for run_id, r in big.items():
+        # Equal up to the last bits: vectorized kernels round a few elements differently at other sizes.
+        assert (small[run_id].status, small[run_id].epochs_run) == (r.status, r.epochs_run)
+        for c, values in r.history.items():
+            np.testing.assert_allclose(small[run_id].history[c], values, rtol=1e-12, atol=1e-15)
+
+
+def test_a_sweep_is_grouped_by_shape_and_chunked_to_the_memory_budget():
+    cfg = config_from_dict({"seeds": 1000, "grid": {"model.activation": ["relu", "tanh"],
+                                                    "model.hidden": [[32], [64, 64]],
+                                                    "optim.lr": [0.1, 0.01, 0.001]}})
+    specs, data_for = expand(cfg), DataCache()
+    assert len(specs) == 12_000
+    budget = 1 << 30
+    chunks = plan(specs, data_for, max_memory=budget)
+    assert sum(len(c.specs) for c in chunks) == len(specs) and all(c.population for c in chunks)
+    for c in chunks:  # one shape per chunk, learning rates mixed, within the budget
+        assert len({(s.config.model.activation, tuple(s.config.model.hidden)) for s in c.specs}) == 1
+        assert len(c.specs) * bytes_per_model(c.specs[0].config, data_for(cfg)) <= budget
+    assert any(len({s.config.optim.lr for s in c.specs}) > 1 for c in chunks)
+
+
+class TrainWithL1(TrainConfig):
+    """An option another developer might add later, which this engine knows nothing about."""
+
+    l1: float = 0.0
+
+
+class ConfigWithL1(RunConfig):
+    train: TrainWithL1 = TrainWithL1()
+
+
+def test_options_the_engine_does_not_implement_fall_back_to_the_reference_engine():
+    assert unsupported(ConfigWithL1(train={"l1": 0.0})) is None  # at its default the option changes nothing
+    with_l1 = ConfigWithL1(seeds=2, train={"l1": 0.1, "epochs": 2})
+    assert "train.l1" in unsupported(with_l1)
+    specs = [RunSpec(run_id=f"l1/seed={seed}", experiment="l1", group="l1", seed=seed, grid_values={},
+                     config=with_l1) for seed in (0, 1)]
+    assert [c.population for c in plan(specs, DataCache())] == [False, False]
+
+
+def test_trainlab_run_uses_the_population_engine_for_a_sweep(cli, write_config, tmp_path):
+    config = write_config('name = "sweep"\nseeds = 2\n[data]\nn_samples = 200\n[train]\nepochs = 3\n'
+                          'dtype = "float64"\n[grid]\n"optim.lr" = [0.1, 0.01]\n')
+    engines = []
+    run(config_from_dict({"name": "sweep", "seeds": 2, "data": {"n_samples": 200},
+                          "train": {"epochs": 3, "dtype": "float64"}, "grid": {"optim.lr": [0.1, 0.01]}}),
+        out=tmp_path / "api", plots=False, on_engine=lambda name, cfg: engines.append(name))
+    assert engines == ["population"]
+    for engine in ("population", "reference"):
+        assert cli("run", config, "--engine", engine, "--out", tmp_path / engine).code == 0
+    pop, ref = (list(csv.DictReader(open(tmp_path / e / "runs.csv"))) for e in ("population", "reference"))
+    assert [list(r) for r in pop] == [list(r) for r in ref]
+    for p, r in zip(pop, ref):
+        assert p["run_id"] == r["run_id"] and p["status"] == r["status"]
+        assert float(p["final_val_loss"]) == pytest.approx(float(r["final_val_loss"]), abs=1e-9)
+    assert (tmp_path / "population" / "history.csv").read_text().splitlines()[0] == \
+        (tmp_path / "reference" / "history.csv").read_text().splitlines()[0]
+
+
+def test_max_memory_option(cli, write_config, tmp_path):
+    config = write_config('seeds = 2\n[data]\nn_samples = 100\n[train]\nepochs = 2\n')
+    assert_bad_input(cli("run", config, "--max-memory", "lots", "--out", tmp_path / "a"), "--max-memory", "4GiB")
+    assert not (tmp_path / "a").exists()
+    assert cli("run", config, "--max-memory", "64MiB", "--out", tmp_path / "b").code == 0
+    assert parse_memory("4GiB") == 4 << 30 and parse_memory("512m") == 512 << 20
+
+
+def test_bad_executor_is_bad_input(cli, write_config, tmp_path):
+    config = write_config('seeds = 2\n[train]\nepochs = 1\n')
+    assert_bad_input(cli("run", config, "--executor", "spark", "--out", tmp_path / "x"), "--executor", "ray")
+    assert_bad_input(cli("run", config, "--executor", "ray", "--engine", "reference", "--out", tmp_path / "y"),
+                     "--engine population")

@@ -1,0 +1,151 @@
+"""Which runs can train together, and how many at once.
+
+Runs share a population when everything that shapes its tensors or its loop is equal (data,
+layer sizes, activation, batch size, dtype, epochs, early stopping, optimizer kind); seeds, init,
+learning rates, betas, momentum, weight decay and schedules may differ per model. A group is cut
+into chunks that fit a memory budget. A config using anything this engine does not implement (an
+option added after it was written, say) goes to the reference engine, which defines what a config
+means, rather than being trained differently.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from trainlab.config import RunConfig, RunSpec
+from trainlab.data import Dataset
+from trainlab.errors import BadInput
+from trainlab.history import HISTORY_COLUMNS
+from trainlab.models import ACTIVATION_MODULES
+from trainlab.population.optim import SUPPORTED_OPTIMIZERS
+from trainlab.train import DTYPES
+
+# The config fields this engine implements; any other field must keep its default value.
+SUPPORTED_FIELDS = frozenset({
+    "name", "description", "experiment", "seeds", "grid",
+    "data.name", "data.n_samples", "data.noise", "data.seed", "data.n_classes", "data.split", "data.stratify",
+    "data.scale", "data.path", "data.features", "data.target",
+    "model.hidden", "model.activation", "model.init", "model.init_std",
+    "optim.name", "optim.lr", "optim.momentum", "optim.betas", "optim.eps", "optim.alpha", "optim.weight_decay",
+    "optim.schedule",  # every schedule: the engine asks the pure optim.lr_at
+    "train.epochs", "train.batch_size", "train.dtype", "train.early_stopping", "train.early_stopping.patience",
+    "train.early_stopping.min_delta", "train.early_stopping.monitor", "train.early_stopping.restore_best",
+})
+MAX_CHUNK = 4096  # beyond this a bigger population is no faster, only bigger
+_DEFAULTS: dict[type, dict[str, Any]] = {}  # flattened default config of each config class
+
+
+@dataclass
+class Chunk:
+    specs: list[RunSpec]
+    population: bool  # False: train these with the reference engine
+
+
+def unsupported(cfg: RunConfig) -> str | None:
+    """Why the population engine cannot train ``cfg`` exactly as the reference engine does, if it can't."""
+    if type(cfg) not in _DEFAULTS:
+        _DEFAULTS[type(cfg)] = _flatten(type(cfg)().model_dump())
+    defaults = _DEFAULTS[type(cfg)]
+    for path, value in _flatten(cfg.model_dump()).items():
+        known = any(path == f or path.startswith(f + ".") for f in SUPPORTED_FIELDS)
+        if not known and value != defaults.get(path):
+            return f"{path} is not implemented by the population engine"
+    if cfg.model.activation not in ACTIVATION_MODULES:
+        return f"model.activation {cfg.model.activation!r}"
+    if cfg.optim.name not in SUPPORTED_OPTIMIZERS:
+        return f"optim.name {cfg.optim.name!r}"
+    if cfg.train.dtype not in DTYPES:
+        return f"train.dtype {cfg.train.dtype!r}"
+    return None
+
+
+def group_key(cfg: RunConfig) -> tuple:
+    """What must be equal for runs to share a population."""
+    return (
+        cfg.data.model_dump_json(),
+        tuple(cfg.model.hidden),
+        cfg.model.activation,
+        cfg.train.batch_size,
+        cfg.train.dtype,
+        cfg.train.epochs,
+        cfg.train.early_stopping.model_dump_json() if cfg.train.early_stopping else None,
+        cfg.optim.name,
+        cfg.optim.momentum_value > 0,  # RMSprop rounds differently with a momentum buffer
+    )
+
+
+def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
+    """A generous estimate of what one more model costs a population, in bytes."""
+    itemsize = 8 if cfg.train.dtype == "float64" else 4
+    sizes = [data.in_dim, *cfg.model.hidden, data.n_classes]
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
+    # parameters, gradient (twice, as autograd returns it), optimizer state and scratch, best weights
+    per_param = 10 * n_params * itemsize
+    # a step's activations and their gradients
+    per_step = 6 * batch * sum(sizes) * itemsize
+    history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
+    rng = 5000 + 16 * len(data.X_train)  # the torch.Generator and an epoch's data order
+    return per_param + per_step + history + rng
+
+
+def eval_workspace(cfg: RunConfig, data: Dataset) -> int:
+    """Memory for evaluating a slice of models (independent of the population's size)."""
+    from trainlab.population.loop import EVAL_MODEL_POINTS
+
+    itemsize = 8 if cfg.train.dtype == "float64" else 4
+    return 4 * EVAL_MODEL_POINTS * max([data.n_classes, *cfg.model.hidden]) * itemsize
+
+
+def default_max_memory() -> int:
+    """A quarter of the machine's memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 4 << 30
+
+
+def plan(specs: list[RunSpec], data_for, max_memory: int | None = None) -> list[Chunk]:
+    """Group ``specs`` into populations of at most the size that fits ``max_memory`` bytes."""
+    budget = max_memory or default_max_memory()
+    groups: dict[tuple, list[RunSpec]] = {}
+    chunks = []
+    for spec in specs:
+        if unsupported(spec.config):
+            chunks.append(Chunk([spec], population=False))
+        else:
+            groups.setdefault(group_key(spec.config), []).append(spec)
+    for group in groups.values():
+        cfg, data = group[0].config, data_for(group[0].config)
+        room = budget - eval_workspace(cfg, data)
+        size = max(1, min(MAX_CHUNK, room // bytes_per_model(cfg, data)))
+        n = math.ceil(len(group) / size)
+        per = math.ceil(len(group) / n)  # equal chunks rather than a full ones and a runt
+        chunks += [Chunk(group[i : i + per], population=True) for i in range(0, len(group), per)]
+    return chunks
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_memory(text: str) -> int:
+    """``"4GiB"``, ``"512M"``, ``"2g"``, ``"1000000"`` → bytes (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not m or float(m.group(1)) <= 0:
+        raise BadInput(f"--max-memory {text!r}: expected a size such as 4GiB, 512MiB or 2G")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "grid":
+            out.update(_flatten(v, path + "."))
+        else:
+            out[path] = v
+    return out
