@@ -121,11 +121,13 @@ def fmt(e: Estimate, metric: str) -> str:
     if e.n == 0:
         return "n/a"
     mean = e.mean * scale
+    if 0 < abs(mean) < 0.01 and not unit:  # a loss near zero: significant digits, not decimals
+        return f"{mean:.2g}" + (f" ± {e.ci:.1g}" if math.isfinite(e.ci) else "")
     if not math.isfinite(e.ci):
         return f"{mean:.{2 if unit else 3}f}{unit}"
     ci = e.ci * scale
     digits = 1 if unit else 2
-    if ci > 0:
+    if ci > 10.0 ** -(digits + 2):  # below that the seeds agree to every digit shown
         digits = max(digits, min(4, 1 - math.floor(math.log10(ci))))
     return f"{mean:.{digits}f} ± {ci:.{digits}f}{unit}"
 
@@ -189,7 +191,7 @@ def write_finding(experiment: str, runs: list[dict[str, Any]], epochs: int, n_cl
             pairs = [compare(a, b, metric) for a, b in zip(ordered, ordered[1:])]
             sentences.append(f"On {name}, {'; '.join(pairs)}.")
     if curves and len(scored) <= 6 and any(k.startswith("optim.") for k in ss[0].grid):
-        sentences.append(_early(curves, ss, epochs))
+        sentences.append(_speed(curves, scored))
     return " ".join(sentences)
 
 
@@ -280,14 +282,23 @@ def _overfit_verdict(ss: list[Setting]) -> str:
     return " ".join(out)
 
 
-def _early(curves: dict[str, list[dict[str, np.ndarray]]], ss: list[Setting], epochs: int) -> str:
-    """Speed: the train loss after a tenth of the epochs."""
-    at = max(1, epochs // 10)
-    parts = []
+def _speed(curves: dict[str, list[dict[str, np.ndarray]]], ss: list[Setting]) -> str:
+    """How many epochs each setting needs to get as far as the slowest one gets in all of them."""
+    means = {}
     for s in ss:
-        values = [h["train_loss"][at - 1] for h in curves.get(s.runs[0]["group"], []) if len(h["train_loss"]) >= at]
-        if values:
-            parts.append((mean_ci(values), s.label))
-    parts.sort(key=lambda p: p[0].mean)
-    listing = ", ".join(f"{label} {fmt(e, 'final_train_loss')}" for e, label in parts)
-    return f"Speed: after a tenth of training (epoch {at}) the train loss is {listing}."
+        table = [h["train_loss"] for h in curves.get(s.runs[0]["group"], []) if s.runs[0]["status"] != "diverged"]
+        length = min(len(t) for t in table)
+        means[s.label] = np.mean([t[:length] for t in table], axis=0)
+    finals = [m[-1] for m in means.values() if np.isfinite(m[-1])]
+    if not finals:
+        return ""
+    target = max(finals)
+    reached = []
+    for label, m in means.items():
+        hits = np.flatnonzero(m <= target)
+        reached.append((hits[0] + 1 if len(hits) else math.inf, label))
+    reached.sort()
+    listing = ", ".join(f"{label} at epoch {int(at)}" if math.isfinite(at) else f"{label} never"
+                        for at, label in reached)
+    return (f"Speed: the mean train loss first falls to {target:.3g} (where the slowest setting ends) "
+            f"— {listing}.")

@@ -63,13 +63,14 @@ def plot_loss_curves(
     columns: tuple[str, ...] = ("train_loss", "val_loss"),
     colors: list | None = None,
     legend: bool = True,
+    styles: list[str] | None = None,
 ) -> None:
-    """Loss per group, the mean over seeds with a ±1 std band: train solid, val dashed."""
+    """Loss per group, the mean over seeds with a ±1 std band: train solid, val dashed (or ``styles``)."""
     colors = colors or setting_colors(len(groups))
-    for color, (label, histories) in zip(colors, groups.items()):
+    for i, (color, (label, histories)) in enumerate(zip(colors, groups.items())):
         n = len(histories)
         for column in columns:
-            style = "-" if column == "train_loss" else "--"
+            style = styles[i] if styles else "-" if column == "train_loss" else "--"
             epochs, mean, std = band(histories, column)
             suffix = f" ({column.removesuffix('_loss')})" if len(columns) > 1 else ""
             ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{label}{suffix}, n={n}")
@@ -131,23 +132,40 @@ def plot_decision_boundary(
     ax.set_title(title, fontsize=10)
 
 
+def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, list[str] | None]:
+    """Colours and line styles: with two grid keys, colour follows the first and style the second."""
+    keys = list(ss[0].grid) if ss else []
+    if len(keys) != 2:
+        return setting_colors(len(ss), sequential), None
+    firsts = list(dict.fromkeys(str(s.grid[keys[0]]) for s in ss))
+    seconds = list(dict.fromkeys(str(s.grid[keys[1]]) for s in ss))
+    palette = setting_colors(len(firsts))
+    dashes = ["-", "--", ":", "-."]
+    return ([palette[firsts.index(str(s.grid[keys[0]]))] for s in ss],
+            [dashes[seconds.index(str(s.grid[keys[1]])) % len(dashes)] for s in ss])
+
+
 def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[str, np.ndarray]]],
                 sequential: bool = False) -> plt.Figure:
     """Train and val loss side by side, one colour per setting, mean ± std over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    colors = setting_colors(len(ss), sequential)
+    colors, styles = setting_styles(ss, sequential)
     groups = {s.label: curves[s.runs[0]["group"]] for s in ss}
     for ax, column in zip(axes, ("train_loss", "val_loss")):
         plot_loss_curves(ax, groups, title=column.replace("_", " "), columns=(column,), colors=colors,
-                         legend=False)
-    means = np.concatenate([band(h, "train_loss")[1] for h in groups.values()])
+                         legend=False, styles=styles)
+    means = np.concatenate([band(h, c)[1] for h in groups.values() for c in ("train_loss", "val_loss")])
     means = means[np.isfinite(means) & (means > 0)]
     epochs = max(len(h["train_loss"]) for hs in groups.values() for h in hs)
+    log_y = len(means) and means.max() / means.min() > 8
     for ax in axes:
         if epochs >= 1000:  # long runs: the early epochs are where the settings part ways
             ax.set_xscale("log")
-        if len(means) and means.max() / means.min() > 8:
+        if log_y:
             ax.set_yscale("log")
+    if len(means):  # a blow-up of a few epochs must not squash every other curve
+        top = np.percentile(means, 99) * (1.5 if log_y else 1.1)
+        axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
     axes[1].set_ylabel("")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.99, 0.5), fontsize=9, frameon=False,
@@ -215,9 +233,11 @@ def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
 def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[str, np.ndarray]]]) -> plt.Figure:
     """The learning rate each setting used, epoch by epoch (it is the same for every seed)."""
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    for color, s in zip(setting_colors(len(ss)), ss):
-        h = curves[s.runs[0]["group"]][0]
-        ax.plot(np.arange(1, len(h["lr"]) + 1), h["lr"], color=color, lw=2, label=s.label)
+    schedules: dict[tuple, list[str]] = {}  # settings with the same schedule share one line
+    for s in ss:
+        schedules.setdefault(tuple(curves[s.runs[0]["group"]][0]["lr"]), []).append(s.label)
+    for color, (lr, labels) in zip(setting_colors(len(schedules)), schedules.items()):
+        ax.plot(np.arange(1, len(lr) + 1), lr, color=color, lw=2, label="\n".join(labels))
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate (log scale)")
