@@ -212,6 +212,34 @@ def data(
     out_console.print(f"Wrote {len(y)} rows of {cfg.name} to {out}")
 
 
+# ---------------------------------------------------------------------------- gradcheck
+
+
+@app.command()
+def gradcheck(
+    set_: SetOption = None,
+    bug: Annotated[Optional[str], typer.Option(help="Check backprop with this planted bug (see --list-bugs).")] = None,
+    list_bugs: Annotated[bool, typer.Option("--list-bugs", help="List the planted bugs and exit.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights.")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="Training rows in the batch.")] = 16,
+) -> None:
+    """Check hand-written backprop against central differences and autograd (exit 1 if wrong)."""
+    from trainlab.gradcheck import describe_bugs, gradcheck as check, render
+
+    if list_bugs:
+        for name, description in describe_bugs().items():
+            out_console.print(f"{name:<26} {description}", highlight=False, markup=False, soft_wrap=True)
+        return
+    for item in set_ or []:
+        if not item.startswith(("model.", "data.")):
+            raise BadInput(f"--set {item}: gradcheck takes model.* and data.* settings only")
+    cfg = config_from_dict(apply_overrides({}, set_ or []), source="trainlab gradcheck")
+    result = check(cfg, bug=bug, seed=seed, n_samples=samples)
+    render(result, out_console)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------- entry point
 
 

@@ -23,11 +23,11 @@ DataFor = Callable[[RunConfig], Dataset]
 Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
 
 
-def reference_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+def reference_engine(specs: list[RunSpec], data_for: DataFor, **train_kwargs: Any) -> Iterator[list[RunResult]]:
     from trainlab.train import train
 
     for spec in specs:
-        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec)]
+        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec, **train_kwargs)]
 
 
 def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -> Iterator[list[RunResult]]:
@@ -36,7 +36,18 @@ def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -
     return engine(specs, data_for, **options)
 
 
-ENGINES: dict[str, Engine] = {"reference": reference_engine, "population": population_engine}
+def manual_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+    """The reference loop with gradients from hand-written backprop instead of autograd."""
+    from trainlab.backprop import manual_gradients
+
+    yield from reference_engine(specs, data_for, gradients=manual_gradients)
+
+
+ENGINES: dict[str, Engine] = {
+    "reference": reference_engine,
+    "population": population_engine,
+    "manual": manual_engine,
+}
 EXECUTORS = ("local", "ray")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,15 @@ from trainlab.optim import build_optimizer, lr_at
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+# Computes the loss of a batch and fills every parameter's ``.grad``; returns the loss.
+Gradients = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def autograd_gradients(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    loss = F.cross_entropy(model(X), y)
+    loss.backward()
+    return loss
+
 
 def train(
     cfg: RunConfig,
@@ -30,8 +40,13 @@ def train(
     data: Dataset | None = None,
     callbacks: list[Callback] | tuple[Callback, ...] = (),
     spec: RunSpec | None = None,
+    gradients: Gradients = autograd_gradients,
 ) -> RunResult:
-    """Train one model of ``cfg`` from ``seed`` and return its history, status and weights."""
+    """Train one model of ``cfg`` from ``seed`` and return its history, status and weights.
+
+    ``gradients`` is how each batch's gradients are obtained: autograd, or by hand
+    (``backprop.manual_gradients``, the ``manual`` engine); the rest of the loop is shared.
+    """
     started = time.perf_counter()
     dtype = DTYPES[cfg.train.dtype]
     data = data if data is not None else make_dataset(cfg.data)
@@ -59,9 +74,8 @@ def train(
         grad_norms = []
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
-            loss = F.cross_entropy(model(X_train[batch]), y_train[batch])
             optimizer.zero_grad()
-            loss.backward()
+            gradients(model, X_train[batch], y_train[batch])
             grad_norms.append(global_grad_norm(model))
             for cb in callbacks:
                 cb.on_after_backward(model)
