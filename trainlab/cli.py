@@ -80,12 +80,29 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
         results = job()
     except KeyboardInterrupt:
         if (out_dir / "runs.sqlite").exists():
-            err_console.print(interrupted_message(out_dir, command))
+            err_console.print(interrupted_message(out_dir, command), highlight=False, markup=False, soft_wrap=True)
         else:
             err_console.print("Interrupted before any run finished.")
         raise typer.Exit(130) from None
     print_summary(results.runs())
+    if results.report is not None:
+        print_findings(results.report)
     out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
+    if results.report is not None:
+        print_report_location(results.report.path)
+
+
+def print_findings(report) -> None:
+    for e in report.experiments:
+        out_console.print(f"\n[bold]{e.name}[/]: {e.finding}", highlight=False)
+
+
+def print_report_location(path: Path) -> None:
+    """Where the report is and how to open it: a student may not know file:// URLs."""
+    full = path.resolve()
+    out_console.print(f"\n[bold green]Report:[/] {full}", highlight=False, soft_wrap=True)
+    out_console.print(f"Open it in a browser: [bold]{full.as_uri()}[/]  (or: xdg-open {full}  ·  macOS: open {full})",
+                      highlight=False, soft_wrap=True)
 
 
 def print_summary(runs: list[dict]) -> None:
@@ -135,7 +152,7 @@ def _mean_std(values: list[float]) -> str:
 def lab(
     names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run (default: all).")] = None,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per setting (default 10).")] = None,
-    quick: Annotated[bool, typer.Option(help="Fewer seeds and epochs: for tests and a first look.")] = False,
+    quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
@@ -151,6 +168,18 @@ def lab(
     )
     _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
                                             progress=_show_interactive()), out_dir, command.replace("  ", " "))
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+) -> None:
+    """Rebuild report.html (and the plots) of DIRECTORY from its runs.sqlite."""
+    from trainlab.report import build_report
+
+    built = build_report(directory)
+    print_findings(built)
+    print_report_location(built.path)
 
 
 # ---------------------------------------------------------------------------- list, data
