@@ -240,6 +240,52 @@ def gradcheck(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------------------- doctor, lrfind
+
+
+@app.command()
+def doctor(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    set_: SetOption = None,
+    seed: Annotated[int, typer.Option(help="Run seed (initial weights, data order).")] = 0,
+    engine: Annotated[str, typer.Option(help="reference | manual (hand-written backprop).")] = "reference",
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs of the brief run (default: the config's, at most 100).")] = None,
+) -> None:
+    """Train CONFIG briefly and run the debugging checklist: exit 0 healthy, 1 fault found."""
+    from trainlab.doctor import diagnose, render
+
+    cfg = load_config(config, set_ or [])
+    diagnosis = diagnose(cfg, seed=seed, engine=engine, epochs=epochs)
+    render(diagnosis, out_console)
+    if not diagnosis.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def lrfind(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    set_: SetOption = None,
+    seed: Annotated[int, typer.Option(help="Run seed (initial weights, data order).")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Plot to write (default runs/<name>-lrfind.png).")] = None,
+    lr_min: Annotated[float, typer.Option(help="First learning rate.")] = 1e-5,
+    lr_max: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(help="Steps of the sweep (one minibatch each).")] = 100,
+) -> None:
+    """LR range test: one short run with an exponentially growing lr; plot loss vs lr, suggest an lr."""
+    from trainlab.lrfind import lr_range_test, plot_lr_find
+
+    cfg = load_config(config, set_ or [])
+    result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
+    path = plot_lr_find(result, out or Path("runs") / f"{cfg.name}-lrfind.png",
+                        title=f"LR range test: {cfg.name} ({cfg.optim.name}, batch {cfg.train.batch_size or 'full'})")
+    stopped = "" if len(result.lrs) == steps else f", stopped at lr {result.lrs[-1]:.3g} when the loss blew up"
+    out_console.print(f"LR range test of {cfg.name} ({cfg.optim.name}): {len(result.lrs)} steps from lr "
+                      f"{lr_min:g}{stopped}.")
+    out_console.print(f"Loss lowest at lr = {result.best_lr:.3g}; suggested lr = [bold]{result.suggested_lr:.3g}[/] "
+                      f"(a tenth of that): --set optim.lr={result.suggested_lr:.2g}")
+    out_console.print(f"Plot: {path}")
+
+
 # ---------------------------------------------------------------------------- entry point
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
+from trainlab.diagnostics import Diagnostics
 from trainlab.history import RunResult, best_epoch, new_history
 from trainlab.models import build_model
 from trainlab.optim import build_optimizer, lr_at
@@ -41,11 +42,14 @@ def train(
     callbacks: list[Callback] | tuple[Callback, ...] = (),
     spec: RunSpec | None = None,
     gradients: Gradients = autograd_gradients,
+    diagnostics: bool = True,
 ) -> RunResult:
     """Train one model of ``cfg`` from ``seed`` and return its history, status and weights.
 
     ``gradients`` is how each batch's gradients are obtained: autograd, or by hand
     (``backprop.manual_gradients``, the ``manual`` engine); the rest of the loop is shared.
+    ``diagnostics`` records per-layer gradient norms, dead and saturated units and update/weight
+    ratios into ``result.extra`` (see ``diagnostics.Diagnostics``).
     """
     started = time.perf_counter()
     dtype = DTYPES[cfg.train.dtype]
@@ -58,7 +62,9 @@ def train(
     model = build_model(cfg.model, data.in_dim, data.n_classes, generator=generator, dtype=dtype)
     optimizer = build_optimizer(cfg.optim, model.parameters())
     stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
-    callbacks = [*callbacks, *([stopper] if stopper else [])]
+    callbacks = [*([Diagnostics(X_train)] if diagnostics else []), *callbacks, *([stopper] if stopper else [])]
+    for cb in callbacks:
+        cb.on_train_begin(model)
 
     n = len(X_train)
     batch_size = cfg.train.batch_size or n
@@ -114,7 +120,7 @@ def train(
     if data.X_test is not None:
         _, test_acc = evaluate(model, torch.tensor(data.X_test, dtype=dtype), torch.tensor(data.y_test))
 
-    return RunResult(
+    result = RunResult(
         spec=spec or RunSpec(
             run_id=f"{cfg.experiment_name}/seed={seed}",
             experiment=cfg.experiment_name,
@@ -131,6 +137,9 @@ def train(
         params={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
         seconds=time.perf_counter() - started,
     )
+    for cb in callbacks:
+        cb.on_train_end(model, result)
+    return result
 
 
 @torch.no_grad()
