@@ -1,17 +1,16 @@
 """`trainlab lab --quick`: every built-in experiment runs, its finding holds, and the report shows it.
 
-The quick lab is run once per module (3 seeds per setting). The long XOR experiment (10,000
-full-batch epochs) has its own slow test.
+The quick lab (3 seeds per setting, the population engine) is run once for the module.
 """
 
 import contextlib
 import io
 import math
 import re
-import sqlite3
 import statistics
 
 import pytest
+import torch
 
 from conftest import assert_bad_input
 from trainlab import experiments
@@ -19,8 +18,8 @@ from trainlab.cli import main
 from trainlab.config import load_config
 from trainlab.store import Store
 
-FAST = ["activations", "initialization", "depth", "optimizers", "learning_rates", "overfit_check",
-        "first_training_loop"]
+ALL = ["activations", "initialization", "depth", "optimizers", "learning_rates", "xor_sgd_vs_adam",
+       "overfit_check", "first_training_loop"]
 
 
 def run_cli(*args):
@@ -37,7 +36,14 @@ def run_cli(*args):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     out = tmp_path_factory.mktemp("lab") / "out"
-    code, stdout, stderr = run_cli("lab", *FAST, "--quick", "--out", out)
+    # On a shared 2-core machine two torch threads per process oversubscribe the cores and the
+    # tiny population kernels slow down several-fold; one thread keeps this fixture in seconds.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code, stdout, stderr = run_cli("lab", "--quick", "--out", out)
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0, stderr
     with Store(out) as store:
         runs = store.runs()
@@ -57,7 +63,7 @@ def mean(values):
 
 
 def test_builtin_experiments_are_the_issue_list_and_plain_configs():
-    assert experiments.names() == sorted(FAST + ["xor_sgd_vs_adam"])
+    assert experiments.names() == ALL
     for name in experiments.names():
         cfg = load_config(experiments.path(name))  # `trainlab run trainlab/experiments/X.toml` works too
         assert cfg.name == name and cfg.description
@@ -67,7 +73,7 @@ def test_builtin_experiments_are_the_issue_list_and_plain_configs():
 
 def test_quick_lab_runs_every_setting_of_every_experiment(lab):
     out, runs, _ = lab
-    for name in FAST:
+    for name in ALL:
         cfg = experiments.load(name, quick=True)
         assert len([r for r in runs if r["experiment"] == name]) == len(cfg.seed_list) * max(
             1, math.prod(len(v) for v in cfg.grid.values()))
@@ -147,13 +153,13 @@ def test_report_is_self_contained_with_every_section(lab):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from a network
     assert "http://" not in html and "https://" not in html
     assert 'id="overview"' in html
-    for name in FAST:
+    for name in ALL:
         assert f'<section class="card" id="{name}">' in html
         assert f'href="#{name}"' in html
     images = re.findall(r'<img [^>]*src="([^"]+)"', html)
     assert images and all(src.startswith("data:image/png;base64,") for src in images)
-    assert len(images) >= 2 * len(FAST) + 1  # loss + boundary each, and the lr sweep
-    for name in FAST:
+    assert len(images) >= 2 * len(ALL) + 1  # loss + boundary each, and the lr sweep
+    for name in ALL:
         assert (out / f"{name}-loss.png").stat().st_size > 10_000
 
 
@@ -186,17 +192,17 @@ def test_unknown_experiment_is_bad_input(cli, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.slow
-def test_xor_adam_trains_faster_than_sgd(tmp_path):
-    code, _, stderr = run_cli("lab", "xor_sgd_vs_adam", "--quick", "--out", tmp_path / "o")
-    assert code == 0, stderr
-    with Store(tmp_path / "o") as store:
-        runs = store.runs()
-        at_1000 = {}
+def test_xor_adam_trains_faster_than_sgd(lab):
+    out, runs, _ = lab
+    with Store(out) as store:
+        at_100 = {}
         for r in runs:
-            at_1000.setdefault(r["grid"]["optim.name"], []).append(store.history(r["run_id"])["train_loss"][999])
-    assert mean(at_1000["adam"]) < mean(at_1000["sgd"])
-    assert all(r["final_train_acc"] > 0.9 for r in runs)
-    lr = {r["grid"]["optim.schedule.name"] for r in runs}
-    assert lr == {"constant", "step"}
-    assert (tmp_path / "o" / "xor_sgd_vs_adam-lr.png").exists()
+            if r["experiment"] == "xor_sgd_vs_adam":
+                loss = store.history(r["run_id"])["train_loss"][99]
+                at_100.setdefault(r["grid"]["optim.name"], []).append(loss)
+    assert max(at_100["adam"]) < min(at_100["sgd"])  # Adam is near its final loss by epoch 100
+    adam = final(runs, "xor_sgd_vs_adam", "final_train_loss", optim__name="adam")
+    sgd = final(runs, "xor_sgd_vs_adam", "final_train_loss", optim__name="sgd")
+    assert mean(adam) < mean(sgd)
+    assert min(final(runs, "xor_sgd_vs_adam", "final_train_acc")) > 0.9
+    assert (out / "xor_sgd_vs_adam-lr.png").exists()

@@ -1,6 +1,7 @@
 """Storage under fire: SIGKILL or Ctrl-C in the middle of a lab loses at most the chunk in flight,
 never corrupts runs.sqlite, and ``--resume`` finishes with the tables of an uninterrupted lab."""
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,10 @@ from conftest import ROOT
 
 LAB = ["lab", "activations", "depth", "--seeds", "2"]  # 12 runs in several chunks, a few seconds
 TOTAL = 12
+
+
+# One torch thread per process: the shared test machine's 2 cores are oversubscribed otherwise.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def trainlab_cmd():
@@ -37,7 +42,7 @@ def finished_runs(out):
 def start_and_interrupt(out, sig):
     """Start the lab in a subprocess, send ``sig`` once at least one run is stored; return it."""
     proc = subprocess.Popen([*trainlab_cmd(), *LAB, "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.monotonic() + 120
     while finished_runs(out) < 1:
         assert proc.poll() is None, proc.communicate()
@@ -65,7 +70,7 @@ def integrity(out):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "out"
-    p = subprocess.run([*trainlab_cmd(), *LAB, "--out", str(out)], capture_output=True, text=True)
+    p = subprocess.run([*trainlab_cmd(), *LAB, "--out", str(out)], capture_output=True, text=True, env=ENV)
     assert p.returncode == 0, p.stderr
     return tables(out)
 
@@ -83,7 +88,7 @@ def test_sigkill_mid_lab_keeps_the_store_sound_and_resume_gives_the_same_tables(
     db.close()
     assert epochs == counts
 
-    p = subprocess.run([*trainlab_cmd(), *LAB, "--out", str(out), "--resume"], capture_output=True, text=True)
+    p = subprocess.run([*trainlab_cmd(), *LAB, "--out", str(out), "--resume"], capture_output=True, text=True, env=ENV)
     assert p.returncode == 0, p.stderr
     assert integrity(out) == "ok"
     assert tables(out) == uninterrupted
@@ -100,6 +105,6 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, uninterrupted):
     assert command[0] == "trainlab" and "--resume" in command and str(out) in command
     assert integrity(out) == "ok"
 
-    p = subprocess.run([*trainlab_cmd(), *command[1:]], capture_output=True, text=True)
+    p = subprocess.run([*trainlab_cmd(), *command[1:]], capture_output=True, text=True, env=ENV)
     assert p.returncode == 0, p.stderr
     assert tables(out) == uninterrupted

@@ -304,8 +304,8 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"trainlab: error: {e.format_message()}{hint}", highlight=False, markup=False,
                           soft_wrap=True)
         sys.exit(2)
-    except click_errors.Abort:
+    except typer.Abort:  # Typer ≥ 0.24 defines these itself (typer._click.exceptions has none)
         sys.exit(130)
-    except click_errors.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

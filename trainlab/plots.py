@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -132,6 +133,12 @@ def plot_decision_boundary(
     ax.set_title(title, fontsize=10)
 
 
+def plain_log_ticks(axis) -> None:
+    """0.2, 0.5, 1 rather than 2×10⁻¹ on a log axis: easier to read for a student."""
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+
+
 def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, list[str] | None]:
     """Colours and line styles: with two grid keys, colour follows the first and style the second."""
     keys = list(ss[0].grid) if ss else []
@@ -163,8 +170,9 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
             ax.set_xscale("log")
         if log_y:
             ax.set_yscale("log")
+            plain_log_ticks(ax.yaxis)
     if len(means):  # a blow-up of a few epochs must not squash every other curve
-        top = np.percentile(means, 99) * (1.5 if log_y else 1.1)
+        top = min(means.max() * (1.3 if log_y else 1.05), np.percentile(means, 99) * 3)
         axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
     axes[1].set_ylabel("")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -220,6 +228,8 @@ def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
                         ha="center", va="top", fontsize=8, color="#b2182b")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
     leaf = key.rsplit(".", 1)[-1]
     ax.set_xlabel(leaf + " (log scale)")
     ax.set_ylabel("loss at the last epoch (log scale)")
