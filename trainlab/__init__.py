@@ -8,7 +8,9 @@
 
 from trainlab.config import RunConfig, expand, load_config
 from trainlab.data import Dataset, make_dataset
+from trainlab.doctor import Diagnosis, diagnose
 from trainlab.errors import BadInput
+from trainlab.gradcheck import gradcheck
 from trainlab.history import RunResult
 from trainlab.models import build_model
 from trainlab.runner import Results, run
@@ -17,11 +19,14 @@ from trainlab.train import train
 __all__ = [
     "BadInput",
     "Dataset",
+    "Diagnosis",
     "Results",
     "RunConfig",
     "RunResult",
     "build_model",
+    "diagnose",
     "expand",
+    "gradcheck",
     "load_config",
     "make_dataset",
     "run",

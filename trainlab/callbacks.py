@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from trainlab.config import EarlyStoppingConfig
 
+if TYPE_CHECKING:
+    from trainlab.history import RunResult
+
 
 class Callback:
     """Override any of these; ``on_epoch_end`` returns True to stop training."""
+
+    def on_train_begin(self, model: nn.Module) -> None:
+        pass
 
     def on_after_backward(self, model: nn.Module) -> None:
         pass
 
     def on_epoch_end(self, epoch: int, model: nn.Module, record: dict[str, float]) -> bool:
         return False
+
+    def on_train_end(self, model: nn.Module, result: RunResult) -> None:
+        pass
 
 
 class EarlyStopping(Callback):

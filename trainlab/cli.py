@@ -80,12 +80,29 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
         results = job()
     except KeyboardInterrupt:
         if (out_dir / "runs.sqlite").exists():
-            err_console.print(interrupted_message(out_dir, command))
+            err_console.print(interrupted_message(out_dir, command), highlight=False, markup=False, soft_wrap=True)
         else:
             err_console.print("Interrupted before any run finished.")
         raise typer.Exit(130) from None
     print_summary(results.runs())
+    if results.report is not None:
+        print_findings(results.report)
     out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
+    if results.report is not None:
+        print_report_location(results.report.path)
+
+
+def print_findings(report) -> None:
+    for e in report.experiments:
+        out_console.print(f"\n[bold]{e.name}[/]: {e.finding}", highlight=False)
+
+
+def print_report_location(path: Path) -> None:
+    """Where the report is and how to open it: a student may not know file:// URLs."""
+    full = path.resolve()
+    out_console.print(f"\n[bold green]Report:[/] {full}", highlight=False, soft_wrap=True)
+    out_console.print(f"Open it in a browser: [bold]{full.as_uri()}[/]  (or: xdg-open {full}  ·  macOS: open {full})",
+                      highlight=False, soft_wrap=True)
 
 
 def print_summary(runs: list[dict]) -> None:
@@ -135,7 +152,7 @@ def _mean_std(values: list[float]) -> str:
 def lab(
     names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run (default: all).")] = None,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per setting (default 10).")] = None,
-    quick: Annotated[bool, typer.Option(help="Fewer seeds and epochs: for tests and a first look.")] = False,
+    quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
@@ -151,6 +168,18 @@ def lab(
     )
     _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
                                             progress=_show_interactive()), out_dir, command.replace("  ", " "))
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+) -> None:
+    """Rebuild report.html (and the plots) of DIRECTORY from its runs.sqlite."""
+    from trainlab.report import build_report
+
+    built = build_report(directory)
+    print_findings(built)
+    print_report_location(built.path)
 
 
 # ---------------------------------------------------------------------------- list, data
@@ -220,6 +249,82 @@ def bench(
                       "load on the machine's cores.")
 
 
+# ---------------------------------------------------------------------------- gradcheck
+
+
+@app.command()
+def gradcheck(
+    set_: SetOption = None,
+    bug: Annotated[Optional[str], typer.Option(help="Check backprop with this planted bug (see --list-bugs).")] = None,
+    list_bugs: Annotated[bool, typer.Option("--list-bugs", help="List the planted bugs and exit.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights.")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="Training rows in the batch.")] = 16,
+) -> None:
+    """Check hand-written backprop against central differences and autograd (exit 1 if wrong)."""
+    from trainlab.gradcheck import describe_bugs, gradcheck as check, render
+
+    if list_bugs:
+        for name, description in describe_bugs().items():
+            out_console.print(f"{name:<26} {description}", highlight=False, markup=False, soft_wrap=True)
+        return
+    for item in set_ or []:
+        if not item.startswith(("model.", "data.")):
+            raise BadInput(f"--set {item}: gradcheck takes model.* and data.* settings only")
+    cfg = config_from_dict(apply_overrides({}, set_ or []), source="trainlab gradcheck")
+    result = check(cfg, bug=bug, seed=seed, n_samples=samples)
+    render(result, out_console)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------- doctor, lrfind
+
+RunSeedOption = Annotated[int, typer.Option(help="Run seed (initial weights, data order).")]
+
+
+@app.command()
+def doctor(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    set_: SetOption = None,
+    seed: RunSeedOption = 0,
+    engine: Annotated[str, typer.Option(help="reference | manual (hand-written backprop).")] = "reference",
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs of the brief run (default: the config's, at most 100).")] = None,
+) -> None:
+    """Train CONFIG briefly and run the debugging checklist: exit 0 healthy, 1 fault found."""
+    from trainlab.doctor import diagnose, render
+
+    cfg = load_config(config, set_ or [])
+    diagnosis = diagnose(cfg, seed=seed, engine=engine, epochs=epochs)
+    render(diagnosis, out_console)
+    if not diagnosis.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def lrfind(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    set_: SetOption = None,
+    seed: RunSeedOption = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Plot to write (default runs/<name>-lrfind.png).")] = None,
+    lr_min: Annotated[float, typer.Option(help="First learning rate.")] = 1e-5,
+    lr_max: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(help="Steps of the sweep (one minibatch each).")] = 100,
+) -> None:
+    """LR range test: one short run with an exponentially growing lr; plot loss vs lr, suggest an lr."""
+    from trainlab.lrfind import lr_range_test, plot_lr_find
+
+    cfg = load_config(config, set_ or [])
+    result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
+    path = plot_lr_find(result, out or Path("runs") / f"{cfg.name}-lrfind.png",
+                        title=f"LR range test: {cfg.name} ({cfg.optim.name}, batch {cfg.train.batch_size or 'full'})")
+    stopped = "" if len(result.lrs) == steps else f", stopped at lr {result.lrs[-1]:.3g} when the loss blew up"
+    out_console.print(f"LR range test of {cfg.name} ({cfg.optim.name}): {len(result.lrs)} steps from lr "
+                      f"{lr_min:g}{stopped}.")
+    out_console.print(f"Loss lowest at lr = {result.best_lr:.3g}; suggested lr = [bold]{result.suggested_lr:.3g}[/] "
+                      f"(a tenth of that): --set optim.lr={result.suggested_lr:.2g}")
+    out_console.print(f"Plot: {path}")
+
+
 # ---------------------------------------------------------------------------- entry point
 
 
@@ -236,8 +341,8 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"trainlab: error: {e.format_message()}{hint}", highlight=False, markup=False,
                           soft_wrap=True)
         sys.exit(2)
-    except click_errors.Abort:
+    except typer.Abort:  # Typer ≥ 0.24 defines these itself (typer._click.exceptions has none)
         sys.exit(130)
-    except click_errors.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -16,18 +17,14 @@ import torch  # noqa: E402
 
 from trainlab.config import RunConfig, with_values  # noqa: E402
 from trainlab.data import Dataset  # noqa: E402
+from trainlab.findings import Setting, by_group, numeric_sweep, settings  # noqa: E402
 from trainlab.models import build_model  # noqa: E402
 
 COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
-
-def by_group(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Runs of each grid point, in grid order."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in runs:
-        groups[r["group"]].append(r)
-    return dict(groups)
+__all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary",
+           "experiment_figures", "save_experiment_plots"]
 
 
 def representative(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -47,26 +44,44 @@ def band(histories: list[dict[str, np.ndarray]], column: str) -> tuple[np.ndarra
         table[~np.isfinite(table)] = np.nan
         counts = np.sum(~np.isnan(table), axis=0)
         mean = np.nansum(table, axis=0) / np.maximum(counts, 1)
-        std = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts, 1))
+        # the sample std (ddof 1), as in the report's tables; one run has no spread
+        std = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
     mean[counts == 0] = np.nan
     return np.arange(1, length + 1), mean, std
 
 
-def plot_loss_curves(ax: plt.Axes, groups: dict[str, list[dict[str, np.ndarray]]], title: str = "") -> None:
-    """Train (solid) and val (dashed) loss per group: the mean over seeds with a ±1 std band."""
-    for i, (label, histories) in enumerate(groups.items()):
-        color = COLORS[i % len(COLORS)]
+def setting_colors(n: int, sequential: bool = False) -> list:
+    """Distinct colours, or a dark-to-light ramp for an ordered sweep (small to large values)."""
+    if sequential:
+        return [plt.get_cmap("viridis")(x) for x in np.linspace(0.0, 0.9, n)]
+    return [COLORS[i % len(COLORS)] for i in range(n)]
+
+
+def plot_loss_curves(
+    ax: plt.Axes,
+    groups: dict[str, list[dict[str, np.ndarray]]],
+    title: str = "",
+    columns: tuple[str, ...] = ("train_loss", "val_loss"),
+    colors: list | None = None,
+    legend: bool = True,
+    styles: list[str] | None = None,
+) -> None:
+    """Loss per group, the mean over seeds with a ±1 std band: train solid, val dashed (or ``styles``)."""
+    colors = colors or setting_colors(len(groups))
+    for i, (color, (label, histories)) in enumerate(zip(colors, groups.items())):
         n = len(histories)
-        for column, style in (("train_loss", "-"), ("val_loss", "--")):
+        for column in columns:
+            style = styles[i] if styles else "-" if column == "train_loss" else "--"
             epochs, mean, std = band(histories, column)
-            ax.plot(epochs, mean, style, color=color, lw=1.8,
-                    label=f"{label} ({'train' if column == 'train_loss' else 'val'}, n={n})")
+            suffix = f" ({column.removesuffix('_loss')})" if len(columns) > 1 else ""
+            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{label}{suffix}, n={n}")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
     ax.set_title(title or "Loss (mean ± std over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
+    if legend:
+        ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
 
 
 def model_from_params(cfg: RunConfig, data: Dataset, params: dict[str, np.ndarray]) -> torch.nn.Module:
@@ -118,6 +133,155 @@ def plot_decision_boundary(
     ax.set_title(title, fontsize=10)
 
 
+def plain_log_ticks(axis) -> None:
+    """0.2, 0.5, 1 rather than 2×10⁻¹ on a log axis: easier to read for a student."""
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+
+
+def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, list[str] | None]:
+    """Colours and line styles: with two grid keys, colour follows the first and style the second."""
+    keys = list(ss[0].grid) if ss else []
+    if len(keys) != 2:
+        return setting_colors(len(ss), sequential), None
+    firsts = list(dict.fromkeys(str(s.grid[keys[0]]) for s in ss))
+    seconds = list(dict.fromkeys(str(s.grid[keys[1]]) for s in ss))
+    palette = setting_colors(len(firsts))
+    dashes = ["-", "--", ":", "-."]
+    return ([palette[firsts.index(str(s.grid[keys[0]]))] for s in ss],
+            [dashes[seconds.index(str(s.grid[keys[1]])) % len(dashes)] for s in ss])
+
+
+def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[str, np.ndarray]]],
+                sequential: bool = False) -> plt.Figure:
+    """Train and val loss side by side, one colour per setting, mean ± std over seeds."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors, styles = setting_styles(ss, sequential)
+    groups = {s.label: curves[s.runs[0]["group"]] for s in ss}
+    for ax, column in zip(axes, ("train_loss", "val_loss")):
+        plot_loss_curves(ax, groups, title=column.replace("_", " "), columns=(column,), colors=colors,
+                         legend=False, styles=styles)
+    means = np.concatenate([band(h, c)[1] for h in groups.values() for c in ("train_loss", "val_loss")])
+    means = means[np.isfinite(means) & (means > 0)]
+    epochs = max(len(h["train_loss"]) for hs in groups.values() for h in hs)
+    log_y = len(means) and means.max() / means.min() > 8
+    for ax in axes:
+        if epochs >= 1000:  # long runs: the early epochs are where the settings part ways
+            ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+            plain_log_ticks(ax.yaxis)
+    if len(means):  # a blow-up of a few epochs must not squash every other curve
+        top = min(means.max() * (1.3 if log_y else 1.05), np.percentile(means, 99) * 3)
+        axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
+    axes[1].set_ylabel("")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.99, 0.5), fontsize=9, frameon=False,
+               title="setting (seeds)", title_fontsize=9)
+    fig.suptitle(f"{experiment}: loss per epoch, mean ± 1 std over seeds", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
+                    data_for: Callable[[RunConfig], Dataset],
+                    params_for: Callable[[str], dict[str, np.ndarray] | None]) -> plt.Figure:
+    """The decision boundary of a typical seed of each setting, side by side."""
+    n = len(ss)
+    cols = n if n <= 4 else min(6, math.ceil(n / math.ceil(n / 6)))
+    rows = math.ceil(n / cols)
+    size = 3.6 if cols <= 4 else 2.9
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows * 0.95), squeeze=False)
+    for ax, s in zip(axes.flat, ss):
+        rep = representative(s.runs)
+        params = params_for(rep["run_id"])
+        if params is None or rep["status"] == "diverged":
+            ax.text(0.5, 0.5, f"{s.label}\n(every seed diverged)", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        point_cfg = with_values(cfg, rep["grid"], "grid")
+        data = data_for(point_cfg)
+        plot_decision_boundary(ax, model_from_params(point_cfg, data, params), data,
+                               title=f"{s.label}\nseed {rep['seed']} · val acc {rep['final_val_acc']:.1%}")
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    fig.suptitle(f"{experiment}: decision boundary of a typical seed (median val loss); "
+                 "colour = P(class 1), black line = 0.5", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
+    """Final loss against a swept number (log axis), mean with 95% CI bars; diverged seeds counted."""
+    ss = sorted(ss, key=lambda s: s.grid[key])
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    x = np.array([s.grid[key] for s in ss], dtype=float)
+    for i, (column, marker) in enumerate((("final_train_loss", "o"), ("final_val_loss", "s"))):
+        est = [s.estimate(column) for s in ss]
+        mean = np.array([e.mean for e in est])
+        ci = np.array([e.ci if np.isfinite(e.ci) else 0.0 for e in est])
+        ax.errorbar(x * (1.04 if i else 1 / 1.04), mean, yerr=ci, marker=marker, capsize=4, lw=1.5,
+                    color=COLORS[i], label=column.removeprefix("final_").replace("_", " ") + " (95% CI)")
+    for s, xi in zip(ss, x):
+        if s.diverged:
+            ax.annotate(f"{s.diverged}/{len(s.runs)}\ndiverged", (xi, 1), xycoords=("data", "axes fraction"),
+                        ha="center", va="top", fontsize=8, color="#b2182b")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
+    leaf = key.rsplit(".", 1)[-1]
+    ax.set_xlabel(leaf + " (log scale)")
+    ax.set_ylabel("loss at the last epoch (log scale)")
+    ax.set_title(f"{experiment}: final loss against {leaf}, mean ± 95% CI over seeds", fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[str, np.ndarray]]]) -> plt.Figure:
+    """The learning rate each setting used, epoch by epoch (it is the same for every seed)."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    schedules: dict[tuple, list[str]] = {}  # settings with the same schedule share one line
+    for s in ss:
+        schedules.setdefault(tuple(curves[s.runs[0]["group"]][0]["lr"]), []).append(s.label)
+    for color, (lr, labels) in zip(setting_colors(len(schedules)), schedules.items()):
+        ax.plot(np.arange(1, len(lr) + 1), lr, color=color, lw=2, label="\n".join(labels))
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate (log scale)")
+    ax.set_title(f"{experiment}: learning-rate history", fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def experiment_figures(
+    experiment: str,
+    runs: list[dict[str, Any]],
+    curves: dict[str, list[dict[str, np.ndarray]]],
+    cfg: RunConfig,
+    data_for: Callable[[RunConfig], Dataset],
+    params_for: Callable[[str], dict[str, np.ndarray] | None],
+) -> dict[str, plt.Figure]:
+    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``sweep``, ``lr``.
+
+    ``curves`` maps each group to the histories of its runs.
+    """
+    ss = settings(runs)
+    sweep = numeric_sweep(ss)
+    figures = {"loss": loss_figure(experiment, ss, curves, sequential=sweep is not None)}
+    if sweep:
+        figures["sweep"] = sweep_figure(experiment, sweep, ss)
+    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
+        figures["lr"] = lr_figure(experiment, ss, curves)
+    if len(data_for(cfg).columns) == 2:
+        figures["boundary"] = boundary_figure(experiment, ss, cfg, data_for, params_for)
+    return figures
+
+
 def save_experiment_plots(
     out_dir: Path,
     experiment: str,
@@ -126,39 +290,19 @@ def save_experiment_plots(
     cfg: RunConfig,
     data_for: Callable[[RunConfig], Dataset],
 ) -> list[Path]:
-    """``<experiment>-loss.png`` and, for 2-D data, ``<experiment>-boundary.png``."""
-    groups = by_group(runs)
-    written = []
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    plot_loss_curves(ax, {g: [store.history(r["run_id"]) for r in rs] for g, rs in groups.items()},
-                     title=f"{experiment}: loss (mean ± std over seeds)")
-    fig.tight_layout()
-    written.append(_save(fig, out_dir / f"{experiment}-loss.png"))
-
-    if len(data_for(cfg).columns) == 2:
-        n = len(groups)
-        cols = min(n, 4)
-        rows = math.ceil(n / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False)
-        for ax, (label, rs) in zip(axes.flat, groups.items()):
-            rep = representative(rs)
-            params = store.params(rep["run_id"])
-            point_cfg = with_values(cfg, rep["grid"], "grid")
-            data = data_for(point_cfg)
-            if params is None or rep["status"] == "diverged":
-                ax.text(0.5, 0.5, f"{label}\n(diverged)", ha="center", va="center", transform=ax.transAxes)
-                ax.set_axis_off()
-                continue
-            model = model_from_params(point_cfg, data, params)
-            plot_decision_boundary(ax, model, data, title=f"{label}\nseed {rep['seed']}, val acc {rep['final_val_acc']:.3f}")
-        for ax in list(axes.flat)[n:]:
-            ax.set_axis_off()
-        fig.tight_layout()
-        written.append(_save(fig, out_dir / f"{experiment}-boundary.png"))
-    return written
+    """``<experiment>-loss.png`` and, where they apply, ``-boundary``, ``-sweep`` and ``-lr.png``."""
+    curves = {g: [store.history(r["run_id"]) for r in rs] for g, rs in by_group(runs).items()}
+    figures = experiment_figures(experiment, runs, curves, cfg, data_for, store.params)
+    return [save_png(fig, out_dir / f"{experiment}-{kind}.png") for kind, fig in figures.items()]
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
+def png_bytes(fig: plt.Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return buf.getvalue()
+
+
+def save_png(fig: plt.Figure, path: Path) -> Path:
+    path.write_bytes(png_bytes(fig))
     return path

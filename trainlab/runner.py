@@ -23,11 +23,11 @@ DataFor = Callable[[RunConfig], Dataset]
 Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
 
 
-def reference_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+def reference_engine(specs: list[RunSpec], data_for: DataFor, **train_kwargs: Any) -> Iterator[list[RunResult]]:
     from trainlab.train import train
 
     for spec in specs:
-        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec)]
+        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec, **train_kwargs)]
 
 
 def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -> Iterator[list[RunResult]]:
@@ -36,7 +36,18 @@ def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -
     return engine(specs, data_for, **options)
 
 
-ENGINES: dict[str, Engine] = {"reference": reference_engine, "population": population_engine}
+def manual_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+    """The reference loop with gradients from hand-written backprop instead of autograd."""
+    from trainlab.backprop import manual_gradients
+
+    yield from reference_engine(specs, data_for, gradients=manual_gradients)
+
+
+ENGINES: dict[str, Engine] = {
+    "reference": reference_engine,
+    "population": population_engine,
+    "manual": manual_engine,
+}
 EXECUTORS = ("local", "ray")
 
 
@@ -84,6 +95,7 @@ class Results:
     """A finished (or partly finished) output directory, read back from its store."""
 
     out_dir: Path
+    report: Any = None  # the trainlab.report.Report written for it, if any
 
     def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
         with Store(self.out_dir) as store:
@@ -182,11 +194,10 @@ def run(
                     store.save(chunk, positions)
                     bar.advance(task, len(chunk))
         store.export_csv(out_dir)
-        if plots:
-            for c in cfgs:
-                from trainlab.plots import save_experiment_plots
+    if plots:  # the figures as PNG files, and report.html with them embedded
+        from trainlab.report import build_report
 
-                save_experiment_plots(out_dir, c.experiment_name, store.runs(c.experiment_name), store, c, data_for)
+        return Results(out_dir, build_report(out_dir, data_for))
     return Results(out_dir)
 
 
@@ -232,4 +243,5 @@ def _without_seeds(toml_text: str) -> str:
 def interrupted_message(out_dir: Path, command: str) -> str:
     with Store(out_dir) as store:
         n = len(store.done_ids())
-    return f"Interrupted: {n} finished runs are saved in {out_dir}. Resume with: {command} --out {out_dir} --resume"
+    runs = "1 finished run is" if n == 1 else f"{n} finished runs are"
+    return f"Interrupted: {runs} saved in {out_dir}. Resume with: {command} --out {out_dir} --resume"

@@ -1,0 +1,110 @@
+"""Storage under fire: SIGKILL or Ctrl-C in the middle of a lab loses at most the chunk in flight,
+never corrupts runs.sqlite, and ``--resume`` finishes with the tables of an uninterrupted lab."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+LAB = ["lab", "activations", "depth", "--seeds", "2"]  # 12 runs in several chunks, a few seconds
+TOTAL = 12
+
+
+# One torch thread per process: the shared test machine's 2 cores are oversubscribed otherwise.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def trainlab_cmd():
+    exe = ROOT / ".venv" / "bin" / "trainlab"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "trainlab"]
+
+
+def finished_runs(out):
+    path = out / "runs.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        db = sqlite3.connect(path, timeout=5)
+        try:
+            return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:  # the tables are not created yet
+        return 0
+
+
+def start_and_interrupt(out, sig):
+    """Start the lab in a subprocess, send ``sig`` once at least one run is stored; return it."""
+    proc = subprocess.Popen([*trainlab_cmd(), *LAB, "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 120
+    while finished_runs(out) < 1:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no run finished within 120 s"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stdout, stderr
+
+
+def tables(out):
+    """runs.csv without the timing column, and history.csv, as text."""
+    runs = (out / "runs.csv").read_text().splitlines()
+    return [line.rsplit(",", 1)[0] for line in runs], (out / "history.csv").read_text()
+
+
+def integrity(out):
+    db = sqlite3.connect(out / "runs.sqlite")
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "out"
+    p = subprocess.run([*trainlab_cmd(), *LAB, "--out", str(out)], capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0, p.stderr
+    return tables(out)
+
+
+def test_sigkill_mid_lab_keeps_the_store_sound_and_resume_gives_the_same_tables(tmp_path, uninterrupted):
+    out = tmp_path / "killed"
+    code, _, _ = start_and_interrupt(out, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    done = finished_runs(out)
+    assert 0 < done < TOTAL, f"the kill should land mid-lab ({done} of {TOTAL} runs stored)"
+    assert integrity(out) == "ok"
+    db = sqlite3.connect(out / "runs.sqlite")  # every stored run is whole: its history is complete
+    epochs = dict(db.execute("SELECT run_id, epochs_run FROM runs"))
+    counts = dict(db.execute("SELECT run_id, COUNT(*) FROM history GROUP BY run_id"))
+    db.close()
+    assert epochs == counts
+
+    p = subprocess.run([*trainlab_cmd(), *LAB, "--out", str(out), "--resume"], capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0, p.stderr
+    assert integrity(out) == "ok"
+    assert tables(out) == uninterrupted
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, uninterrupted):
+    out = tmp_path / "interrupted"
+    code, _, stderr = start_and_interrupt(out, signal.SIGINT)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if "Resume with:" in line]
+    assert len(lines) == 1, stderr
+    command = lines[0].split("Resume with:", 1)[1].split()
+    assert command[0] == "trainlab" and "--resume" in command and str(out) in command
+    assert integrity(out) == "ok"
+
+    p = subprocess.run([*trainlab_cmd(), *command[1:]], capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0, p.stderr
+    assert tables(out) == uninterrupted

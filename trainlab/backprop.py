@@ -1,0 +1,165 @@
+"""Backprop by hand: the derivation of the course (notebook 002) for an MLP of any depth.
+
+No autograd: plain tensor operations, one line per chain-rule step, shapes in the comments.
+Notation, for layers l = 1..L with widths d_0 (inputs) .. d_L (classes) and a batch of N rows:
+
+    A_0 = X                                   (N, d_0)
+    Z_l = A_{l-1} W_lᵀ + b_l                  (N, d_l)     W_l: (d_l, d_{l-1}) as in nn.Linear
+    A_l = f(Z_l)              for l < L       (N, d_l)
+    p̂   = softmax(Z_L)                        (N, k)
+    L   = −mean_i log p̂[i, y_i]               ()
+
+Backward, from dL/dZ_L = (p̂ − Y) / N down to layer 1:
+
+    dW_l = dZ_lᵀ A_{l-1}        db_l = Σ_i dZ_l[i]        dA_{l-1} = dZ_l W_l
+    dZ_{l-1} = dA_{l-1} ⊙ f'(Z_{l-1})
+
+Parameters are a dict in the state-dict layout of ``models.build_model`` ("0.weight", "0.bias",
+"2.weight", …), so the same numbers can be loaded into the autograd model and compared.
+
+Each step is a method of ``Backprop`` so that a planted bug (``gradcheck.BUGS``) is a subclass
+that overrides exactly one step, and the derivation here stays clean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from trainlab.models import ACTIVATION_MODULES
+
+Params = dict[str, Tensor]
+Activation = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
+
+
+def _phi(z: Tensor) -> Tensor:  # standard normal density
+    return torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _Phi(z: Tensor) -> Tensor:  # standard normal CDF
+    return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+
+
+# f and f' of each activation of models.py, both as functions of the pre-activation Z.
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": (lambda z: torch.where(z > 0, z, 0.0), lambda z: (z > 0).to(z.dtype)),
+    "leaky_relu": (lambda z: torch.where(z > 0, z, 0.01 * z), lambda z: torch.where(z > 0, 1.0, torch.full_like(z, 0.01))),
+    "tanh": (torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
+    "sigmoid": (torch.sigmoid, lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
+    "gelu": (lambda z: z * _Phi(z), lambda z: _Phi(z) + z * _phi(z)),  # exact (erf) GELU, as nn.GELU
+    "identity": (lambda z: z, torch.ones_like),
+}
+
+
+def weight(l: int) -> str:
+    """State-dict name of W_l (layers counted from 1; activations sit between the Linears)."""
+    return f"{2 * (l - 1)}.weight"
+
+
+def bias(l: int) -> str:
+    return f"{2 * (l - 1)}.bias"
+
+
+def n_layers(params: Params) -> int:
+    return sum(name.endswith(".weight") for name in params)
+
+
+class Backprop:
+    """Forward, loss, backward and the SGD update of an MLP with activation ``activation``.
+
+    The backward steps take the layer index ``l`` even where the math does not need it, so a
+    variant can change the step for one layer only (``gradcheck.TransposedFirstWeight``).
+    """
+
+    def __init__(self, activation: str = "relu"):
+        self.activation = activation
+        self.f, self.df = ACTIVATIONS[activation]
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, params: Params, X: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """Logits Z_L, and the A_0..A_{L-1} and Z_1..Z_L the backward pass needs."""
+        L = n_layers(params)
+        A, As, Zs = X, [], []  # A_0 = X: (N, d_0)
+        for l in range(1, L + 1):
+            As.append(A)
+            Z = A @ params[weight(l)].T + params[bias(l)]  # (N, d_{l-1}) @ (d_{l-1}, d_l) + (d_l,) = (N, d_l)
+            Zs.append(Z)
+            A = self.f(Z) if l < L else Z  # no activation on the logits
+        return A, As, Zs
+
+    def log_probs(self, logits: Tensor) -> Tensor:
+        return logits - torch.logsumexp(logits, dim=1, keepdim=True)  # log p̂: (N, k), stable softmax
+
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Softmax cross-entropy: the mean negative log-probability of the true class."""
+        log_p_hat = self.log_probs(logits)  # (N, k)
+        N = y.shape[0]
+        return -log_p_hat[range(N), y].mean()  # pick p̂[i, y_i] for each row i: (N,) → ()
+
+    # ------------------------------------------------------------------ backward, one step per method
+
+    def dlogits(self, logits: Tensor, y: Tensor) -> Tensor:
+        """dL/dZ_L = (p̂ − Y) / N, Y the one-hot labels: (N, k)."""
+        p_hat = torch.exp(self.log_probs(logits))  # (N, k)
+        Y = nn.functional.one_hot(y, num_classes=logits.shape[1]).to(logits.dtype)  # (N, k)
+        return (p_hat - Y) / y.shape[0]
+
+    def dW(self, l: int, dZ: Tensor, A_prev: Tensor) -> Tensor:
+        return dZ.T @ A_prev  # (d_l, N) @ (N, d_{l-1}) = (d_l, d_{l-1}), the shape of W_l
+
+    def db(self, l: int, dZ: Tensor) -> Tensor:
+        return dZ.sum(dim=0)  # (d_l,): each row's 1/N is already in dZ, so sum over the batch
+
+    def dA_prev(self, l: int, dZ: Tensor, W: Tensor) -> Tensor:
+        return dZ @ W  # (N, d_l) @ (d_l, d_{l-1}) = (N, d_{l-1})
+
+    def dZ(self, l: int, dA: Tensor, Z: Tensor) -> Tensor:
+        return dA * self.df(Z)  # (N, d_l) ⊙ f'(Z_l): (N, d_l)
+
+    def backward(self, params: Params, As: list[Tensor], Zs: list[Tensor], y: Tensor) -> Params:
+        """dL/dθ for every parameter, from the forward pass's A and Z."""
+        L = n_layers(params)
+        grads: Params = {}
+        dZ = self.dlogits(Zs[-1], y)  # (N, d_L)
+        for l in range(L, 0, -1):
+            grads[weight(l)] = self.dW(l, dZ, As[l - 1])  # (d_l, d_{l-1})
+            grads[bias(l)] = self.db(l, dZ)  # (d_l,)
+            if l > 1:
+                dA = self.dA_prev(l, dZ, params[weight(l)])  # (N, d_{l-1})
+                dZ = self.dZ(l - 1, dA, Zs[l - 2])  # (N, d_{l-1})
+        return {name: grads[name] for name in params}  # state-dict order
+
+    def loss_and_grads(self, params: Params, X: Tensor, y: Tensor) -> tuple[Tensor, Params]:
+        logits, As, Zs = self.forward(params, X)
+        return self.loss(logits, y), self.backward(params, As, Zs, y)
+
+    # ------------------------------------------------------------------ update
+
+    def sgd_step(self, params: Params, grads: Params, lr: float) -> Params:
+        """θ ← θ − η ∇θL: a step downhill."""
+        return {name: params[name] - lr * grads[name] for name in params}
+
+
+def activation_of(model: nn.Sequential) -> str:
+    """The activation name of a model built by ``models.build_model`` ("identity" without hidden layers)."""
+    for module in model:
+        for name, cls in ACTIVATION_MODULES.items():
+            if type(module) is cls:
+                return name
+    return "identity"
+
+
+def manual_gradients(model: nn.Sequential, X: Tensor, y: Tensor) -> Tensor:
+    """The training loop's gradient step done by hand: set each ``p.grad``, return the loss.
+
+    Drop-in for ``train.autograd_gradients``, so ``torch.optim`` steps on these gradients.
+    """
+    params = {name: p.detach() for name, p in model.named_parameters()}
+    loss, grads = Backprop(activation_of(model)).loss_and_grads(params, X, y)
+    for name, p in model.named_parameters():
+        p.grad = grads[name]
+    return loss

@@ -1,0 +1,304 @@
+"""Findings: a paragraph per experiment, written from the measured numbers.
+
+Nothing here knows what an experiment *should* show. Each sentence is computed from the runs:
+the settings ranked by the experiment's focus metric (mean ± 95% CI over seeds), whether the
+lead of one setting over the next is beyond noise (Welch's t-test), settings stuck at chance
+level, diverged seeds, the shape of a learning-rate sweep, and the overfit sanity check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trainlab.config import format_value, short_key
+from trainlab.stats import Estimate, mean_ci, welch_p
+
+ALPHA = 0.05  # a difference is "beyond noise" when Welch's p < ALPHA
+
+# What each built-in experiment is about. The notebooks compare *training* loss curves for
+# initialisation, optimizers and learning rates; the overfit check is about train accuracy.
+# Anything else (a user's config) is judged on validation loss.
+FOCUS = {
+    "initialization": "final_train_loss",
+    "optimizers": "final_train_loss",
+    "learning_rates": "final_train_loss",
+    "xor_sgd_vs_adam": "final_train_loss",
+    "overfit_check": "final_train_acc",
+}
+OVERFIT_TARGET = 0.99
+KEY_NAMES = {"optim.name": "optimizer", "optim.lr": "learning rate", "optim.schedule.name": "schedule",
+             "model.hidden": "depth", "model.activation": "activation", "model.init": "initialisation"}  # the sanity check passes when train accuracy reaches this
+
+METRIC_NAMES = {
+    "final_train_loss": "train loss",
+    "final_val_loss": "val loss",
+    "final_train_acc": "train accuracy",
+    "final_val_acc": "val accuracy",
+    "test_acc": "test accuracy",
+}
+
+
+def focus(experiment: str) -> str:
+    return FOCUS.get(experiment, "final_val_loss")
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.endswith("loss")
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def by_group(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Runs of each grid point, in grid order."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        groups[r["group"]].append(r)
+    return dict(groups)
+
+
+def setting_label(grid: dict[str, Any]) -> str:
+    """A reader's name for a grid point: ``relu``, ``lr=0.05``, ``2 hidden layers (32, 32)``."""
+    if not grid:
+        return "all runs"
+    parts = []
+    for key, value in grid.items():
+        leaf = short_key(key, grid)
+        if key == "model.hidden":
+            parts.append(_depth_label(value))
+        elif len(grid) == 1 and isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, str) and key.endswith(".name"):
+            parts.append(value if key != "optim.schedule.name" else f"{value} schedule")
+        else:
+            parts.append(f"{leaf}={format_value(value)}")
+    return ", ".join(parts)
+
+
+def _depth_label(hidden: list[int]) -> str:
+    if not hidden:
+        return "logistic regression"
+    layers = "layer" if len(hidden) == 1 else "layers"
+    return f"{len(hidden)} hidden {layers} ({', '.join(map(str, hidden))})"
+
+
+@dataclass
+class Setting:
+    label: str
+    grid: dict[str, Any]
+    runs: list[dict[str, Any]]
+
+    def estimate(self, metric: str) -> Estimate:
+        return mean_ci(r[metric] for r in self.ok_runs)
+
+    def values(self, metric: str) -> list[float]:
+        return [r[metric] for r in self.ok_runs]
+
+    @property
+    def ok_runs(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["status"] != "diverged"]
+
+    @property
+    def diverged(self) -> int:
+        return len(self.runs) - len(self.ok_runs)
+
+
+def settings(runs: list[dict[str, Any]]) -> list[Setting]:
+    return [Setting(setting_label(rs[0]["grid"]), rs[0]["grid"], rs) for rs in by_group(runs).values()]
+
+
+# ---------------------------------------------------------------------------- numbers as text
+
+
+def fmt(e: Estimate, metric: str) -> str:
+    """``0.264 ± 0.026`` (losses) or ``89.3 ± 1.2%`` (accuracies), precision set by the CI."""
+    scale, unit = (100.0, "%") if metric.endswith("acc") else (1.0, "")
+    if e.n == 0:
+        return "n/a"
+    mean = e.mean * scale
+    if 0 < abs(mean) < 0.01 and not unit:  # a loss near zero: significant digits, not decimals
+        return f"{mean:.2g}" + (f" ± {e.ci:.1g}" if math.isfinite(e.ci) else "")
+    if not math.isfinite(e.ci):
+        return f"{mean:.{2 if unit else 3}f}{unit}"
+    ci = e.ci * scale
+    digits = 1 if unit else 2
+    if ci > 10.0 ** -(digits + 2):  # below that the seeds agree to every digit shown
+        digits = max(digits, min(4, 1 - math.floor(math.log10(ci))))
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}{unit}"
+
+
+def fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def compare(a: Setting, b: Setting, metric: str) -> str:
+    """Whether ``a`` and ``b`` differ beyond seed noise, in words."""
+    p = welch_p(a.values(metric), b.values(metric))
+    ea, eb = a.estimate(metric), b.estimate(metric)
+    if math.isnan(p):
+        return f"{a.label} vs {b.label}: too few seeds to test"
+    gap = abs(ea.mean - eb.mean) * (100 if metric.endswith("acc") else 1)
+    gap_text = f"{gap:.1f} points" if metric.endswith("acc") else f"{gap:.3g}"
+    if p < ALPHA:
+        return f"the gap between {a.label} and {b.label} ({gap_text}) is beyond seed noise (Welch t-test {fmt_p(p)})"
+    overlap = "their 95% CIs overlap and " if ea.overlaps(eb) else ""
+    return (f"{a.label} and {b.label} are within noise of each other ({overlap}Welch t-test {fmt_p(p)}): "
+            f"these seeds cannot tell them apart")
+
+
+# ---------------------------------------------------------------------------- the paragraph
+
+
+def write_finding(experiment: str, runs: list[dict[str, Any]], epochs: int, n_classes: int = 2,
+                  curves: dict[str, list[dict[str, np.ndarray]]] | None = None) -> str:
+    """One paragraph on what the runs of ``experiment`` show (``curves``: histories by group)."""
+    if not runs:
+        return "No finished runs yet."
+    metric = focus(experiment)
+    name = METRIC_NAMES[metric]
+    ss = settings(runs)
+    n_seeds = max(len(s.runs) for s in ss)
+    sentences = []
+
+    sweep = numeric_sweep(ss)
+    scored = [s for s in ss if s.ok_runs]
+    ordered = scored if sweep else sorted(
+        scored, key=lambda s: s.estimate(metric).mean * (1 if lower_is_better(metric) else -1))
+    listing = ", ".join(f"{s.label} {fmt(s.estimate(metric), metric)}" for s in ordered)
+    sentences.append(f"At epoch {epochs}, {name} (mean ± 95% CI over {n_seeds} seeds): {listing}.")
+
+    for s in ss:
+        if s.diverged:
+            rest = f"; the numbers use the other {len(s.ok_runs)}" if s.ok_runs else ""
+            sentences.append(f"{s.label}: {s.diverged} of {len(s.runs)} seeds diverged "
+                             f"(the loss became NaN/inf){rest}.")
+    sentences += _stuck_at_chance(scored, n_classes)
+
+    if experiment == "overfit_check":
+        sentences.append(_overfit_verdict(ss))
+    elif sweep:
+        sentences.append(_sweep_shape(sweep, scored, metric))
+    elif len(ordered) >= 2:
+        per_value = _best_per_value(scored, metric)
+        if per_value:  # several keys: compare the best of each value rather than every neighbour
+            sentences += per_value
+        else:
+            pairs = [compare(a, b, metric) for a, b in zip(ordered, ordered[1:])]
+            sentences.append(f"On {name}, {'; '.join(pairs)}.")
+    if curves and len(scored) <= 6 and any(k.startswith("optim.") for k in ss[0].grid):
+        sentences.append(_speed(curves, scored))
+    return " ".join(sentences)
+
+
+def _stuck_at_chance(ss: list[Setting], n_classes: int) -> list[str]:
+    """Settings whose train loss never left ln k, the loss of a uniform guess."""
+    chance = math.log(n_classes)
+    out = []
+    for s in ss:
+        e = s.estimate("final_train_loss")
+        if abs(e.mean - chance) < 0.01 * chance:
+            out.append(f"{s.label} never leaves chance level: its train loss stays at {e.mean:.3f} ≈ "
+                       f"ln {n_classes}, the loss of a uniform guess, so it has learned nothing.")
+    return out
+
+
+def _best_per_value(ss: list[Setting], metric: str) -> list[str]:
+    """In a grid of several keys: the best setting for each value of each key, compared."""
+    keys = [k for k in ss[0].grid if len({format_value(s.grid[k]) for s in ss}) > 1]
+    if len(keys) < 2:
+        return []
+    sign = 1 if lower_is_better(metric) else -1
+    out = []
+    for key in keys:
+        best: dict[str, Setting] = {}
+        for s in ss:
+            v = format_value(s.grid[key])
+            if v not in best or sign * s.estimate(metric).mean < sign * best[v].estimate(metric).mean:
+                best[v] = s
+        champions = sorted(best.values(), key=lambda s: sign * s.estimate(metric).mean)
+        if len(champions) >= 2:
+            listing = ", ".join(f"{s.label} ({fmt(s.estimate(metric), metric)})" for s in champions)
+            out.append(f"Best of each {KEY_NAMES.get(key, short_key(key, ss[0].grid))}: {listing}; "
+                       f"{compare(champions[0], champions[1], metric)}.")
+    return out
+
+
+def numeric_sweep(ss: list[Setting]) -> str | None:
+    """The key of a one-key grid over ≥ 4 numbers (a sweep to read as a curve), else None."""
+    keys = list(ss[0].grid)
+    if len(keys) != 1 or len(ss) < 4:
+        return None
+    if all(isinstance(s.grid[keys[0]], (int, float)) and not isinstance(s.grid[keys[0]], bool) for s in ss):
+        return keys[0]
+    return None
+
+
+def _sweep_shape(key: str, ss: list[Setting], metric: str) -> str:
+    """U-shaped, monotone or flat: where the optimum lies and whether both ends are worse."""
+    leaf = key.rsplit(".", 1)[-1]
+    sign = 1 if lower_is_better(metric) else -1
+    ss = sorted(ss, key=lambda s: s.grid[key])
+    best = min(ss, key=lambda s: sign * s.estimate(metric).mean)
+    first, last = ss[0], ss[-1]
+    name = METRIC_NAMES[metric]
+    verdicts = []
+    for end in (first, last):
+        if end is best:
+            continue
+        p = welch_p(end.values(metric), best.values(metric))
+        worse = sign * (end.estimate(metric).mean - best.estimate(metric).mean) > 0 and p < ALPHA
+        verdicts.append((end, worse, p))
+    text = f"The {name} is lowest at {best.label} ({fmt(best.estimate(metric), metric)})" if sign > 0 else (
+        f"The {name} is highest at {best.label} ({fmt(best.estimate(metric), metric)})")
+    if best not in (first, last) and all(w for _, w, _ in verdicts):
+        ends = " and ".join(f"{e.label} ({fmt(e.estimate(metric), metric)}, {fmt_p(p)})" for e, _, p in verdicts)
+        return (f"{text}; both ends are worse beyond noise — {ends} — so final {name} against {leaf} "
+                f"is U-shaped: too small a {leaf} has not got far yet, too large a one overshoots.")
+    if best in (first, last):
+        return f"{text}, an end of the sweep: no U-shape in this range; extend the sweep past {best.label}."
+    flat = [f"{e.label} ({fmt_p(p)})" for e, worse, p in verdicts if not worse]
+    verb = "is" if len(flat) == 1 else "are"
+    return (f"{text}; {' and '.join(flat)} {verb} within noise of it, so only part of a U shows in this range "
+            f"(more seeds would tell).")
+
+
+def _overfit_verdict(ss: list[Setting]) -> str:
+    out = []
+    for s in ss:
+        hit = sum(r["final_train_acc"] >= OVERFIT_TARGET for r in s.runs)
+        train, val = s.estimate("final_train_acc"), s.estimate("final_val_acc")
+        passed = hit == len(s.runs)
+        verdict = ("the check passes: the model and training loop can fit a small data set"
+                   if passed else "the check FAILS: a net this size should fit so few points — look for a bug "
+                   "(labels, loss, learning rate, a missing optimizer step)")
+        out.append(f"Train accuracy reaches ≥ {OVERFIT_TARGET:.0%} in {hit} of {len(s.runs)} seeds "
+                   f"(mean {fmt(train, 'final_train_acc')}) — {verdict}. Val accuracy {fmt(val, 'final_val_acc')} "
+                   f"is what memorising the training points is worth on new ones.")
+    return " ".join(out)
+
+
+def _speed(curves: dict[str, list[dict[str, np.ndarray]]], ss: list[Setting]) -> str:
+    """How many epochs each setting needs to get as far as the slowest one gets in all of them."""
+    means = {}
+    for s in ss:
+        table = [h["train_loss"] for h in curves.get(s.runs[0]["group"], []) if s.runs[0]["status"] != "diverged"]
+        length = min(len(t) for t in table)
+        means[s.label] = np.mean([t[:length] for t in table], axis=0)
+    finals = [m[-1] for m in means.values() if np.isfinite(m[-1])]
+    if not finals:
+        return ""
+    target = max(finals)
+    reached = []
+    for label, m in means.items():
+        hits = np.flatnonzero(m <= target)
+        reached.append((hits[0] + 1 if len(hits) else math.inf, label))
+    reached.sort()
+    listing = ", ".join(f"{label} at epoch {int(at)}" if math.isfinite(at) else f"{label} never"
+                        for at, label in reached)
+    return (f"Speed: the mean train loss first falls to {target:.3g} (where the slowest setting ends) "
+            f"— {listing}.")

@@ -1,0 +1,68 @@
+"""Statistics over seeds: mean with a t-based 95% confidence interval, and Welch's t-test.
+
+A handful of seeds is a small sample, so intervals use Student's t rather than the normal
+distribution; two settings differ "beyond noise" only when Welch's test (unequal variances)
+says so at the chosen level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The mean of ``n`` finite values with the half-width of its confidence interval."""
+
+    mean: float
+    ci: float  # half-width: the interval is mean ± ci (nan with fewer than 2 values)
+    std: float
+    n: int
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.ci
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.ci
+
+    def overlaps(self, other: Estimate) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
+def finite(values) -> np.ndarray:
+    a = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    return a[np.isfinite(a)]
+
+
+def mean_ci(values, level: float = LEVEL) -> Estimate:
+    """Mean ± the t-interval half-width ``t(level, n-1) · s / √n`` over the finite values."""
+    a = finite(values)
+    n = len(a)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    if n == 1:
+        return Estimate(float(a[0]), math.nan, math.nan, 1)
+    std = float(a.std(ddof=1))
+    t = float(sps.t.ppf((1 + level) / 2, df=n - 1))
+    return Estimate(float(a.mean()), t * std / math.sqrt(n), std, n)
+
+
+def welch_p(a, b) -> float:
+    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean.
+
+    Identical constant samples give 1; different constant samples give 0 (no noise at all).
+    """
+    a, b = finite(a), finite(b)
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    if a.std() == 0 and b.std() == 0:
+        return 1.0 if a.mean() == b.mean() else 0.0
+    return float(sps.ttest_ind(a, b, equal_var=False).pvalue)
