@@ -132,10 +132,12 @@ def test_missing_config_file(cli, tmp_path):
     assert_bad_input(cli("run", tmp_path / "nope.toml"), "nope.toml", "not found")
 
 
-def test_bad_option_is_one_line(cli, write_config):
-    assert_bad_input(cli("run", write_config(TINY), "--engine", "turbo"), "--engine", "reference")
-    assert_bad_input(cli("run", write_config(TINY), "--bogus"), "--bogus")
-    assert_bad_input(cli("run", write_config(TINY), "--set", "novalue"), "KEY=VALUE")
+def test_bad_option_is_one_line_and_writes_nothing(cli, write_config, tmp_path):
+    out = tmp_path / "o"
+    assert_bad_input(cli("run", write_config(TINY), "--out", out, "--engine", "turbo"), "--engine", "reference")
+    assert_bad_input(cli("run", write_config(TINY), "--out", out, "--bogus"), "--bogus")
+    assert_bad_input(cli("run", write_config(TINY), "--out", out, "--set", "novalue"), "KEY=VALUE")
+    assert not out.exists()
 
 
 def test_data_export(cli, tmp_path):

@@ -166,6 +166,7 @@ def run(
     check_executor(engine, executor)
     data_for = DataCache()
     plan = [(c, expand(c)) for c in cfgs]
+    engines = [choose_engine(engine, len(specs), executor) for _, specs in plan]
     for c, specs in plan:  # every data set must load before anything is written or replaced
         for spec in specs:
             data_for(spec.config)
@@ -178,12 +179,11 @@ def run(
         (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
         done = store.done_ids()
         with Progress(progress) as bar:
-            for c, specs in plan:
+            for (c, specs), name in zip(plan, engines):
                 positions = {s.run_id: i for i, s in enumerate(specs)}
                 store.set_positions(positions)
                 todo = [s for s in specs if s.run_id not in done]
                 task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
-                name = choose_engine(engine, len(specs), executor)
                 if on_engine:
                     on_engine(name, c)
                 if not todo:
