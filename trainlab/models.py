@@ -36,7 +36,11 @@ def build_model(
     sizes = layer_sizes(cfg, in_dim, n_out)
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=dtype)
+        # Built on the meta device (no memory, no random draws), then given real tensors: the
+        # only random numbers are the generator's, and sweeps of thousands of models build fast.
+        linear = nn.Linear(fan_in, fan_out, device="meta", dtype=dtype)
+        linear.weight = nn.Parameter(torch.empty(fan_out, fan_in, dtype=dtype))
+        linear.bias = nn.Parameter(torch.empty(fan_out, dtype=dtype))
         init_linear(linear, cfg, generator)
         layers.append(linear)
         if i < len(sizes) - 2:
