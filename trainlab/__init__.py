@@ -4,31 +4,58 @@
     cfg = tl.load_config("moons.toml")
     result = tl.train(cfg, seed=0)          # one run, the reference engine
     results = tl.run(cfg, out="runs/moons") # every grid point × seed, stored and plotted
+    cfg = tl.experiment("activations")      # a built-in lab experiment
 """
 
+from trainlab.backprop import Backprop
 from trainlab.config import RunConfig, expand, load_config
-from trainlab.data import Dataset, make_dataset
+from trainlab.data import EXAMPLE_XOR_CSV, Dataset, make_dataset
 from trainlab.doctor import Diagnosis, diagnose
 from trainlab.errors import BadInput
-from trainlab.gradcheck import gradcheck
+from trainlab.experiments import load as experiment
+from trainlab.findings import Summary
+from trainlab.gradcheck import describe_bugs as planted_bugs
+from trainlab.gradcheck import gradcheck, scalar_demo
 from trainlab.history import RunResult
 from trainlab.models import build_model
 from trainlab.runner import Results, run
+from trainlab.stats import Estimate, mean_ci, welch_p
 from trainlab.train import train
 
+PLOTS = ("plot_boundary", "plot_data", "plot_history")
+
 __all__ = [
+    "EXAMPLE_XOR_CSV",
+    "Backprop",
     "BadInput",
     "Dataset",
     "Diagnosis",
+    "Estimate",
     "Results",
     "RunConfig",
     "RunResult",
+    "Summary",
     "build_model",
     "diagnose",
     "expand",
+    "experiment",
     "gradcheck",
     "load_config",
     "make_dataset",
+    "mean_ci",
+    "planted_bugs",
     "run",
+    "scalar_demo",
     "train",
+    "welch_p",
+    *PLOTS,
 ]
+
+
+def __getattr__(name: str):
+    # The plots load matplotlib (~1 s): only when a figure is asked for, not on every `import trainlab`.
+    if name in PLOTS:
+        from trainlab import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module 'trainlab' has no attribute {name!r}")

@@ -169,6 +169,13 @@ class RunConfig(_Strict):
     def experiment_name(self) -> str:
         return self.experiment or self.name
 
+    def at(self, values: dict[str, Any]) -> RunConfig:
+        """One setting of this experiment, without its grid: ``cfg.at({"optim.name": "adam"})``.
+
+        Keys are dotted as in ``[grid]``; any key may be set, not only the grid's.
+        """
+        return with_values(self, values, f"{self.experiment_name}.at()")
+
 
 class RunSpec(BaseModel):
     """One concrete run: a grid point and a seed, with the config it resolves to."""

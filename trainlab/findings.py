@@ -112,6 +112,61 @@ def settings(runs: list[dict[str, Any]]) -> list[Setting]:
     return [Setting(setting_label(rs[0]["grid"]), rs[0]["grid"], rs) for rs in by_group(runs).values()]
 
 
+# ---------------------------------------------------------------------------- the table of settings
+
+
+@dataclass
+class Summary:
+    """Final metrics of each setting, mean ± 95% CI over its seeds (without pandas).
+
+    ``rows`` hold the numbers (``row["final_val_acc"]`` is an ``Estimate``); ``str()`` is a text
+    table and a notebook shows an HTML one.
+    """
+
+    rows: list[dict[str, Any]]  # experiment, setting, seeds, diverged, and an Estimate per metric
+    metrics: list[str]
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        several = len({r["experiment"] for r in self.rows}) > 1
+        head = [*(["experiment"] if several else []), "setting", "seeds", *(METRIC_NAMES[m] for m in self.metrics)]
+        body = [[*([r["experiment"]] if several else []), r["setting"],
+                 f"{r['seeds']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else ""),
+                 *(fmt(r[m], m) for m in self.metrics)] for r in self.rows]
+        return head, body
+
+    def __str__(self) -> str:
+        head, body = self._cells()
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        n_text = len(head) - len(self.metrics) - 1  # text columns left-aligned, numbers right, as one reads them
+
+        def line(row: list[str]) -> str:
+            return "  ".join(c.ljust(w) if i < n_text else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+        return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, body)])
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head, body = self._cells()
+
+        def cells(row: list[str], tag: str) -> str:
+            return "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)
+
+        return (f"<table><thead><tr>{cells(head, 'th')}</tr></thead><tbody>"
+                + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in body) + "</tbody></table>")
+
+
+def summarize(runs: list[dict[str, Any]]) -> Summary:
+    """The ``Summary`` of stored runs (``Results.runs()``), one row per setting in grid order."""
+    metrics = [m for m in METRIC_NAMES if any(r[m] is not None and math.isfinite(r[m]) for r in runs)]
+    rows = []
+    for experiment in dict.fromkeys(r["experiment"] for r in runs):
+        for s in settings([r for r in runs if r["experiment"] == experiment]):
+            rows.append({"experiment": experiment, "setting": s.label, "seeds": len(s.runs),
+                         "diverged": s.diverged, **{m: s.estimate(m) for m in metrics}})
+    return Summary(rows, metrics)
+
+
 # ---------------------------------------------------------------------------- numbers as text
 
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from trainlab.config import RunSpec
+from trainlab.models import model_from_params
 
 HISTORY_COLUMNS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm")
 SUMMARY_COLUMNS = (
@@ -39,6 +41,10 @@ class RunResult:
     params: dict[str, np.ndarray] = field(repr=False)  # final weights, state-dict names
     seconds: float = 0.0
     extra: dict[str, list[float]] = field(default_factory=dict, repr=False)  # diagnostics
+
+    def model(self) -> nn.Sequential:
+        """The trained network (float64, eval mode), rebuilt from the returned weights."""
+        return model_from_params(self.spec.config.model, self.params)
 
     @property
     def epochs_run(self) -> int:

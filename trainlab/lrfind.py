@@ -88,10 +88,7 @@ def lr_range_test(
 
 def plot_lr_find(result: LRFind, path: str | Path, title: str = "") -> Path:
     """Loss against learning rate (log scale), the lowest loss and the suggestion marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from trainlab.plots import plt  # pyplot with trainlab's choice of backend
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

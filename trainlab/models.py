@@ -70,3 +70,15 @@ def init_linear(linear: nn.Linear, cfg: ModelConfig, generator: torch.Generator 
 
 def linear_layers(model: nn.Sequential) -> list[nn.Linear]:
     return [m for m in model if isinstance(m, nn.Linear)]
+
+
+def model_from_params(cfg: ModelConfig, params: dict, dtype: torch.dtype = torch.float64) -> nn.Sequential:
+    """The model of ``cfg`` holding ``params`` (state-dict names, numpy arrays), ready to predict.
+
+    The input and output widths are read off the first and last layers, so a run's stored weights
+    are all it takes. float64 by default: plots and checks then see the weights exactly as trained.
+    """
+    first, last = params["0.weight"], params[f"{2 * len(cfg.hidden)}.weight"]
+    model = build_model(cfg, first.shape[1], last.shape[0], dtype=dtype)
+    model.load_state_dict({k: torch.as_tensor(v, dtype=dtype) for k, v in params.items()})
+    return model.eval()

@@ -1,16 +1,26 @@
-"""Figures: loss curves with seed bands, decision boundaries, learning-rate histories."""
+"""Figures: loss curves with seed bands, decision boundaries, learning-rate histories.
+
+The report and the CLI draw them into PNG files; a notebook gets the same figures inline through
+``plot_data``, ``plot_boundary`` and ``plot_history`` (exported as ``tl.plot_*``).
+"""
 
 from __future__ import annotations
 
 import io
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
 import matplotlib.ticker
 
-matplotlib.use("Agg")
+# Files need no display, so the CLI and the report draw with Agg (no GUI toolkit, safe in worker
+# threads). But not when someone chose a backend: a Jupyter kernel sets MPLBACKEND to its inline
+# backend, and forcing Agg there would keep every figure out of the notebook.
+if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -18,13 +28,16 @@ import torch  # noqa: E402
 from trainlab.config import RunConfig, with_values  # noqa: E402
 from trainlab.data import Dataset  # noqa: E402
 from trainlab.findings import Setting, by_group, numeric_sweep, settings  # noqa: E402
-from trainlab.models import build_model  # noqa: E402
+from trainlab.history import RunResult  # noqa: E402
+from trainlab.models import model_from_params  # noqa: E402
 
 COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
-__all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary",
-           "experiment_figures", "save_experiment_plots"]
+__all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
+           "plot_boundary", "plot_history", "experiment_figures", "save_experiment_plots"]
+# The y-axis of a history column, by its last word.
+AXIS_LABELS = {"loss": "cross-entropy loss", "acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
 
 
 def representative(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -66,28 +79,25 @@ def plot_loss_curves(
     legend: bool = True,
     styles: list[str] | None = None,
 ) -> None:
-    """Loss per group, the mean over seeds with a ±1 std band: train solid, val dashed (or ``styles``)."""
+    """A history column per group (loss by default), the mean over seeds with a ±1 std band: train solid,
+    val dashed (or ``styles``)."""
     colors = colors or setting_colors(len(groups))
     for i, (color, (label, histories)) in enumerate(zip(colors, groups.items())):
         n = len(histories)
         for column in columns:
-            style = styles[i] if styles else "-" if column == "train_loss" else "--"
+            style = styles[i] if styles else "--" if column.startswith("val") else "-"
             epochs, mean, std = band(histories, column)
-            suffix = f" ({column.removesuffix('_loss')})" if len(columns) > 1 else ""
-            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{label}{suffix}, n={n}")
+            split = column.rsplit("_", 1)[0] if len(columns) > 1 else ""
+            name = f"{label} ({split})" if label and split else label or split
+            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={n}")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy loss")
-    ax.set_title(title or "Loss (mean ± std over seeds)")
+    ax.set_ylabel(AXIS_LABELS[columns[0].rsplit("_", 1)[-1]])
+    spread = " (mean ± std over seeds)" if any(len(h) > 1 for h in groups.values()) else ""
+    ax.set_title(title or AXIS_LABELS[columns[0].rsplit("_", 1)[-1]].capitalize() + spread)
     ax.grid(alpha=0.3)
     if legend:
         ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
-
-
-def model_from_params(cfg: RunConfig, data: Dataset, params: dict[str, np.ndarray]) -> torch.nn.Module:
-    model = build_model(cfg.model, data.in_dim, data.n_classes, dtype=torch.float64)
-    model.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()})
-    return model.eval()
 
 
 @torch.no_grad()
@@ -104,7 +114,8 @@ def plot_decision_boundary(
     lo, hi = raw_all.min(axis=0) - 0.5, raw_all.max(axis=0) + 0.5
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.c_[xx.ravel(), yy.ravel()]
-    probs = torch.softmax(model(torch.tensor(data.prepare(grid), dtype=torch.float64)), dim=1).numpy()
+    dtype = next(model.parameters()).dtype
+    probs = torch.softmax(model(torch.tensor(data.prepare(grid), dtype=dtype)), dim=1).double().numpy()
     if data.n_classes == 2:
         z = probs[:, 1].reshape(xx.shape)
         ax.contourf(xx, yy, z, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.55)
@@ -114,6 +125,16 @@ def plot_decision_boundary(
         cmap = matplotlib.colors.ListedColormap(CLASS_COLORS[: data.n_classes])
         ax.contourf(xx, yy, z, levels=np.arange(data.n_classes + 1) - 0.5, cmap=cmap, alpha=0.35)
         ax.contour(xx, yy, z, levels=np.arange(data.n_classes) + 0.5, colors="k", linewidths=1)
+    plot_points(ax, data, split)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_title(title, fontsize=10)
+
+
+def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = False) -> None:
+    """The raw points coloured by class: circles train, triangles val, squares test (or one ``split``)."""
+    if split not in ("all", "train", "val", "test"):
+        raise ValueError(f"split {split!r}: expected all, train, val or test")
     points = {
         "train": (data.raw_train, data.y_train, "o"),
         "val": (data.raw_val, data.y_val, "^"),
@@ -125,12 +146,51 @@ def plot_decision_boundary(
         for k in range(data.n_classes):
             sel = y == k
             ax.scatter(X[sel, 0], X[sel, 1], s=12, marker=marker, color=CLASS_COLORS[k % len(CLASS_COLORS)],
-                       edgecolor="k", linewidths=0.3, alpha=0.8)
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
+                       edgecolor="k", linewidths=0.3, alpha=0.8, label=f"class {k} ({name})")
     ax.set_xlabel(data.columns[0])
     ax.set_ylabel(data.columns[1])
+    if legend:
+        ax.legend(fontsize=8)
+
+
+# ---------------------------------------------------------------------------- for notebooks
+
+
+def _axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> plt.Axes:
+    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+
+
+def plot_data(data: Dataset, ax: plt.Axes | None = None, split: str = "all", title: str = "") -> plt.Axes:
+    """A 2-D data set as a scatter plot, one colour per class and one marker per split."""
+    ax = _axes(ax, (5, 4.2))
+    plot_points(ax, data, split, legend=True)
     ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_boundary(model: torch.nn.Module | RunResult, data: Dataset, ax: plt.Axes | None = None,
+                  split: str = "all", title: str = "") -> plt.Axes:
+    """The decision boundary of a model (or of a finished run's weights) over ``data``'s points."""
+    ax = _axes(ax, (5, 4.2))
+    plot_decision_boundary(ax, model.model() if isinstance(model, RunResult) else model, data, title, split)
+    return ax
+
+
+def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[RunResult]],
+                 columns: tuple[str, ...] | list[str] = ("train_loss", "val_loss"), ax: plt.Axes | None = None,
+                 title: str = "", log: bool = False) -> plt.Axes:
+    """Columns of the per-epoch history (``train_loss``, ``val_acc``, ``lr``, …) against the epoch.
+
+    ``runs`` is one run, the seeds of one setting (a list: drawn as mean ± std), or a dict from a
+    label to either, one colour per label.
+    """
+    groups = runs if isinstance(runs, dict) else {"": runs}
+    histories = {label: [r.history for r in (rs if isinstance(rs, list) else [rs])] for label, rs in groups.items()}
+    ax = _axes(ax, (7, 4))
+    plot_loss_curves(ax, histories, title=title, columns=tuple(columns), legend=isinstance(runs, dict) or len(columns) > 1)
+    if log:
+        ax.set_yscale("log")
+    return ax
 
 
 def plain_log_ticks(axis) -> None:
@@ -201,7 +261,7 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
             continue
         point_cfg = with_values(cfg, rep["grid"], "grid")
         data = data_for(point_cfg)
-        plot_decision_boundary(ax, model_from_params(point_cfg, data, params), data,
+        plot_decision_boundary(ax, model_from_params(point_cfg.model, params), data,
                                title=f"{s.label}\nseed {rep['seed']} · val acc {rep['final_val_acc']:.1%}")
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()

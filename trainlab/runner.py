@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import shutil
 import time
+import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainlab.config import RunConfig, RunSpec, expand, to_toml
+from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
+from trainlab.findings import Setting, Summary, by_group, settings, summarize, write_finding
 from trainlab.history import RunResult
 from trainlab.store import STORE_NAME, Store
 
@@ -92,14 +94,58 @@ class DataCache:
 
 @dataclass
 class Results:
-    """A finished (or partly finished) output directory, read back from its store."""
+    """A finished (or partly finished) output directory, read back from its store.
+
+    ``Results(DIR)`` opens any output directory. ``summary``, ``settings``, ``finding`` and
+    ``figures`` are what the report shows, as objects to read in Python or a notebook.
+    """
 
     out_dir: Path
     report: Any = None  # the trainlab.report.Report written for it, if any
+    data_for: DataCache = field(default_factory=DataCache, repr=False)
 
     def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
         with Store(self.out_dir) as store:
             return store.runs(experiment)
+
+    def experiments(self) -> list[str]:
+        with Store(self.out_dir) as store:
+            return [e["experiment"] for e in store.experiments()]
+
+    def config(self, experiment: str) -> RunConfig:
+        """The experiment's config as it was run (every default written out)."""
+        with Store(self.out_dir) as store:
+            stored = {e["experiment"]: e["config_toml"] for e in store.experiments()}
+        if experiment not in stored:
+            raise BadInput(f"{self.out_dir}: no experiment {experiment!r} (found: {', '.join(stored)})")
+        return config_from_dict(tomllib.loads(stored[experiment]), source=f"{self.out_dir} ({experiment})")
+
+    def summary(self, experiment: str | None = None) -> Summary:
+        """Final metrics per setting, mean ± 95% CI over seeds: the report's table."""
+        return summarize(self.runs(experiment))
+
+    def settings(self, experiment: str) -> list[Setting]:
+        """The experiment's settings (grid points), each with its runs: ``s.values("final_val_loss")``."""
+        return settings(self.runs(experiment))
+
+    def curves(self, experiment: str) -> dict[str, list[dict[str, Any]]]:
+        """The per-epoch histories of each setting's runs, by group."""
+        with Store(self.out_dir) as store:
+            return {g: [store.history(r["run_id"]) for r in rs] for g, rs in by_group(store.runs(experiment)).items()}
+
+    def finding(self, experiment: str) -> str:
+        """What the runs show, in words written from the numbers (the report's finding)."""
+        cfg = self.config(experiment)
+        return write_finding(experiment, self.runs(experiment), cfg.train.epochs, self.data_for(cfg).n_classes,
+                             self.curves(experiment))
+
+    def figures(self, experiment: str) -> dict[str, Any]:
+        """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``)."""
+        from trainlab.plots import experiment_figures
+
+        with Store(self.out_dir) as store:
+            return experiment_figures(experiment, store.runs(experiment), self.curves(experiment),
+                                      self.config(experiment), self.data_for, store.params)
 
     def history(self, run_id: str) -> dict[str, Any]:
         with Store(self.out_dir) as store:
@@ -197,8 +243,8 @@ def run(
     if plots:  # the figures as PNG files, and report.html with them embedded
         from trainlab.report import build_report
 
-        return Results(out_dir, build_report(out_dir, data_for))
-    return Results(out_dir)
+        return Results(out_dir, build_report(out_dir, data_for), data_for)
+    return Results(out_dir, data_for=data_for)
 
 
 def default_out_dir(name: str) -> Path:

@@ -29,10 +29,14 @@ def path(name: str) -> Path:
     return p
 
 
-def load(name: str, seeds: int | None = None, quick: bool = False) -> RunConfig:
-    """An experiment's config with ``seeds`` seeds (default 10; 3 with ``quick``)."""
+def load(name: str, seeds: int | None = None, quick: bool = False, overrides: list[str] | tuple[str, ...] = ()
+         ) -> RunConfig:
+    """An experiment's config with ``seeds`` seeds (default 10; 3 with ``quick``).
+
+    ``overrides`` are ``KEY=VALUE`` strings as for ``trainlab run --set``: ``["train.epochs=60"]``.
+    """
     n = seeds or (QUICK_SEEDS if quick else DEFAULT_SEEDS)
-    return load_config(path(name), [f"seeds={n}", f"experiment={name!r}"])
+    return load_config(path(name), [f"seeds={n}", f"experiment={name!r}", *overrides])
 
 
 def load_all(selected: list[str] | None = None, seeds: int | None = None, quick: bool = False) -> list[RunConfig]:

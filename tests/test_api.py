@@ -1,0 +1,123 @@
+"""The public API the notebooks use: `import trainlab as tl`, nothing deeper."""
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+import trainlab as tl
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    cfg = tl.experiment("first_training_loop", seeds=1).at({"optim.name": "adam", "optim.lr": 0.01, "train.epochs": 3})
+    return cfg, tl.train(cfg, seed=0)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    cfg = tl.experiment("activations", seeds=3, overrides=["train.epochs=5"])
+    return tl.run(cfg, out=tmp_path_factory.mktemp("api") / "out", plots=False)
+
+
+def test_everything_in_all_is_there():
+    for name in tl.__all__:
+        assert getattr(tl, name) is not None, name
+
+
+def test_experiment_loads_a_builtin_config_with_seeds_and_overrides():
+    cfg = tl.experiment("depth", seeds=4, overrides=["train.epochs=7"])
+    assert cfg.seeds == 4 and cfg.train.epochs == 7
+    assert cfg.experiment_name == "depth" and "model.hidden" in cfg.grid
+    with pytest.raises(tl.BadInput, match="unknown experiment"):
+        tl.experiment("nope")
+
+
+def test_at_is_one_setting_without_the_grid():
+    cfg = tl.experiment("first_training_loop")
+    one = cfg.at({"optim.name": "adam", "optim.lr": 0.01})
+    assert one.optim.name == "adam" and one.optim.lr == 0.01 and one.grid == {}
+    assert one.data == cfg.data
+    with pytest.raises(tl.BadInput, match="optim.lr"):
+        cfg.at({"optim.lr": -1.0})
+
+
+def test_run_result_model_predicts_like_the_trained_weights(short_run):
+    cfg, result = short_run
+    model = result.model()
+    data = tl.make_dataset(cfg.data)
+    logits = model(torch.tensor(data.X_val))
+    acc = (logits.argmax(1).numpy() == data.y_val).mean()
+    assert acc == pytest.approx(result.history["val_acc"][-1], abs=1e-9)
+
+
+def test_example_xor_csv_is_the_xor_experiments_data():
+    assert tl.EXAMPLE_XOR_CSV.is_file()
+    assert tl.experiment("xor_sgd_vs_adam").data.path == str(tl.EXAMPLE_XOR_CSV.resolve())
+
+
+def test_planted_bugs_are_named_and_described():
+    bugs = tl.planted_bugs()
+    assert "gradient-ascent" in bugs and all(bugs.values())
+    assert not tl.gradcheck(bug="no-activation-derivative").ok
+
+
+def test_backprop_and_scalar_demo_are_public():
+    demo = tl.scalar_demo()
+    assert demo.analytic == demo.autograd == 19.5
+    assert tl.Backprop("relu").activation == "relu"
+
+
+def test_plots_draw_on_given_or_new_axes(short_run):
+    cfg, result = short_run
+    data = tl.make_dataset(cfg.data)
+    fig, axes = plt.subplots(1, 2)
+    assert tl.plot_boundary(result, data, ax=axes[0], split="val") is axes[0]
+    assert tl.plot_boundary(result.model(), data, ax=axes[1]) is axes[1]
+    ax = tl.plot_data(data)
+    assert len(ax.collections) == 2 * data.n_classes  # classes × (train, val)
+    ax = tl.plot_history({"adam": result, "again": [result, result]})
+    assert len(ax.get_lines()) == 4 and ax.get_ylabel() == "cross-entropy loss"
+    ax = tl.plot_history(result, columns=["lr"])
+    assert ax.get_ylabel() == "learning rate"
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), result.history["lr"])
+    with pytest.raises(ValueError, match="split"):
+        tl.plot_data(data, split="everything")
+    plt.close("all")
+
+
+def test_results_summary_settings_finding_and_figures(results):
+    summary = results.summary()
+    assert [r["setting"] for r in summary.rows] == ["sigmoid", "tanh", "relu"]
+    relu = summary.rows[2]
+    runs = [r for r in results.runs() if r["grid"]["model.activation"] == "relu"]
+    assert relu["seeds"] == 3
+    assert relu["final_val_loss"].mean == pytest.approx(np.mean([r["final_val_loss"] for r in runs]))
+    assert "test_acc" not in summary.metrics  # no test split
+    text = str(summary)
+    assert text.splitlines()[0].split()[:2] == ["setting", "seeds"] and "relu" in text
+    assert "<table>" in summary._repr_html_()
+
+    ss = results.settings("activations")
+    p = tl.welch_p(ss[0].values("final_val_loss"), ss[2].values("final_val_loss"))
+    assert 0 <= p <= 1
+    assert "val loss" in results.finding("activations")
+    figures = results.figures("activations")
+    assert set(figures) == {"loss", "boundary"}
+    assert results.config("activations").train.epochs == 5
+    with pytest.raises(tl.BadInput, match="no experiment"):
+        results.config("depth")
+    plt.close("all")
+
+
+def test_results_reopens_an_output_directory(results):
+    again = tl.Results(results.out_dir)
+    assert again.experiments() == ["activations"]
+    assert str(again.summary()) == str(results.summary())
+
+
+def test_mean_ci_is_public():
+    e = tl.mean_ci([1.0, 2.0, 3.0])
+    assert e.mean == 2.0 and math.isfinite(e.ci)
