@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-slow bench clean
+.PHONY: lab test test-slow bench notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/trainlab bench
+
+# Rebuild notebooks/*.ipynb and notebooks/solutions/*.ipynb from notebooks/src/*.py.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

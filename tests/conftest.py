@@ -54,3 +54,19 @@ def assert_bad_input(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+NOTEBOOK_TIMES = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.stash[NOTEBOOK_TIMES] = {}
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Per-notebook execution times (tests/test_notebooks.py), so CI logs show the cost of each."""
+    times = config.stash[NOTEBOOK_TIMES]
+    if times:
+        terminalreporter.section("notebook execution times")
+        for name, seconds in sorted(times.items()):
+            terminalreporter.write_line(f"{seconds:6.1f} s  {name}")

@@ -121,3 +121,11 @@ def test_results_reopens_an_output_directory(results):
 def test_mean_ci_is_public():
     e = tl.mean_ci([1.0, 2.0, 3.0])
     assert e.mean == 2.0 and math.isfinite(e.ci)
+
+
+def test_diagnosis_and_gradcheck_show_what_the_cli_prints(capsys):
+    tl.gradcheck(bug="gradient-ascent").show()
+    assert "UPHILL" in capsys.readouterr().out
+    cfg = tl.experiment("overfit_check", seeds=1).at({"train.epochs": 5})
+    tl.diagnose(cfg, epochs=5).show()
+    assert "can overfit" in capsys.readouterr().out

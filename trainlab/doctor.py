@@ -60,6 +60,12 @@ class Diagnosis:
     def healthy(self) -> bool:
         return not self.faults
 
+    def show(self) -> None:
+        """Print the checklist as ``trainlab doctor`` does (rich renders it in a notebook too)."""
+        from rich.console import Console
+
+        render(self, Console())
+
 
 def diagnose(cfg: RunConfig, seed: int = 0, engine: str = "reference", epochs: int | None = None) -> Diagnosis:
     """Train ``cfg`` briefly and run the checklist on what happened."""

@@ -142,6 +142,12 @@ class GradcheckResult:
     def ok(self) -> bool:
         return not self.wrong and self.descent.ok
 
+    def show(self) -> None:
+        """Print the check as ``trainlab gradcheck`` does (rich renders it in a notebook too)."""
+        from rich.console import Console
+
+        render(self, Console())
+
 
 def relative_error(a: Tensor, n: Tensor, tiny: float = TINY) -> Tensor:
     """Elementwise |a − n| / max(|a| + |n|, tiny)."""
