@@ -190,6 +190,7 @@ def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[
     plot_loss_curves(ax, histories, title=title, columns=tuple(columns), legend=isinstance(runs, dict) or len(columns) > 1)
     if log:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
     return ax
 
 

@@ -403,7 +403,7 @@ print("healthy:", fixed.healthy, "| faults left:", [f.check for f in fixed.fault
 # units — read the evidence, not just the verdict.)
 
 # %% [markdown]
-# **Exercise 7.2.** Make the doctor report a *diverging* run (loss `nan`/`inf`): which single
+# **Exercise 7.2.** Make the doctor report an *exploding* loss (the first item of the checklist): which single
 # setting do you change, and what does the doctor suggest?
 
 # %% student
