@@ -115,7 +115,7 @@ def settings(runs: list[dict[str, Any]]) -> list[Setting]:
 # ---------------------------------------------------------------------------- the table of settings
 
 
-@dataclass
+@dataclass(repr=False)
 class Summary:
     """Final metrics of each setting, mean ± 95% CI over its seeds (without pandas).
 
@@ -143,6 +143,8 @@ class Summary:
             return "  ".join(c.ljust(w) if i < n_text else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
 
         return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, body)])
+
+    __repr__ = __str__  # the table, also where only plain text is shown
 
     def _repr_html_(self) -> str:
         import html
