@@ -435,6 +435,7 @@ function buildNetwork() {
         const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
         const x0 = a.p.x + a.p.size / 2, x1 = b.p.x - b.p.size / 2, mx = (x0 + x1) / 2;
         path.setAttribute("d", `M${x0},${a.p.y} C${mx},${a.p.y} ${mx},${b.p.y} ${x1},${b.p.y}`);
+        path.setAttribute("stroke", "#d0d5dd");
         svg.appendChild(path);
         group.push({ path, i, j });
       }
@@ -510,8 +511,8 @@ function updateNetwork() {
       const w = l === last.weights.length - 1 ? layer.w.reduce((m, row) => (Math.abs(row[i]) > Math.abs(m) ? row[i] : m), 0) : layer.w[j][i];
       const t = Math.abs(w) / scale;
       path.setAttribute("stroke", w >= 0 ? "rgb(8,119,189)" : "rgb(245,147,34)");
-      path.setAttribute("stroke-width", (0.4 + 5 * t).toFixed(2));
-      path.setAttribute("stroke-opacity", (0.25 + 0.75 * t).toFixed(2));
+      path.setAttribute("stroke-width", (0.6 + 5 * t).toFixed(2));
+      path.setAttribute("stroke-opacity", (0.35 + 0.65 * t).toFixed(2));
       path.setAttribute("data-w", w);
     }
   });
@@ -535,7 +536,11 @@ function chart(canvas, series, opts = {}) {
       if (opts.max === undefined) hi = hi === undefined ? b : Math.max(hi, b);
     }
   }
-  if (lo === undefined || hi === undefined) { lo = 0; hi = 1; }
+  if (lo === undefined || hi === undefined || (opts.log && !(lo > 0))) {
+    ctx.fillStyle = "#98a2b3"; ctx.font = "12px system-ui, sans-serif";
+    ctx.fillText("no epochs yet", w / 2 - 36, h / 2);
+    return;
+  }
   if (opts.log) { lo = Math.log10(lo); hi = Math.log10(hi); }
   if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
   const X = (i) => pad.l + (i / Math.max(1, n - 1)) * (w - pad.l - pad.r);
@@ -547,7 +552,8 @@ function chart(canvas, series, opts = {}) {
     const label = opts.log ? `1e${u.toFixed(1)}` : opts.percent ? `${Math.round(u * 100)}%` : Math.abs(u) < 10 ? u.toFixed(2) : u.toFixed(0);
     ctx.fillText(label, 2, y + 3);
   }
-  ctx.fillText(`${n} epochs`, w - pad.r - 52, h - 3);
+  const epochs = `${n} epoch${n === 1 ? "" : "s"}`;
+  ctx.fillText(epochs, w - pad.r - ctx.measureText(epochs).width, h - 3);
   for (const s of series) {
     if (s.std) {
       ctx.fillStyle = s.color + "33";
