@@ -549,7 +549,7 @@ function chart(canvas, series, opts = {}) {
   for (let k = 0; k <= 3; k++) {
     const u = lo + ((hi - lo) * k) / 3, y = pad.t + (1 - k / 3) * (h - pad.t - pad.b);
     ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(w - pad.r, y); ctx.stroke();
-    const label = opts.log ? `1e${u.toFixed(1)}` : opts.percent ? `${Math.round(u * 100)}%` : Math.abs(u) < 10 ? u.toFixed(2) : u.toFixed(0);
+    const label = opts.log ? Number((10 ** u).toPrecision(2)).toString() : opts.percent ? `${Math.round(u * 100)}%` : Math.abs(u) < 10 ? u.toFixed(2) : u.toFixed(0);
     ctx.fillText(label, 2, y + 3);
   }
   const epochs = `${n} epoch${n === 1 ? "" : "s"}`;
@@ -629,6 +629,7 @@ function renderCompare() {
       c.getContext("2d").drawImage(img, 0, 0, 160, 160);
     }
   });
+  $("cmp-key").innerHTML = compareRuns.map((s, k) => `<span class="swatch" style="background:${SERIES[k % SERIES.length]}"></span>${s.label}`).join(" ");
   const done = compareRuns.filter((s) => !s.pending);
   const series = (col) => done.map((s) => ({ ...s.curves[col], color: SERIES[compareRuns.indexOf(s) % SERIES.length] }));
   chart($("cmp-train"), series("train_loss"), { min: 0 });
