@@ -256,3 +256,17 @@ def test_compare_falls_back_to_the_reference_engine_for_l1(client):
             settings += ws.receive_json()["settings"]
     engines = {s["label"]: s["engine"] for s in settings}
     assert engines["l1=0"] == "population" and engines["l1=0.01"].startswith("reference (optim.l1")
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_serve_binds_loopback_by_default_and_warns_otherwise(cli, monkeypatch, host, warned):
+    import torch
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process's threads alone
+    result = cli("serve", "--host", host, "--port", "8999")
+    assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning"}]
+    assert ("WARNING" in result.err) == warned
+    assert cli("serve", "--port", "0").code == 2

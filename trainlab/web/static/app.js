@@ -108,6 +108,8 @@ function setKey(key, value) {
   if (key === "data.task" && value === "regression" && !["plane", "gaussian", "csv"].includes(state["data.name"]))
     state["data.name"] = "plane";
   if (key === "data.task" && value === "classification" && state["data.name"] === "plane") state["data.name"] = "moons";
+  // Regression noise is the target's noise, on another scale than the generators' noise.
+  if (key === "data.name" || key === "data.task") state["data.noise"] = state["data.task"] === "regression" ? 0.05 : 0.25;
   changed();
 }
 
