@@ -64,10 +64,6 @@ class Comparison:
         }
 
 
-def compare(request: Request, data: Dataset) -> Comparison:
-    return Comparison(request, data)
-
-
 def band(histories: list[list[float]]) -> dict:
     """Mean and std over seeds at each epoch (runs that stopped early leave the mean); JSON-safe."""
     length = max(len(h) for h in histories)

@@ -24,7 +24,7 @@ from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS
 from trainlab.models import layer_sizes, linear_layers
 from trainlab.train import Trainer
-from trainlab.web.compare import compare
+from trainlab.web.compare import Comparison
 from trainlab.web.limits import RequestRefused, Slots
 from trainlab.web.requests import Request, make_data
 from trainlab.web.views import Views, weights
@@ -204,7 +204,7 @@ async def _compare(ws: WebSocket, request: Request, slots: Slots) -> None:
     slots.acquire()
     try:
         data = await asyncio.to_thread(make_data, request)
-        results = compare(request, data)
+        results = Comparison(request, data)
         await ws.send_json({"type": "compare_start", "settings": results.labels, "seeds": results.seeds})
         while (message := await asyncio.to_thread(next, results, None)) is not None:
             await ws.send_json(message)
