@@ -22,7 +22,8 @@ const DEFAULTS = {
   "optim.name": "adam", "optim.lr": 0.01, "optim.schedule.name": "constant", "optim.weight_decay": 0, "optim.l1": 0,
   "train.epochs": 300, "train.batch_size": 32, "seed": 0,
 };
-const VIEW_DEFAULTS = { mode: "play", "vary.key": "model.activation", "vary.values": "sigmoid | relu", seeds: 5 };
+const VIEW_DEFAULTS = { mode: "play", "vary.key": "model.activation", "vary.values": "sigmoid | relu", seeds: 5,
+                        test: true, discretize: false };
 
 let state = {};      // config keys (dotted) and seed
 let view = {};       // mode and compare inputs: in the URL too
@@ -93,6 +94,8 @@ function syncControls() {
   $("vary-key").value = view["vary.key"];
   $("vary-values").value = view["vary.values"];
   $("compare-seeds").value = view.seeds;
+  $("show-test").checked = view.test;
+  $("discretize").checked = view.discretize;
   const n = state["model.hidden"].length;
   $("layer-count").textContent = `${n} hidden layer${n === 1 ? "" : "s"}`;
   $("upload").closest("label").classList.toggle("active", state["data.name"] === "csv");
@@ -141,8 +144,8 @@ function bindControls() {
   };
   $("layer-remove").onclick = () => setKey("model.hidden", state["model.hidden"].slice(0, -1));
   $("upload").addEventListener("change", uploadCsv);
-  $("show-test").onchange = () => drawOutput();
-  $("discretize").onchange = () => drawOutput();
+  $("show-test").onchange = () => { view.test = $("show-test").checked; writeHash(); drawOutput(); };
+  $("discretize").onchange = () => { view.discretize = $("discretize").checked; writeHash(); drawOutput(); };
   $("vary-key").onchange = () => { view["vary.key"] = $("vary-key").value; writeHash(); };
   $("vary-values").onchange = () => { view["vary.values"] = $("vary-values").value; writeHash(); };
   $("compare-seeds").onchange = () => { view.seeds = Number($("compare-seeds").value) || 5; writeHash(); };
@@ -395,8 +398,9 @@ function buildNetwork() {
   box.querySelectorAll(".node, .layer-label").forEach((e) => e.remove());
   const svg = $("links");
   svg.innerHTML = "";
-  const W = box.clientWidth, H = box.clientHeight;
   const hidden = net.sizes.slice(1, -1);
+  box.style.height = `${Math.max(440, 40 + 14 * Math.max(FEATURES.length, ...hidden))}px`; // wide layers get room
+  const W = box.clientWidth, H = box.clientHeight;
   const columns = [FEATURES.length, ...hidden, 1];
   const colX = (i) => 34 + (i * (W - 68)) / (columns.length - 1);
   const layout = columns.map((n, i) => {
