@@ -74,7 +74,7 @@ def epoch(page) -> int:
 def test_train_watch_the_boundary_change_then_compare(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page, errors = open_page(browser, server + "/#model.hidden=[8,8]&train.epochs=2000")
-    page.wait_for_function("document.querySelectorAll('#net .node').length > 10")
+    page.wait_for_function("document.getElementById('output-title').textContent === 'Output: P(class 1)'")  # epoch 0 drawn
     before = page.eval_on_selector("[data-testid=boundary]", "c => c.toDataURL()")
 
     page.get_by_test_id("train").click()
