@@ -31,6 +31,8 @@ def toml_text(request: Request) -> str:
 def python_snippet(request: Request) -> str:
     cfg = _portable(request)
     sections = cfg.model_dump(mode="json", include={"data", "model", "optim", "train"}, exclude_defaults=True)
+    sections["data"] = {"name": cfg.data.name, **sections.get("data", {})}  # say which data, even the default
+    sections = {k: sections[k] for k in ("data", "model", "optim", "train") if k in sections}
     config = ",\n".join(f"    {name}={json.dumps(value)}" for name, value in sections.items())
     config = config.replace("true", "True").replace("false", "False").replace("null", "None")
     head = "import trainlab as tl\n\ncfg = tl.RunConfig(\n" + (config + ",\n" if config else "")

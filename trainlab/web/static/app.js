@@ -211,7 +211,8 @@ function send(message) {
   if (wsReady) ws.send(text); else queue.push(text);
 }
 
-function setup() { hideError(); send({ type: "setup", ...requestBody() }); }
+let settingUp = false; // a setup the server has not accepted yet: until it does, ▶ would train the old one
+function setup() { hideError(); settingUp = true; send({ type: "setup", ...requestBody() }); }
 
 function handle(m) {
   switch (m.type) {
@@ -219,7 +220,10 @@ function handle(m) {
     case "update": return onUpdate(m);
     case "reset": curves = emptyHistory(); gradHistory = []; return setPlaying(false);
     case "paused": return setPlaying(false);
-    case "error": setPlaying(false); return showError(m.message);
+    case "error":
+      setPlaying(false);
+      if (settingUp) ["train", "step", "reset"].forEach((id) => ($(id).disabled = true));
+      return showError(m.message);
     case "compare_start": return onCompareStart(m);
     case "compare_result": return onCompareResult(m);
   }
@@ -238,6 +242,8 @@ function setPlaying(on) {
 
 function onReady(m) {
   hideError();
+  settingUp = false;
+  $("reset").disabled = false;
   net = m;
   curves = emptyHistory();
   gradHistory = [];
