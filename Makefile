@@ -17,10 +17,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 lab: $(STAMP)
 	$(BIN)/trainlab lab
 
-test: $(STAMP)
+# The browser test drives Debian's chromium (Playwright cannot download its own browsers here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) /usr/bin/chromium
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) /usr/bin/chromium
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	$(BIN)/python -m pytest -q -m slow
 

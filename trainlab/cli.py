@@ -325,6 +325,32 @@ def lrfind(
     out_console.print(f"Plot: {path}")
 
 
+# ---------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (default: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
+) -> None:
+    """The web playground: train live in the browser, compare settings, share and export configs."""
+    import torch
+    import uvicorn
+
+    from trainlab.web import create_app
+    from trainlab.web.security import is_loopback
+
+    if not is_loopback(host):
+        err_console.print(f"[bold red]WARNING:[/] listening on {host}: anyone who can reach this machine can use "
+                          "the playground and its CPU (there is no login). Use the default 127.0.0.1 unless you "
+                          "mean to share it.", highlight=False)
+    # These models are tiny: one thread per training avoids the threads fighting over the cores.
+    torch.set_num_threads(1)
+    out_console.print(f"trainlab playground: [bold]http://{'localhost' if is_loopback(host) else host}:{port}/[/] "
+                      "(Ctrl-C to stop)", highlight=False)
+    uvicorn.run(create_app(host, port), host=host, port=port, log_level="warning")
+
+
 # ---------------------------------------------------------------------------- entry point
 
 

@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trainlab.errors import BadInput
 
-DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "csv")
+DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "csv")
+TASKS = ("classification", "regression")
+# Data sets with a real-valued target for data.task = "regression" (csv: the target column as numbers).
+REGRESSION_DATASETS = ("plane", "gaussian", "csv")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity")
 INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -32,7 +35,8 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    name: Literal["moons", "circles", "xor", "spiral", "blobs", "gaussian", "csv"] = "moons"
+    name: Literal["moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "csv"] = "moons"
+    task: Literal["classification", "regression"] = "classification"
     n_samples: int = Field(600, ge=4)
     noise: float | None = Field(None, ge=0)  # None: the generator's usual amount (see data.py)
     seed: int = 42
@@ -59,6 +63,15 @@ class DataConfig(_Strict):
     def _csv_needs_path(self) -> DataConfig:
         if self.name == "csv" and not self.path:
             raise ValueError("data.name = 'csv' needs data.path = 'FILE.csv'")
+        return self
+
+    @model_validator(mode="after")
+    def _task_fits_data(self) -> DataConfig:
+        if self.task == "regression" and self.name not in REGRESSION_DATASETS:
+            raise ValueError(f"data.task = 'regression' needs data.name = one of {', '.join(REGRESSION_DATASETS)} "
+                             f"(got {self.name!r})")
+        if self.task == "classification" and self.name == "plane":
+            raise ValueError("data.name = 'plane' has a real-valued target: set data.task = 'regression'")
         return self
 
 
@@ -92,6 +105,7 @@ class OptimConfig(_Strict):
     eps: float = Field(1e-8, gt=0)
     alpha: float = Field(0.99, gt=0, lt=1)  # rmsprop smoothing
     weight_decay: float | None = Field(None, ge=0)  # None: 0.01 for adamw, else 0 (L2)
+    l1: float = Field(0.0, ge=0)  # adds l1 * Σ|w| over the weights (not biases) to the training loss
     schedule: ScheduleConfig = ScheduleConfig()
 
     @field_validator("betas", mode="before")

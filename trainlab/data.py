@@ -24,6 +24,8 @@ from trainlab.errors import BadInput
 
 # The noise a generator uses when the config leaves `noise` unset.
 DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0}
+# For data.task = "regression" the noise is the std of the Gaussian noise added to the target.
+DEFAULT_REGRESSION_NOISE = {"plane": 0.05, "gaussian": 0.05}
 DEFAULT_CLASSES = {"blobs": 3, "spiral": 3}
 
 # The XOR-pattern points of the course's backprop lab (x1, x2, y), shipped with trainlab.
@@ -43,10 +45,15 @@ class Dataset:
     raw_train: np.ndarray
     raw_val: np.ndarray
     raw_test: np.ndarray | None
-    n_classes: int
+    n_classes: int  # the model's outputs: the classes, or 1 for regression
     columns: list[str]  # raw column names
     features: list[str]  # model input names (columns or transforms of them)
     prepare: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    task: str = "classification"  # or "regression": y is float, the loss is MSE
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def in_dim(self) -> int:
@@ -57,11 +64,14 @@ class Dataset:
 
 
 def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The full data set (before splitting) as float64 points and integer labels."""
+    """The full data set (before splitting) as float64 points and integer labels (float targets for regression)."""
     if cfg.name == "csv":
-        X, y, _ = load_csv(cfg.path, cfg.target)
+        X, y, _ = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
         return X, y
     n, seed = cfg.n_samples, cfg.seed
+    if cfg.task == "regression":
+        noise = cfg.noise if cfg.noise is not None else DEFAULT_REGRESSION_NOISE[cfg.name]
+        return _regression(cfg.name, n, noise, seed)
     noise = cfg.noise if cfg.noise is not None else DEFAULT_NOISE[cfg.name]
     k = cfg.n_classes or DEFAULT_CLASSES.get(cfg.name, 2)
     if cfg.name in ("moons", "circles", "xor", "gaussian") and k != 2:
@@ -108,11 +118,30 @@ def _gaussian(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return centres + rng.normal(0, noise, size=(n, 2)), y
 
 
+def _regression(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """TensorFlow Playground's regression problems on uniform points in [-1, 1]², targets in about [-1, 1].
+
+    plane: y = (x1 + x2) / 2; gaussian: a positive bump at (0.5, 0.5) and a negative one at (-0.5, -0.5).
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    if name == "plane":
+        y = X.sum(axis=1) / 2
+    else:
+        bump = lambda c: np.exp(-((X - c) ** 2).sum(axis=1) / (2 * 0.3**2))  # noqa: E731
+        y = bump(0.5) - bump(-0.5)
+    return X, y + rng.normal(0, noise, size=n)
+
+
 # ---------------------------------------------------------------------------- CSV
 
 
-def load_csv(path: str | Path | None, target: str = "y") -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a CSV of numeric feature columns and a class column; return X, y and the column names."""
+def load_csv(path: str | Path | None, target: str = "y",
+             regression: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a CSV of numeric feature columns and a class (or, for regression, a number) column.
+
+    Returns X, y and the feature column names.
+    """
     path = Path(str(path))
     try:
         with path.open(newline="") as f:
@@ -151,8 +180,19 @@ def load_csv(path: str | Path | None, target: str = "y") -> tuple[np.ndarray, np
         labels.append(row[t].strip())
     if not X:
         raise BadInput(f"{path}: the CSV has a header but no data rows")
-    y = _encode_labels(labels, path)
+    y = _numeric_targets(labels, target, path) if regression else _encode_labels(labels, path)
     return np.asarray(X, dtype=np.float64), y, columns
+
+
+def _numeric_targets(labels: list[str], target: str, path: Path) -> np.ndarray:
+    values = []
+    for line, cell in enumerate(labels, start=2):
+        try:
+            values.append(float(cell))
+        except ValueError:
+            raise BadInput(f"{path}: row {line}, column {target!r}: {cell!r} is not a number "
+                           "(data.task = 'regression' needs a numeric target)") from None
+    return np.asarray(values, dtype=np.float64)
 
 
 def _encode_labels(labels: list[str], path: Path) -> np.ndarray:
@@ -181,7 +221,7 @@ def write_csv(path: str | Path, X: np.ndarray, y: np.ndarray, columns: list[str]
         w = csv.writer(f)
         w.writerow([*columns, "y"])
         for xi, yi in zip(X, y):
-            w.writerow([*(f"{v:.6g}" for v in xi), int(yi)])
+            w.writerow([*(f"{v:.6g}" for v in xi), f"{yi:.6g}" if y.dtype.kind == "f" else int(yi)])
 
 
 # ---------------------------------------------------------------------------- features
@@ -221,7 +261,7 @@ def feature_function(name: str, columns: list[str]) -> Callable[[np.ndarray], np
 def make_dataset(cfg: DataConfig) -> Dataset:
     """Generate or load the data, split it by ``cfg.split`` and fit the scaler on train only."""
     if cfg.name == "csv":
-        raw, y, columns = load_csv(cfg.path, cfg.target)
+        raw, y, columns = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
     else:
         raw, y = generate(cfg)
         columns = ["x1", "x2"]
@@ -229,10 +269,11 @@ def make_dataset(cfg: DataConfig) -> Dataset:
     if not features:
         raise BadInput("data.features: expected at least one input feature")
     funcs = [feature_function(f, columns) for f in features]
-    n_classes = int(y.max()) + 1
+    regression = cfg.task == "regression"
+    n_classes = 1 if regression else int(y.max()) + 1
 
-    try:
-        parts = split_indices(y, cfg.split, cfg.stratify, cfg.seed)
+    try:  # a real-valued target has no classes to stratify by
+        parts = split_indices(y, cfg.split, cfg.stratify and not regression, cfg.seed)
     except BadInput as e:
         raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
     transform = lambda R: np.stack([f(R) for f in funcs], axis=1)  # noqa: E731
@@ -259,6 +300,7 @@ def make_dataset(cfg: DataConfig) -> Dataset:
         columns=columns,
         features=list(features),
         prepare=prepare,
+        task=cfg.task,
     )
 
 

@@ -73,6 +73,8 @@ def diagnose(cfg: RunConfig, seed: int = 0, engine: str = "reference", epochs: i
         raise BadInput(f"--engine {engine!r}: the doctor runs one of {', '.join(GRADIENTS)}")
     if epochs is not None and epochs < 1:
         raise BadInput(f"--epochs {epochs}: expected at least 1")
+    if cfg.data.task == "regression":  # its checks read cross-entropy and accuracy
+        raise BadInput("data.task = 'regression': the doctor checks classifiers only")
     data = make_dataset(cfg.data)
     brief = _with_train(cfg, epochs=epochs or min(cfg.train.epochs, MAX_EPOCHS), early_stopping=None)
     result = train(brief, seed, data=data, gradients=GRADIENTS[engine], diagnostics=True)

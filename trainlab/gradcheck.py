@@ -211,6 +211,8 @@ def gradcheck(
         raise BadInput(f"--bug {bug!r}: expected one of {', '.join(BUGS)} (see --list-bugs)")
     if n_samples < 1:
         raise BadInput(f"n_samples {n_samples}: expected at least 1 sample")
+    if cfg.data.task == "regression":  # backprop.py differentiates cross-entropy
+        raise BadInput("data.task = 'regression': gradcheck checks the cross-entropy backprop of classifiers")
     data = make_dataset(cfg.data)
     X = torch.tensor(data.X_train[:n_samples], dtype=torch.float64)
     y = torch.tensor(data.y_train[:n_samples])

@@ -47,6 +47,8 @@ def lr_range_test(
         raise BadInput(f"lr range [{lr_min:g}, {lr_max:g}]: expected 0 < lr_min < lr_max")
     if steps < 5:
         raise BadInput(f"steps {steps}: expected at least 5")
+    if cfg.data.task == "regression":
+        raise BadInput("data.task = 'regression': the LR range test runs on classifiers only")
     dtype = DTYPES[cfg.train.dtype]
     data = data if data is not None else make_dataset(cfg.data)
     X, y = torch.tensor(data.X_train, dtype=dtype), torch.tensor(data.y_train)

@@ -115,7 +115,21 @@ def plot_decision_boundary(
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.c_[xx.ravel(), yy.ravel()]
     dtype = next(model.parameters()).dtype
-    probs = torch.softmax(model(torch.tensor(data.prepare(grid), dtype=dtype)), dim=1).double().numpy()
+    outputs = model(torch.tensor(data.prepare(grid), dtype=dtype)).double()
+    if data.regression:  # the prediction as a heat-map, the points coloured by their target on the same scale
+        z = outputs[:, 0].numpy().reshape(xx.shape)
+        ys = np.concatenate([t for t in (data.y_train, data.y_val, data.y_test) if t is not None])
+        span = max(abs(ys).max(), 1e-9)
+        ax.contourf(xx, yy, z, levels=np.linspace(-span, span, 21), cmap="RdBu_r", alpha=0.55, extend="both")
+        for X, y, marker in ((data.raw_train, data.y_train, "o"), (data.raw_val, data.y_val, "^")):
+            if split in ("all", "train" if marker == "o" else "val"):
+                ax.scatter(X[:, 0], X[:, 1], c=y, s=12, marker=marker, cmap="RdBu_r", vmin=-span, vmax=span,
+                           edgecolor="k", linewidths=0.3)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_title(title, fontsize=10)
+        return
+    probs = torch.softmax(outputs, dim=1).numpy()
     if data.n_classes == 2:
         z = probs[:, 1].reshape(xx.shape)
         ax.contourf(xx, yy, z, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.55)
@@ -262,12 +276,15 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
             continue
         point_cfg = with_values(cfg, rep["grid"], "grid")
         data = data_for(point_cfg)
+        score = (f"val MSE {rep['final_val_loss']:.4f}" if data.regression
+                 else f"val acc {rep['final_val_acc']:.1%}")
         plot_decision_boundary(ax, model_from_params(point_cfg.model, params), data,
-                               title=f"{s.label}\nseed {rep['seed']} · val acc {rep['final_val_acc']:.1%}")
+                               title=f"{s.label}\nseed {rep['seed']} · {score}")
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
-    fig.suptitle(f"{experiment}: decision boundary of a typical seed (median val loss); "
-                 "colour = P(class 1), black line = 0.5", fontsize=11)
+    legend = ("colour = prediction (points: targets)" if cfg.data.task == "regression"
+              else "colour = P(class 1), black line = 0.5")
+    fig.suptitle(f"{experiment}: decision boundary of a typical seed (median val loss); {legend}", fontsize=11)
     fig.tight_layout()
     return fig
 

@@ -19,8 +19,9 @@ from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
+from trainlab.errors import BadInput
 from trainlab.history import RunResult, best_epoch, new_history
-from trainlab.models import build_model
+from trainlab.models import build_model, linear_layers
 from trainlab.optim import build_optimizer, lr_at
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -29,8 +30,15 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 Gradients = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def loss_fn(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for class labels; mean squared error for real-valued (regression) targets."""
+    if y.is_floating_point():
+        return F.mse_loss(outputs[:, 0], y)
+    return F.cross_entropy(outputs, y)
+
+
 def autograd_gradients(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    loss = F.cross_entropy(model(X), y)
+    loss = loss_fn(model(X), y)
     loss.backward()
     return loss
 
@@ -52,44 +60,82 @@ def train(
     ratios into ``result.extra`` (see ``diagnostics.Diagnostics``); off by default because on
     models this small they add 20–40% to the run time (benchmarks/diagnostics_overhead.py).
     """
-    started = time.perf_counter()
-    dtype = DTYPES[cfg.train.dtype]
-    data = data if data is not None else make_dataset(cfg.data)
-    X_train, y_train = torch.tensor(data.X_train, dtype=dtype), torch.tensor(data.y_train)
-    X_val, y_val = torch.tensor(data.X_val, dtype=dtype), torch.tensor(data.y_val)
+    trainer = Trainer(cfg, seed, data, callbacks, gradients, diagnostics)
+    while not trainer.done:
+        trainer.run_epoch()
+    return trainer.result(spec)
 
-    # One generator per run: it draws the initial weights, then each epoch's data order.
-    generator = torch.Generator().manual_seed(seed)
-    model = build_model(cfg.model, data.in_dim, data.n_classes, generator=generator, dtype=dtype)
-    optimizer = build_optimizer(cfg.optim, model.parameters())
-    stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
-    callbacks = [*([Diagnostics(X_train)] if diagnostics else []), *callbacks, *([stopper] if stopper else [])]
-    for cb in callbacks:
-        cb.on_train_begin(model)
 
-    n = len(X_train)
-    batch_size = cfg.train.batch_size or n
-    epochs = cfg.train.epochs
-    history, status = new_history(), "ok"
-    for epoch in range(1, epochs + 1):
-        lr = lr_at(cfg.optim, epoch, epochs)
+class Trainer:
+    """The reference loop one epoch at a time: ``train`` runs it to the end, the web playground steps it."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        seed: int = 0,
+        data: Dataset | None = None,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        gradients: Gradients = autograd_gradients,
+        diagnostics: bool = False,
+    ):
+        self.started = time.perf_counter()
+        self.cfg, self.seed, self.gradients = cfg, seed, gradients
+        self.dtype = dtype = DTYPES[cfg.train.dtype]
+        self.data = data = data if data is not None else make_dataset(cfg.data)
+        if data.regression and gradients is not autograd_gradients:
+            raise BadInput("data.task = 'regression': hand-written backprop implements cross-entropy only; "
+                           "use the reference engine")
+        self.X_train, self.y_train = torch.tensor(data.X_train, dtype=dtype), self.targets(data.y_train)
+        self.X_val, self.y_val = torch.tensor(data.X_val, dtype=dtype), self.targets(data.y_val)
+
+        # One generator per run: it draws the initial weights, then each epoch's data order.
+        self.generator = torch.Generator().manual_seed(seed)
+        self.model = build_model(cfg.model, data.in_dim, data.n_classes, generator=self.generator, dtype=dtype)
+        self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
+        # L1 acts through its gradient, l1·sign(w), as L2 (weight_decay) acts inside torch.optim: the
+        # history's losses stay the data loss either way.
+        self.l1_weights = [m.weight for m in linear_layers(self.model)] if cfg.optim.l1 else []
+        self.stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
+        self.callbacks = [*([Diagnostics(self.X_train)] if diagnostics else []), *callbacks,
+                          *([self.stopper] if self.stopper else [])]
+        for cb in self.callbacks:
+            cb.on_train_begin(self.model)
+        self.epoch = 0
+        self.history, self.status = new_history(), "ok"
+
+    def targets(self, y) -> torch.Tensor:
+        return torch.tensor(y, dtype=self.dtype) if self.data.regression else torch.tensor(y)
+
+    @property
+    def done(self) -> bool:
+        return self.status != "ok" or self.epoch >= self.cfg.train.epochs
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train one epoch, evaluate both splits, record it; sets ``status`` when the run ends early."""
+        model, optimizer, cfg = self.model, self.optimizer, self.cfg
+        self.epoch = epoch = self.epoch + 1
+        lr = lr_at(cfg.optim, epoch, cfg.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
         model.train()
-        order = torch.randperm(n, generator=generator) if batch_size < n else torch.arange(n)
+        n = len(self.X_train)
+        batch_size = cfg.train.batch_size or n
+        order = torch.randperm(n, generator=self.generator) if batch_size < n else torch.arange(n)
         grad_norms = []
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
             optimizer.zero_grad()
-            gradients(model, X_train[batch], y_train[batch])
+            self.gradients(model, self.X_train[batch], self.y_train[batch])
+            for w in self.l1_weights:
+                w.grad.add_(torch.sign(w), alpha=cfg.optim.l1)
             grad_norms.append(global_grad_norm(model))
-            for cb in callbacks:
+            for cb in self.callbacks:
                 cb.on_after_backward(model)
             optimizer.step()
 
-        train_loss, train_acc = evaluate(model, X_train, y_train)
-        val_loss, val_acc = evaluate(model, X_val, y_val)
+        train_loss, train_acc = evaluate(model, self.X_train, self.y_train)
+        val_loss, val_acc = evaluate(model, self.X_val, self.y_val)
         record = {
             "train_loss": train_loss,
             "val_loss": val_loss,
@@ -99,57 +145,61 @@ def train(
             "grad_norm": torch.stack(grad_norms).mean().item(),
         }
         for column, value in record.items():
-            history[column].append(value)
+            self.history[column].append(value)
 
         if not math.isfinite(train_loss):
-            status = "diverged"  # the weights are NaN/inf now: nothing more to learn
-            break
-        if any([cb.on_epoch_end(epoch, model, record) for cb in callbacks]):
-            status = "early_stopped"
-            break
+            self.status = "diverged"  # the weights are NaN/inf now: nothing more to learn
+        elif any([cb.on_epoch_end(epoch, model, record) for cb in self.callbacks]):
+            self.status = "early_stopped"
+        return record
 
-    final_epoch = len(history["train_loss"])
-    if stopper is not None:
-        best = stopper.best_epoch or 1
-        if stopper.best_state is not None and status != "diverged":
-            model.load_state_dict(stopper.best_state)
-            final_epoch = best
-    else:
-        best = best_epoch(history["val_loss"])
+    def result(self, spec: RunSpec | None = None) -> RunResult:
+        """The finished run (restoring the best weights if early stopping says so)."""
+        cfg, model, data, history, status = self.cfg, self.model, self.data, self.history, self.status
+        final_epoch = len(history["train_loss"])
+        if self.stopper is not None:
+            best = self.stopper.best_epoch or 1
+            if self.stopper.best_state is not None and status != "diverged":
+                model.load_state_dict(self.stopper.best_state)
+                final_epoch = best
+        else:
+            best = best_epoch(history["val_loss"])
 
-    test_acc = None
-    if data.X_test is not None:
-        _, test_acc = evaluate(model, torch.tensor(data.X_test, dtype=dtype), torch.tensor(data.y_test))
+        test_acc = None
+        if data.X_test is not None:
+            _, test_acc = evaluate(model, torch.tensor(data.X_test, dtype=self.dtype), self.targets(data.y_test))
 
-    result = RunResult(
-        spec=spec or RunSpec(
-            run_id=f"{cfg.experiment_name}/seed={seed}",
-            experiment=cfg.experiment_name,
-            group=cfg.experiment_name,
-            seed=seed,
-            grid_values={},
-            config=cfg,
-        ),
-        history=history,
-        status=status,
-        best_epoch=best,
-        final_epoch=final_epoch,
-        test_acc=test_acc,
-        params={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
-        seconds=time.perf_counter() - started,
-    )
-    for cb in callbacks:
-        cb.on_train_end(model, result)
-    return result
+        result = RunResult(
+            spec=spec or RunSpec(
+                run_id=f"{cfg.experiment_name}/seed={self.seed}",
+                experiment=cfg.experiment_name,
+                group=cfg.experiment_name,
+                seed=self.seed,
+                grid_values={},
+                config=cfg,
+            ),
+            history=history,
+            status=status,
+            best_epoch=best,
+            final_epoch=final_epoch,
+            test_acc=test_acc,
+            params={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
+            seconds=time.perf_counter() - self.started,
+        )
+        for cb in self.callbacks:
+            cb.on_train_end(model, result)
+        return result
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on the whole split."""
+    """Mean loss and accuracy of ``model`` on the whole split (accuracy is NaN for regression)."""
     model.eval()
-    logits = model(X)
-    loss = F.cross_entropy(logits, y).item()
-    acc = (logits.argmax(dim=1) == y).double().mean().item()
+    outputs = model(X)
+    loss = loss_fn(outputs, y).item()
+    if y.is_floating_point():
+        return loss, math.nan
+    acc = (outputs.argmax(dim=1) == y).double().mean().item()
     return loss, acc
 
 

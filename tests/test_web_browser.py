@@ -1,0 +1,122 @@
+"""The playground in a real headless Chromium: train, watch the boundary change, compare, no JS errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip(f"{CHROMIUM} is not installed (make test installs it: apt-get install chromium)",
+                allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    import uvicorn
+
+    from trainlab.web import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app("127.0.0.1", port), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str, width: int = 1600, height: int = 1000):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    page.goto(url)
+    page.wait_for_function("document.getElementById('metrics').textContent.includes('Press')")
+    return page, errors
+
+
+def epoch(page) -> int:
+    return int(page.get_by_test_id("epoch").inner_text())
+
+
+def test_train_watch_the_boundary_change_then_compare(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page, errors = open_page(browser, server + "/#model.hidden=[8,8]&train.epochs=2000")
+    page.wait_for_function("document.getElementById('output-title').textContent === 'Output: P(class 1)'")  # epoch 0 drawn
+    before = page.eval_on_selector("[data-testid=boundary]", "c => c.toDataURL()")
+
+    page.get_by_test_id("train").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 100",
+                           timeout=60_000)
+    page.get_by_test_id("pause").click()
+    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+    stopped = epoch(page)
+    assert stopped > 100
+    after = page.eval_on_selector("[data-testid=boundary]", "c => c.toDataURL()")
+    assert after != before, "the decision boundary did not change while training"
+    page.get_by_test_id("step").click()
+    page.wait_for_function(f"Number(document.querySelector('[data-testid=epoch]').textContent) === {stopped + 1}")
+    page.screenshot(path=str(ARTIFACTS / "playground.png"))
+
+    page.hover("#net .node:not(.input):not(.output)")  # a hidden neuron: the big plot shows it
+    assert page.text_content("#output-title") == "Layer 1, neuron 1"
+
+    page.get_by_test_id("reset").click()
+    page.wait_for_function("document.querySelector('[data-testid=epoch]').textContent === '0'")
+
+    page.fill("[data-key='train.epochs']", "200")  # a quick comparison
+    page.dispatch_event("[data-key='train.epochs']", "change")
+    page.get_by_test_id("mode-compare").click()
+    page.get_by_role("button", name="sigmoid vs relu").click()
+    page.wait_for_function("document.querySelectorAll('.card canvas.thumb').length === 2", timeout=120_000)
+    cards = page.inner_text("[data-testid=compare-results]")
+    assert "activation=sigmoid" in cards and "activation=relu" in cards and "population" in cards
+    assert "mode=compare" in page.url  # the mode is part of the shareable state
+    page.screenshot(path=str(ARTIFACTS / "compare.png"))
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1600])
+def test_layout_fits_common_widths(server, browser, width):
+    page, errors = open_page(browser, server + "/#data.name=\"circles\"&data.features=[\"x1\",\"x2\",\"x1^2\"]",
+                             width=width, height=900)
+    page.wait_for_function("document.querySelectorAll('#net .node').length > 10")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page scrolls sideways at {width}px"
+    assert page.locator(".chip.on").count() == 3  # the features came from the link
+    page.screenshot(path=str(ARTIFACTS / f"playground-{width}.png"), full_page=True)
+    assert errors == []
+    page.close()
