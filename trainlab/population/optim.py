@@ -32,10 +32,23 @@ class BatchedOptimizer:
     def _alloc_scratch(self, params: Tensor) -> None:
         self.scratch = torch.empty_like(params)
         self.scratch2 = torch.empty_like(params)
+        self._columns: dict[tuple, Tensor] = {}
 
     def column(self, values: list[float], like: Tensor) -> Tensor:
-        """(K, 1) column of a per-config value, in the parameters' dtype."""
-        return torch.tensor(values, dtype=like.dtype)[self.which].unsqueeze(1)
+        """(K, 1) column of a per-config value, in the parameters' dtype.
+
+        With one config it is a (1, 1) tensor (the same value for every row, without a gather);
+        columns are cached, since most of them are the same at every step.
+        """
+        key = tuple(values)
+        col = self._columns.get(key)
+        if col is None:
+            if len(self._columns) > 64:  # per-step values (bias corrections) would pile up
+                self._columns.clear()
+            col = torch.tensor(values, dtype=like.dtype)
+            col = (col if len(self.configs) == 1 else col[self.which]).unsqueeze(1)
+            self._columns[key] = col
+        return col
 
     def keep(self, rows: Tensor, params: Tensor) -> None:
         """Drop the models that left the population (``rows`` are the ones that stay)."""

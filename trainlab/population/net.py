@@ -1,0 +1,223 @@
+"""K MLPs of one shape as stacked tensors, with hand-derived batched gradients (no autograd).
+
+Layout (measured on 2 cores; see benchmarks/README.md): feature-major, i.e. each model's layer
+computes ``z = W @ a`` with ``W`` in ``nn.Linear``'s ``(out, in)`` orientation and ``a`` of shape
+``(in, batch)``, so the products of these thin layers are ``bmm`` calls whose thin dimension is the
+one BLAS handles well, and every result is written into a contiguous buffer (``bmm`` into a strided
+``out=`` is ~4× slower). Each model's parameters are one row of a ``(K, P)`` matrix: the first
+layer as ``[W | b]`` rows ``(out, in + 1)`` — the inputs carry a row of ones, so one ``bmm`` gives
+``W x + b`` and one gives the gradients of both — and every later layer as ``W`` ``(out, in)``
+followed by ``b`` ``(out,)``. Gradients land in a ``(K, P)`` matrix of the same layout, so the
+optimizer updates all models with a handful of in-place ops over two matrices.
+
+The backward pass uses the same ATen backward kernels autograd calls (``threshold_backward``,
+``tanh_backward``, …), so the hand-derived gradients equal autograd's to rounding (tested in
+float64 for every activation and depth).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+aten = torch.ops.aten
+
+# Activations computed in place on the pre-activation (their backward needs only the output),
+# and those whose backward needs the pre-activation itself.
+IN_PLACE = {
+    "relu": lambda z: z.clamp_(min=0),
+    "tanh": lambda z: z.tanh_(),
+    "sigmoid": lambda z: z.sigmoid_(),
+    "identity": lambda z: z,
+}
+FROM_INPUT = {
+    "leaky_relu": lambda z, out: aten.leaky_relu.out(z, 0.01, out=out),
+    "gelu": lambda z, out: aten.gelu.out(z, out=out),
+}
+
+
+def activation_backward(name: str, grad: Tensor, z: Tensor | None, a: Tensor) -> Tensor:
+    """``grad * act'(z)`` in place into ``grad``, with autograd's own kernels."""
+    match name:
+        case "relu":
+            return aten.threshold_backward.grad_input(grad, a, 0, grad_input=grad)
+        case "tanh":
+            return aten.tanh_backward.grad_input(grad, a, grad_input=grad)
+        case "sigmoid":
+            return aten.sigmoid_backward.grad_input(grad, a, grad_input=grad)
+        case "leaky_relu":
+            return aten.leaky_relu_backward.grad_input(grad, z, 0.01, False, grad_input=grad)
+        case "gelu":
+            return aten.gelu_backward.grad_input(grad, z, approximate="none", grad_input=grad)
+        case "identity":
+            return grad
+    raise AssertionError(name)
+
+
+class Workspace:
+    """Named scratch buffers, grown on demand and reused for every shape asked of them."""
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+        self.buffers: dict[str, Tensor] = {}
+
+    def get(self, name: str, *shape: int, dtype: torch.dtype | None = None) -> Tensor:
+        n = 1
+        for s in shape:
+            n *= s
+        buf = self.buffers.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self.buffers[name] = torch.empty(n, dtype=dtype or self.dtype)
+        return buf[:n].view(shape)
+
+    def nbytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self.buffers.values())
+
+
+class Net:
+    """The layer layout of one shape of MLP and its batched forward, backward and evaluation."""
+
+    def __init__(self, sizes: list[int], activation: str, dtype: torch.dtype):
+        self.sizes, self.activation, self.dtype = list(sizes), activation, dtype
+        self.n_layers = len(sizes) - 1
+        self.offsets = []
+        at = 0
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            self.offsets.append(at)
+            at += fan_out * (fan_in + 1)
+        self.n_params = at
+
+    # ------------------------------------------------------------------ layout
+
+    def weight(self, params: Tensor, layer: int) -> Tensor:
+        """(K, out, in) view of a layer's weights."""
+        fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+        if layer == 0:
+            return params[:, at : at + fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)[:, :, :fan_in]
+        return params[:, at : at + fan_out * fan_in].view(-1, fan_out, fan_in)
+
+    def bias(self, params: Tensor, layer: int) -> Tensor:
+        """(K, out, 1) view of a layer's biases."""
+        fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+        if layer == 0:
+            return params[:, at : at + fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)[:, :, fan_in:]
+        at += fan_out * fan_in
+        return params[:, at : at + fan_out].view(-1, fan_out, 1)
+
+    def first(self, params: Tensor) -> Tensor:
+        """(K, out, in + 1) view of the first layer as ``[W | b]``."""
+        fan_in, fan_out = self.sizes[0], self.sizes[1]
+        return params[:, : fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)
+
+    def state_dict(self, row) -> dict:
+        """One model's weights (a row of parameters, numpy or torch) under ``build_model``'s names."""
+        row = torch.as_tensor(row)[None]
+        return {name: t for i in range(self.n_layers) for name, t in (
+            (f"{2 * i}.weight", self.weight(row, i)[0].numpy().copy()),
+            (f"{2 * i}.bias", self.bias(row, i)[0, :, 0].numpy().copy()))}
+
+    def load(self, params: Tensor, row: int, layer: int, w: Tensor, b: Tensor) -> None:
+        self.weight(params, layer)[row] = w
+        self.bias(params, layer)[row, :, 0] = b
+
+    # ------------------------------------------------------------------ passes
+
+    def forward(self, params: Tensor, xa: Tensor, ws: Workspace) -> Tensor:
+        """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
+
+        Keeps each hidden layer's output (and pre-activation where its backward needs it) in ``ws``.
+        """
+        k, m = params.shape[0], xa.shape[2]
+        a = xa
+        for layer in range(self.n_layers):
+            fan_out = self.sizes[layer + 1]
+            last = layer == self.n_layers - 1
+            z = ws.get(f"z{layer}", k, fan_out, m)
+            if layer == 0:
+                torch.bmm(self.first(params), a, out=z)
+            else:
+                torch.bmm(self.weight(params, layer), a, out=z)
+                z.add_(self.bias(params, layer))
+            if last:
+                return z
+            if self.activation in IN_PLACE:
+                a = IN_PLACE[self.activation](z)
+            else:
+                a = FROM_INPUT[self.activation](z, ws.get(f"a{layer}", k, fan_out, m))
+        raise AssertionError("unreachable")
+
+    def hidden(self, layer: int, ws: Workspace, k: int, m: int) -> tuple[Tensor | None, Tensor]:
+        """(pre-activation or None, output) of a hidden layer from the last ``forward``."""
+        shape = (k, self.sizes[layer + 1], m)
+        z = ws.get(f"z{layer}", *shape)
+        if self.activation in IN_PLACE:
+            return None, z
+        return z, ws.get(f"a{layer}", *shape)
+
+    def gradients(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace, out: Tensor) -> None:
+        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P).
+
+        ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m).
+        """
+        k, m = params.shape[0], xa.shape[2]
+        logits = self.forward(params, xa, ws)
+        # d(mean CE)/d logits = (softmax - onehot) / m
+        dz = torch.softmax(logits, dim=1, out=ws.get("dz_out", *logits.shape))
+        dz.sub_(onehot_t).mul_(1.0 / m)
+        parts: list[Tensor] = []
+        for layer in range(self.n_layers - 1, -1, -1):
+            fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
+            if layer == 0:
+                g = torch.bmm(dz, xa.transpose(1, 2), out=ws.get("g0", k, fan_out, fan_in + 1))
+                parts.append(g.view(k, -1))
+                break
+            _, a_prev = self.hidden(layer - 1, ws, k, m)
+            gw = torch.bmm(dz, a_prev.transpose(1, 2), out=ws.get(f"gw{layer}", k, fan_out, fan_in))
+            gb = torch.sum(dz, 2, out=ws.get(f"gb{layer}", k, fan_out))
+            parts += [gb, gw.view(k, -1)]
+            da = torch.bmm(self.weight(params, layer).transpose(1, 2), dz, out=ws.get(f"dz{layer - 1}", k, fan_in, m))
+            z_prev, a_prev = self.hidden(layer - 1, ws, k, m)
+            dz = activation_backward(self.activation, da, z_prev, a_prev)
+        torch.cat(parts[::-1], dim=1, out=out)
+
+    @torch.no_grad()
+    def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], ws: Workspace,
+                 max_elements: int) -> list[tuple[Tensor, Tensor]]:
+        """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
+        ``splits`` of the shared inputs ``xa`` (in + 1, N) with labels ``y`` (N,).
+
+        Models are taken a few at a time so that the widest activation has at most ``max_elements``.
+        """
+        k, n = params.shape[0], xa.shape[1]
+        step = max(1, max_elements // (n * max(self.sizes[1:])))
+        losses = torch.empty(k, len(splits), dtype=torch.float64)
+        accs = torch.empty(k, len(splits), dtype=torch.float64)
+        for s in range(0, k, step):
+            p = params[s : s + step]
+            logits = self.forward(p, xa.expand(len(p), *xa.shape), ws)
+            nll = F.cross_entropy(logits, y.expand(len(p), n), reduction="none")
+            hit = argmax_classes(logits) == y
+            at = 0
+            for j, size in enumerate(splits):
+                losses[s : s + step, j] = nll[:, at : at + size].mean(1)
+                accs[s : s + step, j] = hit[:, at : at + size].double().mean(1)
+                at += size
+        return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
+
+
+def argmax_classes(logits: Tensor) -> Tensor:
+    """``logits.argmax(dim=1)`` for (K, classes, N), a class at a time: torch reduces over a short
+    middle dimension ~50× slower. The first maximum wins, and NaN counts as the maximum, as in torch."""
+    best, index = logits[:, 0], torch.zeros(logits.shape[0], logits.shape[2], dtype=torch.long)
+    for c in range(1, logits.shape[1]):
+        value = logits[:, c]
+        better = (value > best) | (value.isnan() & ~best.isnan())
+        index.masked_fill_(better, c)
+        best = torch.where(better, value, best)
+    return index
+
+
+def augmented_t(X: Tensor) -> Tensor:
+    """(in + 1, N): the inputs as columns, with a row of ones (for ``[W | b]``)."""
+    return torch.cat([X.T, torch.ones(1, len(X), dtype=X.dtype)]).contiguous()
