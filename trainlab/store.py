@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, RunResult
+from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, RunBatch, RunResult
 
 STORE_NAME = "runs.sqlite"
 
@@ -77,6 +77,9 @@ class Store:
 
     def save(self, results: Iterable[RunResult], positions: dict[str, int]) -> None:
         """Write finished runs, all or nothing."""
+        if isinstance(results, RunBatch):
+            self._save_batch(results, positions)
+            return
         with self.db:
             for r in results:
                 summary = r.summary()
@@ -99,6 +102,34 @@ class Store:
                     f"INSERT INTO history VALUES (?, ?, {', '.join('?' * len(HISTORY_COLUMNS))})",
                     ((r.spec.run_id, e, *vals) for e, vals in enumerate(rows, start=1)),
                 )
+
+    def _save_batch(self, batch: RunBatch, positions: dict[str, int]) -> None:
+        """``save`` of a population's runs from its arrays: the same rows, without a RunResult each."""
+        specs = batch.specs
+        ids = [s.run_id for s in specs]
+        summary = batch.summaries()
+        grids: dict[int, str] = {}  # specs of one grid point share their grid_values
+        runs = zip(
+            ids,
+            (s.experiment for s in specs),
+            (positions[i] for i in ids),
+            (s.group for s in specs),
+            (s.seed for s in specs),
+            (grids.setdefault(id(s.grid_values), json.dumps(s.grid_values)) for s in specs),
+            *(summary[c] for c in SUMMARY_COLUMNS),
+            (_pack(batch.state_dict(row)) for row in batch.params),
+        )
+        # history: each run's epochs 1..epochs_run, in run order
+        valid = np.arange(batch.history.shape[1]) < batch.epochs_run[:, None]
+        run_index, epoch_index = np.nonzero(valid)
+        values = batch.history[valid].tolist()
+        history = [(ids[r], e, *v) for r, e, v in zip(run_index.tolist(), (epoch_index + 1).tolist(), values)]
+        with self.db:
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * (7 + len(SUMMARY_COLUMNS)))})", runs)
+            self.db.executemany("DELETE FROM history WHERE run_id = ?", ((i,) for i in ids))
+            self.db.executemany(f"INSERT INTO history VALUES (?, ?, {', '.join('?' * len(HISTORY_COLUMNS))})",
+                                history)
 
     def set_positions(self, positions: dict[str, int]) -> None:
         """Grid order of the runs (it changes when a resumed experiment gains seeds)."""

@@ -10,7 +10,9 @@ diverges or stops early leaves its slice at the end of that epoch; the others ca
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor
@@ -35,8 +37,14 @@ def slice_size(sizes: list[int], batch: int) -> int:
     return max(1, SLICE_ELEMENTS // (batch * max(sizes[1:])))
 
 
-def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None) -> RunBatch:
-    """Train every spec (all of one shape, one optimizer kind) at once; results in spec order."""
+def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
+                     workers: int | None = None) -> RunBatch:
+    """Train every spec (all of one shape, one optimizer kind) at once; results in spec order.
+
+    ``workers`` threads (default: torch's thread count) train different slices side by side, each
+    with one torch thread: torch releases the GIL inside its kernels, and on ops this small one
+    thread per slice beats splitting every op across cores.
+    """
     started = time.perf_counter()
     cfg = specs[0].config
     dtype = DTYPES[cfg.train.dtype]
@@ -49,8 +57,29 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
     batch = RunBatch(specs, history.numpy(), params.numpy(), net.state_dict, has_test=data.X_test is not None)
     setup = Setup(net, data, batch_size)
     size = slice_models or slice_size(net.sizes, batch_size)
-    for start in range(0, k, size):
-        train_slice(setup, specs[start : start + size], start, batch, history, params)
+    # Models of one optimizer config side by side, so each config's rows of a slice are consecutive
+    # (the fused optimizer kernels take them as one block); results go back to their spec's index.
+    configs = list(dict.fromkeys(s.config.optim for s in specs))
+    rank = {c: i for i, c in enumerate(configs)}
+    order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
+    slices = [torch.tensor(order[start : start + size]) for start in range(0, k, size)]
+
+    def work(index: Tensor) -> None:
+        train_slice(setup, [specs[i] for i in index.tolist()], index, batch, history, params)
+
+    threads = torch.get_num_threads()
+    workers = min(workers or threads, len(slices))
+    torch.set_num_threads(1)
+    try:
+        if workers <= 1:
+            for index in slices:
+                work(index)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for _ in pool.map(work, slices):  # re-raises a worker's exception
+                    pass
+    finally:
+        torch.set_num_threads(threads)
     batch.seconds = (time.perf_counter() - started) / k
     return batch
 
@@ -75,7 +104,15 @@ class Setup:
         if data.X_test is not None:
             X_test = torch.tensor(data.X_test, dtype=dtype)
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
-        self.ws = Workspace(dtype)
+        self._local = threading.local()
+
+    @property
+    def ws(self) -> Workspace:
+        """This thread's scratch buffers."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = Workspace(self.net.dtype)
+        return ws
 
     def evaluate(self, params: Tensor):
         return self.net.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val], self.ws, SLICE_ELEMENTS)
@@ -104,9 +141,9 @@ def init_params(net: Net, specs: list[RunSpec]) -> tuple[Tensor, list[torch.Gene
     return params, generators
 
 
-def train_slice(setup: Setup, specs: list[RunSpec], offset: int, out: RunBatch, history: Tensor,
+def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch, history: Tensor,
                 final_params: Tensor) -> None:
-    """Train ``specs`` (rows ``offset…`` of the population) through all their epochs into ``out``."""
+    """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``."""
     net, ws = setup.net, setup.ws
     cfg = specs[0].config
     params, generators = init_params(net, specs)
@@ -120,7 +157,6 @@ def train_slice(setup: Setup, specs: list[RunSpec], offset: int, out: RunBatch, 
     n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
     cols = setup.table.shape[1]
     alive = torch.arange(len(specs))  # which of the slice's models each row is
-    hist = history[offset : offset + len(specs)]
     order = torch.empty(len(specs), n, dtype=torch.long)
 
     for epoch in range(1, epochs + 1):
@@ -147,7 +183,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], offset: int, out: RunBatch, 
         (train_loss, train_acc), (val_loss, val_acc) = setup.evaluate(params)
         lr = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
         record = torch.stack([train_loss, val_loss, train_acc, val_acc, lr, (grad_norm / steps).double()], dim=1)
-        hist[alive, epoch - 1] = record
+        history[index[alive], epoch - 1] = record
 
         diverged = ~torch.isfinite(train_loss)
         stopped = tracker.update(epoch, record, params, ~diverged) if tracker else torch.zeros_like(diverged)
@@ -156,7 +192,8 @@ def train_slice(setup: Setup, specs: list[RunSpec], offset: int, out: RunBatch, 
             leaving = done.nonzero().flatten()
             status = torch.where(diverged, STATUSES.index("diverged"),
                                  torch.where(stopped, STATUSES.index("early_stopped"), STATUSES.index("ok")))
-            finish(setup, out, hist, offset, alive, leaving, status[leaving], params, tracker, epoch, final_params)
+            finish(setup, out, history, index[alive[leaving]], leaving, status[leaving], params, tracker, epoch,
+                   final_params)
             keep = (~done).nonzero().flatten()
             alive, params, grad = alive[keep], params[keep], grad[keep]
             generators = [generators[i] for i in keep.tolist()]
@@ -196,9 +233,9 @@ class BestTracker:
             self.best_params = self.best_params[rows]
 
 
-def finish(setup: Setup, out: RunBatch, hist: Tensor, offset: int, alive: Tensor, rows: Tensor, status: Tensor,
+def finish(setup: Setup, out: RunBatch, history: Tensor, index: Tensor, rows: Tensor, status: Tensor,
            params: Tensor, tracker: BestTracker | None, epoch: int, final_params: Tensor) -> None:
-    """Record the models in ``rows`` (of the slice's live rows), which leave the population now."""
+    """Record the models in ``rows`` of the slice (``index`` in the population), which leave it now."""
     final = params[rows].clone()
     final_epoch = torch.full((len(rows),), epoch)
     diverged = status == STATUSES.index("diverged")
@@ -212,10 +249,10 @@ def finish(setup: Setup, out: RunBatch, hist: Tensor, offset: int, alive: Tensor
             final_epoch = torch.where(restore, best, final_epoch)
     else:
         # the first epoch with the lowest finite val_loss (history.best_epoch with min_delta 0)
-        val = hist[alive[rows], :epoch, COLUMN["val_loss"]]
+        val = history[index, :epoch, COLUMN["val_loss"]]
         best = torch.where(torch.isfinite(val), val, torch.inf).argmin(dim=1) + 1
-    index = (offset + alive[rows]).numpy()
     final_params[index] = final
+    index = index.numpy()
     out.status[index] = status.numpy()
     out.epochs_run[index] = epoch
     out.best_epoch[index] = best.numpy()

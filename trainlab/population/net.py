@@ -193,15 +193,29 @@ class Net:
         step = max(1, max_elements // (n * max(self.sizes[1:])))
         losses = torch.empty(k, len(splits), dtype=torch.float64)
         accs = torch.empty(k, len(splits), dtype=torch.float64)
+        two = self.sizes[-1] == 2
+        if two:  # the sign that turns l1 - l0 into (other class's logit - the label's)
+            sign = (1 - 2 * y).to(self.dtype)
         for s in range(0, k, step):
             p = params[s : s + step]
             logits = self.forward(p, xa.expand(len(p), *xa.shape), ws)
-            nll = F.cross_entropy(logits, y.expand(len(p), n), reduction="none")
-            hit = argmax_classes(logits) == y
+            if two:
+                # CE = softplus(l_other - l_label); argmax = 1 iff l1 > l0 (ties go to class 0)
+                d = torch.sub(logits[:, 1], logits[:, 0], out=ws.get("d", len(p), n))
+                nll = F.softplus(d * sign, threshold=50)
+                hit = (d > 0) == y
+            else:
+                nll = F.cross_entropy(logits, y.expand(len(p), n), reduction="none")
+                hit = None
             at = 0
             for j, size in enumerate(splits):
                 losses[s : s + step, j] = nll[:, at : at + size].mean(1)
-                accs[s : s + step, j] = hit[:, at : at + size].double().mean(1)
+                at += size
+            if hit is None or not torch.isfinite(losses[s : s + step]).all():
+                hit = argmax_classes(logits) == y  # torch's argmax, NaN included
+            at = 0
+            for j, size in enumerate(splits):
+                accs[s : s + step, j] = hit[:, at : at + size].sum(1, dtype=torch.float64) / size
                 at += size
         return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
 
