@@ -17,6 +17,7 @@ float64 for every activation and depth).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -111,11 +112,18 @@ class Net:
         return params[:, : fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)
 
     def state_dict(self, row) -> dict:
-        """One model's weights (a row of parameters, numpy or torch) under ``build_model``'s names."""
-        row = torch.as_tensor(row)[None]
-        return {name: t for i in range(self.n_layers) for name, t in (
-            (f"{2 * i}.weight", self.weight(row, i)[0].numpy().copy()),
-            (f"{2 * i}.bias", self.bias(row, i)[0, :, 0].numpy().copy()))}
+        """One model's weights (a row of parameters) under ``build_model``'s state-dict names."""
+        row = np.asarray(row)
+        out = {}
+        for i, ((fan_in, fan_out), at) in enumerate(zip(zip(self.sizes[:-1], self.sizes[1:]), self.offsets)):
+            if i == 0:
+                block = row[at : at + fan_out * (fan_in + 1)].reshape(fan_out, fan_in + 1)
+                w, b = block[:, :fan_in], block[:, fan_in]
+            else:
+                w = row[at : at + fan_out * fan_in].reshape(fan_out, fan_in)
+                b = row[at + fan_out * fan_in : at + fan_out * (fan_in + 1)]
+            out[f"{2 * i}.weight"], out[f"{2 * i}.bias"] = w.copy(), b.copy()
+        return out
 
     def load(self, params: Tensor, row: int, layer: int, w: Tensor, b: Tensor) -> None:
         self.weight(params, layer)[row] = w

@@ -115,11 +115,16 @@ def plan(specs: list[RunSpec], data_for, max_memory: int | None = None) -> list[
     budget = max_memory or default_max_memory()
     groups: dict[tuple, list[RunSpec]] = {}
     chunks = []
+    keys: dict[int, tuple | None] = {}  # the seeds of a grid point share its config object
     for spec in specs:
-        if unsupported(spec.config):
+        cfg = spec.config
+        if id(cfg) not in keys:
+            keys[id(cfg)] = None if unsupported(cfg) else group_key(cfg)
+        key = keys[id(cfg)]
+        if key is None:
             chunks.append(Chunk([spec], population=False))
         else:
-            groups.setdefault(group_key(spec.config), []).append(spec)
+            groups.setdefault(key, []).append(spec)
     for group in groups.values():
         cfg, data = group[0].config, data_for(group[0].config)
         room = budget - slice_workspace(cfg, data)
