@@ -131,17 +131,23 @@ class Net:
 
     # ------------------------------------------------------------------ passes
 
-    def forward(self, params: Tensor, xa: Tensor, ws: Workspace) -> Tensor:
+    def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False) -> Tensor:
         """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
 
+        With ``margin`` (two classes only) the logit difference ``l1 - l0`` ``(K, 1, m)`` instead:
+        half the work of the last layer, and all that softmax cross-entropy needs of it.
         Keeps each hidden layer's output (and pre-activation where its backward needs it) in ``ws``.
         """
         k, m = params.shape[0], xa.shape[2]
         a = xa
         for layer in range(self.n_layers):
-            fan_out = self.sizes[layer + 1]
             last = layer == self.n_layers - 1
+            fan_out = 1 if last and margin else self.sizes[layer + 1]
             z = ws.get(f"z{layer}", k, fan_out, m)
+            if last and margin:
+                w, b = self.margin_weights(params, ws)
+                torch.bmm(w, a, out=z) if b is None else torch.baddbmm(b, w, a, out=z)
+                return z
             if layer == 0:
                 torch.bmm(self.first(params), a, out=z)
             else:
@@ -154,6 +160,17 @@ class Net:
             else:
                 a = FROM_INPUT[self.activation](z, ws.get(f"a{layer}", k, fan_out, m))
         raise AssertionError("unreachable")
+
+    def margin_weights(self, params: Tensor, ws: Workspace) -> tuple[Tensor, Tensor | None]:
+        """(w1 - w0, b1 - b0) of a two-class output layer: (K, 1, in) and (K, 1, 1); for a net
+        without hidden layers (K, 1, in + 1) and None (the bias is in the augmented weights)."""
+        k, last = params.shape[0], self.n_layers - 1
+        if last == 0:
+            w = self.first(params)
+            return torch.sub(w[:, 1:], w[:, :1], out=ws.get("wd", k, 1, w.shape[2])), None
+        w, b = self.weight(params, last), self.bias(params, last)
+        return (torch.sub(w[:, 1:], w[:, :1], out=ws.get("wd", k, 1, w.shape[2])),
+                torch.sub(b[:, 1:], b[:, :1], out=ws.get("bd", k, 1, 1)))
 
     def hidden(self, layer: int, ws: Workspace, k: int, m: int) -> tuple[Tensor | None, Tensor]:
         """(pre-activation or None, output) of a hidden layer from the last ``forward``."""
@@ -169,12 +186,34 @@ class Net:
         ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m).
         """
         k, m = params.shape[0], xa.shape[2]
-        logits = self.forward(params, xa, ws)
-        # d(mean CE)/d logits = (softmax - onehot) / m
-        dz = torch.softmax(logits, dim=1, out=ws.get("dz_out", *logits.shape))
-        dz.sub_(onehot_t).mul_(1.0 / m)
+        last = self.n_layers - 1
+        binary = self.sizes[-1] == 2
         parts: list[Tensor] = []
-        for layer in range(self.n_layers - 1, -1, -1):
+        if binary:
+            # Two classes: softmax CE depends on the margin d = l1 - l0 only, and
+            # d CE / d l1 = sigmoid(d) - y1 = -(d CE / d l0): one row of gradients, used twice.
+            d = self.forward(params, xa, ws, margin=True)
+            dd = d.sigmoid_().sub_(onehot_t[:, 1:]).mul_(1.0 / m)
+            a_prev = xa if last == 0 else self.hidden(last - 1, ws, k, m)[1]
+            g = torch.bmm(dd, a_prev.transpose(1, 2), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
+            if last == 0:
+                parts += [g.view(k, -1), torch.neg(g).view(k, -1)]
+                torch.cat(parts[::-1], dim=1, out=out)
+                return
+            gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
+            parts += [gb, torch.neg(gb), g.view(k, -1), torch.neg(g).view(k, -1)]
+            wd = ws.get("wd", k, 1, self.sizes[last])  # w1 - w0, from the forward pass
+            da = torch.mul(wd.transpose(1, 2), dd, out=ws.get(f"dz{last - 1}", k, self.sizes[last], m))
+            z_prev, a_prev = self.hidden(last - 1, ws, k, m)
+            dz = activation_backward(self.activation, da, z_prev, a_prev)
+            start = last - 1
+        else:
+            logits = self.forward(params, xa, ws)
+            # d(mean CE)/d logits = (softmax - onehot) / m
+            dz = torch.softmax(logits, dim=1, out=ws.get("dz_out", *logits.shape))
+            dz.sub_(onehot_t).mul_(1.0 / m)
+            start = last
+        for layer in range(start, -1, -1):
             fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
             if layer == 0:
                 g = torch.bmm(dz, xa.transpose(1, 2), out=ws.get("g0", k, fan_out, fan_in + 1))
@@ -206,13 +245,14 @@ class Net:
             sign = (1 - 2 * y).to(self.dtype)
         for s in range(0, k, step):
             p = params[s : s + step]
-            logits = self.forward(p, xa.expand(len(p), *xa.shape), ws)
+            x = xa.expand(len(p), *xa.shape)
             if two:
                 # CE = softplus(l_other - l_label); argmax = 1 iff l1 > l0 (ties go to class 0)
-                d = torch.sub(logits[:, 1], logits[:, 0], out=ws.get("d", len(p), n))
+                d = self.forward(p, x, ws, margin=True)[:, 0]
                 nll = F.softplus(d * sign, threshold=50)
                 hit = (d > 0) == y
             else:
+                logits = self.forward(p, x, ws)
                 nll = F.cross_entropy(logits, y.expand(len(p), n), reduction="none")
                 hit = None
             at = 0
@@ -220,7 +260,7 @@ class Net:
                 losses[s : s + step, j] = nll[:, at : at + size].mean(1)
                 at += size
             if hit is None or not torch.isfinite(losses[s : s + step]).all():
-                hit = argmax_classes(logits) == y  # torch's argmax, NaN included
+                hit = argmax_classes(self.forward(p, x, ws)) == y  # torch's argmax, NaN included
             at = 0
             for j, size in enumerate(splits):
                 accs[s : s + step, j] = hit[:, at : at + size].sum(1, dtype=torch.float64) / size
