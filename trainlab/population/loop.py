@@ -75,7 +75,9 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
             for index in slices:
                 work(index)
         else:
-            with ThreadPoolExecutor(workers) as pool:
+            # torch.set_num_threads(1) in each worker too: OpenMP's thread count is per thread, and
+            # a new thread's default (all cores) makes every small BLAS call ~15x slower.
+            with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
                 for _ in pool.map(work, slices):  # re-raises a worker's exception
                     pass
     finally:
