@@ -164,17 +164,19 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     for epoch in range(1, epochs + 1):
         k = len(alive)
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
-        if batch_size < n:
+        shuffle = batch_size < n
+        if shuffle:
             for i, g in enumerate(generators):
                 torch.randperm(n, generator=g, out=order[i])
-            rows = torch.index_select(setup.table, 0, order[:k].view(-1), out=ws.get("rows", k * n, cols))
-            rows = rows.view(k, n, cols)
-        else:
-            rows = setup.table.expand(k, n, cols)
         grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for start in range(0, n, batch_size):
-            part = rows[:, start : start + batch_size]
+            if shuffle:  # this step's rows of the table for each model: one gather for all models
+                picks = order[:k, start : start + batch_size]
+                part = torch.index_select(setup.table, 0, picks.reshape(-1),
+                                          out=ws.get("rows", picks.numel(), cols)).view(k, -1, cols)
+            else:
+                part = setup.table.expand(k, n, cols)
             xa = part[:, :, : setup.in_dim + 1].transpose(1, 2)
             onehot = part[:, :, setup.in_dim + 1 :].transpose(1, 2)
             net.gradients(params, xa, onehot, ws, out=grad)
