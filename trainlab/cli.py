@@ -245,8 +245,9 @@ def bench(
         table.add_row(r["engine"], r["net"], str(r["K"]), str(r["epochs"]), num("model_epochs_per_s", ",.0f"),
                       num("x_notebook", ".1f"), num("x_sklearn", ".1f"), num("peak_mib", ",.0f"),
                       num("kib_per_model", ".1f"), num("overhead_kib_per_model", ".1f"), num("load_average", ".1f"))
-    out_console.print(table, width=max(out_console.width, 130))
-    out_console.print("KiB/model: peak memory above the warmed-up process's baseline, per model; overhead: the "
+    console = out_console if out_console.width >= 130 else Console(width=130)  # never squeeze the figures
+    console.print(table)
+    console.print("KiB/model: peak memory above the warmed-up process's baseline, per model; overhead: the "
                       "same beyond parameters, gradient, Adam state and history (KiB/model); load: the machine's "
                       "1-minute load average after the measurement (figures vary with it). trainlab run rows: the "
                       "whole command (start-up, training, store, CSV, plots, report) in a fresh process.")
