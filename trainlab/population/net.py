@@ -238,8 +238,14 @@ class Net:
         """
         k, n = params.shape[0], xa.shape[1]
         step = max(1, max_elements // (n * max(self.sizes[1:])))
-        losses = torch.empty(k, len(splits), dtype=torch.float64)
-        accs = torch.empty(k, len(splits), dtype=torch.float64)
+        # which split each column is in: a product with it sums a row's values split by split
+        members = torch.zeros(n, len(splits), dtype=self.dtype)
+        at = 0
+        for j, size in enumerate(splits):
+            members[at : at + size, j] = 1
+            at += size
+        sums = torch.empty(k, len(splits), dtype=self.dtype)  # of the per-point losses
+        hits = torch.empty(k, len(splits), dtype=self.dtype)  # counts of correct points: exact
         two = self.sizes[-1] == 2
         if two:  # the sign that turns l1 - l0 into (other class's logit - the label's)
             sign = (1 - 2 * y).to(self.dtype)
@@ -250,21 +256,21 @@ class Net:
                 # CE = softplus(l_other - l_label); argmax = 1 iff l1 > l0 (ties go to class 0)
                 d = self.forward(p, x, ws, margin=True)[:, 0]
                 nll = F.softplus(d * sign, threshold=50)
-                hit = (d > 0) == y
+                correct = (d > 0) == y
             else:
                 logits = self.forward(p, x, ws)
                 nll = F.cross_entropy(logits, y.expand(len(p), n), reduction="none")
-                hit = None
-            at = 0
-            for j, size in enumerate(splits):
-                losses[s : s + step, j] = nll[:, at : at + size].mean(1)
-                at += size
-            if hit is None or not torch.isfinite(losses[s : s + step]).all():
-                hit = argmax_classes(self.forward(p, x, ws)) == y  # torch's argmax, NaN included
-            at = 0
-            for j, size in enumerate(splits):
-                accs[s : s + step, j] = hit[:, at : at + size].sum(1, dtype=torch.float64) / size
-                at += size
+                correct = argmax_classes(logits) == y
+            torch.mm(nll, members, out=sums[s : s + step])
+            torch.mm(correct.to(self.dtype), members, out=hits[s : s + step])
+        count = torch.tensor(splits, dtype=torch.float64)
+        losses = sums.double() / count
+        bad = (~torch.isfinite(losses).all(1)).nonzero().flatten()
+        for s in range(0, len(bad), step):  # NaN logits: count hits with torch's argmax semantics
+            rows = bad[s : s + step]
+            logits = self.forward(params[rows], xa.expand(len(rows), *xa.shape), ws)
+            hits[rows] = torch.mm((argmax_classes(logits) == y).to(self.dtype), members)
+        accs = hits.double() / count
         return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
 
 
