@@ -1,4 +1,4 @@
-"""The population engine's fast paths: hand-derived gradients, slices and worker threads, the
+"""The population engine's fast paths: hand-derived gradients, slices and worker processes, the
 compact RunBatch results and how the store writes them."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def sweep(seeds=6, **train):
     })
 
 
-def test_slices_and_worker_threads_give_the_same_results():
+def test_slices_and_worker_processes_give_the_same_results():
     cfg = sweep(early_stopping={"patience": 2})
     specs, data = expand(cfg), DataCache()(cfg)
     one = train_population(specs, data, slice_models=len(specs), workers=1)
@@ -111,10 +111,26 @@ def test_slices_and_worker_threads_give_the_same_results():
         np.testing.assert_allclose(other.history, one.history, rtol=1e-12, atol=1e-15)
         for name in ("status", "epochs_run", "best_epoch", "final_epoch"):
             assert np.array_equal(getattr(other, name), getattr(one, name))
-    # the same slicing on more threads is the same computation: bit for bit
+    # the same slicing in more processes is the same computation: bit for bit
     a = train_population(specs, data, slice_models=4, workers=1)
     b = train_population(specs, data, slice_models=4, workers=2)
     assert np.array_equal(a.history, b.history, equal_nan=True) and np.array_equal(a.params, b.params)
+
+
+def test_a_failing_worker_process_is_an_error(monkeypatch):
+    import trainlab.population.loop as loop
+
+    cfg = sweep(seeds=4)
+    calls = []
+
+    def fail_in_child(setup, specs, index, *args):
+        calls.append(index)
+        if index[0] != 0:  # not the parent's share
+            raise ValueError("boom")
+
+    monkeypatch.setattr(loop, "train_slice", fail_in_child)
+    with pytest.raises(RuntimeError, match="1 of 2 population workers failed"):
+        train_population(expand(cfg), DataCache()(cfg), slice_models=4, workers=2)
 
 
 def test_torch_thread_count_is_restored():

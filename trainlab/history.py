@@ -98,14 +98,18 @@ class RunBatch(Sequence):
     """
 
     def __init__(self, specs: list[RunSpec], history: np.ndarray, params: np.ndarray,
-                 state_dict: Callable[[np.ndarray], dict[str, np.ndarray]], has_test: bool):
+                 state_dict: Callable[[np.ndarray], dict[str, np.ndarray]], has_test: bool,
+                 alloc: Callable[[tuple, Any], np.ndarray] = np.zeros):
         k = len(specs)
         self.specs, self.history, self.params, self.state_dict = specs, history, params, state_dict
-        self.status = np.zeros(k, dtype=np.int8)  # index into STATUSES
-        self.epochs_run = np.zeros(k, dtype=np.int64)
-        self.best_epoch = np.zeros(k, dtype=np.int64)
-        self.final_epoch = np.zeros(k, dtype=np.int64)
-        self.test_acc = np.full(k, np.nan) if has_test else None
+        self.status = alloc((k,), np.int8)  # index into STATUSES
+        self.epochs_run = alloc((k,), np.int64)
+        self.best_epoch = alloc((k,), np.int64)
+        self.final_epoch = alloc((k,), np.int64)
+        self.test_acc = None
+        if has_test:
+            self.test_acc = alloc((k,), np.float64)
+            self.test_acc.fill(np.nan)
         self.seconds = 0.0
 
     def __len__(self) -> int:

@@ -10,9 +10,15 @@ diverges or stops early leaves its slice at the end of that epoch; the others ca
 
 from __future__ import annotations
 
-import threading
+import math
+import mmap
+import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 
 import torch
 from torch import Tensor
@@ -41,9 +47,10 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
                      workers: int | None = None) -> RunBatch:
     """Train every spec (all of one shape, one optimizer kind) at once; results in spec order.
 
-    ``workers`` threads (default: torch's thread count) train different slices side by side, each
-    with one torch thread: torch releases the GIL inside its kernels, and on ops this small one
-    thread per slice beats splitting every op across cores.
+    ``workers`` processes (default: torch's thread count, i.e. the cores) train different slices
+    side by side, each with one torch thread, writing into shared memory: on ops this small one
+    thread per slice beats splitting every op across cores, and threads would queue for the GIL
+    between ops (measured: two threads slower than one).
     """
     started = time.perf_counter()
     cfg = specs[0].config
@@ -52,11 +59,17 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
     k, epochs = len(specs), cfg.train.epochs
     n = len(data.X_train)
     batch_size = min(cfg.train.batch_size or n, n)
-    history = torch.full((k, epochs, len(HISTORY_COLUMNS)), float("nan"), dtype=torch.float64)
-    params = torch.empty(k, net.n_params, dtype=dtype)
-    batch = RunBatch(specs, history.numpy(), params.numpy(), net.state_dict, has_test=data.X_test is not None)
-    setup = Setup(net, data, batch_size)
     size = slice_models or slice_size(net.sizes, batch_size)
+    n_slices = math.ceil(k / size)
+    workers = min(workers or torch.get_num_threads(), n_slices)
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows
+        workers = 1
+    alloc = shared_zeros if workers > 1 else np.zeros
+    history = torch.from_numpy(alloc((k, epochs, len(HISTORY_COLUMNS)), np.float64)).fill_(math.nan)
+    params = torch.from_numpy(alloc((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32))
+    batch = RunBatch(specs, history.numpy(), params.numpy(), net.state_dict, has_test=data.X_test is not None,
+                     alloc=alloc)
+    setup = Setup(net, data, batch_size)
     # Models of one optimizer config side by side, so each config's rows of a slice are consecutive
     # (the fused optimizer kernels take them as one block); results go back to their spec's index.
     configs = list(dict.fromkeys(s.config.optim for s in specs))
@@ -64,26 +77,52 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
     order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
     slices = [torch.tensor(order[start : start + size]) for start in range(0, k, size)]
 
-    def work(index: Tensor) -> None:
-        train_slice(setup, [specs[i] for i in index.tolist()], index, batch, history, params)
+    def work(share: list[Tensor]) -> None:
+        for index in share:
+            train_slice(setup, [specs[i] for i in index.tolist()], index, batch, history, params)
 
     threads = torch.get_num_threads()
-    workers = min(workers or threads, len(slices))
     torch.set_num_threads(1)
     try:
         if workers <= 1:
-            for index in slices:
-                work(index)
+            work(slices)
         else:
-            # torch.set_num_threads(1) in each worker too: OpenMP's thread count is per thread, and
-            # a new thread's default (all cores) makes every small BLAS call ~15x slower.
-            with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                for _ in pool.map(work, slices):  # re-raises a worker's exception
-                    pass
+            in_parallel(work, [slices[w::workers] for w in range(workers)])
     finally:
         torch.set_num_threads(threads)
     batch.seconds = (time.perf_counter() - started) / k
     return batch
+
+
+def shared_zeros(shape: tuple, dtype) -> np.ndarray:
+    """A zeroed array in memory shared with the processes this one forks from now on."""
+    count = math.prod(shape)
+    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # anonymous, shared, zeroed
+    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
+
+
+def in_parallel(work: Callable[[Any], None], shares: list) -> None:
+    """``work(share)`` for each share: the first here, the others in forked child processes."""
+    children = []
+    try:
+        for share in shares[1:]:
+            pid = os.fork()
+            if pid == 0:  # the child: do its share, then leave without running any exit handlers
+                code = 1
+                try:
+                    torch.set_num_threads(1)
+                    work(share)
+                    code = 0
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        work(shares[0])
+    finally:
+        failed = [pid for pid in children if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(shares)} population workers failed (see the traceback above)")
 
 
 class Setup:
@@ -106,15 +145,7 @@ class Setup:
         if data.X_test is not None:
             X_test = torch.tensor(data.X_test, dtype=dtype)
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
-        self._local = threading.local()
-
-    @property
-    def ws(self) -> Workspace:
-        """This thread's scratch buffers."""
-        ws = getattr(self._local, "ws", None)
-        if ws is None:
-            ws = self._local.ws = Workspace(self.net.dtype)
-        return ws
+        self.ws = Workspace(dtype)
 
     def evaluate(self, params: Tensor):
         return self.net.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val], self.ws, SLICE_ELEMENTS)
