@@ -91,7 +91,7 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
 
 def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     """Memory for the slices in training (independent of the population's size): for each worker
-    thread, a slice's parameters, gradient, optimizer state, best weights and generators, and its
+    process, a slice's parameters, gradient, optimizer state, best weights and generators, and its
     activations."""
     from trainlab.population.loop import SLICE_ELEMENTS, slice_size
 
@@ -99,10 +99,10 @@ def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     sizes = [data.in_dim, *cfg.model.hidden, data.n_classes]
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
-    models = slice_size(sizes, batch)
+    models = slice_size(sizes, batch, MAX_CHUNK)
     per_model = 10 * n_params * itemsize + 5000 + 8 * len(data.X_train)
     workers = max(1, os.cpu_count() or 1)
-    return workers * (models * per_model + 8 * SLICE_ELEMENTS * itemsize)
+    return workers * (models * per_model + 16 * SLICE_ELEMENTS * itemsize)  # activations: 8 of the widest
 
 
 def default_max_memory() -> int:
