@@ -124,9 +124,9 @@ class Store:
         )
         # history: each run's epochs 1..epochs_run, in run order
         valid = np.arange(batch.history.shape[1]) < batch.epochs_run[:, None]
-        run_index, epoch_index = np.nonzero(valid)
-        values = batch.history[valid].tolist()
-        history = [(ids[r], e, *v) for r, e, v in zip(run_index.tolist(), (epoch_index + 1).tolist(), values)]
+        epochs = (np.nonzero(valid)[1] + 1).tolist()
+        values = batch.history[valid].T.tolist()  # one list per column
+        history = zip(np.repeat(np.array(ids, dtype=object), batch.epochs_run).tolist(), epochs, *values)
         with self.db:
             self.db.executemany(
                 f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * (7 + len(SUMMARY_COLUMNS)))})", runs)
