@@ -152,6 +152,15 @@ class Setup:
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
         self.ws = Workspace(dtype)
 
+    def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
+        """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
+        views = self.ws.derivations.get((id(part), "inputs"))
+        if views is None or views[0] is not part:
+            xa = part[:, :, : self.in_dim + 1].transpose(1, 2)
+            onehot = part[:, :, self.in_dim + 1 :].transpose(1, 2)
+            views = self.ws.derivations[id(part), "inputs"] = (part, (xa, onehot))
+        return views[1]
+
     def evaluate(self, params: Tensor):
         return self.net.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val], self.ws, EVAL_ELEMENTS)
 
@@ -209,12 +218,12 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         for start in range(0, n, batch_size):
             if shuffle:  # this step's rows of the table for each model: one gather for all models
                 picks = order[:k, start : start + batch_size]
-                part = torch.index_select(setup.table, 0, picks.reshape(-1),
-                                          out=ws.get("rows", picks.numel(), cols)).view(k, -1, cols)
+                m = picks.shape[1]
+                part = ws.get("rows", k, m, cols)
+                torch.index_select(setup.table, 0, picks.reshape(-1), out=ws.get("rows", k * m, cols))
             else:
                 part = setup.table.expand(k, n, cols)
-            xa = part[:, :, : setup.in_dim + 1].transpose(1, 2)
-            onehot = part[:, :, setup.in_dim + 1 :].transpose(1, 2)
+            xa, onehot = setup.inputs(part)
             net.gradients(params, xa, onehot, ws, out=grad)
             grad_norm += torch.linalg.vector_norm(grad, dim=1)
             steps += 1

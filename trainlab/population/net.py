@@ -62,15 +62,33 @@ class Workspace:
     def __init__(self, dtype: torch.dtype):
         self.dtype = dtype
         self.buffers: dict[str, Tensor] = {}
+        self.views: dict[tuple, Tensor] = {}  # the same view for the same ask: no op per step
+        self.derivations: dict[tuple, tuple[Tensor, Tensor]] = {}
 
-    def get(self, name: str, *shape: int, dtype: torch.dtype | None = None) -> Tensor:
+    def get(self, name: str, *shape: int) -> Tensor:
+        view = self.views.get((name, shape))
+        if view is not None:
+            return view
         n = 1
         for s in shape:
             n *= s
         buf = self.buffers.get(name)
         if buf is None or buf.numel() < n:
-            buf = self.buffers[name] = torch.empty(n, dtype=dtype or self.dtype)
-        return buf[:n].view(shape)
+            buf = self.buffers[name] = torch.empty(n, dtype=self.dtype)
+            self.views = {key: v for key, v in self.views.items() if key[0] != name}  # of the old buffer
+            self.derivations = {}
+        view = self.views[name, shape] = buf[:n].view(shape)
+        return view
+
+    def derived(self, base: Tensor, how: str) -> Tensor:
+        """``base.transpose(1, 2)`` ("T"), ``base.flatten(1)`` ("flat") or ``base[:, 1:]`` ("1:"),
+        the same view object every time it is asked of the same ``base``."""
+        hit = self.derivations.get((id(base), how))
+        if hit is not None and hit[0] is base:
+            return hit[1]
+        view = base.transpose(1, 2) if how == "T" else base.flatten(1) if how == "flat" else base[:, 1:]
+        self.derivations[id(base), how] = (base, view)
+        return view
 
     def nbytes(self) -> int:
         return sum(b.numel() * b.element_size() for b in self.buffers.values())
@@ -88,28 +106,64 @@ class Net:
             self.offsets.append(at)
             at += fan_out * (fan_in + 1)
         self.n_params = at
+        self._views_of: Tensor | None = None
+        self._views: dict = {}
+
+    def __getstate__(self) -> dict:  # pickled without the cache (Ray ships results with their Net)
+        return {**self.__dict__, "_views_of": None, "_views": {}}
 
     # ------------------------------------------------------------------ layout
 
+    def views(self, params: Tensor) -> dict:
+        """A cache of views into ``params``, kept while the same tensor is asked about (a slice's
+        parameters stay one tensor from step to step)."""
+        if self._views_of is not params:
+            self._views_of, self._views = params, {}
+        return self._views
+
     def weight(self, params: Tensor, layer: int) -> Tensor:
         """(K, out, in) view of a layer's weights."""
-        fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
-        if layer == 0:
-            return params[:, at : at + fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)[:, :, :fan_in]
-        return params[:, at : at + fan_out * fan_in].view(-1, fan_out, fan_in)
+        cache = self.views(params)
+        view = cache.get(("w", layer))
+        if view is None:
+            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+            if layer == 0:
+                view = self.first(params)[:, :, :fan_in]
+            else:
+                view = params[:, at : at + fan_out * fan_in].view(-1, fan_out, fan_in)
+            cache["w", layer] = view
+        return view
 
     def bias(self, params: Tensor, layer: int) -> Tensor:
         """(K, out, 1) view of a layer's biases."""
-        fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
-        if layer == 0:
-            return params[:, at : at + fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)[:, :, fan_in:]
-        at += fan_out * fan_in
-        return params[:, at : at + fan_out].view(-1, fan_out, 1)
+        cache = self.views(params)
+        view = cache.get(("b", layer))
+        if view is None:
+            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+            if layer == 0:
+                view = self.first(params)[:, :, fan_in:]
+            else:
+                at += fan_out * fan_in
+                view = params[:, at : at + fan_out].view(-1, fan_out, 1)
+            cache["b", layer] = view
+        return view
 
     def first(self, params: Tensor) -> Tensor:
         """(K, out, in + 1) view of the first layer as ``[W | b]``."""
-        fan_in, fan_out = self.sizes[0], self.sizes[1]
-        return params[:, : fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)
+        cache = self.views(params)
+        view = cache.get("first")
+        if view is None:
+            fan_in, fan_out = self.sizes[0], self.sizes[1]
+            view = cache["first"] = params[:, : fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)
+        return view
+
+    def rows(self, t: Tensor, which: str) -> Tensor:
+        """``t[:, 1:]`` or ``t[:, :1]`` of a view of ``params``, cached with it."""
+        cache = self._views
+        view = cache.get((which, id(t)))
+        if view is None:
+            view = cache[which, id(t)] = t[:, 1:] if which == "1:" else t[:, :1]
+        return view
 
     def state_dict(self, row) -> dict:
         """One model's weights (a row of parameters) under ``build_model``'s state-dict names."""
@@ -167,10 +221,10 @@ class Net:
         k, last = params.shape[0], self.n_layers - 1
         if last == 0:
             w = self.first(params)
-            return torch.sub(w[:, 1:], w[:, :1], out=ws.get("wd", k, 1, w.shape[2])), None
+            return torch.sub(self.rows(w, "1:"), self.rows(w, ":1"), out=ws.get("wd", k, 1, w.shape[2])), None
         w, b = self.weight(params, last), self.bias(params, last)
-        return (torch.sub(w[:, 1:], w[:, :1], out=ws.get("wd", k, 1, w.shape[2])),
-                torch.sub(b[:, 1:], b[:, :1], out=ws.get("bd", k, 1, 1)))
+        return (torch.sub(self.rows(w, "1:"), self.rows(w, ":1"), out=ws.get("wd", k, 1, w.shape[2])),
+                torch.sub(self.rows(b, "1:"), self.rows(b, ":1"), out=ws.get("bd", k, 1, 1)))
 
     def hidden(self, layer: int, ws: Workspace, k: int, m: int) -> tuple[Tensor | None, Tensor]:
         """(pre-activation or None, output) of a hidden layer from the last ``forward``."""
@@ -193,17 +247,19 @@ class Net:
             # Two classes: softmax CE depends on the margin d = l1 - l0 only, and
             # d CE / d l1 = sigmoid(d) - y1 = -(d CE / d l0): one row of gradients, used twice.
             d = self.forward(params, xa, ws, margin=True)
-            dd = d.sigmoid_().sub_(onehot_t[:, 1:]).mul_(1.0 / m)
+            dd = d.sigmoid_().sub_(ws.derived(onehot_t, "1:")).mul_(1.0 / m)
             a_prev = xa if last == 0 else self.hidden(last - 1, ws, k, m)[1]
-            g = torch.bmm(dd, a_prev.transpose(1, 2), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
+            g = torch.bmm(dd, ws.derived(a_prev, "T"), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
+            minus_g = torch.neg(g, out=ws.get("gw_minus", k, 1, a_prev.shape[1]))
             if last == 0:
-                parts += [g.view(k, -1), torch.neg(g).view(k, -1)]
+                parts += [ws.derived(g, "flat"), ws.derived(minus_g, "flat")]
                 torch.cat(parts[::-1], dim=1, out=out)
                 return
             gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
-            parts += [gb, torch.neg(gb), g.view(k, -1), torch.neg(g).view(k, -1)]
+            parts += [gb, torch.neg(gb, out=ws.get("gb_minus", k, 1)), ws.derived(g, "flat"),
+                      ws.derived(minus_g, "flat")]
             wd = ws.get("wd", k, 1, self.sizes[last])  # w1 - w0, from the forward pass
-            da = torch.mul(wd.transpose(1, 2), dd, out=ws.get(f"dz{last - 1}", k, self.sizes[last], m))
+            da = torch.mul(ws.derived(wd, "T"), dd, out=ws.get(f"dz{last - 1}", k, self.sizes[last], m))
             z_prev, a_prev = self.hidden(last - 1, ws, k, m)
             dz = activation_backward(self.activation, da, z_prev, a_prev)
             start = last - 1
@@ -216,8 +272,8 @@ class Net:
         for layer in range(start, -1, -1):
             fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
             if layer == 0:
-                g = torch.bmm(dz, xa.transpose(1, 2), out=ws.get("g0", k, fan_out, fan_in + 1))
-                parts.append(g.view(k, -1))
+                g = torch.bmm(dz, ws.derived(xa, "T"), out=ws.get("g0", k, fan_out, fan_in + 1))
+                parts.append(ws.derived(g, "flat"))
                 break
             _, a_prev = self.hidden(layer - 1, ws, k, m)
             gw = torch.bmm(dz, a_prev.transpose(1, 2), out=ws.get(f"gw{layer}", k, fan_out, fan_in))
