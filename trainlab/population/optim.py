@@ -122,7 +122,17 @@ class Adam(BatchedOptimizer):
         super()._alloc_scratch(params)
         self.denom = torch.empty_like(params)
         self.fused_runs = self.runs() if FUSED else None
+        self.fused_runs_configs = [(c, self.configs[c]) for c, _, _ in self.fused_runs or []]
         self.step_t = torch.tensor(float(self.steps))
+        self._blocks: tuple = (None, None, [])
+
+    def blocks(self, params: Tensor, grad: Tensor) -> list[tuple[list[Tensor], ...]]:
+        """Each config's rows of params, grad and the two moments, as the fused kernel takes them."""
+        if self._blocks[0] is not params or self._blocks[1] is not grad:
+            exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
+            self._blocks = (params, grad, [([params[a:b]], [grad[a:b]], [exp_avg[a:b]], [exp_avg_sq[a:b]])
+                                           for _, a, b in self.fused_runs])
+        return self._blocks[2]
 
     def step(self, params: Tensor, grad: Tensor, lrs: list[float]) -> None:
         self.steps += 1
@@ -132,12 +142,9 @@ class Adam(BatchedOptimizer):
             # rows instead of nine; it rounds a little differently from the single-tensor path.
             self.step_t.fill_(t)
             fused = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
-            exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
-            for c, a, b in self.fused_runs:
-                cfg = cfgs[c]
-                fused([params[a:b]], [grad[a:b]], [exp_avg[a:b]], [exp_avg_sq[a:b]], [], [self.step_t],
-                      lr=lrs[c], beta1=cfg.betas[0], beta2=cfg.betas[1], weight_decay=cfg.weight_decay_value,
-                      eps=cfg.eps, amsgrad=False, maximize=False)
+            for (c, cfg), blocks in zip(self.fused_runs_configs, self.blocks(params, grad)):
+                fused(*blocks, [], [self.step_t], lr=lrs[c], beta1=cfg.betas[0], beta2=cfg.betas[1],
+                      weight_decay=cfg.weight_decay_value, eps=cfg.eps, amsgrad=False, maximize=False)
             return
         if self.decoupled:
             params.mul_(self.column([1 - lr * c.weight_decay_value for c, lr in zip(cfgs, lrs)], params))
