@@ -185,28 +185,36 @@ class Net:
 
     # ------------------------------------------------------------------ passes
 
-    def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False) -> Tensor:
+    def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False,
+                rows: slice | None = None) -> Tensor:
         """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
 
         With ``margin`` (two classes only) the logit difference ``l1 - l0`` ``(K, 1, m)`` instead:
-        half the work of the last layer, and all that softmax cross-entropy needs of it.
+        half the work of the last layer, and all that softmax cross-entropy needs of it. ``rows``:
+        only these models (then ``xa`` has their number of rows; the margin weights must have been
+        computed for all of ``params`` with ``margin_weights``).
         Keeps each hidden layer's output (and pre-activation where its backward needs it) in ``ws``.
         """
-        k, m = params.shape[0], xa.shape[2]
+        k, m = xa.shape[0], xa.shape[2]
+        part = (lambda t: t) if rows is None else (lambda t: t[rows])
         a = xa
         for layer in range(self.n_layers):
             last = layer == self.n_layers - 1
             fan_out = 1 if last and margin else self.sizes[layer + 1]
             z = ws.get(f"z{layer}", k, fan_out, m)
             if last and margin:
-                w, b = self.margin_weights(params, ws)
+                if rows is None:
+                    w, b = self.margin_weights(params, ws)
+                else:
+                    w = ws.get("wd", params.shape[0], 1, self.sizes[layer] + (layer == 0))[rows]
+                    b = None if layer == 0 else ws.get("bd", params.shape[0], 1, 1)[rows]
                 torch.bmm(w, a, out=z) if b is None else torch.baddbmm(b, w, a, out=z)
                 return z
             if layer == 0:
-                torch.bmm(self.first(params), a, out=z)
+                torch.bmm(part(self.first(params)), a, out=z)
             else:
-                torch.bmm(self.weight(params, layer), a, out=z)
-                z.add_(self.bias(params, layer))
+                torch.bmm(part(self.weight(params, layer)), a, out=z)
+                z.add_(part(self.bias(params, layer)))
             if last:
                 return z
             if self.activation in IN_PLACE:
@@ -305,17 +313,19 @@ class Net:
         two = self.sizes[-1] == 2
         if two:  # the sign that turns l1 - l0 into (other class's logit - the label's)
             sign = (1 - 2 * y).to(self.dtype)
+        if two:
+            self.margin_weights(params, ws)  # once for all rows
         for s in range(0, k, step):
-            p = params[s : s + step]
-            x = xa.expand(len(p), *xa.shape)
+            rows = slice(s, min(s + step, k))
+            x = xa.expand(rows.stop - s, *xa.shape)
             if two:
                 # CE = softplus(l_other - l_label); argmax = 1 iff l1 > l0 (ties go to class 0)
-                d = self.forward(p, x, ws, margin=True)[:, 0]
+                d = self.forward(params, x, ws, margin=True, rows=rows)[:, 0]
                 nll = F.softplus(d * sign, threshold=50)
                 correct = (d > 0) == y
             else:
-                logits = self.forward(p, x, ws)
-                nll = F.cross_entropy(logits, y.expand(len(p), n), reduction="none")
+                logits = self.forward(params, x, ws, rows=rows)
+                nll = F.cross_entropy(logits, y.expand(len(x), n), reduction="none")
                 correct = argmax_classes(logits) == y
             torch.mm(nll, members, out=sums[s : s + step])
             torch.mm(correct.to(self.dtype), members, out=hits[s : s + step])
