@@ -20,3 +20,12 @@ def test_the_plan_covers_the_issue():
     assert pop_sizes == {1, 16, 256, 1024, 4096}
     assert {kind for kind, *_ in full} == {"notebook", "sklearn", "reference", "population"}
     assert {net for _, net, *_ in full} == {"2→32→2", "2→64→64→2"}
+
+
+def test_trainlab_run_end_to_end_is_measured():
+    from trainlab.bench import end_to_end_runs, measure_end_to_end
+
+    r = measure_end_to_end(4, 1, threads=1)
+    assert r["engine"] == "trainlab run" and r["model_epochs_per_s"] > 0 and r["peak_mib"] > 0
+    assert r["load_average"] >= 0
+    assert max(k for k, _ in end_to_end_runs(quick=False)) >= 1024

@@ -143,24 +143,29 @@ def measure(kind: str, net: str, k: int, epochs: int, threads: int | None = None
     extra = (peak - baseline) * 1024 / k
     return {
         "engine": kind, "net": net, "K": k, "epochs": epochs, "seconds": seconds,
-        "model_epochs_per_s": k * epochs / seconds, "peak_mib": peak / 1024,
+        "model_epochs_per_s": k * epochs / seconds, "peak_mib": peak / 1024, "load_average": os.getloadavg()[0],
         "kib_per_model": extra / 1024, "overhead_kib_per_model": max(0.0, extra - essential) / 1024,
     }
 
 
 def measure_end_to_end(k: int, epochs: int, threads: int | None = None) -> dict[str, Any]:
-    """``trainlab run`` of K seeds as a user runs it: training, store, CSV files and plots."""
+    """``trainlab run`` of K seeds as a user runs it: start-up, training, store, CSV files, plots, report."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(f'name = "bench"\nseeds = {k}\n[data]\nname = "moons"\nn_samples = 600\n'
                           f'[optim]\nname = "adam"\nlr = 0.01\n[train]\nepochs = {epochs}\nbatch_size = 64\n')
-        started = time.perf_counter()
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-        subprocess.run([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")],
-                       check=True, capture_output=True, env=env)
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own peak memory, not the other children's
         seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"trainlab run failed: {child.stderr.read().decode()}")
+        child.stderr.close()
     return {"engine": "trainlab run", "net": "2→32→2", "K": k, "epochs": epochs, "seconds": seconds,
-            "model_epochs_per_s": k * epochs / seconds, "peak_mib": None, "kib_per_model": None,
+            "model_epochs_per_s": k * epochs / seconds, "peak_mib": usage.ru_maxrss / 1024,
+            "load_average": os.getloadavg()[0], "kib_per_model": None,
             "overhead_kib_per_model": None}
 
 
@@ -174,6 +179,12 @@ def plan_measurements(quick: bool) -> list[tuple[str, str, int, int]]:
     return out
 
 
+def end_to_end_runs(quick: bool) -> list[tuple[int, int]]:
+    """(K, epochs) of the ``trainlab run`` measurements: the table's epochs, where start-up (~2 s of
+    imports) and the plots weigh heavily, and a longer sweep where training and storing dominate."""
+    return [(1024, 5)] if quick else [(1024, 20), (1024, 150), (4096, 150)]
+
+
 def run_benchmark(quick: bool = False, threads: int | None = None, progress=None) -> list[dict[str, Any]]:
     results = []
     spawn = multiprocessing.get_context("spawn")
@@ -182,9 +193,10 @@ def run_benchmark(quick: bool = False, threads: int | None = None, progress=None
             results.append(pool.submit(measure, *args, threads).result())
         if progress:
             progress(results[-1])
-    results.append(measure_end_to_end(1024, 5 if quick else 20, threads))
-    if progress:
-        progress(results[-1])
+    for k, epochs in end_to_end_runs(quick):
+        results.append(measure_end_to_end(k, epochs, threads))
+        if progress:
+            progress(results[-1])
     for net in NETS:
         base = {r["engine"]: r["model_epochs_per_s"] for r in results if r["net"] == net and r["K"] == 1}
         for r in results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,3 +91,69 @@ def best_epoch(values: list[float], monitor: str = "val_loss", min_delta: float 
 def _nanmax(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return max(finite) if finite else math.nan
+
+
+class RunBatch(Sequence):
+    """The finished runs of one population as arrays: what the population engine returns.
+
+    A sequence of ``RunResult`` built on demand (``batch[i]``), so code that wants runs one at a
+    time gets them, while the store writes a whole batch from its arrays without creating a Python
+    object per run or per history value. ``history[i, e]`` holds run i's record of epoch e + 1 in
+    ``HISTORY_COLUMNS`` order (NaN after its last epoch); ``params[i]`` its final weights, laid
+    out as ``state_dict(row)`` reads them.
+    """
+
+    def __init__(self, specs: list[RunSpec], history: np.ndarray, params: np.ndarray,
+                 state_dict: Callable[[np.ndarray], dict[str, np.ndarray]], has_test: bool,
+                 alloc: Callable[[tuple, Any], np.ndarray] = np.zeros):
+        k = len(specs)
+        self.specs, self.history, self.params, self.state_dict = specs, history, params, state_dict
+        self.status = alloc((k,), np.int8)  # index into STATUSES
+        self.epochs_run = alloc((k,), np.int64)
+        self.best_epoch = alloc((k,), np.int64)
+        self.final_epoch = alloc((k,), np.int64)
+        self.test_acc = None
+        if has_test:
+            self.test_acc = alloc((k,), np.float64)
+            self.test_acc.fill(np.nan)
+        self.seconds = 0.0
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        n = int(self.epochs_run[i])
+        return RunResult(
+            spec=self.specs[i],
+            history=dict(zip(HISTORY_COLUMNS, self.history[i, :n].T.tolist())),
+            status=STATUSES[self.status[i]],
+            best_epoch=int(self.best_epoch[i]),
+            final_epoch=int(self.final_epoch[i]),
+            test_acc=None if self.test_acc is None else float(self.test_acc[i]),
+            params=self.state_dict(self.params[i]),
+            seconds=self.seconds,
+        )
+
+    def summaries(self) -> dict[str, list]:
+        """``RunResult.summary()`` of every run, as one list per column (vectorized)."""
+        k = len(self)
+        at = self.final_epoch - 1
+        final = self.history[np.arange(k), at]  # (K, columns)
+        col = {c: i for i, c in enumerate(HISTORY_COLUMNS)}
+        return {
+            "status": [STATUSES[s] for s in self.status.tolist()],
+            "epochs_run": self.epochs_run.tolist(),
+            "best_epoch": self.best_epoch.tolist(),
+            "final_train_loss": final[:, col["train_loss"]].tolist(),
+            "final_val_loss": final[:, col["val_loss"]].tolist(),
+            "final_train_acc": final[:, col["train_acc"]].tolist(),
+            "final_val_acc": final[:, col["val_acc"]].tolist(),
+            "best_val_acc": np.fmax.reduce(self.history[:, :, col["val_acc"]], axis=1).tolist(),
+            "test_acc": [None] * k if self.test_acc is None else self.test_acc.tolist(),
+            "seconds": [self.seconds] * k,
+        }

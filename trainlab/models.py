@@ -48,9 +48,17 @@ def build_model(
     return nn.Sequential(*layers)
 
 
-@torch.no_grad()
 def init_linear(linear: nn.Linear, cfg: ModelConfig, generator: torch.Generator | None) -> None:
-    w, b = linear.weight, linear.bias
+    init_weights(linear.weight, linear.bias, cfg, generator)
+
+
+@torch.no_grad()
+def init_weights(w: torch.Tensor, b: torch.Tensor, cfg: ModelConfig, generator: torch.Generator | None) -> None:
+    """Initialise one layer's weight ``(out, in)`` and bias ``(out,)`` in place, drawing from ``generator``.
+
+    ``w`` and ``b`` must be contiguous: torch draws some distributions in a different order into
+    strided tensors. The population engine calls this on rows of its stacked layers.
+    """
     if cfg.init == "default":  # what nn.Linear does on its own
         nn.init.kaiming_uniform_(w, a=5**0.5, generator=generator)
         bound = 1 / w.shape[1] ** 0.5

@@ -6,10 +6,12 @@ committed to the store before the next one starts, which is what makes ``--resum
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,12 +241,38 @@ def run(
                 for chunk in ENGINES[name](todo, data_for, **options):
                     store.save(chunk, positions)
                     bar.advance(task, len(chunk))
-        store.export_csv(out_dir)
-    if plots:  # the figures as PNG files, and report.html with them embedded
-        from trainlab.report import build_report
+        if not plots:
+            store.export_csv(out_dir)
+            return Results(out_dir, data_for=data_for)
+    # the figures as PNG files, and report.html with them embedded; the CSV files meanwhile
+    from trainlab.report import build_report
 
-        return Results(out_dir, build_report(out_dir, data_for), data_for)
-    return Results(out_dir, data_for=data_for)
+    with exporting_csv(out_dir, in_background=executor == "local"):
+        report = build_report(out_dir, data_for)
+    return Results(out_dir, report, data_for)
+
+
+@contextmanager
+def exporting_csv(out_dir: Path, in_background: bool) -> Iterator[None]:
+    """Write runs.csv and history.csv from the store, in a forked process while the body runs (they
+    read the same committed store; a sweep's history.csv takes about as long as its plots)."""
+    pid = os.fork() if in_background and hasattr(os, "fork") else None
+    if pid == 0:  # the child: export, then leave without running exit handlers
+        code = 1
+        try:
+            with Store(out_dir) as store:
+                store.export_csv(out_dir)
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        yield
+    finally:
+        if pid is None:
+            with Store(out_dir) as store:
+                store.export_csv(out_dir)
+        elif os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
+            raise RuntimeError(f"writing the CSV files of {out_dir} failed")
 
 
 def default_out_dir(name: str) -> Path:

@@ -1,179 +1,256 @@
 """The training loop of ``train.py``, batched: K models of one shape trained in lockstep.
 
-Every model is a row of a (K, P) parameter matrix whose slices are the layers (weights
-``(K, in, out)``, biases ``(K, 1, out)``), so a forward pass is one ``baddbmm`` per layer for the
-whole population and the optimizer updates all rows at once. Autograd differentiates the sum of
-the models' losses, which gives each model the gradient of its own loss. A model that diverges or
-stops early leaves the population at the end of that epoch; the others carry on undisturbed.
+The population is trained a slice of models at a time, each slice through all its epochs: a
+slice's parameters, optimizer state, generators and activations fit in a core's cache, and the
+memory the engine needs beyond each model's results (history, final weights) is that of one slice,
+whatever K is. Within a slice every model is a row of a (S, P) parameter matrix (see ``net.py``);
+gradients are derived by hand, batched, and the optimizer updates all rows at once. A model that
+diverges or stops early leaves its slice at the end of that epoch; the others carry on undisturbed.
 """
 
 from __future__ import annotations
 
+import math
+import mmap
+import os
 import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
-from trainlab.history import HISTORY_COLUMNS, RunResult, best_epoch
-from trainlab.models import ACTIVATION_MODULES, build_model, layer_sizes, linear_layers
+from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch
+from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
+from trainlab.population.net import Net, Workspace, augmented_t
 from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
 
 COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
-# Forward and backward passes run over slices of the population whose widest activation has about
-# this many elements: small enough to stay in cache (a pass over memory costs more than the
-# arithmetic of these thin layers) and to bound memory, large enough to amortize op dispatch.
-SLICE_ELEMENTS = 1 << 20
+# A slice holds as many models as make its widest training activation about SLICE_ELEMENTS
+# elements (1 MiB in float32, half a core's L2 cache), or twice that for populations of at least
+# BIG_POPULATION models: 6% faster (each op's Python overhead spread over more models), and its
+# extra workspace is then under 1 KiB per model. Evaluation, whose activations are ~10x wider,
+# takes a slice's models a few at a time under EVAL_ELEMENTS. Measured: benchmarks/README.md.
+SLICE_ELEMENTS = 1 << 18
+BIG_POPULATION = 2048
+EVAL_ELEMENTS = 1 << 18
 
 
-class Population:
-    """The stacked parameters of K models of one shape, and the layer views into them."""
-
-    def __init__(self, specs: list[RunSpec], data: Dataset):
-        cfg = specs[0].config
-        self.dtype = DTYPES[cfg.train.dtype]
-        self.sizes = layer_sizes(cfg.model, data.in_dim, data.n_classes)
-        self.activation = ACTIVATION_MODULES[cfg.model.activation]()
-        rows, self.generators = [], []
-        for spec in specs:
-            # The same generator as the reference engine: it draws the init, then the data orders.
-            g = torch.Generator().manual_seed(spec.seed)
-            model = build_model(spec.config.model, data.in_dim, data.n_classes, generator=g, dtype=self.dtype)
-            rows.append(torch.cat([t.detach().flatten() for layer in linear_layers(model)
-                                   for t in (layer.weight.T, layer.bias)]))
-            self.generators.append(g)
-        self.params = torch.stack(rows)
-
-    def layers(self, params: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """(W, b) views of each layer in a (K, P) parameter matrix."""
-        out, at = [], 0
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
-            w = params[:, at : at + fan_in * fan_out].view(-1, fan_in, fan_out)
-            at += fan_in * fan_out
-            out.append((w, params[:, at : at + fan_out].view(-1, 1, fan_out)))
-            at += fan_out
-        return out
-
-    def forward(self, layers: list[tuple[Tensor, Tensor]], x: Tensor) -> Tensor:
-        """Logits (K, B, classes) of inputs ``x`` (K, B, in)."""
-        for i, (w, b) in enumerate(layers):
-            x = torch.baddbmm(b, x, w)
-            if i < len(layers) - 1:
-                x = self.activation(x)
-        return x
-
-    def slices(self, k: int, points: int) -> list[slice]:
-        """Slices of the K models so that each pass over ``points`` inputs stays in cache."""
-        size = max(1, SLICE_ELEMENTS // (points * max(self.sizes)))
-        return [slice(s, s + size) for s in range(0, k, size)]
-
-    def gradients(self, params: Tensor, X: Tensor, y: Tensor, batch: Tensor, out: Tensor) -> None:
-        """Each model's gradient of its mean loss on its minibatch (rows of ``batch``), into ``out``."""
-        for s in self.slices(len(params), batch.shape[1]):
-            # Leaf views of the layers: autograd's gradients land in them, in the layout of `params`.
-            leaves = [t.detach().requires_grad_() for layer in self.layers(params[s]) for t in layer]
-            logits = self.forward(list(zip(leaves[::2], leaves[1::2])), X[batch[s]])
-            # The sum over models of each model's mean loss: its gradient is each model's own.
-            loss = F.cross_entropy(logits.flatten(0, 1), y[batch[s]].flatten(), reduction="sum") / batch.shape[1]
-            grads = torch.autograd.grad(loss, leaves)
-            torch.cat([g.flatten(1) for g in grads], dim=1, out=out[s])
-
-    @torch.no_grad()
-    def evaluate(self, params: Tensor, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean cross-entropy and accuracy (float64, one per model) on the whole split."""
-        n = len(X)
-        losses, accs = [], []
-        for s in self.slices(len(params), n):
-            p = params[s]
-            logits = self.forward(self.layers(p), X.expand(len(p), *X.shape))
-            nll = F.cross_entropy(logits.transpose(1, 2), y.expand(len(p), n), reduction="none")
-            losses.append(nll.mean(1).double())
-            accs.append((logits.argmax(dim=2) == y).double().mean(1))
-        return torch.cat(losses), torch.cat(accs)
-
-    def state_dict(self, row: Tensor) -> dict:
-        """One model's weights under ``build_model``'s state-dict names (weights as (out, in))."""
-        out = {}
-        for i, (w, b) in enumerate(self.layers(row[None])):
-            out[f"{2 * i}.weight"] = w[0].T.numpy().copy()
-            out[f"{2 * i}.bias"] = b[0, 0].numpy().copy()
-        return out
+def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
+    elements = SLICE_ELEMENTS * (2 if population >= BIG_POPULATION else 1)
+    return max(1, elements // (batch * max(sizes[1:])))
 
 
-def train_population(specs: list[RunSpec], data: Dataset) -> list[RunResult]:
-    """Train every spec (all of one shape, one optimizer kind) at once; results in spec order."""
+def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
+                     workers: int | None = None) -> RunBatch:
+    """Train every spec (all of one shape, one optimizer kind) at once; results in spec order.
+
+    ``workers`` processes (default: torch's thread count, i.e. the cores) train different slices
+    side by side, each with one torch thread, writing into shared memory: on ops this small one
+    thread per slice beats splitting every op across cores, and threads would queue for the GIL
+    between ops (measured: two threads slower than one).
+    """
     started = time.perf_counter()
     cfg = specs[0].config
-    pop = Population(specs, data)
-    dtype = pop.dtype
-    X_train, y_train = torch.tensor(data.X_train, dtype=dtype), torch.tensor(data.y_train)
-    X_val, y_val = torch.tensor(data.X_val, dtype=dtype), torch.tensor(data.y_val)
+    dtype = DTYPES[cfg.train.dtype]
+    net = Net(layer_sizes(cfg.model, data.in_dim, data.n_classes), cfg.model.activation, dtype)
+    k, epochs = len(specs), cfg.train.epochs
+    n = len(data.X_train)
+    batch_size = min(cfg.train.batch_size or n, n)
+    size = slice_models or slice_size(net.sizes, batch_size, k)
+    n_slices = math.ceil(k / size)
+    workers = min(workers or torch.get_num_threads(), n_slices)
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows
+        workers = 1
+    alloc = shared_zeros if workers > 1 else np.zeros
+    history = torch.from_numpy(alloc((k, epochs, len(HISTORY_COLUMNS)), np.float64)).fill_(math.nan)
+    params = torch.from_numpy(alloc((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32))
+    batch = RunBatch(specs, history.numpy(), params.numpy(), net.state_dict, has_test=data.X_test is not None,
+                     alloc=alloc)
+    setup = Setup(net, data, batch_size)
+    # Models of one optimizer config side by side, so each config's rows of a slice are consecutive
+    # (the fused optimizer kernels take them as one block); results go back to their spec's index.
+    configs = list(dict.fromkeys(s.config.optim for s in specs))
+    rank = {c: i for i, c in enumerate(configs)}
+    order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
+    slices = [torch.tensor(order[start : start + size]) for start in range(0, k, size)]
 
+    def work(share: list[Tensor]) -> None:
+        for index in share:
+            train_slice(setup, [specs[i] for i in index.tolist()], index, batch, history, params)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if workers <= 1:
+            work(slices)
+        else:
+            in_parallel(work, [slices[w::workers] for w in range(workers)])
+    finally:
+        torch.set_num_threads(threads)
+    batch.seconds = (time.perf_counter() - started) / k
+    return batch
+
+
+def shared_zeros(shape: tuple, dtype) -> np.ndarray:
+    """A zeroed array in memory shared with the processes this one forks from now on."""
+    count = math.prod(shape)
+    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # anonymous, shared, zeroed
+    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
+
+
+def in_parallel(work: Callable[[Any], None], shares: list) -> None:
+    """``work(share)`` for each share: the first here, the others in forked child processes."""
+    children = []
+    try:
+        for share in shares[1:]:
+            pid = os.fork()
+            if pid == 0:  # the child: do its share, then leave without running any exit handlers
+                code = 1
+                try:
+                    torch.set_num_threads(1)
+                    work(share)
+                    code = 0
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        work(shares[0])
+    finally:
+        failed = [pid for pid in children if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(shares)} population workers failed (see the traceback above)")
+
+
+class Setup:
+    """What every slice of a population shares: the net, the data as tensors, scratch buffers."""
+
+    def __init__(self, net: Net, data: Dataset, batch_size: int):
+        dtype = net.dtype
+        self.net, self.batch_size = net, batch_size
+        X_train, y_train = torch.tensor(data.X_train, dtype=dtype), torch.tensor(data.y_train)
+        X_val, y_val = torch.tensor(data.X_val, dtype=dtype), torch.tensor(data.y_val)
+        self.n, self.n_val, self.in_dim, self.n_classes = len(X_train), len(X_val), data.in_dim, data.n_classes
+        # One row per training point: its inputs, a one (for the bias), its one-hot label. A
+        # model's minibatches are rows of this table in its own order: one gather per epoch.
+        onehot = torch.nn.functional.one_hot(y_train, data.n_classes).to(dtype)
+        self.table = torch.cat([X_train, torch.ones(self.n, 1, dtype=dtype), onehot], dim=1)
+        # Evaluation inputs: train and val side by side, one forward pass for both.
+        self.eval_x = augmented_t(torch.cat([X_train, X_val]))
+        self.eval_y = torch.cat([y_train, y_val])
+        self.test = None
+        if data.X_test is not None:
+            X_test = torch.tensor(data.X_test, dtype=dtype)
+            self.test = (augmented_t(X_test), torch.tensor(data.y_test))
+        self.ws = Workspace(dtype)
+
+    def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
+        """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
+        views = self.ws.derivations.get((id(part), "inputs"))
+        if views is None or views[0] is not part:
+            xa = part[:, :, : self.in_dim + 1].transpose(1, 2)
+            onehot = part[:, :, self.in_dim + 1 :].transpose(1, 2)
+            views = self.ws.derivations[id(part), "inputs"] = (part, (xa, onehot))
+        return views[1]
+
+    def evaluate(self, params: Tensor):
+        return self.net.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val], self.ws, EVAL_ELEMENTS)
+
+    def test_acc(self, params: Tensor) -> Tensor:
+        x, y = self.test
+        return self.net.evaluate(params, x, y, [len(y)], self.ws, EVAL_ELEMENTS)[0][1]
+
+
+def init_params(net: Net, specs: list[RunSpec]) -> tuple[Tensor, list[torch.Generator]]:
+    """Each model's initial weights drawn from its own generator, as ``build_model`` draws them."""
+    k, dtype = len(specs), net.dtype
+    ws = [torch.empty(k, b, a, dtype=dtype) for a, b in zip(net.sizes[:-1], net.sizes[1:])]
+    bs = [torch.empty(k, b, dtype=dtype) for b in net.sizes[1:]]
+    generators = []
+    for i, spec in enumerate(specs):
+        # The same generator as the reference engine: it draws the init, then the data orders.
+        g = torch.Generator().manual_seed(spec.seed)
+        for w, b in zip(ws, bs):
+            init_weights(w[i], b[i], spec.config.model, g)  # rows of contiguous stacks: contiguous
+        generators.append(g)
+    params = torch.empty(k, net.n_params, dtype=dtype)
+    for layer, (w, b) in enumerate(zip(ws, bs)):
+        net.weight(params, layer).copy_(w)
+        net.bias(params, layer).copy_(b[:, :, None])
+    return params, generators
+
+
+def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch, history: Tensor,
+                final_params: Tensor) -> None:
+    """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``."""
+    net, ws = setup.net, setup.ws
+    cfg = specs[0].config
+    params, generators = init_params(net, specs)
     optim_configs = list(dict.fromkeys(s.config.optim for s in specs))
     which = torch.tensor([optim_configs.index(s.config.optim) for s in specs])
-    params = pop.params
     optimizer = build_batched_optimizer(optim_configs, which, params)
     grad = torch.empty_like(params)
     stopping = cfg.train.early_stopping
     tracker = BestTracker(stopping, params) if stopping else None
 
-    n = len(X_train)
-    batch_size = cfg.train.batch_size or n
-    epochs = cfg.train.epochs
-    k = len(specs)
-    alive = torch.arange(k)  # which spec each row of the population is
-    history = torch.full((epochs, k, len(HISTORY_COLUMNS)), float("nan"), dtype=torch.float64)
-    results: dict[int, RunResult] = {}
+    n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
+    cols = setup.table.shape[1]
+    alive = torch.arange(len(specs))  # which of the slice's models each row is
+    order = torch.empty(len(specs), n, dtype=torch.long)
 
     for epoch in range(1, epochs + 1):
+        k = len(alive)
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
-        if batch_size < n:
-            order = torch.stack([torch.randperm(n, generator=g) for g in pop.generators])
-        else:
-            order = torch.arange(n).expand(len(alive), n)
-        grad_norm = torch.zeros(len(alive), dtype=dtype)
+        shuffle = batch_size < n
+        if shuffle:
+            for i, g in enumerate(generators):
+                torch.randperm(n, generator=g, out=order[i])
+        grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for start in range(0, n, batch_size):
-            pop.gradients(params, X_train, y_train, order[:, start : start + batch_size], out=grad)
-            grad_norm += torch.mul(grad, grad, out=optimizer.scratch2).sum(1).sqrt_()
+            if shuffle:  # this step's rows of the table for each model: one gather for all models
+                picks = order[:k, start : start + batch_size]
+                m = picks.shape[1]
+                part = ws.get("rows", k, m, cols)
+                torch.index_select(setup.table, 0, picks.reshape(-1), out=ws.get("rows", k * m, cols))
+            else:
+                part = setup.table.expand(k, n, cols)
+            xa, onehot = setup.inputs(part)
+            net.gradients(params, xa, onehot, ws, out=grad)
+            grad_norm += torch.linalg.vector_norm(grad, dim=1)
             steps += 1
-            with torch.no_grad():
-                optimizer.step(params, grad, lrs)
+            optimizer.step(params, grad, lrs)
 
-        train_loss, train_acc = pop.evaluate(params, X_train, y_train)
-        val_loss, val_acc = pop.evaluate(params, X_val, y_val)
-        h = history[epoch - 1, alive]
-        h[:, COLUMN["train_loss"]], h[:, COLUMN["val_loss"]] = train_loss, val_loss
-        h[:, COLUMN["train_acc"]], h[:, COLUMN["val_acc"]] = train_acc, val_acc
-        h[:, COLUMN["lr"]] = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
-        h[:, COLUMN["grad_norm"]] = (grad_norm / steps).double()
-        history[epoch - 1, alive] = h
+        (train_loss, train_acc), (val_loss, val_acc) = setup.evaluate(params)
+        lr = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
+        record = torch.stack([train_loss, val_loss, train_acc, val_acc, lr, (grad_norm / steps).double()], dim=1)
+        history[index[alive], epoch - 1] = record
 
         diverged = ~torch.isfinite(train_loss)
-        stopped = tracker.update(epoch, h, params, ~diverged) if tracker else torch.zeros_like(diverged)
+        stopped = tracker.update(epoch, record, params, ~diverged) if tracker else torch.zeros_like(diverged)
         done = diverged | stopped | (epoch == epochs)
         if done.any():
-            rows = done.nonzero().flatten()
-            status = ["diverged" if diverged[r] else "early_stopped" if stopped[r] else "ok" for r in rows.tolist()]
-            finished = finish(pop, specs, data, history, alive[rows], rows, status, params, tracker, epoch)
-            results.update(zip(alive[rows].tolist(), finished))
+            leaving = done.nonzero().flatten()
+            status = torch.where(diverged, STATUSES.index("diverged"),
+                                 torch.where(stopped, STATUSES.index("early_stopped"), STATUSES.index("ok")))
+            finish(setup, out, history, index[alive[leaving]], leaving, status[leaving], params, tracker, epoch,
+                   final_params)
             keep = (~done).nonzero().flatten()
             alive, params, grad = alive[keep], params[keep], grad[keep]
-            pop.generators = [pop.generators[i] for i in keep.tolist()]
+            generators = [generators[i] for i in keep.tolist()]
             optimizer.keep(keep, params)
             if tracker:
                 tracker.keep(keep)
         if len(alive) == 0:
             break
-
-    seconds = (time.perf_counter() - started) / k
-    for r in results.values():
-        r.seconds = seconds
-    return [results[i] for i in range(k)]
 
 
 class BestTracker:
@@ -205,35 +282,30 @@ class BestTracker:
             self.best_params = self.best_params[rows]
 
 
-def finish(pop: Population, specs: list[RunSpec], data: Dataset, history: Tensor, indices: Tensor,
-           rows: Tensor, status: list[str], params: Tensor, tracker: BestTracker | None,
-           epoch: int) -> list[RunResult]:
-    """RunResults of the models in ``rows`` (spec ``indices``), which leave the population now."""
-    final_params = params[rows].clone()
-    final_epoch = [epoch] * len(rows)
+def finish(setup: Setup, out: RunBatch, history: Tensor, index: Tensor, rows: Tensor, status: Tensor,
+           params: Tensor, tracker: BestTracker | None, epoch: int, final_params: Tensor) -> None:
+    """Record the models in ``rows`` of the slice (``index`` in the population), which leave it now."""
+    final = params[rows].clone()
+    final_epoch = torch.full((len(rows),), epoch)
+    diverged = status == STATUSES.index("diverged")
     if tracker:
-        best = [b or 1 for b in tracker.best_epoch[rows].tolist()]
-        for j, r in enumerate(rows.tolist()):
+        best_at = tracker.best_epoch[rows]
+        best = best_at.clamp(min=1)
+        if tracker.best_params is not None:
             # as train.py: restore the best weights unless the model diverged (or never improved)
-            if tracker.best_params is not None and status[j] != "diverged" and tracker.best_epoch[r] > 0:
-                final_params[j] = tracker.best_params[r]
-                final_epoch[j] = best[j]
+            restore = ~diverged & (best_at > 0)
+            final[restore] = tracker.best_params[rows[restore]]
+            final_epoch = torch.where(restore, best, final_epoch)
     else:
-        best = [best_epoch(history[:epoch, i, COLUMN["val_loss"]].tolist()) for i in indices.tolist()]
-    test_acc = [None] * len(rows)
-    if data.X_test is not None:
-        X_test = torch.tensor(data.X_test, dtype=pop.dtype)
-        test_acc = pop.evaluate(final_params, X_test, torch.tensor(data.y_test))[1].tolist()
-    results = []
-    for j, i in enumerate(indices.tolist()):
-        h = history[:epoch, i].T.tolist()
-        results.append(RunResult(
-            spec=specs[i],
-            history=dict(zip(HISTORY_COLUMNS, h)),
-            status=status[j],
-            best_epoch=best[j],
-            final_epoch=final_epoch[j],
-            test_acc=test_acc[j],
-            params=pop.state_dict(final_params[j]),
-        ))
-    return results
+        # the first epoch with the lowest finite val_loss (history.best_epoch with min_delta 0)
+        val = history[index, :epoch, COLUMN["val_loss"]]
+        best = torch.where(torch.isfinite(val), val, torch.inf).argmin(dim=1) + 1
+    final_params[index] = final
+    index = index.numpy()
+    out.status[index] = status.numpy()
+    out.epochs_run[index] = epoch
+    out.best_epoch[index] = best.numpy()
+    out.final_epoch[index] = final_epoch.numpy()
+    if setup.test is not None:
+        out.test_acc[index] = setup.test_acc(final).numpy()
+

@@ -79,27 +79,30 @@ def group_key(cfg: RunConfig) -> tuple:
 
 
 def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
-    """A generous estimate of what one more model costs a population, in bytes."""
+    """A generous estimate of what one more model costs a population, in bytes: what it keeps until
+    the chunk is stored (its history and final weights, see ``history.RunBatch``), plus its share
+    of a slice's state while it trains and of a RunResult should someone ask for one."""
+    itemsize = 8 if cfg.train.dtype == "float64" else 4
+    sizes = [data.in_dim, *cfg.model.hidden, data.n_classes]
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
+    return history + n_params * itemsize + 256
+
+
+def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
+    """Memory for the slices in training (independent of the population's size): for each worker
+    process, a slice's parameters, gradient, optimizer state, best weights and generators, and its
+    activations."""
+    from trainlab.population.loop import SLICE_ELEMENTS, slice_size
+
     itemsize = 8 if cfg.train.dtype == "float64" else 4
     sizes = [data.in_dim, *cfg.model.hidden, data.n_classes]
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
-    # parameters, gradient (twice, as autograd returns it), optimizer state and scratch, best weights
-    per_param = 10 * n_params * itemsize
-    # a step's logits and their gradients (wider activations are bounded by slicing, see loop.py)
-    per_step = 4 * batch * data.n_classes * itemsize
-    # the history tensor, then the finished RunResult: history as Python floats, weights, dicts
-    history = cfg.train.epochs * len(HISTORY_COLUMNS) * (8 + 32) + n_params * itemsize + 8000
-    rng = 5000 + 16 * len(data.X_train)  # the torch.Generator and an epoch's data order
-    return per_param + per_step + history + rng
-
-
-def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
-    """Memory for the activations of a slice of models (independent of the population's size)."""
-    from trainlab.population.loop import SLICE_ELEMENTS
-
-    itemsize = 8 if cfg.train.dtype == "float64" else 4
-    return 8 * SLICE_ELEMENTS * itemsize
+    models = slice_size(sizes, batch, MAX_CHUNK)
+    per_model = 10 * n_params * itemsize + 5000 + 8 * len(data.X_train)
+    workers = max(1, os.cpu_count() or 1)
+    return workers * (models * per_model + 16 * SLICE_ELEMENTS * itemsize)  # activations: 8 of the widest
 
 
 def default_max_memory() -> int:
@@ -115,11 +118,16 @@ def plan(specs: list[RunSpec], data_for, max_memory: int | None = None) -> list[
     budget = max_memory or default_max_memory()
     groups: dict[tuple, list[RunSpec]] = {}
     chunks = []
+    keys: dict[int, tuple | None] = {}  # the seeds of a grid point share its config object
     for spec in specs:
-        if unsupported(spec.config):
+        cfg = spec.config
+        if id(cfg) not in keys:
+            keys[id(cfg)] = None if unsupported(cfg) else group_key(cfg)
+        key = keys[id(cfg)]
+        if key is None:
             chunks.append(Chunk([spec], population=False))
         else:
-            groups.setdefault(group_key(spec.config), []).append(spec)
+            groups.setdefault(key, []).append(spec)
     for group in groups.values():
         cfg, data = group[0].config, data_for(group[0].config)
         room = budget - slice_workspace(cfg, data)

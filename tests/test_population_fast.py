@@ -1,0 +1,193 @@
+"""The population engine's fast paths: hand-derived gradients, slices and worker processes, the
+compact RunBatch results and how the store writes them."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trainlab.config import ModelConfig, config_from_dict, expand
+from trainlab.history import RunBatch, RunResult
+from trainlab.models import build_model, linear_layers
+from trainlab.population import train_population
+from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
+from trainlab.runner import DataCache
+from trainlab.store import Store, _pack, _unpack
+
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]
+
+
+def stacked(net: Net, models) -> torch.Tensor:
+    """The (K, P) parameter matrix of some nn.Sequential models."""
+    params = torch.empty(len(models), net.n_params, dtype=net.dtype)
+    for i, model in enumerate(models):
+        for layer, lin in enumerate(linear_layers(model)):
+            net.weight(params, layer)[i] = lin.weight.detach()
+            net.bias(params, layer)[i, :, 0] = lin.bias.detach()
+    return params
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("hidden", [[], [8], [8, 6], [5, 4, 3]])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_hand_derived_gradients_equal_autograd(activation, hidden, classes):
+    torch.manual_seed(len(hidden) * 10 + classes)
+    k, m = 4, 13
+    net = Net([2, *hidden, classes], activation, torch.float64)
+    models = [build_model(ModelConfig(hidden=hidden, activation=activation), 2, classes, dtype=torch.float64)
+              for _ in range(k)]
+    params = stacked(net, models)
+    X = torch.randn(k, m, 2, dtype=torch.float64)
+    y = torch.randint(0, classes, (k, m))
+    xa = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64)], dim=2).transpose(1, 2)
+    onehot = F.one_hot(y, classes).double().transpose(1, 2)
+    grad = torch.empty_like(params)
+    net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad)
+
+    expected = torch.empty_like(params)
+    for i, model in enumerate(models):
+        F.cross_entropy(model(X[i]), y[i]).backward()
+        for layer, lin in enumerate(linear_layers(model)):
+            net.weight(expected, layer)[i] = lin.weight.grad
+            net.bias(expected, layer)[i, :, 0] = lin.bias.grad
+    torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_evaluation_equals_the_reference_loss_and_accuracy(classes):
+    torch.manual_seed(classes)
+    net = Net([2, 7, classes], "tanh", torch.float64)
+    models = [build_model(ModelConfig(hidden=[7], activation="tanh"), 2, classes, dtype=torch.float64)
+              for _ in range(5)]
+    X, y = torch.randn(50, 2, dtype=torch.float64), torch.randint(0, classes, (50,))
+    results = net.evaluate(stacked(net, models), augmented_t(X), y, [30, 20], Workspace(torch.float64), 1 << 10)
+    for i, model in enumerate(models):
+        with torch.no_grad():
+            logits = model(X)
+        for (losses, accs), part in zip(results, (slice(0, 30), slice(30, 50))):
+            assert losses[i].item() == pytest.approx(F.cross_entropy(logits[part], y[part]).item(), rel=1e-12)
+            assert accs[i].item() == (logits[part].argmax(1) == y[part]).double().mean().item()
+
+
+def test_argmax_over_classes_is_torchs_including_ties_and_nan():
+    for classes in (2, 3, 5):
+        x = torch.randn(6, classes, 40)
+        x[0, 1, 3] = x[1, :, 4] = x[2, 0, 5] = math.nan
+        x[3, :, 6] = 1.0  # a tie: the first class wins
+        assert torch.equal(argmax_classes(x), x.argmax(dim=1))
+
+
+def test_state_dict_is_build_models():
+    net = Net([2, 4, 3, 2], "relu", torch.float32)
+    model = build_model(ModelConfig(hidden=[4, 3]), 2, 2, generator=torch.Generator().manual_seed(1))
+    row = stacked(net, [model])[0].numpy()
+    got = net.state_dict(row)
+    expected = {k: v.numpy() for k, v in model.state_dict().items()}
+    assert got.keys() == expected.keys()
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
+def sweep(seeds=6, **train):
+    return config_from_dict({
+        "seeds": seeds, "data": {"n_samples": 120},
+        "optim": {"name": "adam", "lr": 0.05},
+        "train": {"epochs": 6, "batch_size": 16, "dtype": "float64", **train},
+        "grid": {"optim.lr": [0.05, 0.01], "model.activation": ["relu"]},
+    })
+
+
+def test_slices_and_worker_processes_give_the_same_results():
+    cfg = sweep(early_stopping={"patience": 2})
+    specs, data = expand(cfg), DataCache()(cfg)
+    one = train_population(specs, data, slice_models=len(specs), workers=1)
+    for slice_models, workers in [(1, 1), (5, 1), (5, 2), (3, 3)]:
+        other = train_population(specs, data, slice_models=slice_models, workers=workers)
+        np.testing.assert_allclose(other.history, one.history, rtol=1e-12, atol=1e-15)
+        for name in ("status", "epochs_run", "best_epoch", "final_epoch"):
+            assert np.array_equal(getattr(other, name), getattr(one, name))
+    # the same slicing in more processes is the same computation: bit for bit
+    a = train_population(specs, data, slice_models=4, workers=1)
+    b = train_population(specs, data, slice_models=4, workers=2)
+    assert np.array_equal(a.history, b.history, equal_nan=True) and np.array_equal(a.params, b.params)
+
+
+def test_a_failing_worker_process_is_an_error(monkeypatch):
+    import trainlab.population.loop as loop
+
+    cfg = sweep(seeds=4)
+    calls = []
+
+    def fail_in_child(setup, specs, index, *args):
+        calls.append(index)
+        if index[0] != 0:  # not the parent's share
+            raise ValueError("boom")
+
+    monkeypatch.setattr(loop, "train_slice", fail_in_child)
+    with pytest.raises(RuntimeError, match="1 of 2 population workers failed"):
+        train_population(expand(cfg), DataCache()(cfg), slice_models=4, workers=2)
+
+
+def test_torch_thread_count_is_restored():
+    cfg = sweep(seeds=2)
+    before = torch.get_num_threads()
+    train_population(expand(cfg), DataCache()(cfg), workers=2)
+    assert torch.get_num_threads() == before
+
+
+def test_run_batch_is_a_sequence_of_run_results():
+    cfg = sweep(seeds=2)
+    specs = expand(cfg)
+    batch = train_population(specs, DataCache()(cfg))
+    assert isinstance(batch, RunBatch) and len(batch) == len(specs)
+    runs = list(batch)
+    assert all(isinstance(r, RunResult) for r in runs) and [r.spec for r in runs] == specs
+    assert batch[-1].spec == specs[-1] and [r.spec for r in batch[1:3]] == specs[1:3]
+    with pytest.raises(IndexError):
+        batch[len(specs)]
+    summaries = batch.summaries()
+    for i, r in enumerate(runs):
+        assert len(r.history["val_loss"]) == r.epochs_run == batch.epochs_run[i]
+        assert {c: summaries[c][i] for c in summaries} == r.summary()
+
+
+def test_the_store_writes_a_batch_as_it_writes_its_runs(tmp_path):
+    cfg = config_from_dict({"seeds": 3, "data": {"n_samples": 120, "split": [0.6, 0.2, 0.2]},
+                            "train": {"epochs": 4, "batch_size": 16},
+                            "grid": {"optim.lr": [0.05, 1e6]}})  # the second diverges: NaN in history
+    specs = expand(cfg)
+    batch = train_population(specs, DataCache()(cfg))
+    assert "diverged" in {r.status for r in batch}
+    batch.history[0, 1, 5] = math.nan  # SQLite keeps NaN as NULL: it must come back as nan
+    positions = {s.run_id: i for i, s in enumerate(specs)}
+    for name, results in (("batch", batch), ("runs", list(batch))):
+        (tmp_path / name).mkdir()
+        with Store(tmp_path / name) as store:
+            store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
+            store.save(results, positions)
+            store.export_csv(tmp_path / name)
+    for f in ("runs.csv", "history.csv"):
+        assert (tmp_path / "batch" / f).read_text() == (tmp_path / "runs" / f).read_text()
+    text = (tmp_path / "batch" / "history.csv").read_text()
+    assert "0.05/seed=0,2," in text and ",nan\n" in text and ",inf" in text
+    with Store(tmp_path / "batch") as store:
+        for r in batch:
+            params = store.params(r.spec.run_id)
+            for name, value in r.params.items():
+                np.testing.assert_array_equal(params[name], value)
+
+
+def test_packed_params_are_an_npz_archive():
+    params = {"0.weight": np.arange(6, dtype=np.float32).reshape(3, 2), "0.bias": np.ones(3),
+              "empty": np.zeros((0, 4), dtype=np.float32)}
+    with np.load(io.BytesIO(_pack(params))) as z:
+        assert set(z.files) == set(params)
+        for name, value in params.items():
+            assert z[name].dtype == value.dtype
+            np.testing.assert_array_equal(z[name], value)
+    assert _unpack(_pack(params)).keys() == params.keys()

@@ -1,0 +1,357 @@
+"""K MLPs of one shape as stacked tensors, with hand-derived batched gradients (no autograd).
+
+Layout (measured on 2 cores; see benchmarks/README.md): feature-major, i.e. each model's layer
+computes ``z = W @ a`` with ``W`` in ``nn.Linear``'s ``(out, in)`` orientation and ``a`` of shape
+``(in, batch)``, so the products of these thin layers are ``bmm`` calls whose thin dimension is the
+one BLAS handles well, and every result is written into a contiguous buffer (``bmm`` into a strided
+``out=`` is ~4× slower). Each model's parameters are one row of a ``(K, P)`` matrix: the first
+layer as ``[W | b]`` rows ``(out, in + 1)`` — the inputs carry a row of ones, so one ``bmm`` gives
+``W x + b`` and one gives the gradients of both — and every later layer as ``W`` ``(out, in)``
+followed by ``b`` ``(out,)``. Gradients land in a ``(K, P)`` matrix of the same layout, so the
+optimizer updates all models with a handful of in-place ops over two matrices.
+
+The backward pass uses the same ATen backward kernels autograd calls (``threshold_backward``,
+``tanh_backward``, …), so the hand-derived gradients equal autograd's to rounding (tested in
+float64 for every activation and depth).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+aten = torch.ops.aten
+
+# Activations computed in place on the pre-activation (their backward needs only the output),
+# and those whose backward needs the pre-activation itself.
+IN_PLACE = {
+    "relu": lambda z: z.clamp_(min=0),
+    "tanh": lambda z: z.tanh_(),
+    "sigmoid": lambda z: z.sigmoid_(),
+    "identity": lambda z: z,
+}
+FROM_INPUT = {
+    "leaky_relu": lambda z, out: aten.leaky_relu.out(z, 0.01, out=out),
+    "gelu": lambda z, out: aten.gelu.out(z, out=out),
+}
+
+
+def activation_backward(name: str, grad: Tensor, z: Tensor | None, a: Tensor) -> Tensor:
+    """``grad * act'(z)`` in place into ``grad``, with autograd's own kernels."""
+    match name:
+        case "relu":
+            return aten.threshold_backward.grad_input(grad, a, 0, grad_input=grad)
+        case "tanh":
+            return aten.tanh_backward.grad_input(grad, a, grad_input=grad)
+        case "sigmoid":
+            return aten.sigmoid_backward.grad_input(grad, a, grad_input=grad)
+        case "leaky_relu":
+            return aten.leaky_relu_backward.grad_input(grad, z, 0.01, False, grad_input=grad)
+        case "gelu":
+            return aten.gelu_backward.grad_input(grad, z, approximate="none", grad_input=grad)
+        case "identity":
+            return grad
+    raise AssertionError(name)
+
+
+class Workspace:
+    """Named scratch buffers, grown on demand and reused for every shape asked of them."""
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+        self.buffers: dict[str, Tensor] = {}
+        self.views: dict[tuple, Tensor] = {}  # the same view for the same ask: no op per step
+        self.derivations: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def get(self, name: str, *shape: int) -> Tensor:
+        view = self.views.get((name, shape))
+        if view is not None:
+            return view
+        n = 1
+        for s in shape:
+            n *= s
+        buf = self.buffers.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self.buffers[name] = torch.empty(n, dtype=self.dtype)
+            self.views = {key: v for key, v in self.views.items() if key[0] != name}  # of the old buffer
+            self.derivations = {}
+        view = self.views[name, shape] = buf[:n].view(shape)
+        return view
+
+    def derived(self, base: Tensor, how: str) -> Tensor:
+        """``base.transpose(1, 2)`` ("T"), ``base.flatten(1)`` ("flat") or ``base[:, 1:]`` ("1:"),
+        the same view object every time it is asked of the same ``base``."""
+        hit = self.derivations.get((id(base), how))
+        if hit is not None and hit[0] is base:
+            return hit[1]
+        view = base.transpose(1, 2) if how == "T" else base.flatten(1) if how == "flat" else base[:, 1:]
+        self.derivations[id(base), how] = (base, view)
+        return view
+
+    def nbytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self.buffers.values())
+
+
+class Net:
+    """The layer layout of one shape of MLP and its batched forward, backward and evaluation."""
+
+    def __init__(self, sizes: list[int], activation: str, dtype: torch.dtype):
+        self.sizes, self.activation, self.dtype = list(sizes), activation, dtype
+        self.n_layers = len(sizes) - 1
+        self.offsets = []
+        at = 0
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            self.offsets.append(at)
+            at += fan_out * (fan_in + 1)
+        self.n_params = at
+        self._views_of: Tensor | None = None
+        self._views: dict = {}
+
+    def __getstate__(self) -> dict:  # pickled without the cache (Ray ships results with their Net)
+        return {**self.__dict__, "_views_of": None, "_views": {}}
+
+    # ------------------------------------------------------------------ layout
+
+    def views(self, params: Tensor) -> dict:
+        """A cache of views into ``params``, kept while the same tensor is asked about (a slice's
+        parameters stay one tensor from step to step)."""
+        if self._views_of is not params:
+            self._views_of, self._views = params, {}
+        return self._views
+
+    def weight(self, params: Tensor, layer: int) -> Tensor:
+        """(K, out, in) view of a layer's weights."""
+        cache = self.views(params)
+        view = cache.get(("w", layer))
+        if view is None:
+            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+            if layer == 0:
+                view = self.first(params)[:, :, :fan_in]
+            else:
+                view = params[:, at : at + fan_out * fan_in].view(-1, fan_out, fan_in)
+            cache["w", layer] = view
+        return view
+
+    def bias(self, params: Tensor, layer: int) -> Tensor:
+        """(K, out, 1) view of a layer's biases."""
+        cache = self.views(params)
+        view = cache.get(("b", layer))
+        if view is None:
+            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+            if layer == 0:
+                view = self.first(params)[:, :, fan_in:]
+            else:
+                at += fan_out * fan_in
+                view = params[:, at : at + fan_out].view(-1, fan_out, 1)
+            cache["b", layer] = view
+        return view
+
+    def first(self, params: Tensor) -> Tensor:
+        """(K, out, in + 1) view of the first layer as ``[W | b]``."""
+        cache = self.views(params)
+        view = cache.get("first")
+        if view is None:
+            fan_in, fan_out = self.sizes[0], self.sizes[1]
+            view = cache["first"] = params[:, : fan_out * (fan_in + 1)].view(-1, fan_out, fan_in + 1)
+        return view
+
+    def rows(self, t: Tensor, which: str) -> Tensor:
+        """``t[:, 1:]`` or ``t[:, :1]`` of a view of ``params``, cached with it."""
+        cache = self._views
+        view = cache.get((which, id(t)))
+        if view is None:
+            view = cache[which, id(t)] = t[:, 1:] if which == "1:" else t[:, :1]
+        return view
+
+    def state_dict(self, row) -> dict:
+        """One model's weights (a row of parameters) under ``build_model``'s state-dict names."""
+        row = np.asarray(row)
+        out = {}
+        for i, ((fan_in, fan_out), at) in enumerate(zip(zip(self.sizes[:-1], self.sizes[1:]), self.offsets)):
+            if i == 0:
+                block = row[at : at + fan_out * (fan_in + 1)].reshape(fan_out, fan_in + 1)
+                w, b = block[:, :fan_in], block[:, fan_in]
+            else:
+                w = row[at : at + fan_out * fan_in].reshape(fan_out, fan_in)
+                b = row[at + fan_out * fan_in : at + fan_out * (fan_in + 1)]
+            out[f"{2 * i}.weight"], out[f"{2 * i}.bias"] = w.copy(), b.copy()
+        return out
+
+    def load(self, params: Tensor, row: int, layer: int, w: Tensor, b: Tensor) -> None:
+        self.weight(params, layer)[row] = w
+        self.bias(params, layer)[row, :, 0] = b
+
+    # ------------------------------------------------------------------ passes
+
+    def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False,
+                rows: slice | None = None) -> Tensor:
+        """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
+
+        With ``margin`` (two classes only) the logit difference ``l1 - l0`` ``(K, 1, m)`` instead:
+        half the work of the last layer, and all that softmax cross-entropy needs of it. ``rows``:
+        only these models (then ``xa`` has their number of rows; the margin weights must have been
+        computed for all of ``params`` with ``margin_weights``).
+        Keeps each hidden layer's output (and pre-activation where its backward needs it) in ``ws``.
+        """
+        k, m = xa.shape[0], xa.shape[2]
+        part = (lambda t: t) if rows is None else (lambda t: t[rows])
+        a = xa
+        for layer in range(self.n_layers):
+            last = layer == self.n_layers - 1
+            fan_out = 1 if last and margin else self.sizes[layer + 1]
+            z = ws.get(f"z{layer}", k, fan_out, m)
+            if last and margin:
+                if rows is None:
+                    w, b = self.margin_weights(params, ws)
+                else:
+                    w = ws.get("wd", params.shape[0], 1, self.sizes[layer] + (layer == 0))[rows]
+                    b = None if layer == 0 else ws.get("bd", params.shape[0], 1, 1)[rows]
+                torch.bmm(w, a, out=z) if b is None else torch.baddbmm(b, w, a, out=z)
+                return z
+            if layer == 0:
+                torch.bmm(part(self.first(params)), a, out=z)
+            else:
+                torch.bmm(part(self.weight(params, layer)), a, out=z)
+                z.add_(part(self.bias(params, layer)))
+            if last:
+                return z
+            if self.activation in IN_PLACE:
+                a = IN_PLACE[self.activation](z)
+            else:
+                a = FROM_INPUT[self.activation](z, ws.get(f"a{layer}", k, fan_out, m))
+        raise AssertionError("unreachable")
+
+    def margin_weights(self, params: Tensor, ws: Workspace) -> tuple[Tensor, Tensor | None]:
+        """(w1 - w0, b1 - b0) of a two-class output layer: (K, 1, in) and (K, 1, 1); for a net
+        without hidden layers (K, 1, in + 1) and None (the bias is in the augmented weights)."""
+        k, last = params.shape[0], self.n_layers - 1
+        if last == 0:
+            w = self.first(params)
+            return torch.sub(self.rows(w, "1:"), self.rows(w, ":1"), out=ws.get("wd", k, 1, w.shape[2])), None
+        w, b = self.weight(params, last), self.bias(params, last)
+        return (torch.sub(self.rows(w, "1:"), self.rows(w, ":1"), out=ws.get("wd", k, 1, w.shape[2])),
+                torch.sub(self.rows(b, "1:"), self.rows(b, ":1"), out=ws.get("bd", k, 1, 1)))
+
+    def hidden(self, layer: int, ws: Workspace, k: int, m: int) -> tuple[Tensor | None, Tensor]:
+        """(pre-activation or None, output) of a hidden layer from the last ``forward``."""
+        shape = (k, self.sizes[layer + 1], m)
+        z = ws.get(f"z{layer}", *shape)
+        if self.activation in IN_PLACE:
+            return None, z
+        return z, ws.get(f"a{layer}", *shape)
+
+    def gradients(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace, out: Tensor) -> None:
+        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P).
+
+        ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m).
+        """
+        k, m = params.shape[0], xa.shape[2]
+        last = self.n_layers - 1
+        binary = self.sizes[-1] == 2
+        parts: list[Tensor] = []
+        if binary:
+            # Two classes: softmax CE depends on the margin d = l1 - l0 only, and
+            # d CE / d l1 = sigmoid(d) - y1 = -(d CE / d l0): one row of gradients, used twice.
+            d = self.forward(params, xa, ws, margin=True)
+            dd = d.sigmoid_().sub_(ws.derived(onehot_t, "1:")).mul_(1.0 / m)
+            a_prev = xa if last == 0 else self.hidden(last - 1, ws, k, m)[1]
+            g = torch.bmm(dd, ws.derived(a_prev, "T"), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
+            minus_g = torch.neg(g, out=ws.get("gw_minus", k, 1, a_prev.shape[1]))
+            if last == 0:
+                parts += [ws.derived(g, "flat"), ws.derived(minus_g, "flat")]
+                torch.cat(parts[::-1], dim=1, out=out)
+                return
+            gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
+            parts += [gb, torch.neg(gb, out=ws.get("gb_minus", k, 1)), ws.derived(g, "flat"),
+                      ws.derived(minus_g, "flat")]
+            wd = ws.get("wd", k, 1, self.sizes[last])  # w1 - w0, from the forward pass
+            da = torch.mul(ws.derived(wd, "T"), dd, out=ws.get(f"dz{last - 1}", k, self.sizes[last], m))
+            z_prev, a_prev = self.hidden(last - 1, ws, k, m)
+            dz = activation_backward(self.activation, da, z_prev, a_prev)
+            start = last - 1
+        else:
+            logits = self.forward(params, xa, ws)
+            # d(mean CE)/d logits = (softmax - onehot) / m
+            dz = torch.softmax(logits, dim=1, out=ws.get("dz_out", *logits.shape))
+            dz.sub_(onehot_t).mul_(1.0 / m)
+            start = last
+        for layer in range(start, -1, -1):
+            fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
+            if layer == 0:
+                g = torch.bmm(dz, ws.derived(xa, "T"), out=ws.get("g0", k, fan_out, fan_in + 1))
+                parts.append(ws.derived(g, "flat"))
+                break
+            _, a_prev = self.hidden(layer - 1, ws, k, m)
+            gw = torch.bmm(dz, a_prev.transpose(1, 2), out=ws.get(f"gw{layer}", k, fan_out, fan_in))
+            gb = torch.sum(dz, 2, out=ws.get(f"gb{layer}", k, fan_out))
+            parts += [gb, gw.view(k, -1)]
+            da = torch.bmm(self.weight(params, layer).transpose(1, 2), dz, out=ws.get(f"dz{layer - 1}", k, fan_in, m))
+            z_prev, a_prev = self.hidden(layer - 1, ws, k, m)
+            dz = activation_backward(self.activation, da, z_prev, a_prev)
+        torch.cat(parts[::-1], dim=1, out=out)
+
+    @torch.no_grad()
+    def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], ws: Workspace,
+                 max_elements: int) -> list[tuple[Tensor, Tensor]]:
+        """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
+        ``splits`` of the shared inputs ``xa`` (in + 1, N) with labels ``y`` (N,).
+
+        Models are taken a few at a time so that the widest activation has at most ``max_elements``.
+        """
+        k, n = params.shape[0], xa.shape[1]
+        step = max(1, max_elements // (n * max(self.sizes[1:])))
+        # which split each column is in: a product with it sums a row's values split by split
+        members = torch.zeros(n, len(splits), dtype=self.dtype)
+        at = 0
+        for j, size in enumerate(splits):
+            members[at : at + size, j] = 1
+            at += size
+        sums = torch.empty(k, len(splits), dtype=self.dtype)  # of the per-point losses
+        hits = torch.empty(k, len(splits), dtype=self.dtype)  # counts of correct points: exact
+        two = self.sizes[-1] == 2
+        if two:  # the sign that turns l1 - l0 into (other class's logit - the label's)
+            sign = (1 - 2 * y).to(self.dtype)
+        if two:
+            self.margin_weights(params, ws)  # once for all rows
+        for s in range(0, k, step):
+            rows = slice(s, min(s + step, k))
+            x = xa.expand(rows.stop - s, *xa.shape)
+            if two:
+                # CE = softplus(l_other - l_label); argmax = 1 iff l1 > l0 (ties go to class 0)
+                d = self.forward(params, x, ws, margin=True, rows=rows)[:, 0]
+                nll = F.softplus(d * sign, threshold=50)
+                correct = (d > 0) == y
+            else:
+                logits = self.forward(params, x, ws, rows=rows)
+                nll = F.cross_entropy(logits, y.expand(len(x), n), reduction="none")
+                correct = argmax_classes(logits) == y
+            torch.mm(nll, members, out=sums[s : s + step])
+            torch.mm(correct.to(self.dtype), members, out=hits[s : s + step])
+        count = torch.tensor(splits, dtype=torch.float64)
+        losses = sums.double() / count
+        bad = (~torch.isfinite(losses).all(1)).nonzero().flatten()
+        for s in range(0, len(bad), step):  # NaN logits: count hits with torch's argmax semantics
+            rows = bad[s : s + step]
+            logits = self.forward(params[rows], xa.expand(len(rows), *xa.shape), ws)
+            hits[rows] = torch.mm((argmax_classes(logits) == y).to(self.dtype), members)
+        accs = hits.double() / count
+        return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
+
+
+def argmax_classes(logits: Tensor) -> Tensor:
+    """``logits.argmax(dim=1)`` for (K, classes, N), a class at a time: torch reduces over a short
+    middle dimension ~50× slower. The first maximum wins, and NaN counts as the maximum, as in torch."""
+    best, index = logits[:, 0], torch.zeros(logits.shape[0], logits.shape[2], dtype=torch.long)
+    for c in range(1, logits.shape[1]):
+        value = logits[:, c]
+        better = (value > best) | (value.isnan() & ~best.isnan())
+        index.masked_fill_(better, c)
+        best = torch.where(better, value, best)
+    return index
+
+
+def augmented_t(X: Tensor) -> Tensor:
+    """(in + 1, N): the inputs as columns, with a row of ones (for ``[W | b]``)."""
+    return torch.cat([X.T, torch.ones(1, len(X), dtype=X.dtype)]).contiguous()
