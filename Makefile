@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-slow bench notebooks clean
+.PHONY: lab serve test test-slow bench notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 lab: $(STAMP)
 	$(BIN)/trainlab lab
+
+serve: $(STAMP)
+	$(BIN)/trainlab serve
 
 # The browser test drives Debian's chromium (Playwright cannot download its own browsers here).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
