@@ -228,7 +228,7 @@ def bench(
         if not as_json:
             err_console.print(f"  {r['engine']:<12} {r['net']:<11} K={r['K']:<5} epochs={r['epochs']:<4} "
                               f"{r['model_epochs_per_s']:>10,.0f} model-epochs/s  (load {r['load_average']:.1f})",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
 
     results = run_benchmark(quick=quick, threads=threads, progress=show)
     if as_json:
