@@ -134,8 +134,10 @@ def measure(kind: str, net: str, k: int, epochs: int, threads: int | None = None
     """One measurement, meant to run in a fresh process: model-epochs/s and peak memory."""
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    # Each contender at its best: one torch thread for the one-model loops (on models this small a
+    # second thread only adds synchronisation, and under load it makes them several times slower),
+    # and the population engine with one worker process per core; --threads N fixes it for all.
+    torch.set_num_threads(threads or (torch.get_num_threads() if kind == "population" else 1))
     make_job(kind, net, min(k, 16), 1)()  # warm up: libraries load and kernels initialise outside the timing
     job = make_job(kind, net, k, epochs)
     hidden = NETS[net]

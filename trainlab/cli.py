@@ -219,7 +219,8 @@ def data(
 def bench(
     quick: Annotated[bool, typer.Option(help="Fewer epochs and population sizes (about a minute).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON.")] = False,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads per measurement (default: torch's).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads (and population workers) per measurement (default: 1 for the one-model "
+                                      "loops, one worker per core for the population engine).")] = None,
 ) -> None:
     """Model-epochs/s of the notebook loop, scikit-learn, the reference and population engines."""
     from trainlab.bench import run_benchmark, to_json
