@@ -11,7 +11,7 @@ from trainlab.bench import measure, plan_measurements
 def test_each_contender_is_measured(kind):
     r = measure(kind, "2→32→2", 4 if kind == "population" else 1, epochs=2, threads=1)
     assert r["model_epochs_per_s"] > 0 and r["seconds"] > 0
-    assert r["peak_mib"] > 0 and r["kib_per_model"] >= 0
+    assert r["peak_mib"] > 0 and r["kib_per_model"] >= 0 and r["per_cpu_second"] > 0
 
 
 def test_the_plan_covers_the_issue():

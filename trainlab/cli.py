@@ -219,7 +219,8 @@ def data(
 def bench(
     quick: Annotated[bool, typer.Option(help="Fewer epochs and population sizes (about a minute).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON.")] = False,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads per measurement (default: torch's).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads (and population workers) per measurement (default: 1 for the one-model "
+                                      "loops, one worker per core for the population engine).")] = None,
 ) -> None:
     """Model-epochs/s of the notebook loop, scikit-learn, the reference and population engines."""
     from trainlab.bench import run_benchmark, to_json
@@ -228,27 +229,30 @@ def bench(
         if not as_json:
             err_console.print(f"  {r['engine']:<12} {r['net']:<11} K={r['K']:<5} epochs={r['epochs']:<4} "
                               f"{r['model_epochs_per_s']:>10,.0f} model-epochs/s  (load {r['load_average']:.1f})",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
 
     results = run_benchmark(quick=quick, threads=threads, progress=show)
     if as_json:
         print(to_json(results))
         return
     table = Table(title="Throughput (Adam, batch 64, moons 600 points 70/30, val eval every epoch)")
-    for col in ("engine", "net", "K", "epochs", "model-epochs/s", "×notebook", "×sklearn", "peak MiB", "KiB/model",
-                "overhead", "load"):
+    for col in ("engine", "net", "K", "epochs", "model-epochs/s", "×notebook", "×sklearn", "per CPU-s", "peak MiB",
+                "KiB/model", "overhead", "load"):
         table.add_column(col, justify="left" if col in ("engine", "net") else "right")
     for r in results:
         def num(key: str, fmt: str) -> str:
             return "-" if r.get(key) is None else format(r[key], fmt)
 
         table.add_row(r["engine"], r["net"], str(r["K"]), str(r["epochs"]), num("model_epochs_per_s", ",.0f"),
-                      num("x_notebook", ".1f"), num("x_sklearn", ".1f"), num("peak_mib", ",.0f"),
+                      num("x_notebook", ".1f"), num("x_sklearn", ".1f"), num("per_cpu_second", ",.0f"),
+                      num("peak_mib", ",.0f"),
                       num("kib_per_model", ".1f"), num("overhead_kib_per_model", ".1f"), num("load_average", ".1f"))
-    console = out_console if out_console.width >= 130 else Console(width=130)  # never squeeze the figures
+    console = out_console if out_console.width >= 140 else Console(width=140)  # never squeeze the figures
     console.print(table)
     console.print("KiB/model: peak memory above the warmed-up process's baseline, per model; overhead: the "
-                      "same beyond parameters, gradient, Adam state and history (KiB/model); load: the machine's "
+                      "same beyond parameters, gradient, Adam state and history (KiB/model); per CPU-s: model-epochs per "
+                      "CPU-second of the process and its workers (steadier than wall time on a shared machine); "
+                      "load: the machine's "
                       "1-minute load average after the measurement (figures vary with it). trainlab run rows: the "
                       "whole command (start-up, training, store, CSV, plots, report) in a fresh process.")
 

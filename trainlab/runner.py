@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -256,7 +257,7 @@ def run(
 def exporting_csv(out_dir: Path, in_background: bool) -> Iterator[None]:
     """Write runs.csv and history.csv from the store, in a forked process while the body runs (they
     read the same committed store; a sweep's history.csv takes about as long as its plots)."""
-    pid = os.fork() if in_background and hasattr(os, "fork") else None
+    pid = os.fork() if in_background and sys.platform == "linux" else None  # see population.loop.FORK
     if pid == 0:  # the child: export, then leave without running exit handlers
         code = 1
         try:

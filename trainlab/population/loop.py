@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import mmap
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -41,6 +42,8 @@ COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 EVAL_ELEMENTS = 1 << 18
+# Worker processes are forked: on Linux only (macOS frameworks are not fork-safe, Windows has none).
+FORK = sys.platform == "linux"
 
 
 def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
@@ -67,7 +70,7 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
     size = slice_models or slice_size(net.sizes, batch_size, k)
     n_slices = math.ceil(k / size)
     workers = min(workers or torch.get_num_threads(), n_slices)
-    if not hasattr(os, "fork"):  # pragma: no cover - Windows
+    if not FORK:  # pragma: no cover - macOS, Windows
         workers = 1
     alloc = shared_zeros if workers > 1 else np.zeros
     history = torch.from_numpy(alloc((k, epochs, len(HISTORY_COLUMNS)), np.float64)).fill_(math.nan)
