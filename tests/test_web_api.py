@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from tests.conftest import assert_bad_input
 from trainlab.web import create_app
 from trainlab.web.limits import Limits
 
@@ -270,3 +271,14 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(cli, monkeypatch, h
     assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning"}]
     assert ("WARNING" in result.err) == warned
     assert cli("serve", "--port", "0").code == 2
+
+
+def test_serve_on_a_busy_port_or_unknown_host_is_one_line_and_exit_2(cli):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_bad_input(cli("serve", "--port", port), f"--port {port}", "cannot listen", "in use")
+    assert_bad_input(cli("serve", "--host", "no-such-host.invalid", "--port", "8999"), "no-such-host.invalid")
