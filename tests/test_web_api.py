@@ -282,3 +282,10 @@ def test_serve_on_a_busy_port_or_unknown_host_is_one_line_and_exit_2(cli):
         port = busy.getsockname()[1]
         assert_bad_input(cli("serve", "--port", port), f"--port {port}", "cannot listen", "in use")
     assert_bad_input(cli("serve", "--host", "no-such-host.invalid", "--port", "8999"), "no-such-host.invalid")
+
+
+def test_upload_with_more_rows_than_the_limit_is_refused():
+    rows = "x1,x2,y\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(60))
+    with TestClient(create_app("127.0.0.1", 8765, Limits(max_samples=50)), base_url=BASE) as client:
+        r = client.post("/api/upload", files={"file": ("big.csv", rows.encode(), "text/csv")})
+    assert r.status_code == 422 and r.json()["error"] == "upload: at most 50 rows in the playground (got 60)"

@@ -28,7 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
-    uploads, slots = Uploads(), Slots(limits.max_trainings)
+    uploads, slots = Uploads(limits.max_samples), Slots(limits.max_trainings)
     app = FastAPI(title="trainlab playground", docs_url=None, redoc_url=None, openapi_url=None,
                   on_shutdown=[uploads.close])
     app.add_middleware(GuardMiddleware, policy=HostPolicy(host, port))
@@ -91,12 +91,10 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
         if len(content) > limits.max_upload_bytes:
             raise RequestRefused(f"upload: at most {limits.max_upload_bytes // 1024} KiB of CSV", status=413)
         try:
-            text = content.decode("utf-8")
+            content.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestRefused("upload: expected a UTF-8 text CSV file (x1,x2,y)") from None
-        item = uploads.add(text.encode(), file.filename or "points.csv")
-        if item.rows > limits.max_samples:
-            raise RequestRefused(f"upload: at most {limits.max_samples} rows in the playground (got {item.rows})")
+        item = uploads.add(content, file.filename or "points.csv")
         return {"upload": item.id, "filename": item.filename, "rows": item.rows, "columns": item.columns}
 
     @app.middleware("http")
