@@ -37,6 +37,10 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     def parse(body: Any, compare: bool = False):
         return parse_request(body, uploads, limits, compare=compare)
 
+    def parse_either(body: Any):
+        # The HTTP routes take a session's setup or a comparison; a "vary" makes it the latter.
+        return parse(body, compare=isinstance(body, dict) and "vary" in body)
+
     @app.exception_handler(BadInput)
     async def bad_input(_: HTTPRequest, e: BadInput) -> JSONResponse:
         return JSONResponse({"error": str(e)}, status_code=e.status if isinstance(e, RequestRefused) else 422)
@@ -68,7 +72,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     async def check(request: HTTPRequest) -> dict:
         """Validate a setup without training it: the normalised config, or a 422 naming the key."""
         body = await json_body(request)
-        parsed = parse(body, compare="vary" in body if isinstance(body, dict) else False)
+        parsed = parse_either(body)
         make_data(parsed)
         return {"ok": True, "config": parsed.config.model_dump(mode="json", exclude={"grid"} if not parsed.compare
                                                                else set())}
@@ -76,7 +80,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     @app.post("/api/export")
     async def export(request: HTTPRequest, format: str = "toml") -> PlainTextResponse:
         body = await json_body(request)
-        parsed = parse(body, compare="vary" in body if isinstance(body, dict) else False)
+        parsed = parse_either(body)
         if format == "toml":
             return PlainTextResponse(toml_text(parsed), media_type="application/toml", headers={
                 "Content-Disposition": 'attachment; filename="playground.toml"'})
