@@ -34,13 +34,15 @@ def run_to_end(ws, body) -> dict:
     assert ws.receive_json()["epoch"] == 0
     ws.send_json({"type": "play"})
     history: dict[str, list] = {}
+    grad_norms: list[list[float]] = []
     while True:
         m = ws.receive_json()
         assert m["type"] == "update", m
         for k, v in m["history"].items():
             history.setdefault(k, []).extend(v)
+        grad_norms += m["layer_grad_norms"]
         if m["status"] != "training":
-            return {"ready": ready, "last": m, "history": history}
+            return {"ready": ready, "last": m, "history": history, "grad_norms": grad_norms}
 
 
 def test_page_and_static_files(client):
@@ -64,6 +66,18 @@ def test_training_session_streams_every_epoch(client):
     assert len(last["neurons"]) == 1 and len(last["neurons"][0]) == 8
     assert len(last["weights"]) == 2 and len(last["weights"][0]["w"]) == 8
     assert last["output"]["kind"] == "probability"
+
+
+def test_streamed_layer_gradient_norms_are_the_doctors(client):
+    from trainlab.config import config_from_dict
+    from trainlab.train import train
+
+    with client.websocket_connect(WS) as ws:
+        streamed = run_to_end(ws, SMALL)["grad_norms"]
+    extra = train(config_from_dict(SMALL["config"]), seed=SMALL["seed"], diagnostics=True).extra
+    assert len(streamed) == 30
+    for layer in (1, 2):
+        assert [epoch[layer - 1] for epoch in streamed] == pytest.approx(extra[f"grad_norm.{layer}"], rel=1e-6)
 
 
 def test_step_pause_reset(client):
