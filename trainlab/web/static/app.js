@@ -15,6 +15,7 @@ const PRESETS = [
   ["depth", "model.hidden", "[8] | [8, 8] | [8, 8, 8]"],
 ];
 
+const REGRESSION_DATA = ["plane", "gaussian", "csv"]; // config.REGRESSION_DATASETS
 const DEFAULTS = {
   "data.name": "moons", "data.task": "classification", "data.noise": 0.25, "data.n_samples": 600,
   "data.split": [0.7, 0.3], "data.seed": 42, "data.features": ["x1", "x2"],
@@ -46,7 +47,10 @@ function readHash() {
     if (k in DEFAULTS) state[k] = value;
     else if (k in VIEW_DEFAULTS) view[k] = typeof VIEW_DEFAULTS[k] === "string" ? v : value;
   }
-  if (state["data.name"] === "csv") state["data.name"] = "moons"; // an upload is not in the link
+  // An upload is not in the link (writeHash leaves data.name = csv out): open generated data of the same task.
+  const regression = state["data.task"] === "regression";
+  if (state["data.name"] === "csv" || (regression && !REGRESSION_DATA.includes(state["data.name"])))
+    state["data.name"] = regression ? "plane" : "moons";
 }
 
 function writeHash() {
@@ -108,7 +112,7 @@ function setKey(key, value) {
     if (value === "plane") state["data.task"] = "regression";
     else if (value !== "gaussian" && value !== "csv") state["data.task"] = "classification";
   }
-  if (key === "data.task" && value === "regression" && !["plane", "gaussian", "csv"].includes(state["data.name"]))
+  if (key === "data.task" && value === "regression" && !REGRESSION_DATA.includes(state["data.name"]))
     state["data.name"] = "plane";
   if (key === "data.task" && value === "classification" && state["data.name"] === "plane") state["data.name"] = "moons";
   // Regression noise is the target's noise, on another scale than the generators' noise.
