@@ -75,7 +75,6 @@ function requestBody() {
     node[parts[parts.length - 1]] = v;
   }
   if (config.optim.weight_decay === 0) delete config.optim.weight_decay; // adamw's default 0.01 otherwise
-  if (config.data.task === "regression") delete config.data.stratify;
   return { config, seed: state.seed, upload: upload && upload.upload };
 }
 
@@ -267,15 +266,13 @@ function onUpdate(m) {
   $("status").textContent = done && m.epoch > 0 ? { ok: "finished", diverged: "diverged", early_stopped: "stopped early" }[m.status] : "";
   $("status").className = "status " + (m.status === "diverged" ? "bad" : "");
   if (done) setPlaying(false);
-  drawOutput();
-  updateNetwork();
-  drawCharts();
+  onUpdateRedraw();
   metrics();
 }
 
 function metrics() {
   const n = curves.train_loss.length;
-  if (!n) { $("metrics").innerHTML = "<span>Press ▶ to train</span>"; return; }
+  if (!n) return metricsPlaceholder();
   const f = (v) => (v === null ? "–" : v.toFixed(4));
   const lossName = net.task === "regression" ? "MSE" : "loss";
   let html = `<span>Train ${lossName} <b>${f(curves.train_loss[n - 1])}</b></span><span>Val ${lossName} <b>${f(curves.val_loss[n - 1])}</b></span>`;
@@ -663,11 +660,16 @@ function setMode(mode) {
   $("tab-compare").classList.toggle("active", mode === "compare");
   document.querySelector(".transport").classList.toggle("muted", mode !== "play");
   if (playing) send({ type: "pause" });
-  if (mode === "play") { if (net) { buildNetwork(); if (last) onUpdateRedraw(); } }
-  else renderCompare();
+  redraw();
 }
 
 function onUpdateRedraw() { drawOutput(); updateNetwork(); drawCharts(); }
+
+// The current mode's view from scratch (after a mode switch or a resize).
+function redraw() {
+  if (view.mode !== "play") renderCompare();
+  else if (net) { buildNetwork(); if (last) onUpdateRedraw(); }
+}
 
 // ---------------------------------------------------------------------------- share, export, messages
 
@@ -726,7 +728,7 @@ function start() {
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (net && view.mode === "play") { buildNetwork(); if (last) onUpdateRedraw(); } else if (view.mode === "compare") renderCompare(); }, 150);
+    resizeTimer = setTimeout(redraw, 150);
   });
   connect();
   setup();
