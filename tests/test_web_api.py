@@ -201,6 +201,14 @@ def test_csv_upload_trains_and_exports_by_file_name(client, tmp_path):
     assert 'path = "my_points.csv"' in toml and "trainlab-uploads" not in toml
 
 
+def test_code_export_spells_json_literals_in_python_but_leaves_strings_alone(client):
+    rows = "x1,x2,y\n" + "".join(f"{i % 7 / 7},{i % 5 / 5},{int(i % 7 > 3)}\n" for i in range(60))
+    up = client.post("/api/upload", files={"file": ("nullable true.csv", rows.encode(), "text/csv")}).json()
+    body = {"config": {"data": {"name": "csv", "stratify": False}}, "upload": up["upload"]}
+    code = client.post("/api/export?format=python", json=body).text
+    assert 'data={"name": "csv", "stratify": False, "path": "nullable_true.csv"}' in code
+
+
 @pytest.mark.parametrize("content, status, fragment", [
     (b"x1,x2,y\n1,2,a\n3,oops,b\n", 422, "'oops' is not a number"),
     (b"a,b,c,y\n1,2,3,0\n4,5,6,1\n", 422, "expected columns x1, x2, y"),
