@@ -53,6 +53,14 @@ def test_run_result_model_predicts_like_the_trained_weights(short_run):
     assert acc == pytest.approx(result.history["val_acc"][-1], abs=1e-9)
 
 
+def test_rebuilding_a_model_leaves_torchs_global_generator_alone(short_run):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    short_run[1].model()
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_example_xor_csv_is_the_xor_experiments_data():
     assert tl.EXAMPLE_XOR_CSV.is_file()
     assert tl.experiment("xor_sgd_vs_adam").data.path == str(tl.EXAMPLE_XOR_CSV.resolve())

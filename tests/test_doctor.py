@@ -188,3 +188,17 @@ def test_cli_doctor_bad_input(cli, write_config):
     assert_bad_input(cli("doctor", config, "--epochs", "0"), "--epochs 0")
     assert_bad_input(cli("doctor", config, "--set", "model.activation=swish"), "model.activation")
     assert_bad_input(cli("doctor", config.parent / "missing.toml"), "missing.toml", "not found")
+
+
+@pytest.mark.parametrize("direction, suggested, expected", [
+    ("lower", 0.05, "--set optim.lr=0.001 (a tenth of the current rate"),  # the range test says higher: ignored
+    ("raise", 0.001, "--set optim.lr=0.1 (10× the current rate"),
+    ("lower", 0.002, "--set optim.lr=0.002 (LR range test"),
+])
+def test_the_lr_to_try_says_how_it_relates_to_the_current_rate(direction, suggested, expected):
+    from types import SimpleNamespace
+
+    from trainlab.doctor import Checks
+
+    checks = SimpleNamespace(lr=0.01, lr_find=SimpleNamespace(suggested_lr=suggested, best_lr=10 * suggested))
+    assert Checks.try_lr(checks, direction).startswith(expected)

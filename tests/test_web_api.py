@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from tests.conftest import assert_bad_input
 from trainlab.web import create_app
 from trainlab.web.limits import Limits
 
@@ -33,13 +34,15 @@ def run_to_end(ws, body) -> dict:
     assert ws.receive_json()["epoch"] == 0
     ws.send_json({"type": "play"})
     history: dict[str, list] = {}
+    grad_norms: list[list[float]] = []
     while True:
         m = ws.receive_json()
         assert m["type"] == "update", m
         for k, v in m["history"].items():
             history.setdefault(k, []).extend(v)
+        grad_norms += m["layer_grad_norms"]
         if m["status"] != "training":
-            return {"ready": ready, "last": m, "history": history}
+            return {"ready": ready, "last": m, "history": history, "grad_norms": grad_norms}
 
 
 def test_page_and_static_files(client):
@@ -63,6 +66,18 @@ def test_training_session_streams_every_epoch(client):
     assert len(last["neurons"]) == 1 and len(last["neurons"][0]) == 8
     assert len(last["weights"]) == 2 and len(last["weights"][0]["w"]) == 8
     assert last["output"]["kind"] == "probability"
+
+
+def test_streamed_layer_gradient_norms_are_the_doctors(client):
+    from trainlab.config import config_from_dict
+    from trainlab.train import train
+
+    with client.websocket_connect(WS) as ws:
+        streamed = run_to_end(ws, SMALL)["grad_norms"]
+    extra = train(config_from_dict(SMALL["config"]), seed=SMALL["seed"], diagnostics=True).extra
+    assert len(streamed) == 30
+    for layer in (1, 2):
+        assert [epoch[layer - 1] for epoch in streamed] == pytest.approx(extra[f"grad_norm.{layer}"], rel=1e-6)
 
 
 def test_step_pause_reset(client):
@@ -186,6 +201,14 @@ def test_csv_upload_trains_and_exports_by_file_name(client, tmp_path):
     assert 'path = "my_points.csv"' in toml and "trainlab-uploads" not in toml
 
 
+def test_code_export_spells_json_literals_in_python_but_leaves_strings_alone(client):
+    rows = "x1,x2,y\n" + "".join(f"{i % 7 / 7},{i % 5 / 5},{int(i % 7 > 3)}\n" for i in range(60))
+    up = client.post("/api/upload", files={"file": ("nullable true.csv", rows.encode(), "text/csv")}).json()
+    body = {"config": {"data": {"name": "csv", "stratify": False}}, "upload": up["upload"]}
+    code = client.post("/api/export?format=python", json=body).text
+    assert 'data={"name": "csv", "stratify": False, "path": "nullable_true.csv"}' in code
+
+
 @pytest.mark.parametrize("content, status, fragment", [
     (b"x1,x2,y\n1,2,a\n3,oops,b\n", 422, "'oops' is not a number"),
     (b"a,b,c,y\n1,2,3,0\n4,5,6,1\n", 422, "expected columns x1, x2, y"),
@@ -270,3 +293,21 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(cli, monkeypatch, h
     assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning"}]
     assert ("WARNING" in result.err) == warned
     assert cli("serve", "--port", "0").code == 2
+
+
+def test_serve_on_a_busy_port_or_unknown_host_is_one_line_and_exit_2(cli):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_bad_input(cli("serve", "--port", port), f"--port {port}", "cannot listen", "in use")
+    assert_bad_input(cli("serve", "--host", "no-such-host.invalid", "--port", "8999"), "no-such-host.invalid")
+
+
+def test_upload_with_more_rows_than_the_limit_is_refused():
+    rows = "x1,x2,y\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(60))
+    with TestClient(create_app("127.0.0.1", 8765, Limits(max_samples=50)), base_url=BASE) as client:
+        r = client.post("/api/upload", files={"file": ("big.csv", rows.encode(), "text/csv")})
+    assert r.status_code == 422 and r.json()["error"] == "upload: at most 50 rows in the playground (got 60)"

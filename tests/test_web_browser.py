@@ -120,3 +120,13 @@ def test_layout_fits_common_widths(server, browser, width):
     page.screenshot(path=str(ARTIFACTS / f"playground-{width}.png"), full_page=True)
     assert errors == []
     page.close()
+
+
+def test_link_of_a_csv_regression_setup_opens_on_generated_regression_data(server, browser):
+    # An upload stays on its machine, so the link of a CSV regression setup carries the task but no data name.
+    page, errors = open_page(browser, server + "/#data.task=\"regression\"&data.noise=0.05")
+    page.wait_for_function("document.getElementById('output-title').textContent.startsWith('Output')")
+    assert page.is_hidden("#error"), page.text_content("#error")
+    assert page.input_value("[data-key='data.name']") == "plane"
+    assert errors == []
+    page.close()

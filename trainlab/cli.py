@@ -348,6 +348,7 @@ def serve(
     from trainlab.web import create_app
     from trainlab.web.security import is_loopback
 
+    _check_can_listen(host, port)
     if not is_loopback(host):
         err_console.print(f"[bold red]WARNING:[/] listening on {host}: anyone who can reach this machine can use "
                           "the playground and its CPU (there is no login). Use the default 127.0.0.1 unless you "
@@ -357,6 +358,20 @@ def serve(
     out_console.print(f"trainlab playground: [bold]http://{'localhost' if is_loopback(host) else host}:{port}/[/] "
                       "(Ctrl-C to stop)", highlight=False)
     uvicorn.run(create_app(host, port), host=host, port=port, log_level="warning")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind and release the address first: uvicorn reports an unknown host or a busy port only after
+    the playground's URL is printed, as a log line with exit code 3."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            s.bind(address)
+    except OSError as e:
+        raise BadInput(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
 
 
 # ---------------------------------------------------------------------------- entry point

@@ -33,17 +33,43 @@ SATURATED = {  # activation → is this output in the flat tail where f' ≈ 0?
 }
 
 
-class Diagnostics(Callback):
+class LayerGradNorms(Callback):
+    """``epochs[e - 1][l - 1]`` = ‖∇(W_l, b_l)‖₂ of layer l, mean over epoch e's steps.
+
+    One fused norm per step and one sync per epoch: cheap enough for the playground's live view,
+    which shows these alone; ``Diagnostics`` records them with the rest of the checklist's numbers.
+    """
+
+    def on_train_begin(self, model: nn.Module) -> None:
+        self.layers = linear_layers(model)
+        self.epochs: list[list[float]] = []
+        self.grad_norms: list[list[torch.Tensor]] = []  # this epoch, per step: ‖∇W_l‖, ‖∇b_l‖ for every layer
+
+    @torch.no_grad()
+    def on_after_backward(self, model: nn.Module) -> None:
+        grads = [p.grad for linear in self.layers for p in (linear.weight, linear.bias)]
+        self.grad_norms.append(torch._foreach_norm(grads))  # one fused op, as clip_grad_norm_ does
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, record: dict[str, float]) -> bool:
+        self._end_epoch()
+        return False
+
+    def _end_epoch(self) -> None:
+        norms = torch.stack([torch.stack(step) for step in self.grad_norms])  # (steps, 2L)
+        self.epochs.append(norms.pow(2).view(len(norms), -1, 2).sum(dim=2).sqrt().mean(dim=0).tolist())
+        self.grad_norms = []
+
+
+class Diagnostics(LayerGradNorms):
     def __init__(self, X_train: torch.Tensor) -> None:
         self.X_train = X_train
         self.extra: dict[str, list[float]] = defaultdict(list)
 
     def on_train_begin(self, model: nn.Module) -> None:
-        self.layers = linear_layers(model)
+        super().on_train_begin(model)
         self._start_epoch()
 
     def _start_epoch(self) -> None:
-        self.grad_norms: list[list[torch.Tensor]] = []  # per step: ‖∇W_l‖, ‖∇b_l‖ for every layer
         self.before: list[torch.Tensor] | None = None  # the weights before the epoch's first step
         self.update_ratios: list[float] = []
 
@@ -57,8 +83,7 @@ class Diagnostics(Callback):
     @torch.no_grad()
     def on_after_backward(self, model: nn.Module) -> None:
         self._record_first_step()
-        grads = [p.grad for linear in self.layers for p in (linear.weight, linear.bias)]
-        self.grad_norms.append(torch._foreach_norm(grads))  # one fused op, as clip_grad_norm_ does
+        super().on_after_backward(model)
         if self.before is None:
             self.before = [linear.weight.clone() for linear in self.layers]
 
@@ -69,9 +94,8 @@ class Diagnostics(Callback):
 
     def _flush(self, model: nn.Module) -> None:
         """Turn the epoch's per-step tensors into one float per key (one sync, at epoch end)."""
-        norms = torch.stack([torch.stack(step) for step in self.grad_norms])  # (steps, 2L)
-        per_layer = norms.pow(2).view(len(norms), -1, 2).sum(dim=2).sqrt().mean(dim=0)  # (L,)
-        for l, norm in enumerate(per_layer.tolist(), start=1):
+        self._end_epoch()
+        for l, norm in enumerate(self.epochs[-1], start=1):
             self.extra[f"grad_norm.{l}"].append(norm)
             self.extra[f"update_ratio.{l}"].append(self.update_ratios[l - 1] if self.update_ratios else math.nan)
         self._record_units(model)

@@ -137,7 +137,7 @@ class Checks:
         lr = self.lr_find.suggested_lr
         if (direction == "lower" and lr >= self.lr) or (direction == "raise" and lr <= self.lr):
             lr = self.lr / 10 if direction == "lower" else self.lr * 10
-            source = "10× the current rate"
+            source = "a tenth of the current rate" if direction == "lower" else "10× the current rate"
         else:
             source = f"LR range test: loss lowest at lr ≈ {self.lr_find.best_lr:.2g}, suggestion a tenth of that"
         return f"--set optim.lr={lr:.2g} ({source}; see trainlab lrfind)"

@@ -87,6 +87,8 @@ def model_from_params(cfg: ModelConfig, params: dict, dtype: torch.dtype = torch
     are all it takes. float64 by default: plots and checks then see the weights exactly as trained.
     """
     first, last = params["0.weight"], params[f"{2 * len(cfg.hidden)}.weight"]
-    model = build_model(cfg, first.shape[1], last.shape[0], dtype=dtype)
+    # The initial weights are overwritten: a throwaway generator keeps torch's global one (a
+    # notebook's torch.manual_seed) untouched by plotting a model.
+    model = build_model(cfg, first.shape[1], last.shape[0], generator=torch.Generator(), dtype=dtype)
     model.load_state_dict({k: torch.as_tensor(v, dtype=dtype) for k, v in params.items()})
     return model.eval()

@@ -30,6 +30,7 @@ from trainlab.data import Dataset  # noqa: E402
 from trainlab.findings import Setting, by_group, numeric_sweep, settings  # noqa: E402
 from trainlab.history import RunResult  # noqa: E402
 from trainlab.models import model_from_params  # noqa: E402
+from trainlab.stats import band  # noqa: E402
 
 COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
@@ -45,22 +46,6 @@ def representative(runs: list[dict[str, Any]]) -> dict[str, Any]:
     finite = [r for r in runs if math.isfinite(r["final_val_loss"])] or runs
     ranked = sorted(finite, key=lambda r: (r["final_val_loss"], r["seed"]))
     return ranked[(len(ranked) - 1) // 2]
-
-
-def band(histories: list[dict[str, np.ndarray]], column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs, mean and std of ``column`` across runs; runs that stopped early drop out of later epochs."""
-    length = max(len(h[column]) for h in histories)
-    table = np.full((len(histories), length), np.nan)
-    for i, h in enumerate(histories):
-        table[i, : len(h[column])] = h[column]
-    with np.errstate(all="ignore"):
-        table[~np.isfinite(table)] = np.nan
-        counts = np.sum(~np.isnan(table), axis=0)
-        mean = np.nansum(table, axis=0) / np.maximum(counts, 1)
-        # the sample std (ddof 1), as in the report's tables; one run has no spread
-        std = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
-    mean[counts == 0] = np.nan
-    return np.arange(1, length + 1), mean, std
 
 
 def setting_colors(n: int, sequential: bool = False) -> list:

@@ -1,4 +1,5 @@
-"""Statistics over seeds: mean with a t-based 95% confidence interval, and Welch's t-test.
+"""Statistics over seeds: mean with a t-based 95% confidence interval, Welch's t-test, and the
+mean ± std band of per-epoch histories (the report's curves and the playground's compare view).
 
 A handful of seeds is a small sample, so intervals use Student's t rather than the normal
 distribution; two settings differ "beyond noise" only when Welch's test (unequal variances)
@@ -66,3 +67,19 @@ def welch_p(a, b) -> float:
     if a.std() == 0 and b.std() == 0:
         return 1.0 if a.mean() == b.mean() else 0.0
     return float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def band(histories: list[dict[str, np.ndarray]], column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs, mean and std of ``column`` across runs; runs that stopped early drop out of later epochs."""
+    length = max(len(h[column]) for h in histories)
+    table = np.full((len(histories), length), np.nan)
+    for i, h in enumerate(histories):
+        table[i, : len(h[column])] = h[column]
+    with np.errstate(all="ignore"):
+        table[~np.isfinite(table)] = np.nan
+        counts = np.sum(~np.isnan(table), axis=0)
+        mean = np.nansum(table, axis=0) / np.maximum(counts, 1)
+        # the sample std (ddof 1), as in the report's tables; one run has no spread
+        std = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
+    mean[counts == 0] = np.nan
+    return np.arange(1, length + 1), mean, std

@@ -395,9 +395,9 @@ print("healthy:", fixed.healthy, "| faults left:", [f.check for f in fixed.fault
 # **Answer.** By the chain rule, the gradient reaching a first-layer weight is a product that
 # contains the weights of every later layer ($\partial L/\partial W_1$ goes through $W_2$ and
 # $W_3$). With all weights ~$10^{-3}$ every hidden activation is ~0, the output is ~0 for every
-# input (loss ≈ ln 2, a coin flip), and the gradient of the first layers is smaller than the
-# last layer's by factors of ~$10^{-3}$ per layer: the weights barely move, so the network stays
-# where it started. He initialisation scales the weights to the layer width
+# input (loss ≈ ln 2, a coin flip), and the gradient of the first layer is shrunk by the tiny
+# weights of every layer above it — the doctor measured it four orders of magnitude below the
+# last layer's: the weights barely move, so the network stays where it started. He initialisation scales the weights to the layer width
 # ($\sigma = \sqrt{2/\text{fan-in}}$) so that signals keep their size through ReLU layers, and
 # training proceeds normally. (Some checks can remain notes rather than faults — e.g. a few dead
 # units — read the evidence, not just the verdict.)

@@ -28,7 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
-    uploads, slots = Uploads(), Slots(limits.max_trainings)
+    uploads, slots = Uploads(limits.max_samples), Slots(limits.max_trainings)
     app = FastAPI(title="trainlab playground", docs_url=None, redoc_url=None, openapi_url=None,
                   on_shutdown=[uploads.close])
     app.add_middleware(GuardMiddleware, policy=HostPolicy(host, port))
@@ -36,6 +36,10 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
 
     def parse(body: Any, compare: bool = False):
         return parse_request(body, uploads, limits, compare=compare)
+
+    def parse_either(body: Any):
+        # The HTTP routes take a session's setup or a comparison; a "vary" makes it the latter.
+        return parse(body, compare=isinstance(body, dict) and "vary" in body)
 
     @app.exception_handler(BadInput)
     async def bad_input(_: HTTPRequest, e: BadInput) -> JSONResponse:
@@ -68,7 +72,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     async def check(request: HTTPRequest) -> dict:
         """Validate a setup without training it: the normalised config, or a 422 naming the key."""
         body = await json_body(request)
-        parsed = parse(body, compare="vary" in body if isinstance(body, dict) else False)
+        parsed = parse_either(body)
         make_data(parsed)
         return {"ok": True, "config": parsed.config.model_dump(mode="json", exclude={"grid"} if not parsed.compare
                                                                else set())}
@@ -76,7 +80,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     @app.post("/api/export")
     async def export(request: HTTPRequest, format: str = "toml") -> PlainTextResponse:
         body = await json_body(request)
-        parsed = parse(body, compare="vary" in body if isinstance(body, dict) else False)
+        parsed = parse_either(body)
         if format == "toml":
             return PlainTextResponse(toml_text(parsed), media_type="application/toml", headers={
                 "Content-Disposition": 'attachment; filename="playground.toml"'})
@@ -91,12 +95,10 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
         if len(content) > limits.max_upload_bytes:
             raise RequestRefused(f"upload: at most {limits.max_upload_bytes // 1024} KiB of CSV", status=413)
         try:
-            text = content.decode("utf-8")
+            content.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestRefused("upload: expected a UTF-8 text CSV file (x1,x2,y)") from None
-        item = uploads.add(text.encode(), file.filename or "points.csv")
-        if item.rows > limits.max_samples:
-            raise RequestRefused(f"upload: at most {limits.max_samples} rows in the playground (got {item.rows})")
+        item = uploads.add(content, file.filename or "points.csv")
         return {"upload": item.id, "filename": item.filename, "rows": item.rows, "columns": item.columns}
 
     @app.middleware("http")

@@ -7,10 +7,9 @@ which sends any setting it cannot train exactly to the reference engine; so an e
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from trainlab import stats
 from trainlab.config import expand
 from trainlab.data import Dataset
 from trainlab.history import RunResult
@@ -52,27 +51,21 @@ class Comparison:
         cfg = runs[0].spec.config
         reason = unsupported(cfg)
         first = runs[0]
+        summaries = [r.summary() for r in runs]
         model = model_from_params(cfg.model, first.params) if first.status != "diverged" else None
         return {
             "label": label,
             "engine": f"reference ({reason})" if reason else "population",
             "seeds": len(runs),
             "statuses": [r.status for r in runs],
-            "curves": {c: band([r.history[c] for r in runs]) for c in CURVES},
-            "final": {c: band([[r.summary()[f"final_{c}"]] for r in runs]) for c in CURVES},
+            "curves": {c: band([r.history for r in runs], c) for c in CURVES},
+            "final": {c: band([{c: [s[f"final_{c}"]]} for s in summaries], c) for c in CURVES},
             "output": self.views.output(model) if model is not None else None,
         }
 
 
-def band(histories: list[list[float]]) -> dict:
-    """Mean and std over seeds at each epoch (runs that stopped early leave the mean); JSON-safe."""
-    length = max(len(h) for h in histories)
-    table = np.full((len(histories), length), np.nan)
-    for i, h in enumerate(histories):
-        table[i, : len(h)] = h
-    table[~np.isfinite(table)] = np.nan
-    with warnings.catch_warnings():  # an epoch where every seed is NaN (accuracy in regression) is NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean, std = np.nanmean(table, axis=0), np.nanstd(table, axis=0)
+def band(histories: list[dict[str, list[float]]], column: str) -> dict:
+    """``stats.band`` (the report's mean ± std over seeds) as JSON-safe lists, one value per epoch."""
+    _, mean, std = stats.band(histories, column)
     as_list = lambda a: [None if not np.isfinite(v) else round(float(v), 6) for v in a]  # noqa: E731
     return {"mean": as_list(mean), "std": as_list(std)}

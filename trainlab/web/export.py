@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from trainlab.config import RunConfig, to_toml
 from trainlab.web.requests import Request
@@ -33,15 +34,22 @@ def python_snippet(request: Request) -> str:
     sections = cfg.model_dump(mode="json", include={"data", "model", "optim", "train"}, exclude_defaults=True)
     sections["data"] = {"name": cfg.data.name, **sections.get("data", {})}  # say which data, even the default
     sections = {k: sections[k] for k in ("data", "model", "optim", "train") if k in sections}
-    config = ",\n".join(f"    {name}={json.dumps(value)}" for name, value in sections.items())
-    config = config.replace("true", "True").replace("false", "False").replace("null", "None")
+    config = ",\n".join(f"    {name}={_literal(value)}" for name, value in sections.items())
     head = "import trainlab as tl\n\ncfg = tl.RunConfig(\n" + (config + ",\n" if config else "")
     if request.compare:
-        grid = json.dumps(cfg.grid).replace("true", "True").replace("false", "False").replace("null", "None")
-        return (head + f"    seeds={len(cfg.seed_list)},\n    grid={grid},\n)\n"
+        return (head + f"    seeds={len(cfg.seed_list)},\n    grid={_literal(cfg.grid)},\n)\n"
                 'results = tl.run(cfg, out="runs/playground-compare")  # every setting × seed, with a report\n'
                 "for run in results.runs():\n"
                 '    print(run["run_id"], run["final_val_loss"])\n')
     return (head + ")\n"
             f"result = tl.train(cfg, seed={request.seed})\n"
             'print(result.summary()["final_val_loss"])\n')
+
+
+def _literal(value: Any) -> str:
+    """JSON data as Python source: JSON's spelling, but True, False and None (strings left as they are)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return repr(value) if value is None or isinstance(value, bool) else json.dumps(value)

@@ -16,7 +16,6 @@ import ipaddress
 import json
 from urllib.parse import urlsplit
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
 
 
@@ -62,7 +61,7 @@ class HostPolicy:
             # involves no DNS, so it cannot be rebound.
             return _is_ip(name) or name == "localhost"
         if is_loopback(self.host):
-            return name in LOOPBACK_NAMES or (_is_ip(name) and ipaddress.ip_address(name).is_loopback)
+            return is_loopback(name)
         return name == self.host
 
     def same_origin(self, origin: str, host_header: str) -> bool:

@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from trainlab.callbacks import Callback
 from trainlab.data import Dataset
+from trainlab.diagnostics import LayerGradNorms
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS
-from trainlab.models import layer_sizes, linear_layers
+from trainlab.models import layer_sizes
 from trainlab.train import Trainer
 from trainlab.web.compare import Comparison
 from trainlab.web.limits import RequestRefused, Slots
@@ -30,27 +29,6 @@ from trainlab.web.requests import Request, make_data
 from trainlab.web.views import Views, weights
 
 FRAME_SECONDS = 1 / 15
-
-
-class LayerGradNorms(Callback):
-    """‖∇(W_l, b_l)‖₂ of each layer, averaged over each epoch's steps (vanishing gradients show here)."""
-
-    def on_train_begin(self, model) -> None:
-        self.layers = linear_layers(model)
-        self.epochs: list[list[float]] = []
-        self._sum, self._steps = None, 0
-
-    @torch.no_grad()
-    def on_after_backward(self, model) -> None:
-        grads = [torch.cat([layer.weight.grad.flatten(), layer.bias.grad]) for layer in self.layers]
-        norms = torch.stack(torch._foreach_norm(grads))
-        self._sum = norms if self._sum is None else self._sum + norms
-        self._steps += 1
-
-    def on_epoch_end(self, epoch, model, record) -> bool:
-        self.epochs.append((self._sum / self._steps).tolist())
-        self._sum, self._steps = None, 0
-        return False
 
 
 class Session:

@@ -29,7 +29,8 @@ class Upload:
 
 
 class Uploads:
-    def __init__(self) -> None:
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
         self._dir = tempfile.TemporaryDirectory(prefix="trainlab-uploads-")
         self._items: OrderedDict[str, Upload] = OrderedDict()
 
@@ -46,10 +47,15 @@ class Uploads:
         except BadInput as e:
             path.unlink()
             raise RequestRefused(str(e).replace(str(path), safe)) from None
+        problem = None
         if len(columns) != 2:
+            problem = (f"{safe}: the playground draws 2-D points: expected columns x1, x2, y "
+                       f"(got {', '.join([*columns, 'y'])})")
+        elif len(y) > self.max_rows:
+            problem = f"upload: at most {self.max_rows} rows in the playground (got {len(y)})"
+        if problem is not None:  # refused files are not kept
             path.unlink()
-            raise RequestRefused(f"{safe}: the playground draws 2-D points: expected columns x1, x2, y "
-                                 f"(got {', '.join([*columns, 'y'])})")
+            raise RequestRefused(problem)
         item = Upload(upload_id, path, safe, len(y), columns)
         self._items[upload_id] = item
         while len(self._items) > KEEP:

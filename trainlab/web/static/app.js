@@ -15,6 +15,7 @@ const PRESETS = [
   ["depth", "model.hidden", "[8] | [8, 8] | [8, 8, 8]"],
 ];
 
+const REGRESSION_DATA = ["plane", "gaussian", "csv"]; // config.REGRESSION_DATASETS
 const DEFAULTS = {
   "data.name": "moons", "data.task": "classification", "data.noise": 0.25, "data.n_samples": 600,
   "data.split": [0.7, 0.3], "data.seed": 42, "data.features": ["x1", "x2"],
@@ -46,7 +47,10 @@ function readHash() {
     if (k in DEFAULTS) state[k] = value;
     else if (k in VIEW_DEFAULTS) view[k] = typeof VIEW_DEFAULTS[k] === "string" ? v : value;
   }
-  if (state["data.name"] === "csv") state["data.name"] = "moons"; // an upload is not in the link
+  // An upload is not in the link (writeHash leaves data.name = csv out): open generated data of the same task.
+  const regression = state["data.task"] === "regression";
+  if (state["data.name"] === "csv" || (regression && !REGRESSION_DATA.includes(state["data.name"])))
+    state["data.name"] = regression ? "plane" : "moons";
 }
 
 function writeHash() {
@@ -71,7 +75,6 @@ function requestBody() {
     node[parts[parts.length - 1]] = v;
   }
   if (config.optim.weight_decay === 0) delete config.optim.weight_decay; // adamw's default 0.01 otherwise
-  if (config.data.task === "regression") delete config.data.stratify;
   return { config, seed: state.seed, upload: upload && upload.upload };
 }
 
@@ -108,7 +111,7 @@ function setKey(key, value) {
     if (value === "plane") state["data.task"] = "regression";
     else if (value !== "gaussian" && value !== "csv") state["data.task"] = "classification";
   }
-  if (key === "data.task" && value === "regression" && !["plane", "gaussian", "csv"].includes(state["data.name"]))
+  if (key === "data.task" && value === "regression" && !REGRESSION_DATA.includes(state["data.name"]))
     state["data.name"] = "plane";
   if (key === "data.task" && value === "classification" && state["data.name"] === "plane") state["data.name"] = "moons";
   // Regression noise is the target's noise, on another scale than the generators' noise.
@@ -263,15 +266,13 @@ function onUpdate(m) {
   $("status").textContent = done && m.epoch > 0 ? { ok: "finished", diverged: "diverged", early_stopped: "stopped early" }[m.status] : "";
   $("status").className = "status " + (m.status === "diverged" ? "bad" : "");
   if (done) setPlaying(false);
-  drawOutput();
-  updateNetwork();
-  drawCharts();
+  onUpdateRedraw();
   metrics();
 }
 
 function metrics() {
   const n = curves.train_loss.length;
-  if (!n) { $("metrics").innerHTML = "<span>Press ▶ to train</span>"; return; }
+  if (!n) return metricsPlaceholder();
   const f = (v) => (v === null ? "–" : v.toFixed(4));
   const lossName = net.task === "regression" ? "MSE" : "loss";
   let html = `<span>Train ${lossName} <b>${f(curves.train_loss[n - 1])}</b></span><span>Val ${lossName} <b>${f(curves.val_loss[n - 1])}</b></span>`;
@@ -659,11 +660,16 @@ function setMode(mode) {
   $("tab-compare").classList.toggle("active", mode === "compare");
   document.querySelector(".transport").classList.toggle("muted", mode !== "play");
   if (playing) send({ type: "pause" });
-  if (mode === "play") { if (net) { buildNetwork(); if (last) onUpdateRedraw(); } }
-  else renderCompare();
+  redraw();
 }
 
 function onUpdateRedraw() { drawOutput(); updateNetwork(); drawCharts(); }
+
+// The current mode's view from scratch (after a mode switch or a resize).
+function redraw() {
+  if (view.mode !== "play") renderCompare();
+  else if (net) { buildNetwork(); if (last) onUpdateRedraw(); }
+}
 
 // ---------------------------------------------------------------------------- share, export, messages
 
@@ -722,7 +728,7 @@ function start() {
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (net && view.mode === "play") { buildNetwork(); if (last) onUpdateRedraw(); } else if (view.mode === "compare") renderCompare(); }, 150);
+    resizeTimer = setTimeout(redraw, 150);
   });
   connect();
   setup();
