@@ -31,7 +31,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="trainlab: train small neural networks and see what happens.",
 )
-out_console = Console()
+# Piped into a file or a CI log there is no terminal width to fit, and rich's fallback of 80
+# columns would cut the summary's setting names short.
+out_console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
 
 SetOption = Annotated[
