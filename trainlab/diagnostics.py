@@ -13,7 +13,8 @@ Almost all of it is work the loop does anyway: the gradient norms are the per-te
 history's ``grad_norm`` is summed from, and the units are counted on the activations of the
 loop's end-of-epoch evaluation of the training rows. The update ratio is sampled on one step
 per epoch because it needs a copy of the weights. Everything stays a tensor until one
-conversion at the end of the epoch. Overhead: ``python benchmarks/diagnostics_overhead.py``.
+conversion per quantity at the end of
+the epoch (on the CPU a conversion is cheaper than concatenating the tensors into one). Overhead: ``python benchmarks/diagnostics_overhead.py``.
 """
 
 from __future__ import annotations
@@ -25,45 +26,45 @@ from torch import nn
 
 from trainlab.models import linear_layers
 
-STUCK = {  # activation → (key, which entries of its output A (rows × units) are stuck where f' ≈ 0)
+# activation → (key, where the entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
+# A sigmoid or tanh output a is at most 1, so ceil(a − 0.99) is 1 exactly when a > 0.99, else 0:
+# the test a > 0.99 at half the cost (writing a comparison into a bool tensor is the slow op here).
+STUCK = {
     nn.ReLU: ("dead", lambda A: A.amax(dim=0) <= 0),  # per unit: 0 on every row
-    nn.Sigmoid: ("saturated", lambda A: (A < 0.01) | (A > 0.99)),  # per output: in a flat tail
-    nn.Tanh: ("saturated", lambda A: A.abs() > 0.99),
+    nn.Sigmoid: ("saturated", lambda A: (A - 0.99).ceil_().add_((0.01 - A).ceil_())),  # σ > 0.99 or σ < 0.01
+    nn.Tanh: ("saturated", lambda A: A.abs().sub_(0.99).ceil_()),  # |tanh| > 0.99
 }
 
 
 class Diagnostics:
     def __init__(self, model: nn.Sequential) -> None:
         self.weights = [linear.weight for linear in linear_layers(model)]
+        self.before = [torch.empty_like(w) for w in self.weights]  # the weights before the sampled step
         self.extra: dict[str, list[float]] = defaultdict(list)
         self.update_ratio: torch.Tensor | None = None  # this epoch's, per layer
 
     @torch.no_grad()
     def step_measuring_update(self, optimizer: torch.optim.Optimizer) -> None:
         """``optimizer.step()``, recording ‖ΔW_l‖ / ‖W_l‖ of the step for every layer."""
-        before = [w.clone() for w in self.weights]
+        torch._foreach_copy_(self.before, self.weights)
         optimizer.step()
-        updates = torch._foreach_norm(torch._foreach_sub(self.weights, before))
-        self.update_ratio = torch.stack(updates) / torch.stack(torch._foreach_norm(before))
+        norms = torch._foreach_norm([*torch._foreach_sub(self.weights, self.before), *self.before])  # ‖ΔW_l‖, ‖W_l‖
+        L = len(self.weights)
+        self.update_ratio = torch.stack(norms[:L]) / torch.stack(norms[L:])
 
-    @torch.no_grad()
     def end_epoch(self, layer_grad_norms: torch.Tensor, hidden: list[tuple[nn.Module, torch.Tensor]]) -> None:
         """Record the epoch from its mean gradient norm per layer and its hidden activations.
 
         ``hidden`` holds each hidden layer's activation function and its output A_l on every
         training row; the model's hidden layers share one activation function.
         """
+        for l, (norm, ratio) in enumerate(zip(layer_grad_norms.tolist(), self.update_ratio.tolist()), start=1):
+            self.extra[f"grad_norm.{l}"].append(norm)
+            self.extra[f"update_ratio.{l}"].append(ratio)
         stuck = [STUCK[type(f)][1](A) for f, A in hidden if type(f) in STUCK]
-        counts = [s.sum(dtype=torch.float64) for s in stuck]  # float64 holds any count exactly
-        numbers = torch.hstack([layer_grad_norms, self.update_ratio, *counts]).tolist()  # the epoch's one sync
-        L = len(self.weights)
-        norms, ratios, counts = numbers[:L], numbers[L : 2 * L], numbers[2 * L :]
-
-        for l in range(1, L + 1):
-            self.extra[f"grad_norm.{l}"].append(norms[l - 1])
-            self.extra[f"update_ratio.{l}"].append(ratios[l - 1])
         if stuck:
             key = STUCK[type(hidden[0][0])][0]
+            counts = torch.stack([s.sum() for s in stuck]).tolist()
             for l, (count, s) in enumerate(zip(counts, stuck), start=1):
                 self.extra[f"{key}.{l}"].append(count / s.numel())
             self.extra[key].append(sum(counts) / sum(s.numel() for s in stuck))
