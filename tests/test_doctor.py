@@ -35,16 +35,17 @@ def test_diagnostics_are_recorded_per_epoch_and_layer():
     assert total == pytest.approx(r.history["grad_norm"], rel=0.25)
 
 
-def test_diagnostics_are_on_by_default_and_do_not_change_training():
+def test_diagnostics_are_off_by_default_and_do_not_change_training():
     c = cfg(model={"hidden": [8], "activation": "tanh"}, train={"epochs": 4})
-    on, off = train(c), train(c, diagnostics=False)
+    on, off = train(c, diagnostics=True), train(c)
     assert on.history == off.history
     assert off.extra == {} and len(on.extra["saturated.1"]) == 4
 
 
 def test_the_global_gradient_norm_is_made_of_the_layers():
     # full batch: one step per epoch, so the epoch means are the step's norms themselves
-    r = train(cfg(model={"hidden": [16, 8]}, train={"epochs": 5, "batch_size": 0, "dtype": "float64"}))
+    r = train(cfg(model={"hidden": [16, 8]}, train={"epochs": 5, "batch_size": 0, "dtype": "float64"}),
+              diagnostics=True)
     total = [math.sqrt(sum(r.extra[f"grad_norm.{l}"][e] ** 2 for l in (1, 2, 3))) for e in range(5)]
     assert total == pytest.approx(r.history["grad_norm"], rel=1e-12)
 

@@ -1,7 +1,8 @@
 """What happens inside a training run, per epoch: the measurements the debugging checklist reads.
 
-The reference loop (``train``, on unless ``diagnostics=False``) fills ``RunResult.extra`` with
-one value per epoch and layer l = 1..L (layer l is the l-th Linear, W_l and b_l):
+The reference loop (``train(..., diagnostics=True)``; the doctor and the web playground turn it
+on) fills ``RunResult.extra`` with one value per epoch and layer l = 1..L (layer l is the l-th
+Linear, W_l and b_l):
 
 - ``grad_norm.l``     ‖∇(W_l, b_l)‖₂, mean over the epoch's steps (vanishing: layer 1 ≪ layer L)
 - ``update_ratio.l``  ‖ΔW_l‖ / ‖W_l‖ of the epoch's first optimizer step (healthy ~1e-3)
@@ -12,9 +13,9 @@ one value per epoch and layer l = 1..L (layer l is the l-th Linear, W_l and b_l)
 Almost all of it is work the loop does anyway: the gradient norms are the per-tensor norms the
 history's ``grad_norm`` is summed from, and the units are counted on the activations of the
 loop's end-of-epoch evaluation of the training rows. The update ratio is sampled on one step
-per epoch because it needs a copy of the weights. Everything stays a tensor until one
-conversion per quantity at the end of
-the epoch (on the CPU a conversion is cheaper than concatenating the tensors into one). Overhead: ``python benchmarks/diagnostics_overhead.py``.
+per epoch because it needs a copy of the weights. Everything stays a tensor until the end of
+the epoch, then one conversion per quantity (on the CPU a conversion costs less than
+concatenating the tensors into one). Overhead: ``python benchmarks/diagnostics_overhead.py``.
 """
 
 from __future__ import annotations
