@@ -27,9 +27,10 @@ from torch import nn
 
 from trainlab.models import linear_layers
 
-# activation → (key, where the entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
-# A sigmoid or tanh output a is at most 1, so ceil(a − 0.99) is 1 exactly when a > 0.99, else 0:
-# the test a > 0.99 at half the cost (writing a comparison into a bool tensor is the slow op here).
+# activation → (key, which entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
+# Sigmoid and tanh outputs a lie in [0, 1] and [-1, 1], so ceil(a − 0.99) is 1 exactly when a > 0.99
+# and 0 otherwise (ceil(0.01 − a) likewise for a < 0.01): the comparison at half its cost, since
+# writing a bool tensor is the slow op here. NaN outputs (a diverged run) count as NaN.
 STUCK = {
     nn.ReLU: ("dead", lambda A: A.amax(dim=0) <= 0),  # per unit: 0 on every row
     nn.Sigmoid: ("saturated", lambda A: (A - 0.99).ceil_().add_((0.01 - A).ceil_())),  # σ > 0.99 or σ < 0.01
@@ -49,7 +50,8 @@ class Diagnostics:
         """``optimizer.step()``, recording ‖ΔW_l‖ / ‖W_l‖ of the step for every layer."""
         torch._foreach_copy_(self.before, self.weights)
         optimizer.step()
-        norms = torch._foreach_norm([*torch._foreach_sub(self.weights, self.before), *self.before])  # ‖ΔW_l‖, ‖W_l‖
+        # ‖ΔW_l‖ then ‖W_l‖ for every layer, in one fused op
+        norms = torch._foreach_norm([*torch._foreach_sub(self.weights, self.before), *self.before])
         L = len(self.weights)
         self.update_ratio = torch.stack(norms[:L]) / torch.stack(norms[L:])
 
