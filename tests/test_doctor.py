@@ -42,6 +42,14 @@ def test_diagnostics_are_off_by_default_and_do_not_change_training():
     assert off.extra == {} and len(on.extra["saturated.1"]) == 4
 
 
+def test_the_global_gradient_norm_is_made_of_the_layers():
+    # full batch: one step per epoch, so the epoch means are the step's norms themselves
+    r = train(cfg(model={"hidden": [16, 8]}, train={"epochs": 5, "batch_size": 0, "dtype": "float64"}),
+              diagnostics=True)
+    total = [math.sqrt(sum(r.extra[f"grad_norm.{l}"][e] ** 2 for l in (1, 2, 3))) for e in range(5)]
+    assert total == pytest.approx(r.history["grad_norm"], rel=1e-12)
+
+
 def test_saturation_and_dead_units_are_measured():
     saturated = train(cfg(model={"hidden": [32, 32], "activation": "tanh", "init": "large"}, train={"epochs": 2}),
                       diagnostics=True)

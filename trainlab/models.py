@@ -80,6 +80,19 @@ def linear_layers(model: nn.Sequential) -> list[nn.Linear]:
     return [m for m in model if isinstance(m, nn.Linear)]
 
 
+def forward_keeping_hidden(model: nn.Sequential, X: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """``model(X)``, and each hidden layer's activation function f and output A_l = f(Z_l) on the way.
+
+    The same modules in the same order as ``nn.Sequential`` runs them, so the output is bit-identical.
+    """
+    A, hidden = X, []
+    for module in model:
+        A = module(A)
+        if not isinstance(module, nn.Linear):
+            hidden.append((module, A))
+    return A, hidden
+
+
 def model_from_params(cfg: ModelConfig, params: dict, dtype: torch.dtype = torch.float64) -> nn.Sequential:
     """The model of ``cfg`` holding ``params`` (state-dict names, numpy arrays), ready to predict.
 

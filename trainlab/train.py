@@ -21,7 +21,7 @@ from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
 from trainlab.errors import BadInput
 from trainlab.history import RunResult, best_epoch, new_history
-from trainlab.models import build_model, linear_layers
+from trainlab.models import build_model, forward_keeping_hidden, linear_layers
 from trainlab.optim import build_optimizer, lr_at
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -57,8 +57,9 @@ def train(
     ``gradients`` is how each batch's gradients are obtained: autograd, or by hand
     (``backprop.manual_gradients``, the ``manual`` engine); the rest of the loop is shared.
     ``diagnostics`` records per-layer gradient norms, dead and saturated units and update/weight
-    ratios into ``result.extra`` (see ``diagnostics.Diagnostics``); off by default because on
-    models this small they add 20–40% to the run time (benchmarks/diagnostics_overhead.py).
+    ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
+    norms and evaluation, yet stay off by default: per epoch they cost ~0.15 ms, which is 1–9% of
+    a minibatch run but 15–20% of a full-batch one (benchmarks/diagnostics_overhead.py).
     """
     trainer = Trainer(cfg, seed, data, callbacks, gradients, diagnostics)
     while not trainer.done:
@@ -95,9 +96,10 @@ class Trainer:
         # L1 acts through its gradient, l1·sign(w), as L2 (weight_decay) acts inside torch.optim: the
         # history's losses stay the data loss either way.
         self.l1_weights = [m.weight for m in linear_layers(self.model)] if cfg.optim.l1 else []
+        self.parameters = [p for m in linear_layers(self.model) for p in (m.weight, m.bias)]  # W_1, b_1, …, W_L, b_L
+        self.diagnostics = Diagnostics(self.model) if diagnostics else None
         self.stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
-        self.callbacks = [*([Diagnostics(self.X_train)] if diagnostics else []), *callbacks,
-                          *([self.stopper] if self.stopper else [])]
+        self.callbacks = [*callbacks, *([self.stopper] if self.stopper else [])]
         for cb in self.callbacks:
             cb.on_train_begin(self.model)
         self.epoch = 0
@@ -122,27 +124,38 @@ class Trainer:
         n = len(self.X_train)
         batch_size = cfg.train.batch_size or n
         order = torch.randperm(n, generator=self.generator) if batch_size < n else torch.arange(n)
-        grad_norms = []
+        step_norms = []  # per step: ‖∇W_l‖, ‖∇b_l‖ of every layer
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
             optimizer.zero_grad()
             self.gradients(model, self.X_train[batch], self.y_train[batch])
             for w in self.l1_weights:
                 w.grad.add_(torch.sign(w), alpha=cfg.optim.l1)
-            grad_norms.append(global_grad_norm(model))
+            # one fused op, as clip_grad_norm_ does; the global and per-layer norms are sums of these
+            step_norms.append(torch.stack(torch._foreach_norm([p.grad for p in self.parameters])))
             for cb in self.callbacks:
                 cb.on_after_backward(model)
-            optimizer.step()
+            if self.diagnostics and start == 0:
+                self.diagnostics.step_measuring_update(optimizer)
+            else:
+                optimizer.step()
 
-        train_loss, train_acc = evaluate(model, self.X_train, self.y_train)
+        model.eval()
+        with torch.no_grad():
+            outputs, hidden = forward_keeping_hidden(model, self.X_train)
+        train_loss, train_acc = score(outputs, self.y_train)
         val_loss, val_acc = evaluate(model, self.X_val, self.y_val)
+        squares = torch.stack(step_norms).square()  # (steps, 2L)
+        layer_squares = squares.view(len(squares), -1, 2).sum(dim=2)  # ‖∇(W_l, b_l)‖² per step and layer
+        if self.diagnostics:
+            self.diagnostics.end_epoch(layer_squares.sqrt().mean(dim=0), hidden)
         record = {
             "train_loss": train_loss,
             "val_loss": val_loss,
             "train_acc": train_acc,
             "val_acc": val_acc,
             "lr": lr,
-            "grad_norm": torch.stack(grad_norms).mean().item(),
+            "grad_norm": layer_squares.sum(dim=1).sqrt().mean().item(),  # ‖∇‖ over all parameters
         }
         for column, value in record.items():
             self.history[column].append(value)
@@ -186,6 +199,8 @@ class Trainer:
             params={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
             seconds=time.perf_counter() - self.started,
         )
+        if self.diagnostics:
+            result.extra.update(self.diagnostics.extra)
         for cb in self.callbacks:
             cb.on_train_end(model, result)
         return result
@@ -195,14 +210,15 @@ class Trainer:
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on the whole split (accuracy is NaN for regression)."""
     model.eval()
-    outputs = model(X)
+    return score(model(X), y)
+
+
+@torch.no_grad()
+def score(outputs: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean loss and accuracy of the model ``outputs`` for targets ``y``."""
     loss = loss_fn(outputs, y).item()
     if y.is_floating_point():
         return loss, math.nan
     acc = (outputs.argmax(dim=1) == y).double().mean().item()
     return loss, acc
 
-
-def global_grad_norm(model: nn.Module) -> torch.Tensor:
-    """‖∇‖₂ over all parameters together."""
-    return torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters() if p.grad is not None))

@@ -18,7 +18,6 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from trainlab.data import Dataset
-from trainlab.diagnostics import LayerGradNorms
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS
 from trainlab.models import layer_sizes
@@ -38,8 +37,7 @@ class Session:
         self.reset()
 
     def reset(self) -> None:
-        self.norms = LayerGradNorms()
-        self.trainer = Trainer(self.request.config, self.request.seed, self.data, callbacks=[self.norms])
+        self.trainer = Trainer(self.request.config, self.request.seed, self.data, diagnostics=True)
         self.sent = 0  # epochs already sent to the tab
 
     @property
@@ -74,12 +72,14 @@ class Session:
         t, model = self.trainer, self.trainer.model
         new = slice(self.sent, t.epoch)
         self.sent = t.epoch
+        extra = t.diagnostics.extra
+        grad_norms = [extra[f"grad_norm.{l}"][new] for l in range(1, len(t.diagnostics.weights) + 1)]
         return {
             "type": "update",
             "epoch": t.epoch,
             "status": t.status if t.done else "training",
             "history": {c: [_json_float(v) for v in t.history[c][new]] for c in HISTORY_COLUMNS},
-            "layer_grad_norms": self.norms.epochs[new],
+            "layer_grad_norms": [list(epoch) for epoch in zip(*grad_norms)],  # per epoch, per layer
             "output": self.views.output(model),
             "neurons": self.views.neurons(model),
             "weights": weights(model),
