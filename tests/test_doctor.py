@@ -8,10 +8,11 @@ from PIL import Image
 
 import trainlab as tl
 from tests.conftest import assert_bad_input
-from trainlab.config import config_from_dict, to_toml
-from trainlab.data import write_csv
+from trainlab.config import config_from_dict, expand, to_toml
+from trainlab.data import make_dataset, write_csv
 from trainlab.doctor import diagnose
 from trainlab.lrfind import lr_range_test
+from trainlab.runner import reference_engine
 from trainlab.train import train
 
 
@@ -35,11 +36,17 @@ def test_diagnostics_are_recorded_per_epoch_and_layer():
     assert total == pytest.approx(r.history["grad_norm"], rel=0.25)
 
 
-def test_diagnostics_are_off_by_default_and_do_not_change_training():
+def test_diagnostics_are_on_by_default_and_do_not_change_training():
     c = cfg(model={"hidden": [8], "activation": "tanh"}, train={"epochs": 4})
-    on, off = train(c, diagnostics=True), train(c)
+    on, off = train(c), train(c, diagnostics=False)
     assert on.history == off.history
-    assert off.extra == {} and len(on.extra["saturated.1"]) == 4
+    assert off.extra == {} and len(on.extra["saturated.1"]) == 4 and len(on.extra["grad_norm.2"]) == 4
+
+
+def test_sweeps_skip_the_diagnostics_they_would_not_store():
+    c = cfg(train={"epochs": 2})
+    [[result]] = list(reference_engine(expand(c)[:1], lambda _: make_dataset(c.data)))
+    assert result.extra == {}
 
 
 def test_the_global_gradient_norm_is_made_of_the_layers():

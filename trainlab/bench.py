@@ -122,7 +122,7 @@ def make_job(kind: str, net: str, k: int, epochs: int):
     if kind == "reference":
         from trainlab.train import train
 
-        return lambda: train(cfg, 0, data=data)
+        return lambda: train(cfg, 0, data=data, diagnostics=False)  # as `trainlab run` trains
     if kind == "notebook":
         return lambda: notebook_loop(data, hidden, epochs)
     if kind == "sklearn":

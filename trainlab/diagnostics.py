@@ -1,7 +1,7 @@
 """What happens inside a training run, per epoch: the measurements the debugging checklist reads.
 
-The reference loop (``train(..., diagnostics=True)``; the doctor and the web playground turn it
-on) fills ``RunResult.extra`` with one value per epoch and layer l = 1..L (layer l is the l-th
+The reference loop (``train(...)``, unless ``diagnostics=False``, as sweeps that store only the
+history ask) fills ``RunResult.extra`` with one value per epoch and layer l = 1..L (layer l is the l-th
 Linear, W_l and b_l):
 
 - ``grad_norm.l``     ‖∇(W_l, b_l)‖₂, mean over the epoch's steps (vanishing: layer 1 ≪ layer L)

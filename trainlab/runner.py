@@ -32,7 +32,9 @@ def reference_engine(specs: list[RunSpec], data_for: DataFor, **train_kwargs: An
     from trainlab.train import train
 
     for spec in specs:
-        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec, **train_kwargs)]
+        # diagnostics=False: the store keeps history, not ``extra``, so a sweep would measure them for nothing
+        yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec, diagnostics=False,
+                     **train_kwargs)]
 
 
 def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -> Iterator[list[RunResult]]:

@@ -50,7 +50,7 @@ def train(
     callbacks: list[Callback] | tuple[Callback, ...] = (),
     spec: RunSpec | None = None,
     gradients: Gradients = autograd_gradients,
-    diagnostics: bool = False,
+    diagnostics: bool = True,
 ) -> RunResult:
     """Train one model of ``cfg`` from ``seed`` and return its history, status and weights.
 
@@ -58,8 +58,9 @@ def train(
     (``backprop.manual_gradients``, the ``manual`` engine); the rest of the loop is shared.
     ``diagnostics`` records per-layer gradient norms, dead and saturated units and update/weight
     ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
-    norms and evaluation, yet stay off by default: per epoch they cost ~0.15 ms, which is 1–9% of
-    a minibatch run but 15–20% of a full-batch one (benchmarks/diagnostics_overhead.py).
+    norms and evaluation: ~0.15 ms per epoch, 1–9% of a minibatch run and 15–20% of a full-batch
+    one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
+    history only.
     """
     trainer = Trainer(cfg, seed, data, callbacks, gradients, diagnostics)
     while not trainer.done:
@@ -77,7 +78,7 @@ class Trainer:
         data: Dataset | None = None,
         callbacks: list[Callback] | tuple[Callback, ...] = (),
         gradients: Gradients = autograd_gradients,
-        diagnostics: bool = False,
+        diagnostics: bool = True,
     ):
         self.started = time.perf_counter()
         self.cfg, self.seed, self.gradients = cfg, seed, gradients

@@ -24,7 +24,7 @@ def run_chunk(chunk: Chunk, data: Dataset) -> list[RunResult]:
         return train_population(chunk.specs, data)
     from trainlab.train import train
 
-    return [train(spec.config, spec.seed, data=data, spec=spec) for spec in chunk.specs]
+    return [train(spec.config, spec.seed, data=data, spec=spec, diagnostics=False) for spec in chunk.specs]
 
 
 def population_engine(
