@@ -112,3 +112,13 @@ def test_tools_built_for_classifiers_refuse_regression(cli, write_config):
     path = write_config('[data]\nname = "plane"\ntask = "regression"\n')
     assert_bad_input(cli("doctor", path), "regression")
     assert_bad_input(cli("lrfind", path), "regression")
+
+
+def test_loss_curves_of_a_regression_say_mse(tmp_path):
+    import trainlab as tl
+
+    c = cfg(data={"name": "plane", "task": "regression", "n_samples": 200}, train={"epochs": 3}, seeds=2)
+    assert tl.plot_history(train(c)).get_ylabel() == "MSE loss"
+    results = tl.run(c, out=tmp_path / "out")
+    [loss] = [fig for kind, fig in results.figures(c.experiment_name).items() if kind == "loss"]
+    assert {ax.get_ylabel() for ax in loss.axes} >= {"MSE loss"}

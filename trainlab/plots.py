@@ -39,6 +39,7 @@ __all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decis
            "plot_boundary", "plot_history", "experiment_figures", "save_experiment_plots"]
 # The y-axis of a history column, by its last word.
 AXIS_LABELS = {"loss": "cross-entropy loss", "acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
+LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}
 
 
 def representative(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -63,6 +64,7 @@ def plot_loss_curves(
     colors: list | None = None,
     legend: bool = True,
     styles: list[str] | None = None,
+    task: str = "classification",
 ) -> None:
     """A history column per group (loss by default), the mean over seeds with a ±1 std band: train solid,
     val dashed (or ``styles``)."""
@@ -77,9 +79,11 @@ def plot_loss_curves(
             ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={n}")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(AXIS_LABELS[columns[0].rsplit("_", 1)[-1]])
+    kind = columns[0].rsplit("_", 1)[-1]
+    label = LOSS_NAMES[task] if kind == "loss" else AXIS_LABELS[kind]
+    ax.set_ylabel(label)
     spread = " (mean ± std over seeds)" if any(len(h) > 1 for h in groups.values()) else ""
-    ax.set_title(title or AXIS_LABELS[columns[0].rsplit("_", 1)[-1]].capitalize() + spread)
+    ax.set_title(title or label.capitalize() + spread)
     ax.grid(alpha=0.3)
     if legend:
         ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
@@ -184,9 +188,12 @@ def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[
     label to either, one colour per label.
     """
     groups = runs if isinstance(runs, dict) else {"": runs}
-    histories = {label: [r.history for r in (rs if isinstance(rs, list) else [rs])] for label, rs in groups.items()}
+    listed = {label: rs if isinstance(rs, list) else [rs] for label, rs in groups.items()}
+    histories = {label: [r.history for r in rs] for label, rs in listed.items()}
+    task = next(iter(listed.values()))[0].spec.config.data.task
     ax = _axes(ax, (7, 4))
-    plot_loss_curves(ax, histories, title=title, columns=tuple(columns), legend=isinstance(runs, dict) or len(columns) > 1)
+    plot_loss_curves(ax, histories, title=title, columns=tuple(columns),
+                     legend=isinstance(runs, dict) or len(columns) > 1, task=task)
     if log:
         ax.set_yscale("log")
         plain_log_ticks(ax.yaxis)
@@ -213,14 +220,14 @@ def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, l
 
 
 def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[str, np.ndarray]]],
-                sequential: bool = False) -> plt.Figure:
+                sequential: bool = False, task: str = "classification") -> plt.Figure:
     """Train and val loss side by side, one colour per setting, mean ± std over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colors, styles = setting_styles(ss, sequential)
     groups = {s.label: curves[s.runs[0]["group"]] for s in ss}
     for ax, column in zip(axes, ("train_loss", "val_loss")):
         plot_loss_curves(ax, groups, title=column.replace("_", " "), columns=(column,), colors=colors,
-                         legend=False, styles=styles)
+                         legend=False, styles=styles, task=task)
     means = np.concatenate([band(h, c)[1] for h in groups.values() for c in ("train_loss", "val_loss")])
     means = means[np.isfinite(means) & (means > 0)]
     epochs = max(len(h["train_loss"]) for hs in groups.values() for h in hs)
@@ -335,7 +342,7 @@ def experiment_figures(
     """
     ss = settings(runs)
     sweep = numeric_sweep(ss)
-    figures = {"loss": loss_figure(experiment, ss, curves, sequential=sweep is not None)}
+    figures = {"loss": loss_figure(experiment, ss, curves, sequential=sweep is not None, task=cfg.data.task)}
     if sweep:
         figures["sweep"] = sweep_figure(experiment, sweep, ss)
     if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
