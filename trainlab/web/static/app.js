@@ -707,7 +707,20 @@ function toast(message) {
 
 // ---------------------------------------------------------------------------- start
 
-function start() {
+// The choices of these settings are the config's own (trainlab/config.py), served by /api/options,
+// so a new activation or optimizer shows up here without touching the page.
+const CHOICES = { "data.name": "datasets", "model.activation": "activations", "model.init": "inits",
+                  "optim.name": "optimizers", "optim.schedule.name": "schedules" };
+const CHOICE_LABELS = { blobs: "blobs (3 classes)", plane: "plane (regression)", csv: "uploaded CSV" };
+
+async function loadChoices() {
+  const options = await (await fetch("/api/options")).json();
+  for (const [key, list] of Object.entries(CHOICES))
+    $(key).replaceChildren(...options[list].map(v => new Option(CHOICE_LABELS[v] || v, v)));
+}
+
+async function start() {
+  await loadChoices();
   readHash();
   bindControls();
   syncControls();
