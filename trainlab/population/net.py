@@ -348,7 +348,11 @@ class Net:
         two = self.sizes[-1] == 2
         if two:  # the sign that turns l1 - l0 into (other class's logit - the label's)
             sign = (1 - 2 * y).to(self.dtype)
-        if two:
+            # hits = #(y = 1 and l1 > l0) + #(y = 0 and not l1 > l0)
+            #      = (l1 > l0) @ (members * (2y - 1)) + #(y = 0): exact small integers, one op fewer
+            signed_members = members * (-sign)[:, None]
+            zeros_per_split = members[y == 0].sum(0)
+            above = torch.empty(min(step, k), n, dtype=self.dtype)
             self.margin_weights(params, ws)  # once for all rows
         for s in range(0, k, step):
             rows = slice(s, min(s + step, k))
@@ -357,11 +361,13 @@ class Net:
                 # CE = softplus(l_other - l_label); argmax = 1 iff l1 > l0 (ties go to class 0)
                 d = self.forward(params, x, ws, margin=True, rows=rows)[:, 0]
                 nll = F.softplus(d * sign, threshold=50)
-                correct = (d > 0) == y
-            else:
-                logits = self.forward(params, x, ws, rows=rows)
-                nll = F.cross_entropy(logits, y.expand(len(x), n), reduction="none")
-                correct = argmax_classes(logits) == y
+                torch.mm(nll, members, out=sums[s : s + step])
+                above_rows = torch.gt(d, 0, out=above[: len(x)])  # 1.0 where l1 > l0
+                torch.addmm(zeros_per_split, above_rows, signed_members, out=hits[s : s + step])
+                continue
+            logits = self.forward(params, x, ws, rows=rows)
+            nll = F.cross_entropy(logits, y.expand(len(x), n), reduction="none")
+            correct = argmax_classes(logits) == y
             torch.mm(nll, members, out=sums[s : s + step])
             torch.mm(correct.to(self.dtype), members, out=hits[s : s + step])
         count = torch.tensor(splits, dtype=torch.float64)
