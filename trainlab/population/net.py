@@ -7,7 +7,10 @@ one BLAS handles well, and every result is written into a contiguous buffer (``b
 ``out=`` is ~4× slower). Each model's parameters are one row of a ``(K, P)`` matrix: the first
 layer as ``[W | b]`` rows ``(out, in + 1)`` — the inputs carry a row of ones, so one ``bmm`` gives
 ``W x + b`` and one gives the gradients of both — and every later layer as ``W`` ``(out, in)``
-followed by ``b`` ``(out,)``. Gradients land in a ``(K, P)`` matrix of the same layout, so the
+followed by ``b`` ``(out,)``. Nets in → H → 2 (one hidden layer, two classes) instead train
+batch-major (hidden activations ``(K, batch, H)``) and store the first layer transposed,
+``(in + 1, out)``: there both products with the thin inputs keep H as BLAS's contiguous dimension
+(~15 % faster per model-epoch; measured: benchmarks/README.md). Gradients land in a ``(K, P)`` matrix of the same layout, so the
 optimizer updates all models with a handful of in-place ops over two matrices.
 
 The backward pass uses the same ATen backward kernels autograd calls (``threshold_backward``,
@@ -106,6 +109,10 @@ class Net:
             self.offsets.append(at)
             at += fan_out * (fan_in + 1)
         self.n_params = at
+        # in -> H -> 2 nets train batch-major (``_gradients_one_hidden``), and store the first layer
+        # transposed, (in + 1, out), so that its gradient ``xᵀ @ dz`` lands in place; the others
+        # keep ``[W | b]`` as (out, in + 1), where ``dz @ xᵀ`` is the fast product.
+        self.first_transposed = self.n_layers == 2 and self.sizes[-1] == 2
         self._views_of: Tensor | None = None
         self._views: dict = {}
 
@@ -149,20 +156,25 @@ class Net:
         return view
 
     def first(self, params: Tensor) -> Tensor:
-        """(K, out, in + 1) view of the first layer as ``[W | b]`` (a transposed view of ``first_t``)."""
+        """(K, out, in + 1) view of the first layer as ``[W | b]``."""
         cache = self.views(params)
         view = cache.get("first")
         if view is None:
-            view = cache["first"] = self.first_t(params).transpose(1, 2)
+            fan_in, fan_out = self.sizes[0], self.sizes[1]
+            block = params[:, : fan_out * (fan_in + 1)]
+            if self.first_transposed:
+                view = block.view(-1, fan_in + 1, fan_out).transpose(1, 2)
+            else:
+                view = block.view(-1, fan_out, fan_in + 1)
+            cache["first"] = view
         return view
 
     def first_t(self, params: Tensor) -> Tensor:
-        """(K, in + 1, out): the first layer as stored, ``[W | b]`` transposed (row-major)."""
+        """(K, in + 1, out): ``[W | b]`` transposed (contiguous rows where ``first_transposed``)."""
         cache = self.views(params)
         view = cache.get("first_t")
         if view is None:
-            fan_in, fan_out = self.sizes[0], self.sizes[1]
-            view = cache["first_t"] = params[:, : fan_out * (fan_in + 1)].view(-1, fan_in + 1, fan_out)
+            view = cache["first_t"] = self.first(params).transpose(1, 2)
         return view
 
     def rows(self, t: Tensor, which: str) -> Tensor:
@@ -179,7 +191,9 @@ class Net:
         out = {}
         for i, ((fan_in, fan_out), at) in enumerate(zip(zip(self.sizes[:-1], self.sizes[1:]), self.offsets)):
             if i == 0:
-                block = row[at : at + fan_out * (fan_in + 1)].reshape(fan_in + 1, fan_out).T
+                block = row[at : at + fan_out * (fan_in + 1)]
+                block = (block.reshape(fan_in + 1, fan_out).T if self.first_transposed
+                         else block.reshape(fan_out, fan_in + 1))
                 w, b = block[:, :fan_in], block[:, fan_in]
             else:
                 w = row[at : at + fan_out * fan_in].reshape(fan_out, fan_in)
@@ -258,7 +272,7 @@ class Net:
         k, m = params.shape[0], xa.shape[2]
         last = self.n_layers - 1
         binary = self.sizes[-1] == 2
-        if binary and last == 1:
+        if self.first_transposed:
             return self._gradients_one_hidden(params, xa, onehot_t, ws, out)
         parts: list[Tensor] = []
         if binary:
@@ -269,9 +283,9 @@ class Net:
             a_prev = xa if last == 0 else self.hidden(last - 1, ws, k, m)[1]
             g = torch.bmm(dd, ws.derived(a_prev, "T"), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
             minus_g = torch.neg(g, out=ws.get("gw_minus", k, 1, a_prev.shape[1]))
-            if last == 0:  # [W | b] stored as (in + 1, 2): the two classes' gradients interleaved
-                torch.stack([ws.derived(minus_g, "flat"), ws.derived(g, "flat")], dim=2,
-                            out=out.view(k, -1, 2))
+            if last == 0:
+                parts += [ws.derived(g, "flat"), ws.derived(minus_g, "flat")]
+                torch.cat(parts[::-1], dim=1, out=out)
                 return
             gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
             parts += [gb, torch.neg(gb, out=ws.get("gb_minus", k, 1)), ws.derived(g, "flat"),
@@ -289,8 +303,8 @@ class Net:
             start = last
         for layer in range(start, -1, -1):
             fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
-            if layer == 0:  # [W | b] is stored transposed: (in + 1, out)
-                g = torch.bmm(xa, ws.derived(dz, "T"), out=ws.get("g0", k, fan_in + 1, fan_out))
+            if layer == 0:
+                g = torch.bmm(dz, ws.derived(xa, "T"), out=ws.get("g0", k, fan_out, fan_in + 1))
                 parts.append(ws.derived(g, "flat"))
                 break
             _, a_prev = self.hidden(layer - 1, ws, k, m)
