@@ -323,11 +323,11 @@ class Net:
         dimension H as BLAS's contiguous one (the feature-major ``dz @ xᵀ`` is ~4× slower)."""
         k, m, hidden = params.shape[0], xa.shape[2], self.sizes[1]
         xt = ws.derived(xa, "T")  # (K, m, in + 1)
-        z = torch.bmm(xt, self.first_t(params), out=ws.get("bz0", k, m, hidden))
+        z = torch.bmm(xt, self.first_t(params), out=ws.get("z0", k, m, hidden))  # shares the evaluation's buffer
         if self.activation in IN_PLACE:
             pre, a = None, IN_PLACE[self.activation](z)
         else:
-            pre, a = z, FROM_INPUT[self.activation](z, ws.get("ba0", k, m, hidden))
+            pre, a = z, FROM_INPUT[self.activation](z, ws.get("a0", k, m, hidden))
         wd, bd = self.margin_weights(params, ws)  # (K, 1, H), (K, 1, 1)
         d = torch.baddbmm(bd, wd, ws.derived(a, "T"), out=ws.get("bmargin", k, 1, m))
         dd = d.sigmoid_().sub_(ws.derived(onehot_t, "1:")).mul_(1.0 / m)  # (K, 1, m)
