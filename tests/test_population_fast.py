@@ -210,3 +210,31 @@ def test_two_class_evaluation_counts_ties_as_class_0_and_first_layer_layout_roun
     state = net.state_dict(params[1].numpy())
     np.testing.assert_array_equal(state["0.weight"], w[1].numpy())
     np.testing.assert_array_equal(state["0.bias"], b[1].numpy())
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_history_csv_parts_concatenate_to_the_whole(tmp_path, parts):
+    cfgs = [config_from_dict({"name": name, "seeds": 2, "data": {"n_samples": 60}, "train": {"epochs": 3}})
+            for name in ("a", "b")]
+    with Store(tmp_path) as store:
+        for cfg in cfgs:
+            specs = expand(cfg)
+            store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
+            store.save(train_population(specs, DataCache()(cfg)), {s.run_id: i for i, s in enumerate(specs)})
+        whole = list(store.history_rows())
+        assert len(whole) == 4 * 3
+        pieces = [list(store.history_rows(i, parts)) for i in range(parts)]
+    assert sum(pieces, []) == whole
+
+
+def test_trainlab_run_writes_history_csv_in_parts_equal_to_one_export(tmp_path):
+    from trainlab import runner
+
+    cfg = config_from_dict({"name": "p", "seeds": 5, "data": {"n_samples": 60}, "train": {"epochs": 3}})
+    runner.run(cfg, out=tmp_path / "run")
+    assert list((tmp_path / "run").glob("*.part*")) == []
+    with Store(tmp_path / "run") as store:
+        (tmp_path / "one").mkdir()
+        store.export_csv(tmp_path / "one")
+    for f in ("runs.csv", "history.csv"):
+        assert (tmp_path / "run" / f).read_text() == (tmp_path / "one" / f).read_text()
