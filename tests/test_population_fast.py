@@ -191,3 +191,50 @@ def test_packed_params_are_an_npz_archive():
             assert z[name].dtype == value.dtype
             np.testing.assert_array_equal(z[name], value)
     assert _unpack(_pack(params)).keys() == params.keys()
+
+
+def test_two_class_evaluation_counts_ties_as_class_0_and_first_layer_layout_round_trips():
+    net = Net([2, 5, 2], "relu", torch.float64)
+    params = torch.zeros(3, net.n_params, dtype=torch.float64)  # every margin is exactly 0: class 0
+    X, y = torch.randn(40, 2, dtype=torch.float64), torch.tensor([0, 1, 1, 0] * 10)
+    (train_loss, train_acc), (val_loss, val_acc) = net.evaluate(
+        params, augmented_t(X), y, [30, 10], Workspace(torch.float64), 1 << 10)
+    assert torch.equal(train_acc, torch.full((3,), float((y[:30] == 0).sum()) / 30, dtype=torch.float64))
+    assert torch.equal(val_acc, torch.full((3,), 0.5, dtype=torch.float64))
+    torch.testing.assert_close(train_loss, torch.full((3,), math.log(2), dtype=torch.float64))
+    # the first layer is stored as [W | b] transposed; weight/bias views and state_dict agree
+    w, b = torch.randn(3, 5, 2, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+    for i in range(3):
+        net.load(params, i, 0, w[i], b[i])
+    assert torch.equal(net.first_t(params)[:, :2], w.transpose(1, 2)) and torch.equal(net.first_t(params)[:, 2], b)
+    state = net.state_dict(params[1].numpy())
+    np.testing.assert_array_equal(state["0.weight"], w[1].numpy())
+    np.testing.assert_array_equal(state["0.bias"], b[1].numpy())
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_history_csv_parts_concatenate_to_the_whole(tmp_path, parts):
+    cfgs = [config_from_dict({"name": name, "seeds": 2, "data": {"n_samples": 60}, "train": {"epochs": 3}})
+            for name in ("a", "b")]
+    with Store(tmp_path) as store:
+        for cfg in cfgs:
+            specs = expand(cfg)
+            store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
+            store.save(train_population(specs, DataCache()(cfg)), {s.run_id: i for i, s in enumerate(specs)})
+        whole = list(store.history_rows())
+        assert len(whole) == 4 * 3
+        pieces = [list(store.history_rows(i, parts)) for i in range(parts)]
+    assert sum(pieces, []) == whole
+
+
+def test_trainlab_run_writes_history_csv_in_parts_equal_to_one_export(tmp_path):
+    from trainlab import runner
+
+    cfg = config_from_dict({"name": "p", "seeds": 5, "data": {"n_samples": 60}, "train": {"epochs": 3}})
+    runner.run(cfg, out=tmp_path / "run")
+    assert list((tmp_path / "run").glob("*.part*")) == []
+    with Store(tmp_path / "run") as store:
+        (tmp_path / "one").mkdir()
+        store.export_csv(tmp_path / "one")
+    for f in ("runs.csv", "history.csv"):
+        assert (tmp_path / "run" / f).read_text() == (tmp_path / "one" / f).read_text()

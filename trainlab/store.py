@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS history (
 """
 
 
+HISTORY_HEADER = ["run_id", "epoch", *HISTORY_COLUMNS]
+
+
 class Store:
     def __init__(self, out_dir: str | Path):
         self.path = Path(out_dir) / STORE_NAME
@@ -184,14 +187,18 @@ class Store:
 
     def export_csv(self, out_dir: str | Path) -> None:
         """Write runs.csv and history.csv (through a temporary file, so a reader never sees half)."""
-        out_dir = Path(out_dir)
+        self.export_runs_csv(out_dir)
+        _write_atomic(Path(out_dir) / "history.csv", HISTORY_HEADER, self.history_rows())
+
+    def export_runs_csv(self, out_dir: str | Path) -> None:
+        """runs.csv only."""
         grid_keys: list[str] = []
         for e in self.experiments():
             grid_keys += [k for k in e["grid_keys"] if k not in grid_keys]
         runs = self.runs()
         header = ["run_id", "experiment", "seed", *grid_keys, *SUMMARY_COLUMNS]
         _write_atomic(
-            out_dir / "runs.csv",
+            Path(out_dir) / "runs.csv",
             header,
             (
                 [r["run_id"], r["experiment"], r["seed"], *(_cell(r["grid"].get(k)) for k in grid_keys)]
@@ -199,23 +206,48 @@ class Store:
                 for r in runs
             ),
         )
-        # history in run order, straight from SQLite to the CSV writer (which writes floats as repr,
-        # like _cell; SQLite keeps NaN as NULL, written back as nan)
+
+    def history_rows(self, part: int = 0, parts: int = 1) -> Iterable[tuple]:
+        """history.csv's rows (without the header): every run's epochs in run order; with ``parts``,
+        only the ``part``-th of that many consecutive ranges of runs (of about equal numbers of runs),
+        so that processes can write the parts side by side, the file being their concatenation."""
+        # straight from SQLite to the CSV writer (which writes floats as repr, like _cell; SQLite
+        # keeps NaN as NULL, written back as nan)
         columns = ", ".join(f"coalesce(h.{c}, 'nan')" for c in HISTORY_COLUMNS)
-        rows = self.db.execute(
+        conditions: list[str] = []
+        args: list[int] = []
+        if parts > 1:
+            keys = self.db.execute("SELECT e.position, r.position FROM runs r JOIN experiments e "
+                                   "USING (experiment) ORDER BY e.position, r.position").fetchall()
+            first, end = len(keys) * part // parts, len(keys) * (part + 1) // parts
+            if first >= end:
+                return []
+            if first > 0:
+                conditions.append("(e.position, r.position) >= (?, ?)")
+                args += keys[first]
+            if end < len(keys):
+                conditions.append("(e.position, r.position) < (?, ?)")
+                args += keys[end]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return self.db.execute(
             f"SELECT h.run_id, h.epoch, {columns} FROM history h JOIN runs r USING (run_id) "
-            "JOIN experiments e USING (experiment) ORDER BY e.position, r.position, h.epoch"
+            f"JOIN experiments e USING (experiment){where} ORDER BY e.position, r.position, h.epoch", args
         )
-        _write_atomic(out_dir / "history.csv", ["run_id", "epoch", *HISTORY_COLUMNS], rows)
 
 
 def _write_atomic(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
+    write_csv_rows(tmp, header, rows)
     tmp.replace(path)
+
+
+def write_csv_rows(path: Path, header: list[str] | None, rows: Iterable[Any]) -> None:
+    """``rows`` (after ``header``, unless None) as CSV into ``path``."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        if header is not None:
+            w.writerow(header)
+        w.writerows(rows)
 
 
 def _cell(value: Any) -> Any:
