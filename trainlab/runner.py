@@ -6,9 +6,7 @@ committed to the store before the next one starts, which is what makes ``--resum
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -21,6 +19,7 @@ from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_tom
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, by_group, settings, summarize, write_finding
+from trainlab.forking import FORK, forked
 from trainlab.history import RunResult
 from trainlab.store import HISTORY_HEADER, STORE_NAME, Store, write_csv_rows
 
@@ -265,43 +264,34 @@ CSV_PARTS = 2
 def exporting_csv(out_dir: Path, in_background: bool) -> Iterator[None]:
     """Write runs.csv and history.csv from the store, in forked processes while the body runs (they
     read the same committed store). history.csv is written in ``CSV_PARTS`` parts side by side."""
-    if not (in_background and sys.platform == "linux"):  # see population.loop.FORK
+    if not (in_background and FORK):
         yield
         with Store(out_dir) as store:
             store.export_csv(out_dir)
         return
     final = out_dir / "history.csv"
     parts = [final.with_suffix(f".csv.part{i}") for i in range(CSV_PARTS)]
-    pids = []
+
+    def export(i: int) -> Callable[[], None]:
+        def task() -> None:
+            with Store(out_dir) as store:
+                if i == 0:
+                    store.export_runs_csv(out_dir)
+                write_csv_rows(parts[i], HISTORY_HEADER if i == 0 else None, store.history_rows(i, CSV_PARTS))
+
+        return task
+
     try:
-        for i, path in enumerate(parts):
-            pid = os.fork()
-            if pid == 0:  # the child: export, then leave without running exit handlers
-                code = 1
-                try:
-                    with Store(out_dir) as store:
-                        if i == 0:
-                            store.export_runs_csv(out_dir)
-                        write_csv_rows(path, HISTORY_HEADER if i == 0 else None, store.history_rows(i, CSV_PARTS))
-                    code = 0
-                finally:
-                    os._exit(code)
-            pids.append(pid)
-        yield
+        with forked([export(i) for i in range(CSV_PARTS)]):
+            yield
+        with parts[0].open("ab") as out:
+            for path in parts[1:]:
+                with path.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        parts[0].replace(final)
     finally:
-        failed = [pid for pid in pids if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
-        try:
-            if not failed and len(pids) == CSV_PARTS:
-                with parts[0].open("ab") as out:
-                    for path in parts[1:]:
-                        with path.open("rb") as f:
-                            shutil.copyfileobj(f, out, 1 << 20)
-                parts[0].replace(final)
-        finally:
-            for path in parts:
-                path.unlink(missing_ok=True)
-        if failed or len(pids) < CSV_PARTS:
-            raise RuntimeError(f"writing the CSV files of {out_dir} failed")
+        for path in parts:
+            path.unlink(missing_ok=True)
 
 
 def default_out_dir(name: str) -> Path:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import math
 import mmap
-import os
-import sys
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +23,7 @@ from torch import Tensor
 
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
+from trainlab.forking import FORK, ChildFailed, forked
 from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
@@ -42,8 +40,6 @@ COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 EVAL_ELEMENTS = 1 << 18
-# Worker processes are forked: on Linux only (macOS frameworks are not fork-safe, Windows has none).
-FORK = sys.platform == "linux"
 
 
 def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
@@ -111,26 +107,15 @@ def shared_zeros(shape: tuple, dtype) -> np.ndarray:
 
 def in_parallel(work: Callable[[Any], None], shares: list) -> None:
     """``work(share)`` for each share: the first here, the others in forked child processes."""
-    children = []
+
+    def child(share) -> Callable[[], None]:
+        return lambda: (torch.set_num_threads(1), work(share))
+
     try:
-        for share in shares[1:]:
-            pid = os.fork()
-            if pid == 0:  # the child: do its share, then leave without running any exit handlers
-                code = 1
-                try:
-                    torch.set_num_threads(1)
-                    work(share)
-                    code = 0
-                except BaseException:
-                    traceback.print_exc()
-                finally:
-                    os._exit(code)
-            children.append(pid)
-        work(shares[0])
-    finally:
-        failed = [pid for pid in children if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(shares)} population workers failed (see the traceback above)")
+        with forked([child(share) for share in shares[1:]]):
+            work(shares[0])
+    except ChildFailed as e:
+        raise RuntimeError(f"{e.failed} of {len(shares)} population workers failed (see the traceback above)") from None
 
 
 class Setup:

@@ -1,0 +1,90 @@
+"""Work done in forked child processes while the parent carries on: the population engine's
+workers (``population.loop``) and the CSV export beside the report (``runner``).
+
+Linux only: macOS frameworks are not fork-safe and Windows has no fork. The children share the
+parent's memory copy-on-write (and any ``mmap`` made before the fork for real), and leave with
+``os._exit``, running none of the parent's exit handlers or finalizers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+FORK = sys.platform == "linux"
+
+
+class ChildFailed(RuntimeError):
+    def __init__(self, failed: int, of: int):
+        super().__init__(f"{failed} of {of} forked processes failed (see the traceback above)")
+        self.failed = failed
+
+
+@contextmanager
+def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
+    """Run each task in a forked child while the body runs, then wait for them all.
+
+    If the body raises (an error, or Ctrl-C in a Jupyter kernel, which reaches the kernel but not
+    its children), the children are killed rather than awaited: the parent neither hangs until
+    they finish nor leaves zombies behind. ``ChildFailed`` if a child failed or was killed.
+    """
+    pids: list[int] = []
+    try:
+        for task in tasks:
+            pid = os.fork()
+            if pid == 0:
+                _child(task)
+            pids.append(pid)
+        yield
+    except BaseException:
+        _kill(pids)
+        raise
+    failed = _reap(pids)
+    if failed:
+        raise ChildFailed(failed, len(tasks))
+
+
+def _child(task: Callable[[], None]) -> None:
+    code = 1
+    try:
+        task()
+        code = 0
+    except KeyboardInterrupt:  # Ctrl-C in a terminal reaches the parent too, which reports it
+        code = 130
+    except BaseException:
+        # straight to fd 2: sys.stderr may be an object whose lock another thread of the parent
+        # held at the fork (a Jupyter kernel's stream, rich's progress display), never released here
+        os.write(2, traceback.format_exc().encode())
+    finally:
+        os._exit(code)
+
+
+def _reap(pids: list[int]) -> int:
+    """Wait for every child; the number that failed. Interrupted, kill the ones left."""
+    failed = 0
+    try:
+        while pids:
+            if os.waitstatus_to_exitcode(os.waitpid(pids[0], 0)[1]) != 0:
+                failed += 1
+            pids.pop(0)
+    except BaseException:
+        _kill(pids)
+        raise
+    return failed
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
