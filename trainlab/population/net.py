@@ -93,9 +93,6 @@ class Workspace:
         self.derivations[id(base), how] = (base, view)
         return view
 
-    def nbytes(self) -> int:
-        return sum(b.numel() * b.element_size() for b in self.buffers.values())
-
 
 class Net:
     """The layer layout of one shape of MLP and its batched forward, backward and evaluation."""
