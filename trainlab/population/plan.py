@@ -20,6 +20,7 @@ from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS
+from trainlab.models import layer_sizes
 from trainlab.models import ACTIVATION_MODULES
 from trainlab.population.optim import SUPPORTED_OPTIMIZERS
 from trainlab.train import DTYPES
@@ -78,13 +79,18 @@ def group_key(cfg: RunConfig) -> tuple:
     )
 
 
+def shape_of(cfg: RunConfig, data: Dataset) -> tuple[list[int], int]:
+    """The layer sizes of ``cfg``'s model on ``data``, and its number of parameters."""
+    sizes = layer_sizes(cfg.model, data.in_dim, data.n_classes)
+    return sizes, sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
     """A generous estimate of what one more model costs a population, in bytes: what it keeps until
     the chunk is stored (its history and final weights, see ``history.RunBatch``), plus its share
     of a slice's state while it trains and of a RunResult should someone ask for one."""
     itemsize = 8 if cfg.train.dtype == "float64" else 4
-    sizes = [data.in_dim, *cfg.model.hidden, data.n_classes]
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    _, n_params = shape_of(cfg, data)
     history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
     return history + n_params * itemsize + 256
 
@@ -96,8 +102,7 @@ def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     from trainlab.population.loop import SLICE_ELEMENTS, slice_size
 
     itemsize = 8 if cfg.train.dtype == "float64" else 4
-    sizes = [data.in_dim, *cfg.model.hidden, data.n_classes]
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    sizes, n_params = shape_of(cfg, data)
     batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
     models = slice_size(sizes, batch, MAX_CHUNK)
     per_model = 10 * n_params * itemsize + 5000 + 8 * len(data.X_train)
