@@ -38,8 +38,8 @@ CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"
 __all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
            "plot_boundary", "plot_history", "experiment_figures", "save_experiment_plots"]
 # The y-axis of a history column, by its last word.
-AXIS_LABELS = {"loss": "cross-entropy loss", "acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
-LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}
+AXIS_LABELS = {"acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
+LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}  # "loss" columns, by data.task
 
 
 def representative(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -135,7 +135,7 @@ same seed always gives the same numbers.</li>
 <li>The shaded bands of the loss curves are ±1 standard deviation: how much single runs vary.</li>
 <li>A finding calls a difference <b>beyond noise</b> only when Welch's t-test gives p &lt; 0.05;
 otherwise the settings are <b>within noise</b> and these seeds cannot tell them apart.</li>
-<li>Loss is the mean cross-entropy (lower is better); accuracies are on the named split;
+<li>Loss is the mean cross-entropy, or the mean squared error of a regression (lower is better); accuracies are on the named split;
 “final” means the last epoch. <i>diverged</i> runs (loss NaN/inf) are left out of the statistics.</li>
 </ul></details>
 </section>
