@@ -41,15 +41,11 @@ def build_model(
         linear = nn.Linear(fan_in, fan_out, device="meta", dtype=dtype)
         linear.weight = nn.Parameter(torch.empty(fan_out, fan_in, dtype=dtype))
         linear.bias = nn.Parameter(torch.empty(fan_out, dtype=dtype))
-        init_linear(linear, cfg, generator)
+        init_weights(linear.weight, linear.bias, cfg, generator)
         layers.append(linear)
         if i < len(sizes) - 2:
             layers.append(ACTIVATION_MODULES[cfg.activation]())
     return nn.Sequential(*layers)
-
-
-def init_linear(linear: nn.Linear, cfg: ModelConfig, generator: torch.Generator | None) -> None:
-    init_weights(linear.weight, linear.bias, cfg, generator)
 
 
 @torch.no_grad()
