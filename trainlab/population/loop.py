@@ -27,6 +27,7 @@ from trainlab.forking import FORK, ChildFailed, forked
 from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
+from trainlab.population.compiled import compiled
 from trainlab.population.net import Net, Workspace, augmented_t
 from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
@@ -139,6 +140,21 @@ class Setup:
             X_test = torch.tensor(data.X_test, dtype=dtype)
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
         self.ws = Workspace(dtype)
+        self.compiled = compiled(net)  # built here, before any worker is forked
+
+    def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor) -> None:
+        """Each model's gradient on its minibatch: the table rows ``rows`` (K, m), or all of them."""
+        if self.compiled:
+            self.compiled.gradients(params, self.table, rows, self.n if rows is None else rows.shape[1], out)
+            return
+        k, cols = len(params), self.table.shape[1]
+        if rows is None:
+            part = self.table.expand(k, self.n, cols)
+        else:  # one gather for all models
+            part = self.ws.get("rows", k, rows.shape[1], cols)
+            torch.index_select(self.table, 0, rows.reshape(-1), out=self.ws.get("rows", k * rows.shape[1], cols))
+        xa, onehot = self.inputs(part)
+        self.net.gradients(params, xa, onehot, self.ws, out=out)
 
     def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
         """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
@@ -149,12 +165,17 @@ class Setup:
             views = self.ws.derivations[id(part), "inputs"] = (part, (xa, onehot))
         return views[1]
 
-    def evaluate(self, params: Tensor):
-        return self.net.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val], self.ws, EVAL_ELEMENTS)
+    def evaluate(self, params: Tensor, x: Tensor, y: Tensor, splits: list[int]) -> list[tuple[Tensor, Tensor]]:
+        if self.compiled:
+            return self.compiled.evaluate(params, x, y, splits)
+        return self.net.evaluate(params, x, y, splits, self.ws, EVAL_ELEMENTS)
+
+    def train_val(self, params: Tensor) -> list[tuple[Tensor, Tensor]]:
+        return self.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val])
 
     def test_acc(self, params: Tensor) -> Tensor:
         x, y = self.test
-        return self.net.evaluate(params, x, y, [len(y)], self.ws, EVAL_ELEMENTS)[0][1]
+        return self.evaluate(params, x, y, [len(y)])[0][1]
 
 
 def init_params(net: Net, specs: list[RunSpec]) -> tuple[Tensor, list[torch.Generator]]:
@@ -179,7 +200,7 @@ def init_params(net: Net, specs: list[RunSpec]) -> tuple[Tensor, list[torch.Gene
 def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch, history: Tensor,
                 final_params: Tensor) -> None:
     """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``."""
-    net, ws = setup.net, setup.ws
+    net = setup.net
     cfg = specs[0].config
     params, generators = init_params(net, specs)
     optim_configs = list(dict.fromkeys(s.config.optim for s in specs))
@@ -190,7 +211,6 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     tracker = BestTracker(stopping, params) if stopping else None
 
     n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
-    cols = setup.table.shape[1]
     alive = torch.arange(len(specs))  # which of the slice's models each row is
     order = torch.empty(len(specs), n, dtype=torch.long)
 
@@ -204,20 +224,12 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for start in range(0, n, batch_size):
-            if shuffle:  # this step's rows of the table for each model: one gather for all models
-                picks = order[:k, start : start + batch_size]
-                m = picks.shape[1]
-                part = ws.get("rows", k, m, cols)
-                torch.index_select(setup.table, 0, picks.reshape(-1), out=ws.get("rows", k * m, cols))
-            else:
-                part = setup.table.expand(k, n, cols)
-            xa, onehot = setup.inputs(part)
-            net.gradients(params, xa, onehot, ws, out=grad)
+            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, out=grad)
             grad_norm += torch.linalg.vector_norm(grad, dim=1)
             steps += 1
             optimizer.step(params, grad, lrs)
 
-        (train_loss, train_acc), (val_loss, val_acc) = setup.evaluate(params)
+        (train_loss, train_acc), (val_loss, val_acc) = setup.train_val(params)
         lr = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
         record = torch.stack([train_loss, val_loss, train_acc, val_acc, lr, (grad_norm / steps).double()], dim=1)
         history[index[alive], epoch - 1] = record

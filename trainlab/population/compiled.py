@@ -1,0 +1,149 @@
+"""``kernel.c``, compiled on first use and called through ctypes: the fast path of the population engine.
+
+Per model and minibatch the work is small (a 2→32→2 net: a few thousand multiply-adds), so in
+torch the cost is ~20 kernel launches a step, each a pass over memory; in C one model's forward and
+backward pass run in L1 (measured: benchmarks/README.md). The C code is compiled with the machine's C
+compiler (``cc``, or ``$CC``) for this CPU and cached under ``~/.cache/trainlab`` (or
+``$TRAINLAB_CACHE``) by a hash of source, flags and CPU; without a compiler, or with
+``TRAINLAB_KERNEL=torch``, the engine runs ``net.py``'s batched torch code instead (same results to
+rounding: tests/test_population.py runs both).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from trainlab.population.net import Net
+
+SOURCE = Path(__file__).with_name("kernel.c")
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]  # kernel.c's enum
+MAX_LAYERS = 16
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-shared", "-fPIC"]
+C_REAL = {torch.float32: "float", torch.float64: "double"}
+
+
+class Layout(ctypes.Structure):
+    """kernel.c's ``Layout``: layer sizes, the activation, and where each layer's W and b sit in a row."""
+
+    _fields_ = [("n_layers", ctypes.c_int64), ("activation", ctypes.c_int64),
+                ("sizes", ctypes.c_int64 * (MAX_LAYERS + 1))] + [
+        (name, ctypes.c_int64 * MAX_LAYERS) for name in ("w_at", "w_row", "w_col", "b_at", "b_step")]
+
+
+def layout(net: Net) -> Layout:
+    """Read off ``net``'s views of a parameter row: offsets and strides of each W and b."""
+    out = Layout(n_layers=net.n_layers, activation=ACTIVATIONS.index(net.activation))
+    out.sizes[: len(net.sizes)] = net.sizes
+    probe = torch.empty(1, net.n_params, dtype=net.dtype)
+    for layer in range(net.n_layers):
+        w, b = net.weight(probe, layer), net.bias(probe, layer)  # (1, out, in), (1, out, 1)
+        out.w_at[layer], out.w_row[layer], out.w_col[layer] = w.storage_offset(), w.stride(1), w.stride(2)
+        out.b_at[layer], out.b_step[layer] = b.storage_offset(), b.stride(1)
+    return out
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TRAINLAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trainlab")
+    return Path(root) / "kernels"
+
+
+def _cpu() -> str:
+    """What ``-march=native`` compiles for: a cached library must not meet another CPU."""
+    try:
+        return next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return platform.processor() + platform.machine()
+
+
+def _compile(compiler: str, real: str, target: Path) -> bool:
+    """Build the library for ``real`` at ``target``; with glibc's vector maths if it links."""
+    for extra in (["-lmvec", "-lm"], ["-DNO_VECTOR_MATH", "-lm"]):
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            built = Path(tmp) / target.name
+            cmd = [compiler, *FLAGS, f"-DREAL={real}", str(SOURCE), "-o", str(built), *extra]
+            if subprocess.run(cmd, capture_output=True).returncode == 0:
+                os.replace(built, target)  # atomic: a concurrent build writes the same bytes
+                return True
+    return False
+
+
+@functools.cache
+def library(dtype: torch.dtype) -> ctypes.CDLL | None:
+    """The compiled kernel for ``dtype``, building it if needed; None where it cannot be built."""
+    if dtype not in C_REAL or sys.platform == "win32":
+        return None
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        return None
+    real = C_REAL[dtype]
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), real, *FLAGS, version, _cpu()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"kernel-{real}-{key}.so"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() and not _compile(compiler, real, target):
+            return None
+        lib = ctypes.CDLL(str(target))
+    except OSError:
+        return None
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
+    lib.gradients.restype = lib.evaluate.restype = None
+    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr]
+    lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, ptr, ptr]
+    return lib
+
+
+class CompiledNet:
+    """``Net.gradients`` and ``Net.evaluate`` for every model of a slice, in C."""
+
+    def __init__(self, net: Net, lib: ctypes.CDLL):
+        self.net, self.lib = net, lib
+        self.layout = layout(net)
+        self.work = torch.empty(lib.work_size(ctypes.byref(self.layout)), dtype=net.dtype)
+
+    def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor) -> None:
+        """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch:
+        the ``table`` rows ``rows[s, :m]`` (a view with unit stride along a row), or with ``rows``
+        None the first ``m`` rows; into ``out``."""
+        k, p = params.shape
+        assert params.is_contiguous() and out.is_contiguous() and table.is_contiguous()
+        row_ptr, row_stride = (None, 0) if rows is None else (rows.data_ptr(), rows.stride(0))
+        self.lib.gradients(ctypes.byref(self.layout), k, params.data_ptr(), p, table.data_ptr(), table.shape[1],
+                           row_ptr, row_stride, m, out.data_ptr(), self.work.data_ptr())
+
+    def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int]) -> list[tuple[Tensor, Tensor]]:
+        """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
+        ``splits`` of the inputs ``xa`` (in + 1, N) (its last row of ones is not read), labels ``y``."""
+        k, p = params.shape
+        assert params.is_contiguous() and xa.is_contiguous() and y.is_contiguous()
+        sums = torch.empty(k, len(splits), dtype=torch.float64)
+        hits = torch.empty(k, len(splits), dtype=torch.float64)
+        sizes = torch.tensor(splits, dtype=torch.int64)
+        self.lib.evaluate(ctypes.byref(self.layout), k, params.data_ptr(), p, xa.data_ptr(), y.data_ptr(),
+                          xa.shape[1], sizes.data_ptr(), len(splits), sums.data_ptr(), hits.data_ptr(),
+                          self.work.data_ptr())
+        count = sizes.double()
+        losses, accs = sums / count, hits / count
+        return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
+
+
+def compiled(net: Net) -> CompiledNet | None:
+    """The C path for ``net``, or None (no compiler, TRAINLAB_KERNEL=torch, too deep a net)."""
+    if os.environ.get("TRAINLAB_KERNEL", "c") == "torch" or net.n_layers > MAX_LAYERS:
+        return None
+    lib = library(net.dtype)
+    return None if lib is None else CompiledNet(net, lib)

@@ -1,0 +1,269 @@
+/* The population engine's inner loops in C: each model's minibatch gradient and its evaluation,
+ * for a slice of models of one MLP shape (compiled.py builds and loads this file).
+ *
+ * One model at a time, its activations feature-major: a layer's units are rows of BLOCK points, so
+ * every inner loop runs over the points of a block (a constant trip count the compiler vectorises
+ * fully), whatever the layer widths; a block's activations stay in L1/L2. A minibatch of m points is
+ * ceil(m / BLOCK) blocks, the last padded with zero inputs whose output gradient is zero.
+ *
+ * The maths is net.py's (and autograd's): mean softmax cross-entropy, the same activation
+ * derivatives written from the same quantities. Parameters are rows of a (S, P) matrix, each layer
+ * found through the Layout that compiled.py reads off net.py's views, so both engines share one
+ * storage layout. Compiled twice, with REAL float and REAL double. */
+
+/* glibc declares its vector maths (libmvec: exp, tanh, erf ... on 8-16 points per call, within
+ * 4 ulp, special values kept) only under __FAST_MATH__; we want those, not fast-math's licences
+ * (NaN must stay NaN: a diverging model is found by its NaN loss). */
+#ifndef NO_VECTOR_MATH
+#define __FAST_MATH__ 1
+#endif
+#include <tgmath.h>
+#undef __FAST_MATH__
+#include <stdint.h>
+#include <string.h>
+
+typedef REAL real;
+
+#define MAX_LAYERS 16
+#define BLOCK 64
+/* A block's row as NV vectors of 64 bytes (AVX-512's width; split in two or four elsewhere), so
+ * that a row being summed into stays in registers. Rows lie at multiples of 256 bytes in torch's
+ * 64-byte-aligned buffers; the type still allows any alignment. */
+typedef real vec __attribute__((vector_size(64), aligned(sizeof(real))));
+#define NV (BLOCK * (int)sizeof(real) / 64)
+#define ROW(p) ((vec *)(p))
+
+enum { RELU, TANH, SIGMOID, LEAKY_RELU, GELU, IDENTITY }; /* compiled.ACTIVATIONS */
+
+typedef struct {
+    int64_t n_layers, activation;
+    int64_t sizes[MAX_LAYERS + 1];
+    /* layer l of a model's row p: W[j][q] = p[w_at + j * w_row + q * w_col], b[j] = p[b_at + j * b_step] */
+    int64_t w_at[MAX_LAYERS], w_row[MAX_LAYERS], w_col[MAX_LAYERS], b_at[MAX_LAYERS], b_step[MAX_LAYERS];
+} Layout;
+
+/* Per layer l: pre-activations Z[l] and outputs A[l] (A[0]: the inputs; Z[L]: the logits), and two
+ * rows of gradients w.r.t. pre-activations, D, used alternately going down. */
+typedef struct { real *Z[MAX_LAYERS + 1], *A[MAX_LAYERS + 1], *D[2]; } Buffers;
+
+static int64_t widest(const Layout *net) {
+    int64_t width = 0;
+    for (int l = 0; l <= net->n_layers; l++) width = net->sizes[l] > width ? net->sizes[l] : width;
+    return width;
+}
+
+int64_t work_size(const Layout *net) {
+    int64_t rows = 2 * widest(net);
+    for (int l = 0; l <= net->n_layers; l++) rows += 2 * net->sizes[l];
+    return rows * BLOCK;
+}
+
+static Buffers buffers(const Layout *net, real *work) {
+    Buffers b;
+    for (int l = 0; l <= net->n_layers; l++) {
+        b.Z[l] = work, work += net->sizes[l] * BLOCK;
+        b.A[l] = work, work += net->sizes[l] * BLOCK;
+    }
+    b.D[0] = work;
+    b.D[1] = work + widest(net) * BLOCK;
+    return b;
+}
+
+static void activate(int kind, const real *restrict z, real *restrict a) {
+    switch (kind) {
+    case RELU: for (int t = 0; t < BLOCK; t++) a[t] = z[t] < 0 ? 0 : z[t]; break; /* NaN stays NaN */
+    case TANH: for (int t = 0; t < BLOCK; t++) a[t] = tanh(z[t]); break;
+    case SIGMOID: for (int t = 0; t < BLOCK; t++) a[t] = 1 / (1 + exp(-z[t])); break;
+    case LEAKY_RELU: for (int t = 0; t < BLOCK; t++) a[t] = z[t] < 0 ? (real)0.01 * z[t] : z[t]; break;
+    case GELU: for (int t = 0; t < BLOCK; t++) a[t] = (real)0.5 * z[t] * (1 + erf(z[t] * (real)M_SQRT1_2)); break;
+    default: for (int t = 0; t < BLOCK; t++) a[t] = z[t];
+    }
+}
+
+/* d *= act'(z), given a = act(z): what aten's *_backward kernels compute */
+static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d) {
+    switch (kind) {
+    case RELU: for (int t = 0; t < BLOCK; t++) d[t] = a[t] > 0 ? d[t] : 0; break;
+    case TANH: for (int t = 0; t < BLOCK; t++) d[t] *= 1 - a[t] * a[t]; break;
+    case SIGMOID: for (int t = 0; t < BLOCK; t++) d[t] *= (1 - a[t]) * a[t]; break;
+    case LEAKY_RELU: for (int t = 0; t < BLOCK; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
+    case GELU:
+        for (int t = 0; t < BLOCK; t++) {
+            const real cdf = (real)0.5 * (1 + erf(z[t] * (real)M_SQRT1_2));
+            const real pdf = exp((real)-0.5 * z[t] * z[t]) * (real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+            d[t] *= cdf + z[t] * pdf;
+        }
+        break;
+    default: break;
+    }
+}
+
+/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only) */
+static void forward(const Layout *net, const real *p, const Buffers *b) {
+    for (int l = 0; l < net->n_layers; l++) {
+        const int64_t in = net->sizes[l], out = net->sizes[l + 1];
+        for (int64_t j = 0; j < out; j++) {
+            const real *w = p + net->w_at[l] + j * net->w_row[l];
+            vec z[NV];
+            for (int v = 0; v < NV; v++) z[v] = (vec){} + p[net->b_at[l] + j * net->b_step[l]];
+            for (int64_t q = 0; q < in; q++) {
+                const real wq = w[q * net->w_col[l]];
+                const vec *a = ROW(b->A[l] + q * BLOCK);
+                for (int v = 0; v < NV; v++) z[v] += wq * a[v];
+            }
+            memcpy(b->Z[l + 1] + j * BLOCK, z, sizeof z);
+            if (l < net->n_layers - 1) activate(net->activation, b->Z[l + 1] + j * BLOCK, b->A[l + 1] + j * BLOCK);
+        }
+    }
+}
+
+/* The sum of a vector's lanes, halving it (a chain of one add per lane would wait on each). */
+typedef real half __attribute__((vector_size(32)));
+typedef real quarter __attribute__((vector_size(16)));
+static inline real lanes_sum(vec x) {
+    half h[2];
+    memcpy(h, &x, sizeof x);
+    h[0] += h[1];
+    quarter q[2];
+    memcpy(q, h, sizeof q);
+    q[0] += q[1];
+    real sum = 0;
+    for (int i = 0; i < (int)(sizeof(quarter) / sizeof(real)); i++) sum += q[0][i];
+    return sum;
+}
+
+/* sum_t x[t] y[t] and sum_t x[t] over a block */
+static inline real dot(const real *x, const real *y) {
+    vec acc = ROW(x)[0] * ROW(y)[0];
+    for (int v = 1; v < NV; v++) acc += ROW(x)[v] * ROW(y)[v];
+    return lanes_sum(acc);
+}
+
+static inline real total(const real *x) {
+    vec acc = ROW(x)[0];
+    for (int v = 1; v < NV; v++) acc += ROW(x)[v];
+    return lanes_sum(acc);
+}
+
+/* The column of inputs of points rows[0..m) (NULL: points first..first + m) of a (n, cols) table
+ * into A[0], zero-padded to a block. */
+static void load_inputs(const Layout *net, const Buffers *b, const real *table, int64_t cols, const int64_t *rows,
+                        int64_t first, int m) {
+    for (int64_t q = 0; q < net->sizes[0]; q++) {
+        real *restrict x = b->A[0] + q * BLOCK;
+        for (int t = 0; t < m; t++) x[t] = table[(rows ? rows[t] : first + t) * cols + q];
+        for (int t = m; t < BLOCK; t++) x[t] = 0;
+    }
+}
+
+/* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
+ * minibatch is the table rows rows[s * row_stride + t], t < m (rows NULL: the first m rows). A
+ * table row is the inputs, a one, the one-hot label (loop.Setup.table). */
+void gradients(const Layout *net, int64_t S, const real *params, int64_t P, const real *table, int64_t cols,
+               const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *work) {
+    const Buffers b = buffers(net, work);
+    const int L = net->n_layers;
+    const int64_t in = net->sizes[0], C = net->sizes[L];
+    const real scale = (real)1 / m;
+    for (int64_t s = 0; s < S; s++) {
+        const real *p = params + s * P;
+        real *g = grad + s * P;
+        memset(g, 0, sizeof(real) * P);
+        for (int64_t first = 0; first < m; first += BLOCK) {
+            const int mb = m - first < BLOCK ? m - first : BLOCK;
+            const int64_t *r = rows ? rows + s * row_stride + first : NULL;
+            load_inputs(net, &b, table, cols, r, first, mb);
+            forward(net, p, &b);
+
+            /* d mean CE / d logits = (softmax - onehot) / m, zero on the padding */
+            real *restrict d = b.D[L & 1], top[BLOCK], sum[BLOCK];
+            const real *restrict z = b.Z[L];
+            for (int t = 0; t < BLOCK; t++) top[t] = z[t], sum[t] = 0;
+            for (int64_t c = 1; c < C; c++)
+                for (int t = 0; t < BLOCK; t++) top[t] = z[c * BLOCK + t] > top[t] ? z[c * BLOCK + t] : top[t];
+            for (int64_t c = 0; c < C; c++)
+                for (int t = 0; t < BLOCK; t++) {
+                    d[c * BLOCK + t] = exp(z[c * BLOCK + t] - top[t]);
+                    sum[t] += d[c * BLOCK + t];
+                }
+            for (int t = 0; t < BLOCK; t++) sum[t] = t < mb ? scale / sum[t] : 0;
+            for (int64_t c = 0; c < C; c++) {
+                real *restrict dc = d + c * BLOCK;
+                for (int t = 0; t < BLOCK; t++) dc[t] *= sum[t];
+                for (int t = 0; t < mb; t++) dc[t] -= table[(r ? r[t] : first + t) * cols + in + 1 + c] * scale;
+            }
+
+            for (int l = L - 1; l >= 0; l--) {
+                const int64_t fan_in = net->sizes[l], fan_out = net->sizes[l + 1];
+                const real *restrict dz = b.D[(l + 1) & 1];
+                for (int64_t j = 0; j < fan_out; j++) {  /* g_b += sum_t dz, g_W += dz A[l]^T */
+                    const real *dj = dz + j * BLOCK;
+                    g[net->b_at[l] + j * net->b_step[l]] += total(dj);
+                    real *gw = g + net->w_at[l] + j * net->w_row[l];
+                    for (int64_t q = 0; q < fan_in; q++) gw[q * net->w_col[l]] += dot(dj, b.A[l] + q * BLOCK);
+                }
+                if (l == 0) break;
+                const real *w = p + net->w_at[l];  /* W^T dz, times act'(Z[l]) */
+                for (int64_t q = 0; q < fan_in; q++) {
+                    vec da[NV] = {};
+                    for (int64_t j = 0; j < fan_out; j++) {
+                        const real wjq = w[j * net->w_row[l] + q * net->w_col[l]];
+                        const vec *dj = ROW(dz + j * BLOCK);
+                        for (int v = 0; v < NV; v++) da[v] += wjq * dj[v];
+                    }
+                    real *dq = b.D[l & 1] + q * BLOCK;
+                    memcpy(dq, da, sizeof da);
+                    activate_backward(net->activation, b.Z[l] + q * BLOCK, b.A[l] + q * BLOCK, dq);
+                }
+            }
+        }
+    }
+}
+
+/* Each model's summed cross-entropy and count of correct points on consecutive ranges of columns
+ * (splits) of x (in, N), labels y, into sums and hits (S, n_splits). NaN logits give a NaN loss;
+ * the predicted class is the first maximum, a NaN counting as the maximum (torch's argmax). */
+void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const real *x, const int64_t *y,
+              int64_t N, const int64_t *splits, int64_t n_splits, double *sums, double *hits, real *work) {
+    const Buffers b = buffers(net, work);
+    const int L = net->n_layers;
+    const int64_t in = net->sizes[0], C = net->sizes[L];
+    for (int64_t s = 0; s < S; s++) {
+        const real *p = params + s * P;
+        int64_t at = 0;
+        for (int64_t k = 0; k < n_splits; k++) {
+            double loss = 0;
+            int64_t correct = 0;
+            for (int64_t first = at; first < at + splits[k]; first += BLOCK) {
+                const int mb = at + splits[k] - first < BLOCK ? at + splits[k] - first : BLOCK;
+                for (int64_t q = 0; q < in; q++) {
+                    memcpy(b.A[0] + q * BLOCK, x + q * N + first, sizeof(real) * mb);
+                    memset(b.A[0] + q * BLOCK + mb, 0, sizeof(real) * (BLOCK - mb));
+                }
+                forward(net, p, &b);
+                const real *restrict z = b.Z[L];
+                const int64_t *label = y + first;
+                real top[BLOCK], sum[BLOCK], picked[BLOCK], nll[BLOCK];
+                int64_t best[BLOCK];
+                for (int t = 0; t < BLOCK; t++) top[t] = z[t], best[t] = 0, sum[t] = 0, picked[t] = 0;
+                for (int64_t c = 1; c < C; c++)
+                    for (int t = 0; t < BLOCK; t++) {
+                        const real v = z[c * BLOCK + t];
+                        const int take = top[t] == top[t] && (v > top[t] || v != v);
+                        top[t] = take ? v : top[t];
+                        best[t] = take ? c : best[t];
+                    }
+                for (int64_t c = 0; c < C; c++)
+                    for (int t = 0; t < mb; t++) {
+                        sum[t] += exp(z[c * BLOCK + t] - top[t]);
+                        picked[t] += label[t] == c ? z[c * BLOCK + t] : 0;
+                    }
+                for (int t = 0; t < mb; t++) nll[t] = log(sum[t]) + top[t] - picked[t];
+                for (int t = 0; t < mb; t++) loss += nll[t], correct += best[t] == label[t];
+            }
+            sums[s * n_splits + k] = loss;
+            hits[s * n_splits + k] = (double)correct;
+            at += splits[k];
+        }
+    }
+}
