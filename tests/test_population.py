@@ -51,7 +51,9 @@ def final_loss_gaps(population, reference) -> list[float]:
     return gaps
 
 
-def test_float64_mixed_grid_agrees_with_the_reference_engine():
+@pytest.mark.parametrize("code", ["c", "torch"])  # the compiled inner loops, and torch's without a compiler
+def test_float64_mixed_grid_agrees_with_the_reference_engine(code, monkeypatch):
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
     population, reference = both_engines(mixed_grid("float64"))
     statuses = {r.status for r in reference}
     assert statuses == {"ok", "early_stopped"}  # the grid exercises both paths

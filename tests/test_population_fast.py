@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from trainlab.config import ModelConfig, config_from_dict, expand
 from trainlab.history import RunBatch, RunResult
 from trainlab.models import build_model, linear_layers
 from trainlab.population import train_population
+from trainlab.population.compiled import compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
 from trainlab.runner import DataCache
 from trainlab.store import Store, _pack, _unpack
@@ -32,22 +35,43 @@ def stacked(net: Net, models) -> torch.Tensor:
     return params
 
 
+def c_kernel(net: Net):
+    kernel = compiled(net)
+    if kernel is None:
+        pytest.skip("no C compiler: the population engine runs its torch code only")
+    return kernel
+
+
+def test_the_c_kernel_is_built_where_there_is_a_compiler(monkeypatch):
+    net = Net([2, 8, 2], "relu", torch.float32)
+    if shutil.which(os.environ.get("CC", "cc")):
+        assert compiled(net) is not None  # else the tests below would pass on the torch code alone
+    monkeypatch.setenv("TRAINLAB_KERNEL", "torch")
+    assert compiled(net) is None
+
+
+@pytest.mark.parametrize("code", ["torch", "c"])
 @pytest.mark.parametrize("classes", [2, 3])
-@pytest.mark.parametrize("hidden", [[], [8], [8, 6], [5, 4, 3]])
+@pytest.mark.parametrize("hidden", [[], [8], [8, 6], [5, 4, 3], [70]])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_hand_derived_gradients_equal_autograd(activation, hidden, classes):
+def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code):
     torch.manual_seed(len(hidden) * 10 + classes)
-    k, m = 4, 13
+    k, m = 4, 13 if hidden != [70] else 150  # [70]: rows wider than a block, minibatches of 3 blocks
     net = Net([2, *hidden, classes], activation, torch.float64)
     models = [build_model(ModelConfig(hidden=hidden, activation=activation), 2, classes, dtype=torch.float64)
               for _ in range(k)]
     params = stacked(net, models)
     X = torch.randn(k, m, 2, dtype=torch.float64)
     y = torch.randint(0, classes, (k, m))
-    xa = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64)], dim=2).transpose(1, 2)
-    onehot = F.one_hot(y, classes).double().transpose(1, 2)
     grad = torch.empty_like(params)
-    net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad)
+    if code == "c":  # each model's minibatch: its own rows of one shared table
+        table = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64), F.one_hot(y, classes).double()], 2)
+        rows = torch.arange(k * m).view(k, m).flip(1)
+        c_kernel(net).gradients(params, table.reshape(k * m, -1), rows, m, out=grad)
+    else:
+        xa = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64)], dim=2).transpose(1, 2)
+        onehot = F.one_hot(y, classes).double().transpose(1, 2)
+        net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad)
 
     expected = torch.empty_like(params)
     for i, model in enumerate(models):
@@ -58,18 +82,25 @@ def test_hand_derived_gradients_equal_autograd(activation, hidden, classes):
     torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
 
 
+def evaluate(code: str, net: Net, params, X, y, splits):
+    if code == "c":
+        return c_kernel(net).evaluate(params, augmented_t(X), y, splits)
+    return net.evaluate(params, augmented_t(X), y, splits, Workspace(net.dtype), 1 << 10)
+
+
+@pytest.mark.parametrize("code", ["torch", "c"])
 @pytest.mark.parametrize("classes", [2, 3])
-def test_evaluation_equals_the_reference_loss_and_accuracy(classes):
+def test_evaluation_equals_the_reference_loss_and_accuracy(classes, code):
     torch.manual_seed(classes)
     net = Net([2, 7, classes], "tanh", torch.float64)
     models = [build_model(ModelConfig(hidden=[7], activation="tanh"), 2, classes, dtype=torch.float64)
               for _ in range(5)]
-    X, y = torch.randn(50, 2, dtype=torch.float64), torch.randint(0, classes, (50,))
-    results = net.evaluate(stacked(net, models), augmented_t(X), y, [30, 20], Workspace(torch.float64), 1 << 10)
+    X, y = torch.randn(150, 2, dtype=torch.float64), torch.randint(0, classes, (150,))
+    results = evaluate(code, net, stacked(net, models), X, y, [130, 20])
     for i, model in enumerate(models):
         with torch.no_grad():
             logits = model(X)
-        for (losses, accs), part in zip(results, (slice(0, 30), slice(30, 50))):
+        for (losses, accs), part in zip(results, (slice(0, 130), slice(130, 150))):
             assert losses[i].item() == pytest.approx(F.cross_entropy(logits[part], y[part]).item(), rel=1e-12)
             assert accs[i].item() == (logits[part].argmax(1) == y[part]).double().mean().item()
 
@@ -80,6 +111,24 @@ def test_argmax_over_classes_is_torchs_including_ties_and_nan():
         x[0, 1, 3] = x[1, :, 4] = x[2, 0, 5] = math.nan
         x[3, :, 6] = 1.0  # a tie: the first class wins
         assert torch.equal(argmax_classes(x), x.argmax(dim=1))
+
+
+@pytest.mark.parametrize("code", ["torch", "c"])
+def test_evaluation_of_nan_and_tied_logits_is_torchs(code):
+    net = Net([2, 3], "identity", torch.float64)  # logits = W x + b
+    torch.manual_seed(0)
+    params = torch.randn(4, net.n_params, dtype=torch.float64)
+    params[1] = 0  # every class tied: the first wins
+    net.weight(params, 0)[2, 1, 0] = math.nan  # class 1 NaN everywhere: NaN counts as the maximum
+    net.bias(params, 0)[3, 2, 0] = math.nan
+    X, y = torch.randn(70, 2, dtype=torch.float64), torch.randint(0, 3, (70,))
+    [(losses, accs)] = evaluate(code, net, params, X, y, [70])
+    for i in range(4):
+        logits = X @ net.weight(params, 0)[i].T + net.bias(params, 0)[i, :, 0]
+        assert accs[i].item() == (logits.argmax(1) == y).double().mean().item()
+        expected = F.cross_entropy(logits, y).item()
+        assert math.isnan(losses[i].item()) if math.isnan(expected) else losses[i].item() == pytest.approx(expected)
+    assert math.isnan(losses[2].item()) and math.isnan(losses[3].item())
 
 
 def test_state_dict_is_build_models():
@@ -164,6 +213,7 @@ def test_the_store_writes_a_batch_as_it_writes_its_runs(tmp_path):
     batch = train_population(specs, DataCache()(cfg))
     assert "diverged" in {r.status for r in batch}
     batch.history[0, 1, 5] = math.nan  # SQLite keeps NaN as NULL: it must come back as nan
+    batch.history[0, 2, 5] = math.inf
     positions = {s.run_id: i for i, s in enumerate(specs)}
     for name, results in (("batch", batch), ("runs", list(batch))):
         (tmp_path / name).mkdir()
@@ -193,12 +243,12 @@ def test_packed_params_are_an_npz_archive():
     assert _unpack(_pack(params)).keys() == params.keys()
 
 
-def test_two_class_evaluation_counts_ties_as_class_0_and_first_layer_layout_round_trips():
+@pytest.mark.parametrize("code", ["torch", "c"])
+def test_two_class_evaluation_counts_ties_as_class_0_and_first_layer_layout_round_trips(code):
     net = Net([2, 5, 2], "relu", torch.float64)
     params = torch.zeros(3, net.n_params, dtype=torch.float64)  # every margin is exactly 0: class 0
     X, y = torch.randn(40, 2, dtype=torch.float64), torch.tensor([0, 1, 1, 0] * 10)
-    (train_loss, train_acc), (val_loss, val_acc) = net.evaluate(
-        params, augmented_t(X), y, [30, 10], Workspace(torch.float64), 1 << 10)
+    (train_loss, train_acc), (val_loss, val_acc) = evaluate(code, net, params, X, y, [30, 10])
     assert torch.equal(train_acc, torch.full((3,), float((y[:30] == 0).sum()) / 30, dtype=torch.float64))
     assert torch.equal(val_acc, torch.full((3,), 0.5, dtype=torch.float64))
     torch.testing.assert_close(train_loss, torch.full((3,), math.log(2), dtype=torch.float64))
