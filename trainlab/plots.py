@@ -361,7 +361,7 @@ def save_experiment_plots(
     data_for: Callable[[RunConfig], Dataset],
 ) -> list[Path]:
     """``<experiment>-loss.png`` and, where they apply, ``-boundary``, ``-sweep`` and ``-lr.png``."""
-    curves = {g: [store.history(r["run_id"]) for r in rs] for g, rs in by_group(runs).items()}
+    curves = store.curves(runs)
     figures = experiment_figures(experiment, runs, curves, cfg, data_for, store.params)
     return [save_png(fig, out_dir / f"{experiment}-{kind}.png") for kind, fig in figures.items()]
 

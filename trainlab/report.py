@@ -19,7 +19,7 @@ from typing import Any, Callable
 from trainlab.config import RunConfig, config_from_dict, expand
 from trainlab.data import Dataset
 from trainlab.errors import BadInput
-from trainlab.findings import METRIC_NAMES, Setting, by_group, fmt, focus, lower_is_better, settings, write_finding
+from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store
 
@@ -72,7 +72,7 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
             data = data_for(cfg)
             sizes = None if "model.hidden" in cfg.grid else layer_sizes(cfg.model, data.in_dim, data.n_classes)
             if runs:
-                curves = {g: [store.history(r["run_id"]) for r in rs] for g, rs in by_group(runs).items()}
+                curves = store.curves(runs)
                 finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
                 for kind, fig in experiment_figures(name, runs, curves, cfg, data_for, store.params).items():
                     figures[kind] = png_bytes(fig)

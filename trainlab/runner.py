@@ -18,7 +18,7 @@ from typing import Any
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
-from trainlab.findings import Setting, Summary, by_group, settings, summarize, write_finding
+from trainlab.findings import Setting, Summary, settings, summarize, write_finding
 from trainlab.forking import FORK, forked
 from trainlab.history import RunResult
 from trainlab.store import HISTORY_HEADER, STORE_NAME, Store, write_csv_rows
@@ -135,7 +135,7 @@ class Results:
     def curves(self, experiment: str) -> dict[str, list[dict[str, Any]]]:
         """The per-epoch histories of each setting's runs, by group."""
         with Store(self.out_dir) as store:
-            return {g: [store.history(r["run_id"]) for r in rs] for g, rs in by_group(store.runs(experiment)).items()}
+            return store.curves(store.runs(experiment))
 
     def finding(self, experiment: str) -> str:
         """What the runs show, in words written from the numbers (the report's finding)."""

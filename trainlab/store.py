@@ -179,6 +179,24 @@ class Store:
         cols = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(HISTORY_COLUMNS)).T
         return {"epoch": cols[0].astype(int), **dict(zip(HISTORY_COLUMNS, cols[1:]))}
 
+    def curves(self, runs: list[dict[str, Any]]) -> dict[str, list[dict[str, np.ndarray]]]:
+        """``history`` of each of ``runs`` (from ``runs()``), by group in grid order: one query, where
+        a query per run took a second for 4096 runs."""
+        index = {r["run_id"]: i for i, r in enumerate(runs)}
+        rows = self.db.execute(
+            f"SELECT run_id, epoch, {', '.join(HISTORY_COLUMNS)} FROM history "
+            "WHERE run_id IN (SELECT value FROM json_each(?))", (json.dumps(list(index)),)).fetchall()
+        rows.sort(key=lambda row: (index[row[0]], row[1]))
+        which = [index[row[0]] for row in rows]
+        values = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), 1 + len(HISTORY_COLUMNS))
+        ends = np.searchsorted(which, np.arange(1, len(runs) + 1))
+        histories = [{"epoch": part[:, 0].astype(int), **dict(zip(HISTORY_COLUMNS, part[:, 1:].T))}
+                     for part in np.split(values, ends[:-1])]
+        groups: dict[str, list[dict[str, np.ndarray]]] = {}
+        for r, history in zip(runs, histories):
+            groups.setdefault(r["group"], []).append(history)
+        return groups
+
     def params(self, run_id: str) -> dict[str, np.ndarray] | None:
         row = self.db.execute("SELECT params FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return _unpack(row[0]) if row and row[0] is not None else None
