@@ -69,26 +69,27 @@ static Buffers buffers(const Layout *net, real *work) {
     return b;
 }
 
-static void activate(int kind, const real *restrict z, real *restrict a) {
+/* a = act(z) over n values (a layer's rows of a block: one call per layer) */
+static void activate(int kind, const real *restrict z, real *restrict a, int64_t n) {
     switch (kind) {
-    case RELU: for (int t = 0; t < BLOCK; t++) a[t] = z[t] < 0 ? 0 : z[t]; break; /* NaN stays NaN */
-    case TANH: for (int t = 0; t < BLOCK; t++) a[t] = tanh(z[t]); break;
-    case SIGMOID: for (int t = 0; t < BLOCK; t++) a[t] = 1 / (1 + exp(-z[t])); break;
-    case LEAKY_RELU: for (int t = 0; t < BLOCK; t++) a[t] = z[t] < 0 ? (real)0.01 * z[t] : z[t]; break;
-    case GELU: for (int t = 0; t < BLOCK; t++) a[t] = (real)0.5 * z[t] * (1 + erf(z[t] * (real)M_SQRT1_2)); break;
-    default: for (int t = 0; t < BLOCK; t++) a[t] = z[t];
+    case RELU: for (int64_t t = 0; t < n; t++) a[t] = z[t] < 0 ? 0 : z[t]; break; /* NaN stays NaN */
+    case TANH: for (int64_t t = 0; t < n; t++) a[t] = tanh(z[t]); break;
+    case SIGMOID: for (int64_t t = 0; t < n; t++) a[t] = 1 / (1 + exp(-z[t])); break;
+    case LEAKY_RELU: for (int64_t t = 0; t < n; t++) a[t] = z[t] < 0 ? (real)0.01 * z[t] : z[t]; break;
+    case GELU: for (int64_t t = 0; t < n; t++) a[t] = (real)0.5 * z[t] * (1 + erf(z[t] * (real)M_SQRT1_2)); break;
+    default: for (int64_t t = 0; t < n; t++) a[t] = z[t];
     }
 }
 
-/* d *= act'(z), given a = act(z): what aten's *_backward kernels compute */
-static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d) {
+/* d *= act'(z) over n values, given a = act(z): what aten's *_backward kernels compute */
+static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d, int64_t n) {
     switch (kind) {
-    case RELU: for (int t = 0; t < BLOCK; t++) d[t] = a[t] > 0 ? d[t] : 0; break;
-    case TANH: for (int t = 0; t < BLOCK; t++) d[t] *= 1 - a[t] * a[t]; break;
-    case SIGMOID: for (int t = 0; t < BLOCK; t++) d[t] *= (1 - a[t]) * a[t]; break;
-    case LEAKY_RELU: for (int t = 0; t < BLOCK; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
+    case RELU: for (int64_t t = 0; t < n; t++) d[t] = a[t] > 0 ? d[t] : 0; break;
+    case TANH: for (int64_t t = 0; t < n; t++) d[t] *= 1 - a[t] * a[t]; break;
+    case SIGMOID: for (int64_t t = 0; t < n; t++) d[t] *= (1 - a[t]) * a[t]; break;
+    case LEAKY_RELU: for (int64_t t = 0; t < n; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
     case GELU:
-        for (int t = 0; t < BLOCK; t++) {
+        for (int64_t t = 0; t < n; t++) {
             const real cdf = (real)0.5 * (1 + erf(z[t] * (real)M_SQRT1_2));
             const real pdf = exp((real)-0.5 * z[t] * z[t]) * (real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
             d[t] *= cdf + z[t] * pdf;
@@ -112,8 +113,8 @@ static void forward(const Layout *net, const real *p, const Buffers *b) {
                 for (int v = 0; v < NV; v++) z[v] += wq * a[v];
             }
             memcpy(b->Z[l + 1] + j * BLOCK, z, sizeof z);
-            if (l < net->n_layers - 1) activate(net->activation, b->Z[l + 1] + j * BLOCK, b->A[l + 1] + j * BLOCK);
         }
+        if (l < net->n_layers - 1) activate(net->activation, b->Z[l + 1], b->A[l + 1], out * BLOCK);
     }
 }
 
@@ -211,10 +212,9 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                         const vec *dj = ROW(dz + j * BLOCK);
                         for (int v = 0; v < NV; v++) da[v] += wjq * dj[v];
                     }
-                    real *dq = b.D[l & 1] + q * BLOCK;
-                    memcpy(dq, da, sizeof da);
-                    activate_backward(net->activation, b.Z[l] + q * BLOCK, b.A[l] + q * BLOCK, dq);
+                    memcpy(b.D[l & 1] + q * BLOCK, da, sizeof da);
                 }
+                activate_backward(net->activation, b.Z[l], b.A[l], b.D[l & 1], fan_in * BLOCK);
             }
         }
     }
@@ -259,6 +259,7 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                         picked[t] += label[t] == c ? z[c * BLOCK + t] : 0;
                     }
                 for (int t = 0; t < mb; t++) nll[t] = log(sum[t]) + top[t] - picked[t];
+                _Pragma("omp simd reduction(+:loss, correct)")
                 for (int t = 0; t < mb; t++) loss += nll[t], correct += best[t] == label[t];
             }
             sums[s * n_splits + k] = loss;
