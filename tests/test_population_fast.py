@@ -17,7 +17,7 @@ from trainlab.config import ModelConfig, config_from_dict, expand
 from trainlab.history import RunBatch, RunResult
 from trainlab.models import build_model, linear_layers
 from trainlab.population import train_population
-from trainlab.population.compiled import compiled
+from trainlab.population.compiled import DataOrders, compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
 from trainlab.runner import DataCache
 from trainlab.store import Store, _pack, _unpack
@@ -288,3 +288,23 @@ def test_trainlab_run_writes_history_csv_in_parts_equal_to_one_export(tmp_path):
         store.export_csv(tmp_path / "one")
     for f in ("runs.csv", "history.csv"):
         assert (tmp_path / "run" / f).read_text() == (tmp_path / "one" / f).read_text()
+
+
+@pytest.mark.parametrize("n", [1, 2, 420, 1000])
+def test_data_orders_are_torch_randperm_of_each_generator(n):
+    lib = c_kernel(Net([2, 3, 2], "relu", torch.float32)).lib
+    seeds = [0, 1, 7, 2**40 + 3]
+    generators, twins = ([torch.Generator().manual_seed(s) for s in seeds] for _ in range(2))
+    for g, twin in zip(generators, twins):  # some draws first, as the initial weights are
+        torch.empty(int(g.initial_seed() % 50) + 1).uniform_(generator=g)
+        torch.empty(int(twin.initial_seed() % 50) + 1).uniform_(generator=twin)
+    orders = DataOrders(generators, n, lib)
+    assert orders.states is not None  # the C path, not torch.randperm again
+    out = torch.empty(len(seeds), n, dtype=torch.long)
+    for epoch in range(4):  # 1,000 × 4 draws: past the Mersenne Twister's refill of 624 words
+        if epoch == 2:  # models leaving keep the others' streams
+            orders.keep(torch.tensor([0, 2, 3]))
+            twins = [twins[i] for i in (0, 2, 3)]
+        orders.draw(out)
+        for i, twin in enumerate(twins):
+            assert torch.equal(out[i], torch.randperm(n, generator=twin)), (epoch, i)

@@ -268,3 +268,46 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
         }
     }
 }
+
+/* torch.randperm(n, generator=g) for each of S CPU generators, from and into their states (what
+ * g.get_state() returns: the Mersenne Twister's words at byte 24, its position at 8 and 16), into
+ * order (S, n): a Fisher-Yates shuffle taking one 32-bit draw per swap, as ATen's randperm_cpu does
+ * for n below 2^24 (tested against torch.randperm). */
+enum { MT_N = 624, MT_M = 397 };
+
+static uint32_t mt_draw(int32_t *left, uint64_t *next, uint64_t *state) {
+    if (--*left == 0) {  /* refill: the standard MT19937 twist */
+        for (int i = 0; i < MT_N; i++) {
+            const uint32_t y = (state[i] & 0x80000000u) | (state[(i + 1) % MT_N] & 0x7fffffffu);
+            state[i] = (uint32_t)state[(i + MT_M) % MT_N] ^ (y >> 1) ^ ((y & 1) ? 0x9908b0dfu : 0);
+        }
+        *left = MT_N;
+        *next = 0;
+    }
+    uint32_t y = (uint32_t)state[(*next)++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+}
+
+void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64_t *order) {
+    for (int64_t s = 0; s < S; s++) {
+        uint8_t *st = states + s * state_bytes;
+        int32_t left;
+        uint64_t next;
+        memcpy(&left, st + 8, sizeof left);
+        memcpy(&next, st + 16, sizeof next);
+        uint64_t *words = (uint64_t *)(st + 24);
+        int64_t *r = order + s * n;
+        for (int64_t i = 0; i < n; i++) r[i] = i;
+        for (int64_t i = 0; i < n - 1; i++) {
+            const int64_t z = i + mt_draw(&left, &next, words) % (n - i);
+            const int64_t kept = r[i];
+            r[i] = r[z];
+            r[z] = kept;
+        }
+        memcpy(st + 8, &left, sizeof left);
+        memcpy(st + 16, &next, sizeof next);
+    }
+}

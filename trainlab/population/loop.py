@@ -27,7 +27,7 @@ from trainlab.forking import FORK, ChildFailed, forked
 from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
-from trainlab.population.compiled import compiled
+from trainlab.population.compiled import DataOrders, compiled
 from trainlab.population.net import Net, Workspace, augmented_t
 from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
@@ -213,14 +213,14 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
     alive = torch.arange(len(specs))  # which of the slice's models each row is
     order = torch.empty(len(specs), n, dtype=torch.long)
+    orders = DataOrders(generators, n, setup.compiled.lib if setup.compiled else None)
 
     for epoch in range(1, epochs + 1):
         k = len(alive)
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
         shuffle = batch_size < n
         if shuffle:
-            for i, g in enumerate(generators):
-                torch.randperm(n, generator=g, out=order[i])
+            orders.draw(order[:k])
         grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for start in range(0, n, batch_size):
@@ -245,7 +245,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                    final_params)
             keep = (~done).nonzero().flatten()
             alive, params, grad = alive[keep], params[keep], grad[keep]
-            generators = [generators[i] for i in keep.tolist()]
+            orders.keep(keep)
             optimizer.keep(keep, params)
             if tracker:
                 tracker.keep(keep)
