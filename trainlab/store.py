@@ -16,7 +16,7 @@ import sqlite3
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -214,32 +214,19 @@ class Store:
             ),
         )
 
-    def history_rows(self, part: int = 0, parts: int = 1) -> Iterable[tuple]:
+    def history_rows(self, part: int = 0, parts: int = 1) -> Iterator[tuple]:
         """history.csv's rows (without the header): every run's epochs in run order; with ``parts``,
         only the ``part``-th of that many consecutive ranges of runs (of about equal numbers of runs),
         so that processes can write the parts side by side, the file being their concatenation."""
         # straight from SQLite to the CSV writer (which writes floats as repr, like _cell; SQLite
-        # keeps NaN as NULL, written back as nan)
-        columns = ", ".join(f"coalesce(h.{c}, 'nan')" for c in HISTORY_COLUMNS)
-        conditions: list[str] = []
-        args: list[int] = []
-        if parts > 1:
-            keys = self.db.execute("SELECT e.position, r.position FROM runs r JOIN experiments e "
-                                   "USING (experiment) ORDER BY e.position, r.position").fetchall()
-            first, end = len(keys) * part // parts, len(keys) * (part + 1) // parts
-            if first >= end:
-                return []
-            if first > 0:
-                conditions.append("(e.position, r.position) >= (?, ?)")
-                args += keys[first]
-            if end < len(keys):
-                conditions.append("(e.position, r.position) < (?, ?)")
-                args += keys[end]
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return self.db.execute(
-            f"SELECT h.run_id, h.epoch, {columns} FROM history h JOIN runs r USING (run_id) "
-            f"JOIN experiments e USING (experiment){where} ORDER BY e.position, r.position, h.epoch", args
-        )
+        # keeps NaN as NULL, written back as nan). A query per run reads the table in its key order:
+        # one query sorting all rows by grid order took 1.1 s against 0.75 s for 614,400 rows.
+        columns = ", ".join(f"coalesce({c}, 'nan')" for c in HISTORY_COLUMNS)
+        query = f"SELECT run_id, epoch, {columns} FROM history WHERE run_id = ? ORDER BY epoch"
+        ids = [row[0] for row in self.db.execute(
+            "SELECT r.run_id FROM runs r JOIN experiments e USING (experiment) ORDER BY e.position, r.position")]
+        for run_id in ids[len(ids) * part // parts : len(ids) * (part + 1) // parts]:
+            yield from self.db.execute(query, (run_id,))
 
 
 def _write_atomic(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
