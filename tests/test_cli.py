@@ -163,3 +163,21 @@ def test_console_script_runs_without_traceback(tmp_path):
     p = subprocess.run([*cmd, "run", str(config)], capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "optim.lr" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_console_script_output_is_whole_when_piped(tmp_path):
+    """The command exits without tearing the interpreter down (cli.entry): what it printed into a
+    pipe, and the files it wrote, must all be there."""
+    config = tmp_path / "two.toml"
+    config.write_text('seeds = 2\n[data]\nn_samples = 100\n[train]\nepochs = 3\n')
+    trainlab = ROOT / ".venv" / "bin" / "trainlab"
+    cmd = [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+    listed = subprocess.run([*cmd, "list"], capture_output=True, text=True, cwd=tmp_path)
+    assert listed.returncode == 0
+    assert "activations" in listed.stdout and listed.stdout.endswith("  csv\n")  # the last line too
+    ran = subprocess.run([*cmd, "run", str(config), "--out", "out"], capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "Report:" in ran.stdout
+    for name in ("runs.csv", "history.csv", "runs.sqlite", "report.html"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert len((tmp_path / "out" / "history.csv").read_text().splitlines()) == 1 + 2 * 3

@@ -1,3 +1,3 @@
-from trainlab.cli import main
+from trainlab.cli import entry
 
-main()
+entry()
