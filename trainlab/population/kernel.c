@@ -302,7 +302,7 @@ void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64
         int64_t *r = order + s * n;
         for (int64_t i = 0; i < n; i++) r[i] = i;
         for (int64_t i = 0; i < n - 1; i++) {
-            const int64_t z = i + mt_draw(&left, &next, words) % (n - i);
+            const int64_t z = i + mt_draw(&left, &next, words) % (uint32_t)(n - i);  /* n < 2^24: 32-bit division */
             const int64_t kept = r[i];
             r[i] = r[z];
             r[z] = kept;
