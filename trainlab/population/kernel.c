@@ -99,20 +99,28 @@ static void activate_backward(int kind, const real *restrict z, const real *rest
     }
 }
 
-/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only) */
+/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only).
+ * Rows are computed two at a time: twice the independent sums in flight (a row's sum over a wide
+ * layer otherwise waits on its own previous step) and one load of A[l] for both. */
 static void forward(const Layout *net, const real *p, const Buffers *b) {
     for (int l = 0; l < net->n_layers; l++) {
         const int64_t in = net->sizes[l], out = net->sizes[l + 1];
-        for (int64_t j = 0; j < out; j++) {
-            const real *w = p + net->w_at[l] + j * net->w_row[l];
-            vec z[NV];
-            for (int v = 0; v < NV; v++) z[v] = (vec){} + p[net->b_at[l] + j * net->b_step[l]];
-            for (int64_t q = 0; q < in; q++) {
-                const real wq = w[q * net->w_col[l]];
-                const vec *a = ROW(b->A[l] + q * BLOCK);
-                for (int v = 0; v < NV; v++) z[v] += wq * a[v];
+        const int64_t w_row = net->w_row[l], w_col = net->w_col[l];
+        for (int64_t j = 0; j < out; j += 2) {
+            const int pair = j + 1 < out;
+            const real *w0 = p + net->w_at[l] + j * w_row, *w1 = pair ? w0 + w_row : w0;
+            vec z0[NV], z1[NV];
+            for (int v = 0; v < NV; v++) {
+                z0[v] = (vec){} + p[net->b_at[l] + j * net->b_step[l]];
+                z1[v] = (vec){} + p[net->b_at[l] + (j + pair) * net->b_step[l]];
             }
-            memcpy(b->Z[l + 1] + j * BLOCK, z, sizeof z);
+            for (int64_t q = 0; q < in; q++) {
+                const real w0q = w0[q * w_col], w1q = w1[q * w_col];
+                const vec *a = ROW(b->A[l] + q * BLOCK);
+                for (int v = 0; v < NV; v++) z0[v] += w0q * a[v], z1[v] += w1q * a[v];
+            }
+            memcpy(b->Z[l + 1] + j * BLOCK, z0, sizeof z0);
+            if (pair) memcpy(b->Z[l + 1] + (j + 1) * BLOCK, z1, sizeof z1);
         }
         if (l < net->n_layers - 1) activate(net->activation, b->Z[l + 1], b->A[l + 1], out * BLOCK);
     }
@@ -204,15 +212,18 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                     for (int64_t q = 0; q < fan_in; q++) gw[q * net->w_col[l]] += dot(dj, b.A[l] + q * BLOCK);
                 }
                 if (l == 0) break;
-                const real *w = p + net->w_at[l];  /* W^T dz, times act'(Z[l]) */
-                for (int64_t q = 0; q < fan_in; q++) {
-                    vec da[NV] = {};
+                const real *w = p + net->w_at[l];  /* W^T dz, times act'(Z[l]); two rows at a time */
+                const int64_t w_row = net->w_row[l], w_col = net->w_col[l];
+                for (int64_t q = 0; q < fan_in; q += 2) {
+                    const int pair = q + 1 < fan_in;
+                    vec da0[NV] = {}, da1[NV] = {};
                     for (int64_t j = 0; j < fan_out; j++) {
-                        const real wjq = w[j * net->w_row[l] + q * net->w_col[l]];
+                        const real w0 = w[j * w_row + q * w_col], w1 = w[j * w_row + (q + pair) * w_col];
                         const vec *dj = ROW(dz + j * BLOCK);
-                        for (int v = 0; v < NV; v++) da[v] += wjq * dj[v];
+                        for (int v = 0; v < NV; v++) da0[v] += w0 * dj[v], da1[v] += w1 * dj[v];
                     }
-                    memcpy(b.D[l & 1] + q * BLOCK, da, sizeof da);
+                    memcpy(b.D[l & 1] + q * BLOCK, da0, sizeof da0);
+                    if (pair) memcpy(b.D[l & 1] + (q + 1) * BLOCK, da1, sizeof da1);
                 }
                 activate_backward(net->activation, b.Z[l], b.A[l], b.D[l & 1], fan_in * BLOCK);
             }
