@@ -308,3 +308,22 @@ def test_data_orders_are_torch_randperm_of_each_generator(n):
         orders.draw(out)
         for i, twin in enumerate(twins):
             assert torch.equal(out[i], torch.randperm(n, generator=twin)), (epoch, i)
+
+
+def test_a_kernel_that_does_not_compile_is_said_and_the_torch_code_trains(monkeypatch, tmp_path):
+    from trainlab.population import compiled as kernel
+
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler")
+    broken = tmp_path / "kernel.c"
+    broken.write_text("this is not C\n")
+    monkeypatch.setattr(kernel, "SOURCE", broken)
+    monkeypatch.setenv("TRAINLAB_CACHE", str(tmp_path / "cache"))
+    kernel.library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="did not compile.*torch code instead"):
+            assert compiled(Net([2, 4, 2], "relu", torch.float32)) is None
+            batch = train_population(expand(sweep(seeds=1)), DataCache()(sweep(seeds=1)))  # float64: warned too
+        assert all(r.status == "ok" for r in batch)
+    finally:
+        kernel.library.cache_clear()

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -68,16 +69,21 @@ def _cpu() -> str:
         return platform.processor() + platform.machine()
 
 
-def _compile(compiler: str, real: str, target: Path) -> bool:
-    """Build the library for ``real`` at ``target``; with glibc's vector maths if it links."""
+def _compile(compiler: str, real: str, target: Path) -> str | None:
+    """Build the library for ``real`` at ``target`` (with glibc's vector maths if it links); the
+    compiler's complaint if it cannot."""
+    complaint = ""
     for extra in (["-lmvec", "-lm"], ["-DNO_VECTOR_MATH", "-lm"]):
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             built = Path(tmp) / target.name
             cmd = [compiler, *FLAGS, f"-DREAL={real}", str(SOURCE), "-o", str(built), *extra]
-            if subprocess.run(cmd, capture_output=True).returncode == 0:
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode == 0:
                 os.replace(built, target)  # atomic: a concurrent build writes the same bytes
-                return True
-    return False
+                return None
+            complaint = complaint or next((line for line in done.stderr.splitlines() if "error" in line),
+                                          done.stderr.strip()[:200])
+    return complaint
 
 
 @functools.cache
@@ -94,8 +100,12 @@ def library(dtype: torch.dtype) -> ctypes.CDLL | None:
     target = cache_dir() / f"kernel-{real}-{key}.so"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() and not _compile(compiler, real, target):
-            return None
+        if not target.exists():
+            complaint = _compile(compiler, real, target)
+            if complaint is not None:
+                warnings.warn(f"the population engine's C kernel did not compile with {compiler} ({complaint}); "
+                              "training with its torch code instead (slower)", RuntimeWarning, stacklevel=2)
+                return None
         lib = ctypes.CDLL(str(target))
     except OSError:
         return None
