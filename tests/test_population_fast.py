@@ -327,3 +327,29 @@ def test_a_kernel_that_does_not_compile_is_said_and_the_torch_code_trains(monkey
         assert all(r.status == "ok" for r in batch)
     finally:
         kernel.library.cache_clear()
+
+
+def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
+    """The report takes the runs just trained from memory (history_arrays), not from the store."""
+    from trainlab.history import history_arrays
+
+    cfg = config_from_dict({"seeds": 2, "data": {"n_samples": 120}, "train": {"epochs": 5, "batch_size": 16},
+                            "grid": {"optim.lr": [0.05, 1e6]}})  # NaN in the diverged runs' history
+    specs = expand(cfg)
+    batch = train_population(specs, DataCache()(cfg))
+    reference = list(batch)  # as RunResults, the reference engine's form
+    with Store(tmp_path) as store:
+        store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
+        store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
+        runs = store.runs()
+        stored = store.curves(runs)
+        for known in (history_arrays(batch), history_arrays(reference)):
+            assert known.keys() == {s.run_id for s in specs}
+            from_memory = store.curves(runs, known)
+            assert from_memory.keys() == stored.keys()
+            for group, histories in stored.items():
+                for a, b in zip(histories, from_memory[group], strict=True):
+                    assert a.keys() == b.keys()
+                    for column in a:
+                        np.testing.assert_array_equal(a[column], b[column])
+                        assert a[column].dtype == b[column].dtype

@@ -14,7 +14,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from trainlab.config import RunConfig, config_from_dict, expand
 from trainlab.data import Dataset
@@ -54,8 +54,9 @@ class Report:
 
 
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
-                 write_pngs: bool = True) -> Report:
-    """Write ``report.html`` (and the figures as PNG files) for the runs stored in ``out_dir``."""
+                 write_pngs: bool = True, histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
+    """Write ``report.html`` (and the figures as PNG files) for the runs stored in ``out_dir``.
+    ``histories``: those of the runs already in memory (``history.history_arrays``), not read again."""
     from trainlab.plots import experiment_figures, png_bytes
     from trainlab.runner import DataCache
 
@@ -72,7 +73,7 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
             data = data_for(cfg)
             sizes = None if "model.hidden" in cfg.grid else layer_sizes(cfg.model, data.in_dim, data.n_classes)
             if runs:
-                curves = store.curves(runs)
+                curves = store.curves(runs, histories)
                 finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
                 for kind, fig in experiment_figures(name, runs, curves, cfg, data_for, store.params).items():
                     figures[kind] = png_bytes(fig)

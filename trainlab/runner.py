@@ -20,7 +20,7 @@ from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
 from trainlab.forking import FORK, forked
-from trainlab.history import RunResult
+from trainlab.history import RunResult, history_arrays
 from trainlab.store import HISTORY_HEADER, STORE_NAME, Store, write_csv_rows
 
 DataFor = Callable[[RunConfig], Dataset]
@@ -228,6 +228,7 @@ def run(
             store.add_experiment(c.experiment_name, to_toml(c), list(c.grid))
         (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
         done = store.done_ids()
+        histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report
         with Progress(progress) as bar:
             for (c, specs), name in zip(plan, engines):
                 positions = {s.run_id: i for i, s in enumerate(specs)}
@@ -242,6 +243,7 @@ def run(
                            if name == "population" else {})
                 for chunk in ENGINES[name](todo, data_for, **options):
                     store.save(chunk, positions)
+                    histories.update(history_arrays(chunk))
                     bar.advance(task, len(chunk))
         if not plots:
             store.export_csv(out_dir)
@@ -250,7 +252,7 @@ def run(
     from trainlab.report import build_report
 
     with exporting_csv(out_dir, in_background=executor == "local"):
-        report = build_report(out_dir, data_for)
+        report = build_report(out_dir, data_for, histories=histories)
     return Results(out_dir, report, data_for)
 
 

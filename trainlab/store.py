@@ -16,7 +16,7 @@ import sqlite3
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -179,11 +179,15 @@ class Store:
         cols = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(HISTORY_COLUMNS)).T
         return {"epoch": cols[0].astype(int), **dict(zip(HISTORY_COLUMNS, cols[1:]))}
 
-    def curves(self, runs: list[dict[str, Any]]) -> dict[str, list[dict[str, np.ndarray]]]:
-        """``history`` of each of ``runs`` (from ``runs()``), by group in grid order."""
+    def curves(self, runs: list[dict[str, Any]], known: Mapping[str, dict[str, np.ndarray]] | None = None
+               ) -> dict[str, list[dict[str, np.ndarray]]]:
+        """``history`` of each of ``runs`` (from ``runs()``), by group in grid order; runs in ``known``
+        (``history.history_arrays`` of results just stored) are not read again."""
+        known = known or {}
         groups: dict[str, list[dict[str, np.ndarray]]] = {}
         for r in runs:
-            groups.setdefault(r["group"], []).append(self.history(r["run_id"]))
+            history = known.get(r["run_id"])
+            groups.setdefault(r["group"], []).append(history if history is not None else self.history(r["run_id"]))
         return groups
 
     def params(self, run_id: str) -> dict[str, np.ndarray] | None:
