@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import Dataset, make_dataset
@@ -251,7 +251,7 @@ def run(
     # the figures as PNG files, and report.html with them embedded; the CSV files meanwhile
     from trainlab.report import build_report
 
-    with exporting_csv(out_dir, in_background=executor == "local"):
+    with exporting_csv(out_dir, in_background=executor == "local", histories=histories):
         report = build_report(out_dir, data_for, histories=histories)
     return Results(out_dir, report, data_for)
 
@@ -263,9 +263,11 @@ CSV_PARTS = 2
 
 
 @contextmanager
-def exporting_csv(out_dir: Path, in_background: bool) -> Iterator[None]:
+def exporting_csv(out_dir: Path, in_background: bool, histories: Mapping[str, dict[str, Any]] | None = None
+                  ) -> Iterator[None]:
     """Write runs.csv and history.csv from the store, in forked processes while the body runs (they
-    read the same committed store). history.csv is written in ``CSV_PARTS`` parts side by side."""
+    read the same committed store, and the ``histories`` already in memory rather than read them
+    again). history.csv is written in ``CSV_PARTS`` parts side by side."""
     if not (in_background and FORK):
         yield
         with Store(out_dir) as store:
@@ -279,7 +281,8 @@ def exporting_csv(out_dir: Path, in_background: bool) -> Iterator[None]:
             with Store(out_dir) as store:
                 if i == 0:
                     store.export_runs_csv(out_dir)
-                write_csv_rows(parts[i], HISTORY_HEADER if i == 0 else None, store.history_rows(i, CSV_PARTS))
+                write_csv_rows(parts[i], HISTORY_HEADER if i == 0 else None,
+                               store.history_rows(i, CSV_PARTS, histories))
 
         return task
 
