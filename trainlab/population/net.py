@@ -1,5 +1,8 @@
 """K MLPs of one shape as stacked tensors, with hand-derived batched gradients (no autograd).
 
+This is the parameter layout of the population engine, and its torch code: where ``compiled.py``
+has a C compiler the inner loops run in ``kernel.c`` instead, on the same layout.
+
 Layout (measured on 2 cores; see benchmarks/README.md): feature-major, i.e. each model's layer
 computes ``z = W @ a`` with ``W`` in ``nn.Linear``'s ``(out, in)`` orientation and ``a`` of shape
 ``(in, batch)``, so the products of these thin layers are ``bmm`` calls whose thin dimension is the
