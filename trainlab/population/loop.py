@@ -5,8 +5,8 @@ slice's parameters, optimizer state, generators and activations fit in a core's 
 memory the engine needs beyond each model's results (history, final weights) is that of one slice,
 whatever K is. Within a slice every model is a row of a (S, P) parameter matrix (see ``net.py``);
 gradients are derived by hand (in C, ``kernel.c``, or batched torch code), and the optimizer
-updates all rows at once. A model that
-diverges or stops early leaves its slice at the end of that epoch; the others carry on undisturbed.
+updates all rows at once. A model that diverges or stops early leaves its slice at the end of that
+epoch; the others carry on undisturbed.
 """
 
 from __future__ import annotations
