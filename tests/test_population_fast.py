@@ -305,7 +305,7 @@ def test_data_orders_are_torch_randperm_of_each_generator(n):
         if epoch == 2:  # models leaving keep the others' streams
             orders.keep(torch.tensor([0, 2, 3]))
             twins = [twins[i] for i in (0, 2, 3)]
-        orders.draw(out)
+        orders.draw(out[: len(twins)])
         for i, twin in enumerate(twins):
             assert torch.equal(out[i], torch.randperm(n, generator=twin)), (epoch, i)
 
@@ -353,3 +353,67 @@ def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
                     for column in a:
                         np.testing.assert_array_equal(a[column], b[column])
                         assert a[column].dtype == b[column].dtype
+
+
+def test_c_kernel_infinities_are_torchs():
+    """Where training blows up, the kernel must say so exactly when torch does (a diverged run)."""
+    # a float32 loss sum past the largest float is inf, as torch's float32 sum
+    net = Net([2, 3], "identity", torch.float32)  # logits = W x + b
+    params = torch.zeros(1, net.n_params)
+    net.bias(params, 0)[0, :, 0] = torch.tensor([0.0, 1e37, 0.0])
+    X, y = torch.randn(100, 2), torch.zeros(100, dtype=torch.long)  # 1e37 per point
+    [(loss, _)] = c_kernel(net).evaluate(params, augmented_t(X), y, [100])
+    assert math.isinf(loss.item()) and math.isinf(F.cross_entropy(X @ torch.zeros(2, 3) + torch.tensor([0.0, 1e37, 0.0]), y))
+    # an infinite weight into a saturated tanh: autograd's gradient stays finite, whatever the
+    # minibatch's size (a block of 64 points is padded: padding must not make NaN)
+    net = Net([2, 5, 2], "tanh", torch.float64)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(hidden=[5], activation="tanh"), 2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.inf
+    params = stacked(net, [model])
+    for m in (10, 64, 70):
+        X, y = torch.randn(m, 2, dtype=torch.float64), torch.randint(0, 2, (m,))
+        model.zero_grad()
+        F.cross_entropy(model(X), y).backward()
+        table = torch.cat([X, torch.ones(m, 1, dtype=torch.float64), F.one_hot(y, 2).double()], 1)
+        grad = torch.empty_like(params)
+        c_kernel(net).gradients(params, table, None, m, grad)
+        expected = torch.cat([p.grad.flatten() for p in model.parameters()])
+        assert grad.isnan().sum() == expected.isnan().sum() == 0, m
+    # a NaN activation passes the ReLU's backward, as in autograd
+    net = Net([2, 4, 2], "relu", torch.float64)
+    model = build_model(ModelConfig(hidden=[4]), 2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        model[0].bias[1] = math.nan
+    X, y = torch.randn(8, 2, dtype=torch.float64), torch.randint(0, 2, (8,))
+    F.cross_entropy(model(X), y).backward()
+    table = torch.cat([X, torch.ones(8, 1, dtype=torch.float64), F.one_hot(y, 2).double()], 1)
+    grad = torch.empty_like(stacked(net, [model]))
+    c_kernel(net).gradients(stacked(net, [model]), table, None, 8, grad)
+    assert grad.isnan().sum() == sum(p.grad.isnan().sum() for p in model.parameters())
+
+
+def test_c_kernel_refuses_arrays_it_would_misread():
+    net = Net([2, 4, 2], "relu", torch.float32)
+    kernel = c_kernel(net)
+    params = torch.zeros(3, net.n_params)
+    X, y = torch.randn(10, 2), torch.zeros(10, dtype=torch.long)
+    with pytest.raises(ValueError, match="int64"):
+        kernel.evaluate(params, augmented_t(X), y.int(), [10])
+    with pytest.raises(ValueError, match="float32"):
+        kernel.evaluate(params.double(), augmented_t(X), y, [10])
+    with pytest.raises(ValueError, match="cover"):
+        kernel.evaluate(params, augmented_t(X), y, [4])
+
+
+def test_a_sweep_past_the_memory_kept_for_the_report_reads_the_rest_from_the_store(tmp_path, monkeypatch):
+    import trainlab.runner as runner
+
+    cfg = config_from_dict({"seeds": 6, "data": {"n_samples": 120}, "train": {"epochs": 4, "batch_size": 16},
+                            "grid": {"model.hidden": [[4], [6]]}})  # two populations: two chunks
+    whole = runner.run(cfg, out=tmp_path / "all")
+    monkeypatch.setattr(runner, "KEEP_HISTORIES_BYTES", 1)  # keeps the first chunk only
+    part = runner.run(cfg, out=tmp_path / "part")
+    assert (tmp_path / "all" / "history.csv").read_text() == (tmp_path / "part" / "history.csv").read_text()
+    assert whole.finding(cfg.experiment_name) == part.finding(cfg.experiment_name)

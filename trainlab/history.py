@@ -162,8 +162,8 @@ class RunBatch(Sequence):
 def history_arrays(results: Sequence[RunResult]) -> dict[str, dict[str, np.ndarray]]:
     """Each run's history as ``Store.history`` reads it back (``epoch`` and a float64 array per
     column), by run id: what the report would otherwise read again from the store."""
-    if isinstance(results, RunBatch):
-        return {spec.run_id: {"epoch": np.arange(1, n + 1), **dict(zip(HISTORY_COLUMNS, h[:n].T))}
+    if isinstance(results, RunBatch):  # copies: no view keeps the whole batch's array alive
+        return {spec.run_id: {"epoch": np.arange(1, n + 1), **dict(zip(HISTORY_COLUMNS, h[:n].T.copy()))}
                 for spec, n, h in zip(results.specs, results.epochs_run.tolist(), results.history)}
     return {r.spec.run_id: {"epoch": np.arange(1, len(r.history[HISTORY_COLUMNS[0]]) + 1),
                             **{c: np.asarray(r.history[c], dtype=np.float64) for c in HISTORY_COLUMNS}}

@@ -194,6 +194,12 @@ class Progress:
             self.bar.advance(task, n)
 
 
+# The histories of the runs a command trains are kept in memory for its report and CSV export (a
+# second or two faster than reading them back, for thousands of runs) up to about this many bytes;
+# the store has them all.
+KEEP_HISTORIES_BYTES = 256 << 20
+
+
 def run(
     cfg: RunConfig | list[RunConfig],
     engine: str = "auto",
@@ -228,7 +234,8 @@ def run(
             store.add_experiment(c.experiment_name, to_toml(c), list(c.grid))
         (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
         done = store.done_ids()
-        histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report
+        histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report and CSV
+        kept_bytes = 0
         with Progress(progress) as bar:
             for (c, specs), name in zip(plan, engines):
                 positions = {s.run_id: i for i, s in enumerate(specs)}
@@ -243,7 +250,10 @@ def run(
                            if name == "population" else {})
                 for chunk in ENGINES[name](todo, data_for, **options):
                     store.save(chunk, positions)
-                    histories.update(history_arrays(chunk))
+                    if kept_bytes < KEEP_HISTORIES_BYTES:
+                        arrays = history_arrays(chunk)
+                        histories.update(arrays)
+                        kept_bytes += sum(a.nbytes for h in arrays.values() for a in h.values())
                     bar.advance(task, len(chunk))
         if not plots:
             store.export_csv(out_dir)

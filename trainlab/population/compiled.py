@@ -16,6 +16,7 @@ import functools
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]  # k
 MAX_LAYERS = 16
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-shared", "-fPIC"]
 C_REAL = {torch.float32: "float", torch.float64: "double"}
+COMPILE_SECONDS = 300
 
 
 class Layout(ctypes.Structure):
@@ -69,15 +71,15 @@ def _cpu() -> str:
         return platform.processor() + platform.machine()
 
 
-def _compile(compiler: str, real: str, target: Path) -> str | None:
+def _compile(compiler: list[str], real: str, target: Path) -> str | None:
     """Build the library for ``real`` at ``target`` (with glibc's vector maths if it links); the
     compiler's complaint if it cannot."""
     complaint = ""
     for extra in (["-lmvec", "-lm"], ["-DNO_VECTOR_MATH", "-lm"]):
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             built = Path(tmp) / target.name
-            cmd = [compiler, *FLAGS, f"-DREAL={real}", str(SOURCE), "-o", str(built), *extra]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            cmd = [*compiler, *FLAGS, f"-DREAL={real}", str(SOURCE), "-o", str(built), *extra]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_SECONDS)
             if done.returncode == 0:
                 os.replace(built, target)  # atomic: a concurrent build writes the same bytes
                 return None
@@ -86,28 +88,34 @@ def _compile(compiler: str, real: str, target: Path) -> str | None:
     return complaint
 
 
+def _fall_back(why: str) -> None:
+    warnings.warn(f"the population engine's C kernel is not available ({why}); training with its torch code "
+                  "instead (slower)", RuntimeWarning, stacklevel=3)
+
+
 @functools.cache
 def library(dtype: torch.dtype) -> ctypes.CDLL | None:
-    """The compiled kernel for ``dtype``, building it if needed; None where it cannot be built."""
+    """The compiled kernel for ``dtype``, building it if needed; None where it cannot be built
+    (said once per dtype, unless there is no C compiler at all)."""
     if dtype not in C_REAL or sys.platform == "win32":
         return None
-    compiler = shutil.which(os.environ.get("CC", "cc"))
-    if compiler is None:
+    compiler = shlex.split(os.environ.get("CC", "cc"))  # CC may be "ccache gcc"
+    if not compiler or shutil.which(compiler[0]) is None:
         return None
     real = C_REAL[dtype]
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), real, *FLAGS, version, _cpu()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"kernel-{real}-{key}.so"
     try:
+        version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+        key = hashlib.sha256("\0".join([SOURCE.read_text(), real, *FLAGS, version, _cpu()]).encode()).hexdigest()[:16]
+        target = cache_dir() / f"kernel-{real}-{key}.so"
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             complaint = _compile(compiler, real, target)
             if complaint is not None:
-                warnings.warn(f"the population engine's C kernel did not compile with {compiler} ({complaint}); "
-                              "training with its torch code instead (slower)", RuntimeWarning, stacklevel=2)
+                _fall_back(f"it did not compile with {' '.join(compiler)}: {complaint}")
                 return None
         lib = ctypes.CDLL(str(target))
-    except OSError:
+    except (OSError, subprocess.SubprocessError) as e:
+        _fall_back(str(e))
         return None
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
@@ -116,6 +124,15 @@ def library(dtype: torch.dtype) -> ctypes.CDLL | None:
     lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, ptr, ptr]
     lib.randperms.restype, lib.randperms.argtypes = None, [ptr, i64, i64, i64, ptr]
     return lib
+
+
+def c_array(t: Tensor, dtype: torch.dtype, shape: tuple | None = None) -> int:
+    """The address of ``t``'s data, which kernel.c reads as a dense array of ``dtype`` (a real check:
+    a wrong stride or dtype would have it read past the end)."""
+    if not t.is_contiguous() or t.dtype != dtype or (shape is not None and tuple(t.shape) != tuple(shape)):
+        raise ValueError(f"kernel.c needs a contiguous {dtype} tensor{'' if shape is None else f' of shape {tuple(shape)}'}, "
+                         f"got {t.dtype} {tuple(t.shape)} strides {t.stride()}")
+    return t.data_ptr()
 
 
 class CompiledNet:
@@ -131,20 +148,28 @@ class CompiledNet:
         the ``table`` rows ``rows[s, :m]`` (a view with unit stride along a row), or with ``rows``
         None the first ``m`` rows; into ``out``."""
         k, p = params.shape
-        assert params.is_contiguous() and out.is_contiguous() and table.is_contiguous()
-        row_ptr, row_stride = (None, 0) if rows is None else (rows.data_ptr(), rows.stride(0))
-        self.lib.gradients(ctypes.byref(self.layout), k, params.data_ptr(), p, table.data_ptr(), table.shape[1],
-                           row_ptr, row_stride, m, out.data_ptr(), self.work.data_ptr())
+        dtype = self.net.dtype
+        row_ptr, row_stride = (None, 0)
+        if rows is not None:
+            if rows.dtype != torch.int64 or rows.stride(1) != 1 or rows.shape != (k, m):
+                raise ValueError(f"rows: expected ({k}, {m}) int64 with unit stride along a row, got {rows.dtype} "
+                                 f"{tuple(rows.shape)} strides {rows.stride()}")
+            row_ptr, row_stride = rows.data_ptr(), rows.stride(0)
+        self.lib.gradients(ctypes.byref(self.layout), k, c_array(params, dtype), p, c_array(table, dtype),
+                           table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
+                           self.work.data_ptr())
 
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int]) -> list[tuple[Tensor, Tensor]]:
         """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
         ``splits`` of the inputs ``xa`` (in + 1, N) (its last row of ones is not read), labels ``y``."""
         k, p = params.shape
-        assert params.is_contiguous() and xa.is_contiguous() and y.is_contiguous()
+        if sum(splits) != xa.shape[1] or y.shape != (xa.shape[1],):
+            raise ValueError(f"splits {splits} and labels {tuple(y.shape)} must cover the {xa.shape[1]} columns")
         sums = torch.empty(k, len(splits), dtype=torch.float64)
         hits = torch.empty(k, len(splits), dtype=torch.float64)
         sizes = torch.tensor(splits, dtype=torch.int64)
-        self.lib.evaluate(ctypes.byref(self.layout), k, params.data_ptr(), p, xa.data_ptr(), y.data_ptr(),
+        self.lib.evaluate(ctypes.byref(self.layout), k, c_array(params, self.net.dtype), p,
+                          c_array(xa, self.net.dtype), c_array(y, torch.int64),
                           xa.shape[1], sizes.data_ptr(), len(splits), sums.data_ptr(), hits.data_ptr(),
                           self.work.data_ptr())
         count = sizes.double()
@@ -177,8 +202,8 @@ class DataOrders:
             for i, g in enumerate(self.generators):
                 torch.randperm(self.n, generator=g, out=out[i])
             return
-        assert out.is_contiguous() and out.dtype == torch.int64
-        self.lib.randperms(self.states.data_ptr(), self.states.shape[1], len(self.states), self.n, out.data_ptr())
+        self.lib.randperms(self.states.data_ptr(), self.states.shape[1], len(self.states), self.n,
+                           c_array(out, torch.int64, (len(self.states), self.n)))
 
     def keep(self, rows: Tensor) -> None:
         self.generators = [self.generators[i] for i in rows.tolist()]
@@ -188,7 +213,8 @@ class DataOrders:
 
 def compiled(net: Net) -> CompiledNet | None:
     """The C path for ``net``, or None (no compiler, TRAINLAB_KERNEL=torch, too deep a net)."""
-    if os.environ.get("TRAINLAB_KERNEL", "c") == "torch" or net.n_layers > MAX_LAYERS:
+    if (os.environ.get("TRAINLAB_KERNEL", "c") == "torch" or net.n_layers > MAX_LAYERS
+            or net.activation not in ACTIVATIONS):
         return None
     lib = library(net.dtype)
     return None if lib is None else CompiledNet(net, lib)

@@ -4,7 +4,7 @@
  * One model at a time, its activations feature-major: a layer's units are rows of BLOCK points, so
  * every inner loop runs over the points of a block (a constant trip count the compiler vectorises
  * fully), whatever the layer widths; a block's activations stay in L1/L2. A minibatch of m points is
- * ceil(m / BLOCK) blocks, the last padded with zero inputs whose output gradient is zero.
+ * ceil(m / BLOCK) blocks, the last padded with copies of its first point, their gradient set to zero.
  *
  * The maths is net.py's (and autograd's): mean softmax cross-entropy, the same activation
  * derivatives written from the same quantities. Parameters are rows of a (S, P) matrix, each layer
@@ -84,7 +84,7 @@ static void activate(int kind, const real *restrict z, real *restrict a, int64_t
 /* d *= act'(z) over n values, given a = act(z): what aten's *_backward kernels compute */
 static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d, int64_t n) {
     switch (kind) {
-    case RELU: for (int64_t t = 0; t < n; t++) d[t] = a[t] > 0 ? d[t] : 0; break;
+    case RELU: for (int64_t t = 0; t < n; t++) d[t] = a[t] <= 0 ? 0 : d[t]; break; /* NaN passes, as in torch */
     case TANH: for (int64_t t = 0; t < n; t++) d[t] *= 1 - a[t] * a[t]; break;
     case SIGMOID: for (int64_t t = 0; t < n; t++) d[t] *= (1 - a[t]) * a[t]; break;
     case LEAKY_RELU: for (int64_t t = 0; t < n; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
@@ -155,14 +155,22 @@ static inline real total(const real *x) {
 }
 
 /* The column of inputs of points rows[0..m) (NULL: points first..first + m) of a (n, cols) table
- * into A[0], zero-padded to a block. */
+ * into A[0], padded to a block with copies of the first point: the padding's activations are then
+ * those of a real point (zeros times an infinite weight would make NaN where torch has none). */
 static void load_inputs(const Layout *net, const Buffers *b, const real *table, int64_t cols, const int64_t *rows,
                         int64_t first, int m) {
     for (int64_t q = 0; q < net->sizes[0]; q++) {
         real *restrict x = b->A[0] + q * BLOCK;
         for (int t = 0; t < m; t++) x[t] = table[(rows ? rows[t] : first + t) * cols + q];
-        for (int t = m; t < BLOCK; t++) x[t] = 0;
+        for (int t = m; t < BLOCK; t++) x[t] = x[0];
     }
+}
+
+/* Rows of a block set to exactly zero past point m (a select, not a product: 0 * inf is NaN). */
+static void clear_padding(real *rows, int64_t n_rows, int m) {
+    if (m == BLOCK) return;
+    for (int64_t j = 0; j < n_rows; j++)
+        for (int t = m; t < BLOCK; t++) rows[j * BLOCK + t] = 0;
 }
 
 /* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
@@ -195,12 +203,13 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                     d[c * BLOCK + t] = exp(z[c * BLOCK + t] - top[t]);
                     sum[t] += d[c * BLOCK + t];
                 }
-            for (int t = 0; t < BLOCK; t++) sum[t] = t < mb ? scale / sum[t] : 0;
+            for (int t = 0; t < BLOCK; t++) sum[t] = scale / sum[t];
             for (int64_t c = 0; c < C; c++) {
                 real *restrict dc = d + c * BLOCK;
                 for (int t = 0; t < BLOCK; t++) dc[t] *= sum[t];
                 for (int t = 0; t < mb; t++) dc[t] -= table[(r ? r[t] : first + t) * cols + in + 1 + c] * scale;
             }
+            clear_padding(d, C, mb);
 
             for (int l = L - 1; l >= 0; l--) {
                 const int64_t fan_in = net->sizes[l], fan_out = net->sizes[l + 1];
@@ -226,6 +235,7 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                     if (pair) memcpy(b.D[l & 1] + (q + 1) * BLOCK, da1, sizeof da1);
                 }
                 activate_backward(net->activation, b.Z[l], b.A[l], b.D[l & 1], fan_in * BLOCK);
+                clear_padding(b.D[l & 1], fan_in, mb);
             }
         }
     }
@@ -273,7 +283,7 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                 _Pragma("omp simd reduction(+:loss, correct)")
                 for (int t = 0; t < mb; t++) loss += nll[t], correct += best[t] == label[t];
             }
-            sums[s * n_splits + k] = loss;
+            sums[s * n_splits + k] = (double)(real)loss;  /* overflows to inf as a sum in REAL does */
             hits[s * n_splits + k] = (double)correct;
             at += splits[k];
         }
