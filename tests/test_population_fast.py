@@ -417,3 +417,18 @@ def test_a_sweep_past_the_memory_kept_for_the_report_reads_the_rest_from_the_sto
     part = runner.run(cfg, out=tmp_path / "part")
     assert (tmp_path / "all" / "history.csv").read_text() == (tmp_path / "part" / "history.csv").read_text()
     assert whole.finding(cfg.experiment_name) == part.finding(cfg.experiment_name)
+
+
+def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(monkeypatch):
+    import trainlab.population.loop as loop
+
+    cfg = sweep(seeds=5)
+    specs, data = expand(cfg), DataCache()(cfg)
+    one = train_population(specs, data, workers=1)
+    slices = []
+    real = loop.train_slice
+    monkeypatch.setattr(loop, "train_slice", lambda setup, sl, *a: (slices.append(len(sl)), real(setup, sl, *a))[1])
+    monkeypatch.setattr(loop, "SPLIT_WORK", 1)
+    two = train_population(specs, data, workers=2)
+    assert slices == [5]  # 10 models in two slices: this process trained one, its forked worker the other
+    np.testing.assert_array_equal(one.history, two.history)

@@ -42,6 +42,11 @@ COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 EVAL_ELEMENTS = 1 << 18
+# A population with fewer models than one slice per core is cut into one slice per core when its
+# work (models × epochs × training points) is at least this: a forked worker costs ~12 ms, and
+# 40 models × 1,000 epochs × 420 points trained in 0.74 s on two cores against 1.1 s on one (16 ×
+# 150 × 420: 79 against 74 ms).
+SPLIT_WORK = 4_000_000
 
 
 def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
@@ -65,11 +70,12 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
     k, epochs = len(specs), cfg.train.epochs
     n = len(data.X_train)
     batch_size = min(cfg.train.batch_size or n, n)
+    cores = (workers or torch.get_num_threads()) if FORK else 1
     size = slice_models or slice_size(net.sizes, batch_size, k)
+    if slice_models is None and k < size * cores and k * epochs * n >= SPLIT_WORK:
+        size = math.ceil(k / cores)  # too few models to give every core a slice: one slice each
     n_slices = math.ceil(k / size)
-    workers = min(workers or torch.get_num_threads(), n_slices)
-    if not FORK:  # pragma: no cover - macOS, Windows
-        workers = 1
+    workers = min(cores, n_slices)
     alloc = shared_zeros if workers > 1 else np.zeros
     history = torch.from_numpy(alloc((k, epochs, len(HISTORY_COLUMNS)), np.float64)).fill_(math.nan)
     params = torch.from_numpy(alloc((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32))
