@@ -168,4 +168,3 @@ def history_arrays(results: Sequence[RunResult]) -> dict[str, dict[str, np.ndarr
     return {r.spec.run_id: {"epoch": np.arange(1, len(r.history[HISTORY_COLUMNS[0]]) + 1),
                             **{c: np.asarray(r.history[c], dtype=np.float64) for c in HISTORY_COLUMNS}}
             for r in results}
-
