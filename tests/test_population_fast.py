@@ -290,7 +290,7 @@ def test_trainlab_run_writes_history_csv_in_parts_equal_to_one_export(tmp_path):
         assert (tmp_path / "run" / f).read_text() == (tmp_path / "one" / f).read_text()
 
 
-@pytest.mark.parametrize("n", [1, 2, 420, 1000])
+@pytest.mark.parametrize("n", [1, 2, 420, 1000, 5000])
 def test_data_orders_are_torch_randperm_of_each_generator(n):
     lib = c_kernel(Net([2, 3, 2], "relu", torch.float32)).lib
     seeds = [0, 1, 7, 2**40 + 3]
@@ -301,7 +301,7 @@ def test_data_orders_are_torch_randperm_of_each_generator(n):
     orders = DataOrders(generators, n, lib)
     assert orders.states is not None  # the C path, not torch.randperm again
     out = torch.empty(len(seeds), n, dtype=torch.long)
-    for epoch in range(4):  # 1,000 × 4 draws: past the Mersenne Twister's refill of 624 words
+    for epoch in range(4):  # past the Mersenne Twister's refill of 624 words, or several refills in one order
         if epoch == 2:  # models leaving keep the others' streams
             orders.keep(torch.tensor([0, 2, 3]))
             twins = [twins[i] for i in (0, 2, 3)]

@@ -20,6 +20,7 @@
 #include <tgmath.h>
 #undef __FAST_MATH__
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef REAL real;
@@ -296,23 +297,37 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
  * for n below 2^24 (tested against torch.randperm). */
 enum { MT_N = 624, MT_M = 397 };
 
-static uint32_t mt_draw(int32_t *left, uint64_t *next, uint64_t *state) {
-    if (--*left == 0) {  /* refill: the standard MT19937 twist */
-        for (int i = 0; i < MT_N; i++) {
-            const uint32_t y = (state[i] & 0x80000000u) | (state[(i + 1) % MT_N] & 0x7fffffffu);
-            state[i] = (uint32_t)state[(i + MT_M) % MT_N] ^ (y >> 1) ^ ((y & 1) ? 0x9908b0dfu : 0);
-        }
-        *left = MT_N;
-        *next = 0;
-    }
-    uint32_t y = (uint32_t)state[(*next)++];
+static uint64_t mt_mix(uint64_t upper, uint64_t lower, uint64_t far) {
+    const uint64_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
+    return far ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfu);
+}
+
+/* the standard MT19937 twist, as three loops without wrap-around indices, so that they vectorise */
+static void mt_twist(uint64_t *restrict w) {
+    int i = 0;
+    for (; i < MT_N - MT_M; i++) w[i] = mt_mix(w[i], w[i + 1], w[i + MT_M]);
+    for (; i < MT_N - 1; i++) w[i] = mt_mix(w[i], w[i + 1], w[i + MT_M - MT_N]);
+    w[MT_N - 1] = mt_mix(w[MT_N - 1], w[0], w[MT_M - 1]);
+}
+
+static uint32_t mt_temper(uint32_t y) {
     y ^= y >> 11;
     y ^= (y << 7) & 0x9d2c5680u;
     y ^= (y << 15) & 0xefc60000u;
     return y ^ (y >> 18);
 }
 
+/* x mod d for 32-bit x and d from reciprocal = 2^64 / d rounded up (Lemire, Kaser and Kurz 2019),
+ * two multiplications instead of a division */
+static uint32_t mod_by(uint32_t x, uint32_t d, uint64_t reciprocal) {
+    return (uint32_t)(((unsigned __int128)(reciprocal * x) * d) >> 64);
+}
+
 void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64_t *order) {
+    /* torch's state: a draw twists first when left reaches 0, so left - 1 words are ready */
+    uint64_t *reciprocal = malloc((size_t)(n + 1) * sizeof *reciprocal);
+    for (int64_t d = 1; d <= n && reciprocal; d++) reciprocal[d] = UINT64_MAX / (uint64_t)d + 1;
+    uint32_t draws[MT_N];
     for (int64_t s = 0; s < S; s++) {
         uint8_t *st = states + s * state_bytes;
         int32_t left;
@@ -322,13 +337,24 @@ void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64
         uint64_t *words = (uint64_t *)(st + 24);
         int64_t *r = order + s * n;
         for (int64_t i = 0; i < n; i++) r[i] = i;
-        for (int64_t i = 0; i < n - 1; i++) {
-            const int64_t z = i + mt_draw(&left, &next, words) % (uint32_t)(n - i);  /* n < 2^24: 32-bit division */
-            const int64_t kept = r[i];
-            r[i] = r[z];
-            r[z] = kept;
+        for (int64_t i = 0; i < n - 1;) {
+            if (left == 1) {
+                mt_twist(words);
+                left = MT_N + 1, next = 0;
+            }
+            const int64_t ready = n - 1 - i < left - 1 ? n - 1 - i : left - 1;
+            for (int64_t t = 0; t < ready; t++) draws[t] = mt_temper((uint32_t)words[next + t]);
+            for (int64_t t = 0; t < ready; t++, i++) {
+                const uint32_t d = (uint32_t)(n - i);  /* n < 2^24: 32-bit draws and division */
+                const int64_t z = i + (reciprocal ? mod_by(draws[t], d, reciprocal[d]) : draws[t] % d);
+                const int64_t kept = r[i];
+                r[i] = r[z];
+                r[z] = kept;
+            }
+            left -= (int32_t)ready, next += (uint64_t)ready;
         }
         memcpy(st + 8, &left, sizeof left);
         memcpy(st + 16, &next, sizeof next);
     }
+    free(reciprocal);
 }
