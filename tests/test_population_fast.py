@@ -3,6 +3,7 @@ compact RunBatch results and how the store writes them."""
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from trainlab.config import ModelConfig, config_from_dict, expand
-from trainlab.history import RunBatch, RunResult
+from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult, history_arrays
 from trainlab.models import build_model, linear_layers
 from trainlab.population import train_population
 from trainlab.population.compiled import DataOrders, compiled
@@ -271,10 +272,10 @@ def test_history_csv_parts_concatenate_to_the_whole(tmp_path, parts):
             specs = expand(cfg)
             store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
             store.save(train_population(specs, DataCache()(cfg)), {s.run_id: i for i, s in enumerate(specs)})
-        whole = list(store.history_rows())
-        assert len(whole) == 4 * 3
-        pieces = [list(store.history_rows(i, parts)) for i in range(parts)]
-    assert sum(pieces, []) == whole
+        whole = "".join(store.history_csv())
+        assert len(whole.splitlines()) == 1 + 4 * 3
+        pieces = ["".join(store.history_csv(i, parts)) for i in range(parts)]
+    assert "".join(pieces) == whole
 
 
 def test_trainlab_run_writes_history_csv_in_parts_equal_to_one_export(tmp_path):
@@ -331,7 +332,6 @@ def test_a_kernel_that_does_not_compile_is_said_and_the_torch_code_trains(monkey
 
 def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
     """The report takes the runs just trained from memory (history_arrays), not from the store."""
-    from trainlab.history import history_arrays
 
     cfg = config_from_dict({"seeds": 2, "data": {"n_samples": 120}, "train": {"epochs": 5, "batch_size": 16},
                             "grid": {"optim.lr": [0.05, 1e6]}})  # NaN in the diverged runs' history
@@ -432,3 +432,25 @@ def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(mo
     two = train_population(specs, data, workers=2)
     assert slices == [5]  # 10 models in two slices: this process trained one, its forked worker the other
     np.testing.assert_array_equal(one.history, two.history)
+
+
+def test_history_csv_is_what_the_csv_module_writes(tmp_path):
+    # run ids with a comma (two grid keys) are quoted; a diverged run's NaN is written as nan
+    cfg = config_from_dict({"name": "g", "seeds": 2, "data": {"n_samples": 60}, "train": {"epochs": 4},
+                            "grid": {"model.activation": ["relu", "tanh"], "optim.lr": [0.1, 1e30]}})
+    specs = expand(cfg)
+    with Store(tmp_path) as store:
+        store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
+        batch = train_population(specs, DataCache()(cfg))
+        store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
+        from_store = "".join(store.history_csv())
+        from_memory = "".join(store.history_csv(known=history_arrays(batch)))
+        expected = io.StringIO()
+        writer = csv.writer(expected)
+        writer.writerow(["run_id", "epoch", *HISTORY_COLUMNS])
+        for s in specs:
+            h = store.history(s.run_id)
+            writer.writerows(zip([s.run_id] * len(h["epoch"]), *(h[c].tolist() for c in ["epoch", *HISTORY_COLUMNS])))
+    assert any(math.isnan(v) for v in batch.history.ravel())
+    assert '"g/activation=relu,lr=0.1/seed=0",1,' in from_store
+    assert from_store == from_memory == expected.getvalue()

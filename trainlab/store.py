@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import json
 import math
 import sqlite3
@@ -199,7 +200,7 @@ class Store:
     def export_csv(self, out_dir: str | Path) -> None:
         """Write runs.csv and history.csv (through a temporary file, so a reader never sees half)."""
         self.export_runs_csv(out_dir)
-        _write_atomic(Path(out_dir) / "history.csv", HISTORY_HEADER, self.history_rows())
+        _write_atomic(Path(out_dir) / "history.csv", self.history_csv())
 
     def export_runs_csv(self, out_dir: str | Path) -> None:
         """runs.csv only."""
@@ -210,50 +211,64 @@ class Store:
         header = ["run_id", "experiment", "seed", *grid_keys, *SUMMARY_COLUMNS]
         _write_atomic(
             Path(out_dir) / "runs.csv",
-            header,
-            (
-                [r["run_id"], r["experiment"], r["seed"], *(_cell(r["grid"].get(k)) for k in grid_keys)]
-                + [_cell(r[c]) for c in SUMMARY_COLUMNS]
-                for r in runs
+            csv_lines(
+                [header]
+                + [
+                    [r["run_id"], r["experiment"], r["seed"], *(_cell(r["grid"].get(k)) for k in grid_keys)]
+                    + [_cell(r[c]) for c in SUMMARY_COLUMNS]
+                    for r in runs
+                ]
             ),
         )
 
-    def history_rows(self, part: int = 0, parts: int = 1, known: Mapping[str, dict[str, np.ndarray]] | None = None
-                     ) -> Iterator[tuple]:
-        """history.csv's rows (without the header): every run's epochs in run order; with ``parts``,
-        only the ``part``-th of that many consecutive ranges of runs (of about equal numbers of runs),
-        so that processes can write the parts side by side, the file being their concatenation.
-        Runs in ``known`` (``history.history_arrays``) come from there, the others from SQLite."""
-        # straight to the CSV writer, which writes floats as repr, like _cell; SQLite keeps NaN as
-        # NULL, written back as nan. A query per run reads the table in its key order: one query
-        # sorting all rows by grid order took 1.1 s against 0.75 s for 614,400 rows.
+    def history_csv(self, part: int = 0, parts: int = 1, known: Mapping[str, dict[str, np.ndarray]] | None = None
+                    ) -> Iterator[str]:
+        """history.csv as text, a run at a time in grid order (the header first in part 0); or part
+        ``part`` of ``parts`` nearly equal ones, so that processes can write the parts side by side,
+        the file being their concatenation. Runs in ``known`` (``history.history_arrays``) come from
+        there, the others from SQLite."""
+        # The text csv.writer would write (floats as repr; SQLite keeps NaN as NULL, read back as
+        # 'nan'), formatted here: 2.8 against 4.2 µs per row, for up to millions of rows. A query
+        # per run reads the table in its key order: one query sorting all rows by grid order took
+        # 1.1 s against 0.75 s for 614,400 rows.
         known = known or {}
         columns = ", ".join(f"coalesce({c}, 'nan')" for c in HISTORY_COLUMNS)
-        query = f"SELECT run_id, epoch, {columns} FROM history WHERE run_id = ? ORDER BY epoch"
+        query = f"SELECT epoch, {columns} FROM history WHERE run_id = ? ORDER BY epoch"
+        line = ",{}" * (1 + len(HISTORY_COLUMNS)) + "\r\n"  # after the run id
         ids = [row[0] for row in self.db.execute(
             "SELECT r.run_id FROM runs r JOIN experiments e USING (experiment) ORDER BY e.position, r.position")]
+        if part == 0:
+            yield from csv_lines([HISTORY_HEADER])
         for run_id in ids[len(ids) * part // parts : len(ids) * (part + 1) // parts]:
             history = known.get(run_id)
             if history is None:
-                yield from self.db.execute(query, (run_id,))
+                rows = itertools.starmap(line.format, self.db.execute(query, (run_id,)))
             else:
-                epochs = history["epoch"].tolist()
-                yield from zip([run_id] * len(epochs), epochs, *(history[c].tolist() for c in HISTORY_COLUMNS))
+                rows = map(line.format, history["epoch"].tolist(), *(history[c].tolist() for c in HISTORY_COLUMNS))
+            cell = next(csv_lines([[run_id]]))[:-2]  # quoted if it holds a comma
+            yield cell + cell.join(rows)  # each row ends with a line break: the next run id follows
 
 
-def _write_atomic(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
+def _write_atomic(path: Path, lines: Iterable[str]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    write_csv_rows(tmp, header, rows)
+    write_text(tmp, lines)
     tmp.replace(path)
 
 
-def write_csv_rows(path: Path, header: list[str] | None, rows: Iterable[Any]) -> None:
-    """``rows`` (after ``header``, unless None) as CSV into ``path``."""
+def write_text(path: Path, chunks: Iterable[str]) -> None:
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        if header is not None:
-            w.writerow(header)
-        w.writerows(rows)
+        f.writelines(chunks)
+
+
+def csv_lines(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """Each row as the line csv.writer writes for it."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for r in rows:
+        writer.writerow(r)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def _cell(value: Any) -> Any:
