@@ -392,6 +392,8 @@ def test_c_kernel_infinities_are_torchs():
     grad = torch.empty_like(stacked(net, [model]))
     c_kernel(net).gradients(stacked(net, [model]), table, None, 8, grad)
     assert grad.isnan().sum() == sum(p.grad.isnan().sum() for p in model.parameters())
+    [(loss, _)] = c_kernel(net).evaluate(stacked(net, [model]), augmented_t(X), y, [8])
+    assert math.isnan(loss.item())  # and through its forward: a diverged model is found by its loss
 
 
 def test_c_kernel_refuses_arrays_it_would_misread():

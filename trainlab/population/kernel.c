@@ -70,10 +70,9 @@ static Buffers buffers(const Layout *net, real *work) {
     return b;
 }
 
-/* a = act(z) over n values (a layer's rows of a block: one call per layer) */
+/* a = act(z) over n values (a layer's rows of a block: one call per layer); ReLU is forward's own */
 static void activate(int kind, const real *restrict z, real *restrict a, int64_t n) {
     switch (kind) {
-    case RELU: for (int64_t t = 0; t < n; t++) a[t] = z[t] < 0 ? 0 : z[t]; break; /* NaN stays NaN */
     case TANH: for (int64_t t = 0; t < n; t++) a[t] = tanh(z[t]); break;
     case SIGMOID: for (int64_t t = 0; t < n; t++) a[t] = 1 / (1 + exp(-z[t])); break;
     case LEAKY_RELU: for (int64_t t = 0; t < n; t++) a[t] = z[t] < 0 ? (real)0.01 * z[t] : z[t]; break;
@@ -82,10 +81,10 @@ static void activate(int kind, const real *restrict z, real *restrict a, int64_t
     }
 }
 
-/* d *= act'(z) over n values, given a = act(z): what aten's *_backward kernels compute */
+/* d *= act'(z) over n values, given a = act(z): what aten's *_backward kernels compute (ReLU's:
+ * relu_backward, in gradients) */
 static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d, int64_t n) {
     switch (kind) {
-    case RELU: for (int64_t t = 0; t < n; t++) d[t] = a[t] <= 0 ? 0 : d[t]; break; /* NaN passes, as in torch */
     case TANH: for (int64_t t = 0; t < n; t++) d[t] *= 1 - a[t] * a[t]; break;
     case SIGMOID: for (int64_t t = 0; t < n; t++) d[t] *= (1 - a[t]) * a[t]; break;
     case LEAKY_RELU: for (int64_t t = 0; t < n; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
@@ -100,13 +99,23 @@ static void activate_backward(int kind, const real *restrict z, const real *rest
     }
 }
 
+/* ReLU on a vector, NaN kept (z < 0 is false for NaN): z with the negative lanes cleared */
+typedef __typeof__((vec){} < 0) lanes;
+static inline vec relu(vec z) { return (vec)((lanes)z & ~(z < 0)); }
+
+/* ReLU's backward, d where a > 0 or a is NaN (a <= 0 is false for NaN), as aten's threshold_backward */
+static inline vec relu_backward(vec a, vec d) { return (vec)((lanes)d & ~(a <= 0)); }
+
 /* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only).
  * Rows are computed two at a time: twice the independent sums in flight (a row's sum over a wide
- * layer otherwise waits on its own previous step) and one load of A[l] for both. */
+ * layer otherwise waits on its own previous step) and one load of A[l] for both. ReLU is applied
+ * in registers, its Z not kept (its backward needs only A): a pass over the rows less. */
 static void forward(const Layout *net, const real *p, const Buffers *b) {
     for (int l = 0; l < net->n_layers; l++) {
         const int64_t in = net->sizes[l], out = net->sizes[l + 1];
         const int64_t w_row = net->w_row[l], w_col = net->w_col[l];
+        const int hidden = l < net->n_layers - 1, fused = hidden && net->activation == RELU;
+        real *into = fused ? b->A[l + 1] : b->Z[l + 1];
         for (int64_t j = 0; j < out; j += 2) {
             const int pair = j + 1 < out;
             const real *w0 = p + net->w_at[l] + j * w_row, *w1 = pair ? w0 + w_row : w0;
@@ -120,10 +129,12 @@ static void forward(const Layout *net, const real *p, const Buffers *b) {
                 const vec *a = ROW(b->A[l] + q * BLOCK);
                 for (int v = 0; v < NV; v++) z0[v] += w0q * a[v], z1[v] += w1q * a[v];
             }
-            memcpy(b->Z[l + 1] + j * BLOCK, z0, sizeof z0);
-            if (pair) memcpy(b->Z[l + 1] + (j + 1) * BLOCK, z1, sizeof z1);
+            if (fused)
+                for (int v = 0; v < NV; v++) z0[v] = relu(z0[v]), z1[v] = relu(z1[v]);
+            memcpy(into + j * BLOCK, z0, sizeof z0);
+            if (pair) memcpy(into + (j + 1) * BLOCK, z1, sizeof z1);
         }
-        if (l < net->n_layers - 1) activate(net->activation, b->Z[l + 1], b->A[l + 1], out * BLOCK);
+        if (hidden && !fused) activate(net->activation, b->Z[l + 1], b->A[l + 1], out * BLOCK);
     }
 }
 
@@ -232,10 +243,16 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                         const vec *dj = ROW(dz + j * BLOCK);
                         for (int v = 0; v < NV; v++) da0[v] += w0 * dj[v], da1[v] += w1 * dj[v];
                     }
+                    if (net->activation == RELU) {  /* in registers, as in forward */
+                        const vec *a0 = ROW(b.A[l] + q * BLOCK), *a1 = ROW(b.A[l] + (q + pair) * BLOCK);
+                        for (int v = 0; v < NV; v++)
+                            da0[v] = relu_backward(a0[v], da0[v]), da1[v] = relu_backward(a1[v], da1[v]);
+                    }
                     memcpy(b.D[l & 1] + q * BLOCK, da0, sizeof da0);
                     if (pair) memcpy(b.D[l & 1] + (q + 1) * BLOCK, da1, sizeof da1);
                 }
-                activate_backward(net->activation, b.Z[l], b.A[l], b.D[l & 1], fan_in * BLOCK);
+                if (net->activation != RELU)
+                    activate_backward(net->activation, b.Z[l], b.A[l], b.D[l & 1], fan_in * BLOCK);
                 clear_padding(b.D[l & 1], fan_in, mb);
             }
         }
