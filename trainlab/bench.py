@@ -195,8 +195,8 @@ def plan_measurements(quick: bool) -> list[tuple[str, str, int, int]]:
 
 def end_to_end_runs(quick: bool) -> list[tuple[int, int]]:
     """(K, epochs) of the ``trainlab run`` measurements: the table's epochs, where start-up (~2 s of
-    imports) and the plots weigh heavily, and a longer sweep where training and storing dominate."""
-    return [(1024, 5)] if quick else [(1024, 20), (1024, 150), (4096, 150)]
+    imports) and the plots weigh heavily, and longer sweeps where training and storing dominate."""
+    return [(1024, 5)] if quick else [(1024, 20), (1024, 150), (1024, 500), (4096, 150)]
 
 
 def run_benchmark(quick: bool = False, threads: int | None = None, progress=None) -> list[dict[str, Any]]:
