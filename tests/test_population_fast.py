@@ -456,3 +456,9 @@ def test_history_csv_is_what_the_csv_module_writes(tmp_path):
     assert any(math.isnan(v) for v in batch.history.ravel())
     assert '"g/activation=relu,lr=0.1/seed=0",1,' in from_store
     assert from_store == from_memory == expected.getvalue()
+    # a run without epochs has no rows (and does not swallow the next run's first line)
+    empty = {c: np.array([]) for c in ["epoch", *HISTORY_COLUMNS]}
+    with Store(tmp_path) as store:
+        without_first = "".join(store.history_csv(known={specs[0].run_id: empty}))
+    assert without_first.splitlines() == [line for line in expected.getvalue().splitlines()
+                                         if not line.startswith(f'"{specs[0].run_id}"')]

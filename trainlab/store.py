@@ -246,7 +246,9 @@ class Store:
             else:
                 rows = map(line.format, history["epoch"].tolist(), *(history[c].tolist() for c in HISTORY_COLUMNS))
             cell = next(csv_lines([[run_id]]))[:-2]  # quoted if it holds a comma
-            yield cell + cell.join(rows)  # each row ends with a line break: the next run id follows
+            text = cell.join(rows)  # each row ends with a line break: the next run id follows
+            if text:
+                yield cell + text
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> None:

@@ -342,7 +342,8 @@ static uint32_t mod_by(uint32_t x, uint32_t d, uint64_t reciprocal) {
 
 void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64_t *order) {
     /* torch's state: a draw twists first when left reaches 0, so left - 1 words are ready */
-    uint64_t *reciprocal = malloc((size_t)(n + 1) * sizeof *reciprocal);
+    /* a table of 8 (n + 1) bytes: for data sets of up to 2^16 points, else the division */
+    uint64_t *reciprocal = n <= 1 << 16 ? malloc((size_t)(n + 1) * sizeof *reciprocal) : NULL;
     for (int64_t d = 1; d <= n && reciprocal; d++) reciprocal[d] = UINT64_MAX / (uint64_t)d + 1;
     uint32_t draws[MT_N];
     for (int64_t s = 0; s < S; s++) {
