@@ -7,7 +7,10 @@ import contextlib
 import io
 import math
 import re
+import shutil
 import statistics
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -177,6 +180,17 @@ def test_report_command_rebuilds_from_the_store(lab, tmp_path):
     code, stdout, stderr = run_cli("report", out)
     assert code == 0, stderr
     assert (out / "report.html").exists() and "report.html" in stdout
+
+
+def test_report_after_torch_ran_on_threads_does_not_hang(lab, tmp_path):
+    # half the figures are drawn in a forked process, which has none of the parent's OpenMP threads
+    out = shutil.copytree(lab[0], tmp_path / "copy")
+    (out / "report.html").unlink()
+    script = ("import sys, torch; torch.set_num_threads(2); torch.randn(4_000_000).exp().sum(); "
+              "from trainlab.report import build_report; build_report(sys.argv[1])")
+    subprocess.run([sys.executable, "-c", script, str(out)], timeout=120, check=True)
+    assert (out / "report.html").stat().st_size > 0
+    assert all((out / f"{name}-loss.png").read_bytes() == (lab[0] / f"{name}-loss.png").read_bytes() for name in ALL)
 
 
 def test_report_on_a_bad_directory_is_one_line_and_exit_2(cli, tmp_path):

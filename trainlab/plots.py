@@ -328,28 +328,45 @@ def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[st
     return fig
 
 
+ParamsFor = Callable[[str], dict[str, np.ndarray] | None]
+
+
+def figure_drawers(
+    experiment: str,
+    runs: list[dict[str, Any]],
+    curves: dict[str, list[dict[str, np.ndarray]]],
+    cfg: RunConfig,
+    data_for: Callable[[RunConfig], Dataset],
+) -> dict[str, Callable[[ParamsFor], plt.Figure]]:
+    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``sweep``, ``lr``,
+    each as a function drawing it given where the runs' weights come from (a store's ``params``):
+    so a forked process can draw some of them, reading the weights through its own connection.
+
+    ``curves`` maps each group to the histories of its runs.
+    """
+    ss = settings(runs)
+    sweep = numeric_sweep(ss)
+    task = cfg.data.task
+    drawers = {"loss": lambda _: loss_figure(experiment, ss, curves, sequential=sweep is not None, task=task)}
+    if sweep:
+        drawers["sweep"] = lambda _: sweep_figure(experiment, sweep, ss)
+    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
+        drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
+    if len(data_for(cfg).columns) == 2:
+        drawers["boundary"] = lambda params_for: boundary_figure(experiment, ss, cfg, data_for, params_for)
+    return drawers
+
+
 def experiment_figures(
     experiment: str,
     runs: list[dict[str, Any]],
     curves: dict[str, list[dict[str, np.ndarray]]],
     cfg: RunConfig,
     data_for: Callable[[RunConfig], Dataset],
-    params_for: Callable[[str], dict[str, np.ndarray] | None],
+    params_for: ParamsFor,
 ) -> dict[str, plt.Figure]:
-    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``sweep``, ``lr``.
-
-    ``curves`` maps each group to the histories of its runs.
-    """
-    ss = settings(runs)
-    sweep = numeric_sweep(ss)
-    figures = {"loss": loss_figure(experiment, ss, curves, sequential=sweep is not None, task=cfg.data.task)}
-    if sweep:
-        figures["sweep"] = sweep_figure(experiment, sweep, ss)
-    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
-        figures["lr"] = lr_figure(experiment, ss, curves)
-    if len(data_for(cfg).columns) == 2:
-        figures["boundary"] = boundary_figure(experiment, ss, cfg, data_for, params_for)
-    return figures
+    """Every figure of an experiment by kind (``figure_drawers``), drawn."""
+    return {kind: draw(params_for) for kind, draw in figure_drawers(experiment, runs, curves, cfg, data_for).items()}
 
 
 def save_experiment_plots(

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 from trainlab.config import RunConfig, config_from_dict, expand
 from trainlab.data import Dataset
 from trainlab.errors import BadInput
+from trainlab.forking import FORK, forked
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store
@@ -43,7 +44,7 @@ class ExperimentReport:
     runs: list[dict[str, Any]]
     expected: int
     finding: str
-    figures: dict[str, bytes] = field(repr=False)
+    figures: dict[str, Path] = field(repr=False)  # PNG files by kind
     sizes: list[int] | None = None  # layer widths, input to output (None: varied or unknown)
 
 
@@ -54,37 +55,60 @@ class Report:
 
 
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
-                 write_pngs: bool = True, histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
-    """Write ``report.html`` (and the figures as PNG files) for the runs stored in ``out_dir``.
+                 histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
+    """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
     ``histories``: those of the runs already in memory (``history.history_arrays``), not read again."""
-    from trainlab.plots import experiment_figures, png_bytes
+    from trainlab.plots import figure_drawers
     from trainlab.runner import DataCache
 
     out_dir = Path(out_dir)
     data_for = data_for or DataCache()
+    sections, drawings = [], []
     with open_store(out_dir) as store:
-        sections = []
         for e in store.experiments():
             name = e["experiment"]
             cfg = config_from_dict(tomllib.loads(e["config_toml"]), source=f"{store.path} ({name})")
             runs = store.runs(name)
-            figures: dict[str, bytes] = {}
+            figures: dict[str, Path] = {}
             finding = "No finished runs yet."
             data = data_for(cfg)
             sizes = None if "model.hidden" in cfg.grid else layer_sizes(cfg.model, data.in_dim, data.n_classes)
             if runs:
                 curves = store.curves(runs, histories)
                 finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
-                for kind, fig in experiment_figures(name, runs, curves, cfg, data_for, store.params).items():
-                    figures[kind] = png_bytes(fig)
-                    if write_pngs:
-                        (out_dir / f"{name}-{kind}.png").write_bytes(figures[kind])
+                for kind, draw in figure_drawers(name, runs, curves, cfg, data_for).items():
+                    figures[kind] = out_dir / f"{name}-{kind}.png"
+                    drawings.append((figures[kind], draw))
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
+    draw_pngs(out_dir, drawings)
     path = out_dir / REPORT_NAME
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render(sections, out_dir), encoding="utf-8")
     tmp.replace(path)
     return Report(path, sections)
+
+
+def draw_pngs(out_dir: Path, drawings: list[tuple[Path, Callable[..., Any]]]) -> None:
+    """Each figure drawn into its PNG file, every other one in a forked process (Linux): the
+    lab's 18 figures take ~4 s of matplotlib in one."""
+    from trainlab.plots import save_png
+
+    def draw(share: list[tuple[Path, Callable[..., Any]]]) -> None:
+        with Store(out_dir) as store:  # each process its own connection: one must not cross a fork
+            for png, drawer in share:
+                save_png(drawer(store.params), png)
+
+    def in_child() -> None:
+        import torch
+
+        torch.set_num_threads(1)  # the parent's OpenMP threads are not in this process: an op using them hangs
+        draw(drawings[1::2])
+
+    if FORK and len(drawings) > 1:
+        with forked([in_child]):
+            draw(drawings[0::2])
+    else:
+        draw(drawings)
 
 
 def open_store(out_dir: Path) -> Store:
@@ -172,7 +196,7 @@ def _best(ss: list[Setting], metric: str) -> Setting | None:
 
 def _section(s: ExperimentReport) -> str:
     figures = "".join(
-        f'<figure><img alt="{s.name} {kind}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f'<figure><img alt="{s.name} {kind}" src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}">'
         f"<figcaption>{FIGURE_CAPTIONS[kind]}</figcaption></figure>"
         for kind, png in sorted(s.figures.items(), key=lambda kv: list(FIGURE_CAPTIONS).index(kv[0])))
     return f"""<section class="card" id="{s.name}">
