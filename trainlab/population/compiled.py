@@ -121,7 +121,7 @@ def library(dtype: torch.dtype) -> ctypes.CDLL | None:
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
     lib.gradients.restype = lib.evaluate.restype = None
     lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr]
-    lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, ptr, ptr]
+    lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, i64, ptr]
     lib.randperms.restype, lib.randperms.argtypes = None, [ptr, i64, i64, i64, ptr]
     return lib
 
@@ -142,6 +142,7 @@ class CompiledNet:
         self.net, self.lib = net, lib
         self.layout = layout(net)
         self.work = torch.empty(lib.work_size(ctypes.byref(self.layout)), dtype=net.dtype)
+        self.split_sizes: dict[tuple[int, ...], Tensor] = {}
 
     def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor) -> None:
         """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch:
@@ -159,22 +160,27 @@ class CompiledNet:
                            table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
                            self.work.data_ptr())
 
-    def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int]) -> list[tuple[Tensor, Tensor]]:
+    def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None
+                 ) -> list[tuple[Tensor, Tensor]]:
         """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
-        ``splits`` of the inputs ``xa`` (in + 1, N) (its last row of ones is not read), labels ``y``."""
+        ``splits`` of the inputs ``xa`` (in + 1, N) (its last row of ones is not read), labels ``y``;
+        written into ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies."""
         k, p = params.shape
         if sum(splits) != xa.shape[1] or y.shape != (xa.shape[1],):
             raise ValueError(f"splits {splits} and labels {tuple(y.shape)} must cover the {xa.shape[1]} columns")
-        sums = torch.empty(k, len(splits), dtype=torch.float64)
-        hits = torch.empty(k, len(splits), dtype=torch.float64)
-        sizes = torch.tensor(splits, dtype=torch.int64)
+        n = len(splits)
+        if out is None:
+            out = torch.empty(k, 2 * n, dtype=torch.float64)
+        elif out.dtype != torch.float64 or out.shape != (k, 2 * n) or out.stride(1) != 1:
+            raise ValueError(f"out: expected ({k}, {2 * n}) float64 with unit stride along a row, got {out.dtype} "
+                             f"{tuple(out.shape)} strides {out.stride()}")
+        sizes = self.split_sizes.get(tuple(splits))
+        if sizes is None:
+            sizes = self.split_sizes[tuple(splits)] = torch.tensor(splits, dtype=torch.int64)
         self.lib.evaluate(ctypes.byref(self.layout), k, c_array(params, self.net.dtype), p,
                           c_array(xa, self.net.dtype), c_array(y, torch.int64),
-                          xa.shape[1], sizes.data_ptr(), len(splits), sums.data_ptr(), hits.data_ptr(),
-                          self.work.data_ptr())
-        count = sizes.double()
-        losses, accs = sums / count, hits / count
-        return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
+                          xa.shape[1], sizes.data_ptr(), n, out.data_ptr(), out.stride(0), self.work.data_ptr())
+        return [(out[:, j], out[:, n + j]) for j in range(n)]
 
 
 # What torch.Generator().get_state() returns on CPU (ATen's CPUGeneratorImplState), whose Mersenne

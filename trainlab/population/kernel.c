@@ -259,11 +259,12 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
     }
 }
 
-/* Each model's summed cross-entropy and count of correct points on consecutive ranges of columns
- * (splits) of x (in, N), labels y, into sums and hits (S, n_splits). NaN logits give a NaN loss;
- * the predicted class is the first maximum, a NaN counting as the maximum (torch's argmax). */
+/* Each model's mean cross-entropy and accuracy on consecutive ranges of columns (splits) of x
+ * (in, N), labels y: out[s * out_row + k] and out[s * out_row + n_splits + k] for range k (a row of
+ * the history's record). NaN logits give a NaN loss; the predicted class is the first maximum, a
+ * NaN counting as the maximum (torch's argmax). */
 void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const real *x, const int64_t *y,
-              int64_t N, const int64_t *splits, int64_t n_splits, double *sums, double *hits, real *work) {
+              int64_t N, const int64_t *splits, int64_t n_splits, double *out, int64_t out_row, real *work) {
     const Buffers b = buffers(net, work);
     const int L = net->n_layers;
     const int64_t in = net->sizes[0], C = net->sizes[L];
@@ -301,8 +302,9 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                 _Pragma("omp simd reduction(+:loss, correct)")
                 for (int t = 0; t < mb; t++) loss += nll[t], correct += best[t] == label[t];
             }
-            sums[s * n_splits + k] = (double)(real)loss;  /* overflows to inf as a sum in REAL does */
-            hits[s * n_splits + k] = (double)correct;
+            /* the sum rounded to REAL first: it overflows to inf as a sum in REAL does */
+            out[s * out_row + k] = (double)(real)loss / (double)splits[k];
+            out[s * out_row + n_splits + k] = (double)correct / (double)splits[k];
             at += splits[k];
         }
     }

@@ -34,6 +34,8 @@ from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
 
 COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
+# evaluation writes the losses, then the accuracies, of the train and val splits: the first columns
+assert HISTORY_COLUMNS[:4] == ("train_loss", "val_loss", "train_acc", "val_acc"), HISTORY_COLUMNS
 # A slice holds as many models as make its widest training activation about SLICE_ELEMENTS
 # elements (1 MiB in float32, half a core's L2 cache), or twice that for populations of at least
 # BIG_POPULATION models: 6% faster (each op's Python overhead spread over more models), and its
@@ -172,13 +174,15 @@ class Setup:
             views = self.ws.derivations[id(part), "inputs"] = (part, (xa, onehot))
         return views[1]
 
-    def evaluate(self, params: Tensor, x: Tensor, y: Tensor, splits: list[int]) -> list[tuple[Tensor, Tensor]]:
+    def evaluate(self, params: Tensor, x: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None
+                 ) -> list[tuple[Tensor, Tensor]]:
         if self.compiled:
-            return self.compiled.evaluate(params, x, y, splits)
-        return self.net.evaluate(params, x, y, splits, self.ws, EVAL_ELEMENTS)
+            return self.compiled.evaluate(params, x, y, splits, out)
+        return self.net.evaluate(params, x, y, splits, self.ws, EVAL_ELEMENTS, out)
 
-    def train_val(self, params: Tensor) -> list[tuple[Tensor, Tensor]]:
-        return self.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val])
+    def train_val(self, params: Tensor, out: Tensor) -> None:
+        """Train loss, val loss, train accuracy, val accuracy (the history's first columns) into ``out``."""
+        self.evaluate(params, self.eval_x, self.eval_y, [self.n, self.n_val], out)
 
     def test_acc(self, params: Tensor) -> Tensor:
         x, y = self.test
@@ -218,12 +222,15 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     tracker = BestTracker(stopping, params) if stopping else None
 
     n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
-    alive = torch.arange(len(specs))  # which of the slice's models each row is
+    rows = index  # each model's row in the population (and its history) while it trains
     order = torch.empty(len(specs), n, dtype=torch.long)
     orders = DataOrders(generators, n, setup.compiled.lib if setup.compiled else None)
+    records = torch.empty(len(specs), len(HISTORY_COLUMNS), dtype=torch.float64)  # an epoch's history rows
+    lr_of_rows = None  # the lr column, kept while lrs and rows are unchanged
 
     for epoch in range(1, epochs + 1):
-        k = len(alive)
+        k = len(rows)
+        record = records[:k]
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
         shuffle = batch_size < n
         if shuffle:
@@ -236,27 +243,31 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
             steps += 1
             optimizer.step(params, grad, lrs)
 
-        (train_loss, train_acc), (val_loss, val_acc) = setup.train_val(params)
-        lr = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
-        record = torch.stack([train_loss, val_loss, train_acc, val_acc, lr, (grad_norm / steps).double()], dim=1)
-        history[index[alive], epoch - 1] = record
+        setup.train_val(params, out=record[:, : COLUMN["lr"]])
+        if lr_of_rows != (lrs, k):
+            record[:, COLUMN["lr"]] = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
+            lr_of_rows = (lrs, k)
+        torch.div(grad_norm, steps, out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
+        history[rows, epoch - 1] = record
 
-        diverged = ~torch.isfinite(train_loss)
-        stopped = tracker.update(epoch, record, params, ~diverged) if tracker else torch.zeros_like(diverged)
-        done = diverged | stopped | (epoch == epochs)
-        if done.any():
+        diverged = ~torch.isfinite(record[:, COLUMN["train_loss"]])
+        stopped = tracker.update(epoch, record, params, ~diverged) if tracker else None
+        done = diverged if stopped is None else diverged | stopped
+        if epoch == epochs or done.any():
+            done = torch.ones_like(done) if epoch == epochs else done
+            stopped = torch.zeros_like(done) if stopped is None else stopped
             leaving = done.nonzero().flatten()
             status = torch.where(diverged, STATUSES.index("diverged"),
                                  torch.where(stopped, STATUSES.index("early_stopped"), STATUSES.index("ok")))
-            finish(setup, out, history, index[alive[leaving]], leaving, status[leaving], params, tracker, epoch,
+            finish(setup, out, history, rows[leaving], leaving, status[leaving], params, tracker, epoch,
                    final_params)
             keep = (~done).nonzero().flatten()
-            alive, params, grad = alive[keep], params[keep], grad[keep]
+            rows, params, grad = rows[keep], params[keep], grad[keep]
             orders.keep(keep)
             optimizer.keep(keep, params)
             if tracker:
                 tracker.keep(keep)
-        if len(alive) == 0:
+        if len(rows) == 0:
             break
 
 

@@ -343,9 +343,10 @@ class Net:
 
     @torch.no_grad()
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], ws: Workspace,
-                 max_elements: int) -> list[tuple[Tensor, Tensor]]:
+                 max_elements: int, out: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
         """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
-        ``splits`` of the shared inputs ``xa`` (in + 1, N) with labels ``y`` (N,).
+        ``splits`` of the shared inputs ``xa`` (in + 1, N) with labels ``y`` (N,); written into
+        ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies.
 
         Models are taken a few at a time so that the widest activation has at most ``max_elements``.
         """
@@ -384,15 +385,17 @@ class Net:
             correct = argmax_classes(logits) == y
             torch.mm(nll, members, out=sums[s : s + step])
             torch.mm(correct.to(self.dtype), members, out=hits[s : s + step])
+        m = len(splits)
+        out = torch.empty(k, 2 * m, dtype=torch.float64) if out is None else out
         count = torch.tensor(splits, dtype=torch.float64)
-        losses = sums.double() / count
+        losses = torch.div(sums.double(), count, out=out[:, :m])
         bad = (~torch.isfinite(losses).all(1)).nonzero().flatten()
         for s in range(0, len(bad), step):  # NaN logits: count hits with torch's argmax semantics
             rows = bad[s : s + step]
             logits = self.forward(params[rows], xa.expand(len(rows), *xa.shape), ws)
             hits[rows] = torch.mm((argmax_classes(logits) == y).to(self.dtype), members)
-        accs = hits.double() / count
-        return [(losses[:, j], accs[:, j]) for j in range(len(splits))]
+        accs = torch.div(hits.double(), count, out=out[:, m:])
+        return [(losses[:, j], accs[:, j]) for j in range(m)]
 
 
 def argmax_classes(logits: Tensor) -> Tensor:
