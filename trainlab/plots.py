@@ -36,7 +36,7 @@ COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
 __all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
-           "plot_boundary", "plot_history", "experiment_figures", "save_experiment_plots"]
+           "plot_boundary", "plot_history", "figure_drawers"]
 # The y-axis of a history column, by its last word.
 AXIS_LABELS = {"acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
 LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}  # "loss" columns, by data.task
@@ -355,32 +355,6 @@ def figure_drawers(
     if len(data_for(cfg).columns) == 2:
         drawers["boundary"] = lambda params_for: boundary_figure(experiment, ss, cfg, data_for, params_for)
     return drawers
-
-
-def experiment_figures(
-    experiment: str,
-    runs: list[dict[str, Any]],
-    curves: dict[str, list[dict[str, np.ndarray]]],
-    cfg: RunConfig,
-    data_for: Callable[[RunConfig], Dataset],
-    params_for: ParamsFor,
-) -> dict[str, plt.Figure]:
-    """Every figure of an experiment by kind (``figure_drawers``), drawn."""
-    return {kind: draw(params_for) for kind, draw in figure_drawers(experiment, runs, curves, cfg, data_for).items()}
-
-
-def save_experiment_plots(
-    out_dir: Path,
-    experiment: str,
-    runs: list[dict[str, Any]],
-    store: Any,
-    cfg: RunConfig,
-    data_for: Callable[[RunConfig], Dataset],
-) -> list[Path]:
-    """``<experiment>-loss.png`` and, where they apply, ``-boundary``, ``-sweep`` and ``-lr.png``."""
-    curves = store.curves(runs)
-    figures = experiment_figures(experiment, runs, curves, cfg, data_for, store.params)
-    return [save_png(fig, out_dir / f"{experiment}-{kind}.png") for kind, fig in figures.items()]
 
 
 def png_bytes(fig: plt.Figure) -> bytes:

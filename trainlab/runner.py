@@ -145,11 +145,12 @@ class Results:
 
     def figures(self, experiment: str) -> dict[str, Any]:
         """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``)."""
-        from trainlab.plots import experiment_figures
+        from trainlab.plots import figure_drawers
 
         with Store(self.out_dir) as store:
-            return experiment_figures(experiment, store.runs(experiment), self.curves(experiment),
-                                      self.config(experiment), self.data_for, store.params)
+            drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),
+                                     self.config(experiment), self.data_for)
+            return {kind: draw(store.params) for kind, draw in drawers.items()}
 
     def history(self, run_id: str) -> dict[str, Any]:
         with Store(self.out_dir) as store:
