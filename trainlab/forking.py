@@ -1,5 +1,6 @@
 """Work done in forked child processes while the parent carries on: the population engine's
-workers (``population.loop``) and the CSV export beside the report (``runner``).
+workers (``population.loop``), the CSV export beside the report (``runner``) and half the
+report's figures (``report``).
 
 Linux only: macOS frameworks are not fork-safe and Windows has no fork. The children share the
 parent's memory copy-on-write (and any ``mmap`` made before the fork for real), and leave with
@@ -12,6 +13,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -51,16 +53,30 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
 def _child(task: Callable[[], None]) -> None:
     code = 1
     try:
+        _without_parents_threads()
         task()
         code = 0
     except KeyboardInterrupt:  # Ctrl-C in a terminal reaches the parent too, which reports it
         code = 130
     except BaseException:
-        # straight to fd 2: sys.stderr may be an object whose lock another thread of the parent
-        # held at the fork (a Jupyter kernel's stream, rich's progress display), never released here
         os.write(2, traceback.format_exc().encode())
     finally:
         os._exit(code)
+
+
+def _without_parents_threads() -> None:
+    """Only the forking thread lives on in a child: nothing here may wait on the others. So torch
+    runs on one thread (an op using the parent's OpenMP pool waits forever), and warnings and
+    tracebacks go straight to fd 2 (sys.stderr may be an object whose lock another thread held at
+    the fork: a Jupyter kernel's stream, rich's progress display)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    warnings.showwarning = _warning_to_fd_2
+
+
+def _warning_to_fd_2(message, category, filename, lineno, file=None, line=None) -> None:
+    os.write(2, warnings.formatwarning(message, category, filename, lineno, line).encode())
 
 
 def _reap(pids: list[int]) -> int:

@@ -55,9 +55,10 @@ class Report:
 
 
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
-                 histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
+                 histories: Mapping[str, dict[str, Any]] | None = None, in_parallel: bool = True) -> Report:
     """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
-    ``histories``: those of the runs already in memory (``history.history_arrays``), not read again."""
+    ``histories``: those of the runs already in memory (``history.history_arrays``), not read again;
+    ``in_parallel``: half the figures drawn in a forked process (Linux)."""
     from trainlab.plots import figure_drawers
     from trainlab.runner import DataCache
 
@@ -80,7 +81,7 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
                     figures[kind] = out_dir / f"{name}-{kind}.png"
                     drawings.append((figures[kind], draw))
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
-    draw_pngs(out_dir, drawings)
+    draw_pngs(out_dir, drawings, in_parallel)
     path = out_dir / REPORT_NAME
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render(sections, out_dir), encoding="utf-8")
@@ -88,9 +89,9 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
     return Report(path, sections)
 
 
-def draw_pngs(out_dir: Path, drawings: list[tuple[Path, Callable[..., Any]]]) -> None:
-    """Each figure drawn into its PNG file, every other one in a forked process (Linux): the
-    lab's 18 figures take ~4 s of matplotlib in one."""
+def draw_pngs(out_dir: Path, drawings: list[tuple[Path, Callable[..., Any]]], in_parallel: bool) -> None:
+    """Each figure drawn into its PNG file, every other one in a forked process if ``in_parallel``
+    (Linux): the lab's 18 figures take ~4 s of matplotlib in one."""
     from trainlab.plots import save_png
 
     def draw(share: list[tuple[Path, Callable[..., Any]]]) -> None:
@@ -98,14 +99,8 @@ def draw_pngs(out_dir: Path, drawings: list[tuple[Path, Callable[..., Any]]]) ->
             for png, drawer in share:
                 save_png(drawer(store.params), png)
 
-    def in_child() -> None:
-        import torch
-
-        torch.set_num_threads(1)  # the parent's OpenMP threads are not in this process: an op using them hangs
-        draw(drawings[1::2])
-
-    if FORK and len(drawings) > 1:
-        with forked([in_child]):
+    if in_parallel and FORK and len(drawings) > 1:
+        with forked([lambda: draw(drawings[1::2])]):
             draw(drawings[0::2])
     else:
         draw(drawings)

@@ -262,8 +262,10 @@ def run(
     # the figures as PNG files, and report.html with them embedded; the CSV files meanwhile
     from trainlab.report import build_report
 
-    with exporting_csv(out_dir, in_background=executor == "local", histories=histories):
-        report = build_report(out_dir, data_for, histories=histories)
+    # no forks after Ray, whose threads may linger in this process
+    forks = executor == "local"
+    with exporting_csv(out_dir, in_background=forks, histories=histories):
+        report = build_report(out_dir, data_for, histories=histories, in_parallel=forks)
     return Results(out_dir, report, data_for)
 
 
