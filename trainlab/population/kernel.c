@@ -343,7 +343,6 @@ static uint32_t mod_by(uint32_t x, uint32_t d, uint64_t reciprocal) {
 }
 
 void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64_t *order) {
-    /* torch's state: a draw twists first when left reaches 0, so left - 1 words are ready */
     /* a table of 8 (n + 1) bytes: for data sets of up to 2^16 points, else the division */
     uint64_t *reciprocal = n <= 1 << 16 ? malloc((size_t)(n + 1) * sizeof *reciprocal) : NULL;
     for (int64_t d = 1; d <= n && reciprocal; d++) reciprocal[d] = UINT64_MAX / (uint64_t)d + 1;
@@ -358,6 +357,7 @@ void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64
         int64_t *r = order + s * n;
         for (int64_t i = 0; i < n; i++) r[i] = i;
         for (int64_t i = 0; i < n - 1;) {
+            /* torch's state: a draw twists first when left reaches 0, so left - 1 words are ready */
             if (left == 1) {
                 mt_twist(words);
                 left = MT_N + 1, next = 0;
