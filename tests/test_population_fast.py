@@ -272,9 +272,9 @@ def test_history_csv_parts_concatenate_to_the_whole(tmp_path, parts):
             specs = expand(cfg)
             store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
             store.save(train_population(specs, DataCache()(cfg)), {s.run_id: i for i, s in enumerate(specs)})
-        whole = "".join(store.history_csv())
+        whole = b"".join(store.history_csv()).decode()
         assert len(whole.splitlines()) == 1 + 4 * 3
-        pieces = ["".join(store.history_csv(i, parts)) for i in range(parts)]
+        pieces = [b"".join(store.history_csv(i, parts)).decode() for i in range(parts)]
     assert "".join(pieces) == whole
 
 
@@ -436,7 +436,7 @@ def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(mo
     np.testing.assert_array_equal(one.history, two.history)
 
 
-def test_history_csv_is_what_the_csv_module_writes(tmp_path):
+def test_history_csv_reads_back_as_the_stored_floats(tmp_path):
     # run ids with a comma (two grid keys) are quoted; a diverged run's NaN is written as nan
     cfg = config_from_dict({"name": "g", "seeds": 2, "data": {"n_samples": 60}, "train": {"epochs": 4},
                             "grid": {"model.activation": ["relu", "tanh"], "optim.lr": [0.1, 1e30]}})
@@ -444,21 +444,28 @@ def test_history_csv_is_what_the_csv_module_writes(tmp_path):
     with Store(tmp_path) as store:
         store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
         batch = train_population(specs, DataCache()(cfg))
+        batch.history[0, 0, :3] = [1e-05, -math.inf, math.inf]  # small numbers and infinities too
         store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
-        from_store = "".join(store.history_csv())
-        from_memory = "".join(store.history_csv(known=history_arrays(batch)))
-        expected = io.StringIO()
-        writer = csv.writer(expected)
-        writer.writerow(["run_id", "epoch", *HISTORY_COLUMNS])
+        from_store = b"".join(store.history_csv()).decode()
+        from_memory = b"".join(store.history_csv(known=history_arrays(batch))).decode()
+        expected = [["run_id", "epoch", *HISTORY_COLUMNS]]
         for s in specs:
             h = store.history(s.run_id)
-            writer.writerows(zip([s.run_id] * len(h["epoch"]), *(h[c].tolist() for c in ["epoch", *HISTORY_COLUMNS])))
+            expected += zip([s.run_id] * len(h["epoch"]), *(h[c].tolist() for c in ["epoch", *HISTORY_COLUMNS]))
     assert any(math.isnan(v) for v in batch.history.ravel())
-    assert '"g/activation=relu,lr=0.1/seed=0",1,' in from_store
-    assert from_store == from_memory == expected.getvalue()
+    assert '"g/activation=relu,lr=0.1/seed=0",1,0.00001,-inf,inf,' in from_store
+    assert from_store == from_memory
+    assert from_store.endswith("\r\n") and from_store.count("\n") == from_store.count("\r\n") == len(expected)
+    rows = list(csv.reader(io.StringIO(from_store)))
+    assert rows[0] == expected[0]
+    read = [(r[0], int(r[1]), *map(float, r[2:])) for r in rows[1:]]
+    assert len(read) == len(expected) - 1
+    for got, want in zip(read, expected[1:]):  # every float as stored, bit for bit (NaN as NaN)
+        assert got[:2] == want[:2]
+        np.testing.assert_array_equal(np.array(got[2:]), np.array(want[2:], dtype=float))
     # a run without epochs has no rows (and does not swallow the next run's first line)
     empty = {c: np.array([]) for c in ["epoch", *HISTORY_COLUMNS]}
     with Store(tmp_path) as store:
-        without_first = "".join(store.history_csv(known={specs[0].run_id: empty}))
-    assert without_first.splitlines() == [line for line in expected.getvalue().splitlines()
+        without_first = b"".join(store.history_csv(known={specs[0].run_id: empty})).decode()
+    assert without_first.splitlines() == [line for line in from_store.splitlines()
                                          if not line.startswith(f'"{specs[0].run_id}"')]

@@ -21,7 +21,7 @@ from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
 from trainlab.forking import FORK, forked
 from trainlab.history import RunResult, history_arrays
-from trainlab.store import STORE_NAME, Store, write_text
+from trainlab.store import STORE_NAME, Store, write_bytes
 
 DataFor = Callable[[RunConfig], Dataset]
 Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
@@ -294,7 +294,7 @@ def exporting_csv(out_dir: Path, in_background: bool, histories: Mapping[str, di
             with Store(out_dir) as store:
                 if i == 0:
                     store.export_runs_csv(out_dir)
-                write_text(parts[i], store.history_csv(i, CSV_PARTS, histories))
+                write_bytes(parts[i], store.history_csv(i, CSV_PARTS, histories))
 
         return task
 
