@@ -7,20 +7,30 @@
     cfg = tl.experiment("activations")      # a built-in lab experiment
 """
 
-from trainlab.backprop import Backprop
-from trainlab.config import RunConfig, expand, load_config
-from trainlab.data import EXAMPLE_XOR_CSV, Dataset, make_dataset
-from trainlab.doctor import Diagnosis, diagnose
-from trainlab.errors import BadInput
-from trainlab.experiments import load as experiment
-from trainlab.findings import Summary
-from trainlab.gradcheck import describe_bugs as planted_bugs
-from trainlab.gradcheck import gradcheck, scalar_demo
-from trainlab.history import RunResult
-from trainlab.models import build_model
-from trainlab.runner import Results, run
-from trainlab.stats import Estimate, mean_ci, welch_p
-from trainlab.train import train
+import gc
+
+# Importing torch, scikit-learn and pydantic creates about a million objects, and the cyclic garbage
+# collector would walk them over and over meanwhile: 0.25 s of the 1.7 s this import takes.
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    from trainlab.backprop import Backprop
+    from trainlab.config import RunConfig, expand, load_config
+    from trainlab.data import EXAMPLE_XOR_CSV, Dataset, make_dataset
+    from trainlab.doctor import Diagnosis, diagnose
+    from trainlab.errors import BadInput
+    from trainlab.experiments import load as experiment
+    from trainlab.findings import Summary
+    from trainlab.gradcheck import describe_bugs as planted_bugs
+    from trainlab.gradcheck import gradcheck, scalar_demo
+    from trainlab.history import RunResult
+    from trainlab.models import build_model
+    from trainlab.runner import Results, run
+    from trainlab.stats import Estimate, mean_ci, welch_p
+    from trainlab.train import train
+finally:
+    if _collecting:
+        gc.enable()
 
 PLOTS = ("plot_boundary", "plot_data", "plot_history")
 
