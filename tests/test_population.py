@@ -68,6 +68,25 @@ def test_float64_mixed_grid_agrees_with_the_reference_engine(code, monkeypatch):
             np.testing.assert_allclose(p.params[name], r.params[name], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("code", ["c", "torch"])
+@pytest.mark.parametrize("data, hidden", [
+    ({"name": "moons"}, []),  # logistic regression: the margin is the only layer
+    ({"name": "moons"}, [5]),  # one hidden layer: evaluated straight into the margin
+    ({"name": "blobs", "n_classes": 3}, [6]),  # three classes: the softmax
+    ({"name": "spiral", "n_classes": 3}, [4, 4]),
+])
+def test_float64_agrees_at_every_depth_with_two_or_three_classes(code, data, hidden, monkeypatch):
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
+    cfg = config_from_dict({"seeds": 2, "data": {**data, "n_samples": 150}, "model": {"hidden": hidden},
+                            "optim": {"lr": 0.05}, "train": {"epochs": 6, "batch_size": 40, "dtype": "float64"},
+                            "grid": {"model.activation": ["relu", "tanh"], "optim.name": ["sgd", "adam"]}})
+    population, reference = both_engines(cfg)
+    assert max(final_loss_gaps(population, reference)) <= 1e-9
+    for p, r in zip(population, reference):
+        np.testing.assert_allclose(p.history["val_loss"], r.history["val_loss"], rtol=1e-9, atol=1e-12)
+        assert p.history["train_acc"] == r.history["train_acc"] and p.history["val_acc"] == r.history["val_acc"]
+
+
 def test_float32_agrees_loosely():
     population, reference = both_engines(mixed_grid("float32", activations=["tanh", "sigmoid"]))
     assert max(final_loss_gaps(population, reference)) <= 1e-4

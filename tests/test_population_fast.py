@@ -248,10 +248,10 @@ def test_packed_params_are_an_npz_archive():
 def test_two_class_evaluation_counts_ties_as_class_0_and_first_layer_layout_round_trips(code):
     net = Net([2, 5, 2], "relu", torch.float64)
     params = torch.zeros(3, net.n_params, dtype=torch.float64)  # every margin is exactly 0: class 0
-    X, y = torch.randn(40, 2, dtype=torch.float64), torch.tensor([0, 1, 1, 0] * 10)
+    X, y = torch.randn(40, 2, dtype=torch.float64), torch.tensor([0, 0, 1, 0] * 10)  # class 0: 3 in 4
     (train_loss, train_acc), (val_loss, val_acc) = evaluate(code, net, params, X, y, [30, 10])
     assert torch.equal(train_acc, torch.full((3,), float((y[:30] == 0).sum()) / 30, dtype=torch.float64))
-    assert torch.equal(val_acc, torch.full((3,), 0.5, dtype=torch.float64))
+    assert torch.equal(val_acc, torch.full((3,), 0.7, dtype=torch.float64))
     torch.testing.assert_close(train_loss, torch.full((3,), math.log(2), dtype=torch.float64))
     # the first layer is stored as [W | b] transposed; weight/bias views and state_dict agree
     w, b = torch.randn(3, 5, 2, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)

@@ -45,7 +45,7 @@ typedef struct {
 
 /* Per layer l: pre-activations Z[l] and outputs A[l] (A[0]: the inputs; Z[L]: the logits), and two
  * rows of gradients w.r.t. pre-activations, D, used alternately going down. */
-typedef struct { real *Z[MAX_LAYERS + 1], *A[MAX_LAYERS + 1], *D[2]; } Buffers;
+typedef struct { real *Z[MAX_LAYERS + 1], *A[MAX_LAYERS + 1], *D[2], *margin; } Buffers;
 
 static int64_t widest(const Layout *net) {
     int64_t width = 0;
@@ -56,7 +56,7 @@ static int64_t widest(const Layout *net) {
 int64_t work_size(const Layout *net) {
     int64_t rows = 2 * widest(net);
     for (int l = 0; l <= net->n_layers; l++) rows += 2 * net->sizes[l];
-    return rows * BLOCK;
+    return rows * BLOCK + widest(net) + 1;
 }
 
 static Buffers buffers(const Layout *net, real *work) {
@@ -67,6 +67,7 @@ static Buffers buffers(const Layout *net, real *work) {
     }
     b.D[0] = work;
     b.D[1] = work + widest(net) * BLOCK;
+    b.margin = work + 2 * widest(net) * BLOCK;
     return b;
 }
 
@@ -106,29 +107,109 @@ static inline vec relu(vec z) { return (vec)((lanes)z & ~(z < 0)); }
 /* ReLU's backward, d where a > 0 or a is NaN (a <= 0 is false for NaN), as aten's threshold_backward */
 static inline vec relu_backward(vec a, vec d) { return (vec)((lanes)d & ~(a <= 0)); }
 
-/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only).
- * Rows are computed two at a time: twice the independent sums in flight (a row's sum over a wide
- * layer otherwise waits on its own previous step) and one load of A[l] for both. ReLU is applied
- * in registers, its Z not kept (its backward needs only A): a pass over the rows less. */
-static void forward(const Layout *net, const real *p, const Buffers *b) {
-    for (int l = 0; l < net->n_layers; l++) {
-        const int64_t in = net->sizes[l], out = net->sizes[l + 1];
-        const int64_t w_row = net->w_row[l], w_col = net->w_col[l];
-        const int hidden = l < net->n_layers - 1, fused = hidden && net->activation == RELU;
+/* Two classes: softmax cross-entropy depends on the logits only through the margin z1 - z0, whose
+ * weights are the rows' difference. margin[q] = W[1][q] - W[0][q] for the last layer's inputs q,
+ * then b[1] - b[0]: one row of the last layer instead of two, a sigmoid instead of a softmax. */
+static int two_classes(const Layout *net) { return net->sizes[net->n_layers] == 2; }
+
+static void margin_weights(const Layout *net, const real *p, real *margin) {
+    const int l = net->n_layers - 1;
+    const real *w0 = p + net->w_at[l], *w1 = w0 + net->w_row[l];
+    for (int64_t q = 0; q < net->sizes[l]; q++) margin[q] = w1[q * net->w_col[l]] - w0[q * net->w_col[l]];
+    margin[net->sizes[l]] = p[net->b_at[l] + net->b_step[l]] - p[net->b_at[l]];
+}
+
+/* Z[L] = margin . A[L - 1] + its bias, as one row: even and odd inputs summed apart (two sums in
+ * flight) */
+static void forward_margin(const Layout *net, const Buffers *b) {
+    const int l = net->n_layers - 1;
+    const int64_t in = net->sizes[l];
+    const real *w = b->margin;
+    vec even[NV], odd[NV];
+    for (int v = 0; v < NV; v++) even[v] = (vec){} + w[in], odd[v] = (vec){};
+    int64_t q = 0;
+    for (; q + 1 < in; q += 2) {
+        const vec *a0 = ROW(b->A[l] + q * BLOCK), *a1 = ROW(b->A[l] + (q + 1) * BLOCK);
+        for (int v = 0; v < NV; v++) even[v] += w[q] * a0[v], odd[v] += w[q + 1] * a1[v];
+    }
+    if (q < in)
+        for (int v = 0; v < NV; v++) even[v] += w[q] * ROW(b->A[l] + q * BLOCK)[v];
+    for (int v = 0; v < NV; v++) even[v] += odd[v];
+    memcpy(b->Z[l + 1], even, sizeof even);
+}
+
+/* Rows j and j + 1 of layer l's pre-activations W A[l] + b for a block, in registers (without a
+ * row j + 1, pair 0, row j twice) */
+static inline void two_rows(const Layout *net, const real *p, const Buffers *b, int l, int64_t j, int pair,
+                            vec z0[NV], vec z1[NV]) {
+    const int64_t w_row = net->w_row[l], w_col = net->w_col[l];
+    const real *w0 = p + net->w_at[l] + j * w_row, *w1 = pair ? w0 + w_row : w0;
+    for (int v = 0; v < NV; v++) {
+        z0[v] = (vec){} + p[net->b_at[l] + j * net->b_step[l]];
+        z1[v] = (vec){} + p[net->b_at[l] + (j + pair) * net->b_step[l]];
+    }
+    for (int64_t q = 0; q < net->sizes[l]; q++) {
+        const real w0q = w0[q * w_col], w1q = w1[q * w_col];
+        const vec *a = ROW(b->A[l] + q * BLOCK);
+        for (int v = 0; v < NV; v++) z0[v] += w0q * a[v], z1[v] += w1q * a[v];
+    }
+}
+
+static inline void activate_row(int kind, vec z[NV]) {
+    if (kind == RELU) {
+        for (int v = 0; v < NV; v++) z[v] = relu(z[v]);
+        return;
+    }
+    real a[BLOCK];
+    activate(kind, (const real *)z, a, BLOCK);
+    memcpy(z, a, sizeof a);
+}
+
+/* With two classes and no gradient to take: the last hidden layer's outputs (layer l + 1) summed
+ * into the margin as they are made, never stored; in the order of forward_margin's sums */
+static void forward_hidden_to_margin(const Layout *net, const real *p, const Buffers *b, int l) {
+    const int64_t out = net->sizes[l + 1];
+    const real *w = b->margin;
+    vec even[NV], odd[NV];
+    for (int v = 0; v < NV; v++) even[v] = (vec){} + w[out], odd[v] = (vec){};
+    for (int64_t j = 0; j < out; j += 2) {
+        const int pair = j + 1 < out;
+        vec z0[NV], z1[NV];
+        two_rows(net, p, b, l, j, pair, z0, z1);
+        activate_row(net->activation, z0);
+        for (int v = 0; v < NV; v++) even[v] += w[j] * z0[v];
+        if (pair) {
+            activate_row(net->activation, z1);
+            for (int v = 0; v < NV; v++) odd[v] += w[j + 1] * z1[v];
+        }
+    }
+    for (int v = 0; v < NV; v++) even[v] += odd[v];
+    memcpy(b->Z[net->n_layers], even, sizeof even);
+}
+
+/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only, or
+ * with two classes their margin, in Z[L]'s first row); with ``keep`` 0 (evaluation) only what the
+ * logits need. Rows are computed two at a time: twice the independent sums in flight (a row's sum
+ * over a wide layer otherwise waits on its own previous step) and one load of A[l] for both. ReLU
+ * is applied in registers, its Z not kept (its backward needs only A): a pass over the rows less. */
+static void forward(const Layout *net, const real *p, const Buffers *b, int keep) {
+    const int L = net->n_layers;
+    for (int l = 0; l < L; l++) {
+        if (two_classes(net) && l == L - 1) {
+            forward_margin(net, b);
+            break;
+        }
+        if (two_classes(net) && l == L - 2 && !keep) {
+            forward_hidden_to_margin(net, p, b, l);
+            break;
+        }
+        const int64_t out = net->sizes[l + 1];
+        const int hidden = l < L - 1, fused = hidden && net->activation == RELU;
         real *into = fused ? b->A[l + 1] : b->Z[l + 1];
         for (int64_t j = 0; j < out; j += 2) {
             const int pair = j + 1 < out;
-            const real *w0 = p + net->w_at[l] + j * w_row, *w1 = pair ? w0 + w_row : w0;
             vec z0[NV], z1[NV];
-            for (int v = 0; v < NV; v++) {
-                z0[v] = (vec){} + p[net->b_at[l] + j * net->b_step[l]];
-                z1[v] = (vec){} + p[net->b_at[l] + (j + pair) * net->b_step[l]];
-            }
-            for (int64_t q = 0; q < in; q++) {
-                const real w0q = w0[q * w_col], w1q = w1[q * w_col];
-                const vec *a = ROW(b->A[l] + q * BLOCK);
-                for (int v = 0; v < NV; v++) z0[v] += w0q * a[v], z1[v] += w1q * a[v];
-            }
+            two_rows(net, p, b, l, j, pair, z0, z1);
             if (fused)
                 for (int v = 0; v < NV; v++) z0[v] = relu(z0[v]), z1[v] = relu(z1[v]);
             memcpy(into + j * BLOCK, z0, sizeof z0);
@@ -185,6 +266,63 @@ static void clear_padding(real *rows, int64_t n_rows, int m) {
         for (int t = m; t < BLOCK; t++) rows[j * BLOCK + t] = 0;
 }
 
+/* d mean CE / d logits = (softmax - onehot) / m into D[L & 1], zero on the padding */
+static void softmax_backward(const Layout *net, const Buffers *b, const real *table, int64_t cols,
+                             const int64_t *rows, int64_t first, int mb, real scale) {
+    const int L = net->n_layers;
+    const int64_t onehot = net->sizes[0] + 1, C = net->sizes[L];
+    real *restrict d = b->D[L & 1], top[BLOCK], sum[BLOCK];
+    const real *restrict z = b->Z[L];
+    for (int t = 0; t < BLOCK; t++) top[t] = z[t], sum[t] = 0;
+    for (int64_t c = 1; c < C; c++)
+        for (int t = 0; t < BLOCK; t++) top[t] = z[c * BLOCK + t] > top[t] ? z[c * BLOCK + t] : top[t];
+    for (int64_t c = 0; c < C; c++)
+        for (int t = 0; t < BLOCK; t++) {
+            d[c * BLOCK + t] = exp(z[c * BLOCK + t] - top[t]);
+            sum[t] += d[c * BLOCK + t];
+        }
+    for (int t = 0; t < BLOCK; t++) sum[t] = scale / sum[t];
+    for (int64_t c = 0; c < C; c++) {
+        real *restrict dc = d + c * BLOCK;
+        for (int t = 0; t < BLOCK; t++) dc[t] *= sum[t];
+        for (int t = 0; t < mb; t++) dc[t] -= table[(rows ? rows[t] : first + t) * cols + onehot + c] * scale;
+    }
+    clear_padding(d, C, mb);
+}
+
+/* With two classes, the last layer's gradients from the margin's: d mean CE / d margin is
+ * (sigmoid(margin) - y1) / m, which z1 and z0 take with opposite signs; then the gradient w.r.t. the
+ * last hidden layer's pre-activations, the margin's weights times it, into D[(L - 1) & 1]. */
+static void margin_backward(const Layout *net, const Buffers *b, real *g, const real *table, int64_t cols,
+                            const int64_t *rows, int64_t first, int mb, real scale) {
+    const int L = net->n_layers, l = L - 1;
+    const int64_t label = net->sizes[0] + 2, fan_in = net->sizes[l];  /* y1: the table's column in + 2 */
+    real *restrict d = b->D[L & 1];
+    const real *restrict z = b->Z[L];
+    for (int t = 0; t < BLOCK; t++) d[t] = 1 / (1 + exp(-z[t]));
+    for (int t = 0; t < mb; t++) d[t] = (d[t] - table[(rows ? rows[t] : first + t) * cols + label]) * scale;
+    clear_padding(d, 1, mb);
+    const real bias = total(d);
+    g[net->b_at[l] + net->b_step[l]] += bias;
+    g[net->b_at[l]] -= bias;
+    real *gw0 = g + net->w_at[l], *gw1 = gw0 + net->w_row[l];
+    for (int64_t q = 0; q < fan_in; q++) {
+        const real gq = dot(d, b->A[l] + q * BLOCK);
+        gw1[q * net->w_col[l]] += gq;
+        gw0[q * net->w_col[l]] -= gq;
+    }
+    if (l == 0) return;
+    for (int64_t q = 0; q < fan_in; q++) {
+        vec da[NV];
+        for (int v = 0; v < NV; v++) da[v] = b->margin[q] * ROW(d)[v];
+        if (net->activation == RELU)
+            for (int v = 0; v < NV; v++) da[v] = relu_backward(ROW(b->A[l] + q * BLOCK)[v], da[v]);
+        memcpy(b->D[l & 1] + q * BLOCK, da, sizeof da);
+    }
+    if (net->activation != RELU) activate_backward(net->activation, b->Z[l], b->A[l], b->D[l & 1], fan_in * BLOCK);
+    clear_padding(b->D[l & 1], fan_in, mb);
+}
+
 /* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
  * minibatch is the table rows rows[s * row_stride + t], t < m (rows NULL: the first m rows). A
  * table row is the inputs, a one, the one-hot label (loop.Setup.table). */
@@ -192,38 +330,25 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *work) {
     const Buffers b = buffers(net, work);
     const int L = net->n_layers;
-    const int64_t in = net->sizes[0], C = net->sizes[L];
     const real scale = (real)1 / m;
     for (int64_t s = 0; s < S; s++) {
         const real *p = params + s * P;
         real *g = grad + s * P;
         memset(g, 0, sizeof(real) * P);
+        if (two_classes(net)) margin_weights(net, p, b.margin);
         for (int64_t first = 0; first < m; first += BLOCK) {
             const int mb = m - first < BLOCK ? m - first : BLOCK;
             const int64_t *r = rows ? rows + s * row_stride + first : NULL;
             load_inputs(net, &b, table, cols, r, first, mb);
-            forward(net, p, &b);
+            forward(net, p, &b, 1);
+            int below = L - 1;  /* the layers from here down: the loop below */
+            if (two_classes(net)) {
+                margin_backward(net, &b, g, table, cols, r, first, mb, scale);
+                below = L - 2;
+            } else
+                softmax_backward(net, &b, table, cols, r, first, mb, scale);
 
-            /* d mean CE / d logits = (softmax - onehot) / m, zero on the padding */
-            real *restrict d = b.D[L & 1], top[BLOCK], sum[BLOCK];
-            const real *restrict z = b.Z[L];
-            for (int t = 0; t < BLOCK; t++) top[t] = z[t], sum[t] = 0;
-            for (int64_t c = 1; c < C; c++)
-                for (int t = 0; t < BLOCK; t++) top[t] = z[c * BLOCK + t] > top[t] ? z[c * BLOCK + t] : top[t];
-            for (int64_t c = 0; c < C; c++)
-                for (int t = 0; t < BLOCK; t++) {
-                    d[c * BLOCK + t] = exp(z[c * BLOCK + t] - top[t]);
-                    sum[t] += d[c * BLOCK + t];
-                }
-            for (int t = 0; t < BLOCK; t++) sum[t] = scale / sum[t];
-            for (int64_t c = 0; c < C; c++) {
-                real *restrict dc = d + c * BLOCK;
-                for (int t = 0; t < BLOCK; t++) dc[t] *= sum[t];
-                for (int t = 0; t < mb; t++) dc[t] -= table[(r ? r[t] : first + t) * cols + in + 1 + c] * scale;
-            }
-            clear_padding(d, C, mb);
-
-            for (int l = L - 1; l >= 0; l--) {
+            for (int l = below; l >= 0; l--) {
                 const int64_t fan_in = net->sizes[l], fan_out = net->sizes[l + 1];
                 const real *restrict dz = b.D[(l + 1) & 1];
                 for (int64_t j = 0; j < fan_out; j++) {  /* g_b += sum_t dz, g_W += dz A[l]^T */
@@ -259,6 +384,39 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
     }
 }
 
+/* Each point's cross-entropy -log softmax(z)[label] and predicted class (the first maximum, a NaN
+ * counting as the maximum: torch's argmax) from its C logits, rows of z */
+static void softmax_loss(const real *restrict z, int64_t C, const int64_t *restrict label, int mb,
+                         real *restrict nll, int64_t *restrict best) {
+    real top[BLOCK], sum[BLOCK], picked[BLOCK];
+    for (int t = 0; t < BLOCK; t++) top[t] = z[t], best[t] = 0, sum[t] = 0, picked[t] = 0;
+    for (int64_t c = 1; c < C; c++)
+        for (int t = 0; t < BLOCK; t++) {
+            const real v = z[c * BLOCK + t];
+            const int take = top[t] == top[t] && (v > top[t] || v != v);
+            top[t] = take ? v : top[t];
+            best[t] = take ? c : best[t];
+        }
+    for (int64_t c = 0; c < C; c++)
+        for (int t = 0; t < mb; t++) {
+            sum[t] += exp(z[c * BLOCK + t] - top[t]);
+            picked[t] += label[t] == c ? z[c * BLOCK + t] : 0;
+        }
+    for (int t = 0; t < mb; t++) nll[t] = log(sum[t]) + top[t] - picked[t];
+}
+
+/* The same from the margin z1 - z0 of two classes: softplus(-margin) for class 1, softplus(margin)
+ * for class 0, as max(s, 0) + log1p(exp(-|s|)) (no overflow); class 1 where the margin is positive
+ * (a tie is class 0, torch's first maximum; a NaN margin too: its loss is NaN) */
+static void margin_loss(const real *restrict margin, const int64_t *restrict label, int mb, real *restrict nll,
+                        int64_t *restrict best) {
+    for (int t = 0; t < mb; t++) {
+        const real s = label[t] ? -margin[t] : margin[t];
+        nll[t] = (s > 0 ? s : 0) + log1p(exp(-fabs(s)));
+        best[t] = margin[t] > 0;
+    }
+}
+
 /* Each model's mean cross-entropy and accuracy on consecutive ranges of columns (splits) of x
  * (in, N), labels y: out[s * out_row + k] and out[s * out_row + n_splits + k] for range k (a row of
  * the history's record). NaN logits give a NaN loss; the predicted class is the first maximum, a
@@ -270,6 +428,7 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
     const int64_t in = net->sizes[0], C = net->sizes[L];
     for (int64_t s = 0; s < S; s++) {
         const real *p = params + s * P;
+        if (two_classes(net)) margin_weights(net, p, b.margin);
         int64_t at = 0;
         for (int64_t k = 0; k < n_splits; k++) {
             double loss = 0;
@@ -280,25 +439,14 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                     memcpy(b.A[0] + q * BLOCK, x + q * N + first, sizeof(real) * mb);
                     memset(b.A[0] + q * BLOCK + mb, 0, sizeof(real) * (BLOCK - mb));
                 }
-                forward(net, p, &b);
-                const real *restrict z = b.Z[L];
+                forward(net, p, &b, 0);
                 const int64_t *label = y + first;
-                real top[BLOCK], sum[BLOCK], picked[BLOCK], nll[BLOCK];
+                real nll[BLOCK];
                 int64_t best[BLOCK];
-                for (int t = 0; t < BLOCK; t++) top[t] = z[t], best[t] = 0, sum[t] = 0, picked[t] = 0;
-                for (int64_t c = 1; c < C; c++)
-                    for (int t = 0; t < BLOCK; t++) {
-                        const real v = z[c * BLOCK + t];
-                        const int take = top[t] == top[t] && (v > top[t] || v != v);
-                        top[t] = take ? v : top[t];
-                        best[t] = take ? c : best[t];
-                    }
-                for (int64_t c = 0; c < C; c++)
-                    for (int t = 0; t < mb; t++) {
-                        sum[t] += exp(z[c * BLOCK + t] - top[t]);
-                        picked[t] += label[t] == c ? z[c * BLOCK + t] : 0;
-                    }
-                for (int t = 0; t < mb; t++) nll[t] = log(sum[t]) + top[t] - picked[t];
+                if (two_classes(net))
+                    margin_loss(b.Z[L], label, mb, nll, best);
+                else
+                    softmax_loss(b.Z[L], C, label, mb, nll, best);
                 _Pragma("omp simd reduction(+:loss, correct)")
                 for (int t = 0; t < mb; t++) loss += nll[t], correct += best[t] == label[t];
             }
