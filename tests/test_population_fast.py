@@ -7,6 +7,7 @@ import csv
 import io
 import math
 import os
+import re
 import shutil
 
 import numpy as np
@@ -289,6 +290,43 @@ def test_trainlab_run_writes_history_csv_in_parts_equal_to_one_export(tmp_path):
         store.export_csv(tmp_path / "one")
     for f in ("runs.csv", "history.csv"):
         assert (tmp_path / "run" / f).read_text() == (tmp_path / "one" / f).read_text()
+
+
+@pytest.mark.parametrize("engine", ["population", "reference"])
+def test_the_last_chunk_stored_while_the_report_is_drawn_changes_no_output(tmp_path, monkeypatch, engine):
+    from trainlab import runner
+
+    def configs(seeds: int) -> list:
+        return [config_from_dict({"name": "a", "seeds": seeds, "data": {"n_samples": 60}, "train": {"epochs": 3}}),
+                config_from_dict({"name": "b", "seeds": seeds, "data": {"n_samples": 60}, "train": {"epochs": 2},
+                                  "grid": {"optim.lr": [0.1, 0.01]}})]
+
+    runner.run(configs(4), out=tmp_path / "one", engine=engine)  # small: every chunk stored at once
+    alongside = []
+    saving = runner.saving
+    monkeypatch.setattr(runner, "saving", lambda out, unsaved: alongside.append(unsaved) or saving(out, unsaved))
+    monkeypatch.setattr(runner, "SAVE_ALONGSIDE_EPOCHS", 0)
+    runner.run(configs(2), out=tmp_path / "two", engine=engine)
+    runner.run(configs(4), out=tmp_path / "two", engine=engine, resume=True)  # the new seeds among the old
+    assert [u is not None for u in alongside] == [True, True]
+
+    def runs(out):
+        with Store(out) as store:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in store.runs()], store.done_ids()
+
+    assert runs(tmp_path / "two") == runs(tmp_path / "one")
+    assert (tmp_path / "two" / "history.csv").read_bytes() == (tmp_path / "one" / "history.csv").read_bytes()
+    with Store(tmp_path / "one") as one, Store(tmp_path / "two") as two:
+        for r in one.runs():
+            for name, value in one.params(r["run_id"]).items():
+                np.testing.assert_array_equal(two.params(r["run_id"])[name], value)
+    for png in (tmp_path / "one").glob("*.png"):
+        assert (tmp_path / "two" / png.name).read_bytes() == png.read_bytes(), png.name
+    reports = [re.sub(r"[\d.]+ s of training", "", (tmp_path / d / "report.html").read_text())
+               .replace(str(tmp_path / d), "DIR").replace(f"— {d}<", "<") for d in ("one", "two")]
+    assert reports[0] == reports[1]
+    no_seconds = [[row[:-1] for row in csv.reader(open(tmp_path / d / "runs.csv"))] for d in ("one", "two")]
+    assert no_seconds[0] == no_seconds[1] and len(no_seconds[0]) == 1 + 4 + 8
 
 
 @pytest.mark.parametrize("n", [1, 2, 420, 1000, 5000])
