@@ -6,6 +6,7 @@ committed to the store before the next one starts, which is what makes ``--resum
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import tomllib
@@ -318,6 +319,7 @@ def exporting_csv(out_dir: Path, in_background: bool, histories: Mapping[str, di
 
     def export(i: int) -> Callable[[], None]:
         def task() -> None:
+            os.nice(10)  # behind the store's last chunk and the report, which the command waits on
             with Store(out_dir, unsaved) as store:
                 if i == 0:
                     store.export_runs_csv(out_dir)
