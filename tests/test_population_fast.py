@@ -84,6 +84,27 @@ def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code
     torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("hidden", [[40], [16, 33]])  # float32 sums 16 rows at a time: widths past 16
+@pytest.mark.parametrize("classes", [2, 3])
+def test_float32_kernel_gradients_equal_autograd(hidden, classes):
+    torch.manual_seed(classes)
+    k, m = 3, 100
+    net = Net([2, *hidden, classes], "relu", torch.float32)
+    models = [build_model(ModelConfig(hidden=hidden), 2, classes) for _ in range(k)]
+    params = stacked(net, models)
+    X, y = torch.randn(k, m, 2), torch.randint(0, classes, (k, m))
+    table = torch.cat([X, torch.ones(k, m, 1), F.one_hot(y, classes).float()], 2).reshape(k * m, -1)
+    grad = torch.empty_like(params)
+    c_kernel(net).gradients(params, table, torch.arange(k * m).view(k, m), m, out=grad)
+    expected = torch.empty_like(params)
+    for i, model in enumerate(models):
+        F.cross_entropy(model(X[i]), y[i]).backward()
+        for layer, lin in enumerate(linear_layers(model)):
+            net.weight(expected, layer)[i] = lin.weight.grad
+            net.bias(expected, layer)[i, :, 0] = lin.bias.grad
+    torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-6)
+
+
 def evaluate(code: str, net: Net, params, X, y, splits):
     if code == "c":
         return c_kernel(net).evaluate(params, augmented_t(X), y, splits)
