@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 import sqlite3
 import time
 import tomllib
@@ -102,8 +103,12 @@ def draw_pngs(out_dir: Path, drawings: list[tuple[Path, Callable[..., Any]]], in
             for png, drawer in share:
                 save_png(drawer(store.params), png)
 
+    def draw_behind(share: list[tuple[Path, Callable[..., Any]]]) -> None:
+        os.nice(10)  # behind the store's last chunk, which trainlab run may be writing meanwhile
+        draw(share)
+
     if in_parallel and FORK and len(drawings) > 1:
-        with forked([lambda: draw(drawings[1::2])]):
+        with forked([lambda: draw_behind(drawings[1::2])]):
             draw(drawings[0::2])
     else:
         draw(drawings)
