@@ -75,13 +75,7 @@ def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code
         onehot = F.one_hot(y, classes).double().transpose(1, 2)
         net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad)
 
-    expected = torch.empty_like(params)
-    for i, model in enumerate(models):
-        F.cross_entropy(model(X[i]), y[i]).backward()
-        for layer, lin in enumerate(linear_layers(model)):
-            net.weight(expected, layer)[i] = lin.weight.grad
-            net.bias(expected, layer)[i, :, 0] = lin.bias.grad
-    torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad, autograd_gradients(net, models, X, y, params), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("hidden", [[40], [16, 33]])  # float32 sums 16 rows at a time: widths past 16
@@ -96,13 +90,18 @@ def test_float32_kernel_gradients_equal_autograd(hidden, classes):
     table = torch.cat([X, torch.ones(k, m, 1), F.one_hot(y, classes).float()], 2).reshape(k * m, -1)
     grad = torch.empty_like(params)
     c_kernel(net).gradients(params, table, torch.arange(k * m).view(k, m), m, out=grad)
+    torch.testing.assert_close(grad, autograd_gradients(net, models, X, y, params), rtol=1e-5, atol=1e-6)
+
+
+def autograd_gradients(net: Net, models: list, X, y, params):
+    """Each model's gradient of its cross-entropy on (X[i], y[i]) by autograd, as rows like ``params``."""
     expected = torch.empty_like(params)
     for i, model in enumerate(models):
         F.cross_entropy(model(X[i]), y[i]).backward()
         for layer, lin in enumerate(linear_layers(model)):
             net.weight(expected, layer)[i] = lin.weight.grad
             net.bias(expected, layer)[i, :, 0] = lin.bias.grad
-    torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-6)
+    return expected
 
 
 def evaluate(code: str, net: Net, params, X, y, splits):
