@@ -9,6 +9,8 @@ import math
 import os
 import re
 import shutil
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -347,6 +349,42 @@ def test_the_last_chunk_stored_while_the_report_is_drawn_changes_no_output(tmp_p
     assert reports[0] == reports[1]
     no_seconds = [[row[:-1] for row in csv.reader(open(tmp_path / d / "runs.csv"))] for d in ("one", "two")]
     assert no_seconds[0] == no_seconds[1] and len(no_seconds[0]) == 1 + 4 + 8
+
+
+@pytest.mark.parametrize("trouble", ["report fails", "ctrl-c", "writer fails"])
+def test_the_last_chunk_is_stored_however_the_report_ends(tmp_path, monkeypatch, trouble):
+    from trainlab import forking, report, runner
+
+    cfg = config_from_dict({"name": "w", "seeds": 6, "data": {"n_samples": 60}, "train": {"epochs": 3}})
+    monkeypatch.setattr(runner, "SAVE_ALONGSIDE_EPOCHS", 0)
+    parent, writers = os.getpid(), []
+    fork = forking.fork
+    monkeypatch.setattr(runner, "fork", lambda task: writers.append(fork(task)) or writers[-1])
+    save = Store.save
+
+    def slow_save(self, *args):  # the writer still busy when the report ends
+        if os.getpid() != parent:
+            time.sleep(0.5)
+            assert trouble != "writer fails", "the forked writer cannot store: this process does"
+        save(self, *args)
+
+    monkeypatch.setattr(Store, "save", slow_save)
+    if trouble == "writer fails":
+        runner.run(cfg, out=tmp_path)
+    else:
+        def build_report(*args, **kwargs):
+            if trouble == "ctrl-c":  # as a terminal's Ctrl-C: the writer gets it too
+                os.kill(writers[0], signal.SIGINT)
+                raise KeyboardInterrupt
+            raise RuntimeError("a figure failed")
+
+        monkeypatch.setattr(report, "build_report", build_report)
+        with pytest.raises(KeyboardInterrupt if trouble == "ctrl-c" else RuntimeError):
+            runner.run(cfg, out=tmp_path)
+    assert len(writers) == 1
+    with Store(tmp_path) as store:
+        assert store.done_ids() == {s.run_id for s in expand(cfg)}
+        assert all(len(store.history(s.run_id)["epoch"]) == 3 for s in expand(cfg))
 
 
 @pytest.mark.parametrize("n", [1, 2, 420, 1000, 5000])

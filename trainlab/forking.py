@@ -37,10 +37,7 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
     pids: list[int] = []
     try:
         for task in tasks:
-            pid = os.fork()
-            if pid == 0:
-                _child(task)
-            pids.append(pid)
+            pids.append(fork(task))
         yield
     except BaseException:
         _kill(pids)
@@ -48,6 +45,19 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
     failed = _reap(pids)
     if failed:
         raise ChildFailed(failed, len(tasks))
+
+
+def fork(task: Callable[[], None]) -> int:
+    """Run ``task`` in a forked child; its pid (for ``succeeded``)."""
+    pid = os.fork()
+    if pid == 0:
+        _child(task)
+    return pid
+
+
+def succeeded(pid: int) -> bool:
+    """Wait for the forked child ``pid``: whether its task finished."""
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def _child(task: Callable[[], None]) -> None:
@@ -84,8 +94,7 @@ def _reap(pids: list[int]) -> int:
     failed = 0
     try:
         while pids:
-            if os.waitstatus_to_exitcode(os.waitpid(pids[0], 0)[1]) != 0:
-                failed += 1
+            failed += not succeeded(pids[0])
             pids.pop(0)
     except BaseException:
         _kill(pids)

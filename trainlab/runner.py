@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_tom
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
-from trainlab.forking import FORK, forked
+from trainlab.forking import FORK, fork, forked, succeeded
 from trainlab.history import RunResult, history_arrays
 from trainlab.store import STORE_NAME, Store, Unsaved, write_bytes
 
@@ -284,17 +285,25 @@ def run(
 @contextmanager
 def saving(out_dir: Path, unsaved: Unsaved | None) -> Iterator[None]:
     """Write ``unsaved`` into the store from a forked process while the body runs (readers of the
-    store see its runs through ``Store(out_dir, unsaved)`` meanwhile)."""
+    store see its runs through ``Store(out_dir, unsaved)`` meanwhile). The runs are stored however
+    the body ends: an error or a Ctrl-C there waits for the writer, which ignores Ctrl-C, and if
+    the writer fails this process stores them."""
     if unsaved is None:
         yield
         return
 
     def save() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
         with Store(out_dir) as store:
             store.save(unsaved.results, unsaved.positions)
 
-    with forked([save]):
+    writer = fork(save)
+    try:
         yield
+    finally:
+        if not succeeded(writer):
+            with Store(out_dir) as store:
+                store.save(unsaved.results, unsaved.positions)
 
 
 # history.csv is written in this many parts by as many forked processes, then concatenated: for a
