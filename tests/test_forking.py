@@ -44,3 +44,25 @@ def test_a_child_runs_torch_after_the_parent_ran_it_on_threads():
             pass
     """)
     subprocess.run([sys.executable, "-c", script], timeout=60, check=True)
+
+
+def test_a_ctrl_c_right_after_the_fork_is_the_childs_own():
+    # held back until the child's handlers are in place: it ends the child (130), and never runs
+    # on in the parent's code (or in Python's after-fork hooks, which would swallow it)
+    script = textwrap.dedent("""
+        import os, signal, time
+        from trainlab.forking import fork, succeeded
+        parent, codes = os.getpid(), set()
+        for _ in range(100):
+            try:
+                pid = fork(lambda: time.sleep(0.01))
+            except KeyboardInterrupt:
+                if os.getpid() != parent:
+                    os._exit(3)
+                raise
+            os.kill(pid, signal.SIGINT)
+            codes.add(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        print(sorted(codes))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], timeout=120, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[130]" and "KeyboardInterrupt" not in done.stderr

@@ -49,9 +49,15 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
 
 def fork(task: Callable[[], None]) -> int:
     """Run ``task`` in a forked child; its pid (for ``succeeded``)."""
-    pid = os.fork()
-    if pid == 0:
-        _child(task)
+    # Ctrl-C held back across the fork: in the child, a KeyboardInterrupt raised before _child's
+    # handlers are in place would carry on with the parent's code
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(task, mask)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return pid
 
 
@@ -60,9 +66,10 @@ def succeeded(pid: int) -> bool:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
-def _child(task: Callable[[], None]) -> None:
+def _child(task: Callable[[], None], mask: set) -> None:
     code = 1
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _without_parents_threads()
         task()
         code = 0
