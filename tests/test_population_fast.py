@@ -286,6 +286,24 @@ def test_two_class_evaluation_counts_ties_as_class_0_and_first_layer_layout_roun
     np.testing.assert_array_equal(state["0.bias"], b[1].numpy())
 
 
+@pytest.mark.parametrize("code", ["torch", "c"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_diverged_two_class_model_is_scored_by_torchs_argmax(code, dtype):
+    # logits [x, inf] and, where x = 0, [0, nan]: a NaN in one logit is that class (torch's argmax),
+    # which the margin z1 - z0 alone cannot tell
+    net = Net([2, 2], "relu", dtype)
+    model = build_model(ModelConfig(hidden=[]), 2, 2, dtype=dtype)
+    with torch.no_grad():
+        linear_layers(model)[0].weight.copy_(torch.tensor([[1.0, 0.0], [math.inf, 0.0]]))
+        linear_layers(model)[0].bias.zero_()
+    X, y = torch.tensor([[2.0, 1.0], [3.0, 1.0], [0.0, 1.0], [4.0, 1.0]], dtype=dtype), torch.tensor([0, 1, 1, 0])
+    (loss, acc), = evaluate(code, net, stacked(net, [model]), X, y, [4])
+    with torch.no_grad():
+        z = model(X)
+    assert math.isnan(loss.item()) and math.isnan(F.cross_entropy(z, y).item())
+    assert acc.item() == (z.argmax(1) == y).double().mean().item() == 0.5
+
+
 @pytest.mark.parametrize("parts", [2, 3, 7])
 def test_history_csv_parts_concatenate_to_the_whole(tmp_path, parts):
     cfgs = [config_from_dict({"name": name, "seeds": 2, "data": {"n_samples": 60}, "train": {"epochs": 3}})

@@ -189,18 +189,18 @@ static void forward_hidden_to_margin(const Layout *net, const real *p, const Buf
 }
 
 /* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only, or
- * with two classes their margin, in Z[L]'s first row); with ``keep`` 0 (evaluation) only what the
- * logits need. Rows are computed two at a time: twice the independent sums in flight (a row's sum
+ * with ``margin`` (two classes) their margin, in Z[L]'s first row); with ``keep`` 0 (evaluation)
+ * only what the logits need. Rows are computed two at a time: twice the independent sums in flight (a row's sum
  * over a wide layer otherwise waits on its own previous step) and one load of A[l] for both. ReLU
  * is applied in registers, its Z not kept (its backward needs only A): a pass over the rows less. */
-static void forward(const Layout *net, const real *p, const Buffers *b, int keep) {
+static void forward(const Layout *net, const real *p, const Buffers *b, int keep, int margin) {
     const int L = net->n_layers;
     for (int l = 0; l < L; l++) {
-        if (two_classes(net) && l == L - 1) {
+        if (margin && l == L - 1) {
             forward_margin(net, b);
             break;
         }
-        if (two_classes(net) && l == L - 2 && !keep) {
+        if (margin && l == L - 2 && !keep) {
             forward_hidden_to_margin(net, p, b, l);
             break;
         }
@@ -248,9 +248,6 @@ static inline real total(const real *x) {
     return lanes_sum(acc);
 }
 
-/* The lane sums of LANES vectors at once, lane i of the result v[i]'s: in rounds h = LANES/2 ... 1,
- * v[k] and v[k + h] combine into v[k], a lane i with bit h clear adding v[k]'s lanes i and i ^ h,
- * one with it set v[k + h]'s (a transposition: ~3 instructions a sum against ~10 for lanes_sum). */
 /* The lane sums of LANES vectors at once, lane i of the result v[i]'s: in rounds h = LANES/2 ... 1,
  * v[k] and v[k + h] combine into v[k], a lane i with bit h clear adding v[k]'s lanes i and i ^ h,
  * one with it set v[k + h]'s: a transposition, ~3 instructions a sum against ~10 for lanes_sum.
@@ -405,7 +402,7 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
             const int mb = m - first < BLOCK ? m - first : BLOCK;
             const int64_t *r = rows ? rows + s * row_stride + first : NULL;
             load_inputs(net, &b, table, cols, r, first, mb);
-            forward(net, p, &b, 1);
+            forward(net, p, &b, 1, two_classes(net));
             int below = L - 1;  /* the layers from here down: the loop below */
             if (two_classes(net)) {
                 margin_backward(net, &b, g, table, cols, r, first, mb, scale);
@@ -512,13 +509,16 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                     memcpy(b.A[0] + q * BLOCK, x + q * N + first, sizeof(real) * mb);
                     memset(b.A[0] + q * BLOCK + mb, 0, sizeof(real) * (BLOCK - mb));
                 }
-                forward(net, p, &b, 0);
+                forward(net, p, &b, 0, two_classes(net));
                 const int64_t *label = y + first;
-                real nll[BLOCK];
+                real nll[BLOCK], block_loss;
                 int64_t best[BLOCK];
-                if (two_classes(net))
-                    loss += margin_loss(b.Z[L], label, mb, best);
-                else {
+                if (two_classes(net) && isfinite(block_loss = margin_loss(b.Z[L], label, mb, best))) {
+                    loss += block_loss;
+                } else {
+                    /* a diverged two-class model too: torch's argmax of its logits (a NaN one is the
+                     * class) cannot be read off their margin */
+                    if (two_classes(net)) forward(net, p, &b, 0, 0);
                     softmax_loss(b.Z[L], C, label, mb, nll, best);
                     _Pragma("omp simd reduction(+:loss)")
                     for (int t = 0; t < mb; t++) loss += nll[t];
