@@ -10,10 +10,10 @@
 import gc
 
 # Importing torch, scikit-learn and pydantic creates about a million objects, and the cyclic garbage
-# collector would walk them over and over meanwhile (0.25 s of the 1.7 s this import takes), and
-# again in every full collection after. They live as long as the process, so once imported they
-# are frozen out of its sight (gc.freeze, as Python's docs advise before forking, which the
-# population engine and the report do: then neither do the children's collections copy their pages).
+# collector would walk them over and over meanwhile: 0.25 s of the 1.6 s this import takes. They
+# are then moved to its oldest generation in one go (freeze, unfreeze) rather than walked through
+# the younger ones (6 collections, 0.12 s). Nothing stays frozen: the caller's garbage is collected
+# as before; `trainlab` commands freeze theirs (cli.entry).
 _collecting = gc.isenabled()
 gc.disable()
 try:
@@ -33,6 +33,7 @@ try:
     from trainlab.train import train
 finally:
     gc.freeze()
+    gc.unfreeze()
     if _collecting:
         gc.enable()
 

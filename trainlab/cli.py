@@ -7,6 +7,7 @@ Click's usage errors into that line); a failed check is exit code 1.
 from __future__ import annotations
 
 import atexit
+import gc
 import math
 import os
 import statistics
@@ -407,7 +408,12 @@ def entry() -> None:
     """The ``trainlab`` command: ``main()``, then a hard exit, as mypy does (``util.hard_exit``):
     tearing down an interpreter that has loaded torch, scikit-learn and matplotlib takes ~0.4 s
     after every command, spent freeing objects the OS reclaims at once. Exit handlers still run;
-    with threads still alive (none is expected) the ordinary exit joins them."""
+    with threads still alive (none is expected) the ordinary exit joins them.
+
+    The objects the imports made live as long as the command: frozen out of the garbage
+    collector's sight, its full collections do not walk them (0.16 s in a sweep of 4,096 runs) and
+    do not write to their pages in the processes the command forks (Python's advice for fork)."""
+    gc.freeze()
     try:
         main()
         code = 0
