@@ -24,7 +24,7 @@ from trainlab.population import train_population
 from trainlab.population.compiled import DataOrders, compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
 from trainlab.runner import DataCache
-from trainlab.store import Store, _pack, _unpack
+from trainlab.store import Store, _pack, _unpack, number_text
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]
 
@@ -577,9 +577,13 @@ def test_history_csv_reads_back_as_the_stored_floats(tmp_path):
     for got, want in zip(read, expected[1:]):  # every float as stored, bit for bit (NaN as NaN)
         assert got[:2] == want[:2]
         np.testing.assert_array_equal(np.array(got[2:]), np.array(want[2:], dtype=float))
-    # a run without epochs has no rows (and does not swallow the next run's first line)
+    # a run without epochs has no rows (and does not swallow the next run's first line), from
+    # memory or from the store
     empty = {c: np.array([]) for c in ["epoch", *HISTORY_COLUMNS]}
     with Store(tmp_path) as store:
         without_first = b"".join(store.history_csv(known={specs[0].run_id: empty})).decode()
+        store.db.execute("DELETE FROM history WHERE run_id = ?", (specs[0].run_id,))
+        assert b"".join(store.history_csv()).decode() == without_first
     assert without_first.splitlines() == [line for line in from_store.splitlines()
                                          if not line.startswith(f'"{specs[0].run_id}"')]
+    assert number_text(np.float64(1e-05)) == number_text(1e-05) == b"0.00001"  # numpy floats too

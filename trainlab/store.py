@@ -234,6 +234,7 @@ class Store:
             history = known.get(run_id)
             if history is None:  # SQLite keeps NaN as NULL, which numpy reads as nan
                 table = np.array(self.db.execute(query, (run_id,)).fetchall(), dtype=np.float64)
+                table = table.reshape(len(table), 1 + len(HISTORY_COLUMNS))  # also without rows
                 epochs, values = table[:, 0].astype(np.int64), table[:, 1:]
             else:
                 epochs, values = history["epoch"], np.column_stack([history[c] for c in HISTORY_COLUMNS])
@@ -261,7 +262,7 @@ def number_text(value: float) -> bytes:
     """A float in the CSV files: the shortest text that reads back as the same float (``1e-05`` as
     ``0.00001``), and ``nan``, ``inf``, ``-inf``, which Python, numpy and pandas read too."""
     if math.isfinite(value):
-        return orjson.dumps(value)
+        return orjson.dumps(float(value))  # a numpy float too
     return b"nan" if math.isnan(value) else (b"inf" if value > 0 else b"-inf")
 
 
