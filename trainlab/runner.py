@@ -277,7 +277,8 @@ def run(
     # last chunk (a second or so for thousands of runs) meanwhile
     from trainlab.report import build_report
 
-    with saving(out_dir, unsaved), exporting_csv(out_dir, in_background=forks, histories=histories, unsaved=unsaved):
+    with (saving(out_dir, unsaved),
+          exporting_csv(out_dir, in_background=forks, histories=histories, unsaved=unsaved)):
         report = build_report(out_dir, data_for, histories=histories, in_parallel=forks, unsaved=unsaved)
     return Results(out_dir, report, data_for)
 
