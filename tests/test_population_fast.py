@@ -377,7 +377,7 @@ def test_the_last_chunk_is_stored_however_the_report_ends(tmp_path, monkeypatch,
     monkeypatch.setattr(runner, "SAVE_ALONGSIDE_EPOCHS", 0)
     parent, writers = os.getpid(), []
     fork = forking.fork
-    monkeypatch.setattr(runner, "fork", lambda task: writers.append(fork(task)) or writers[-1])
+    monkeypatch.setattr(runner, "fork", lambda task, pids: (fork(task, pids), writers.extend(pids)))
     save = Store.save
 
     def slow_save(self, *args):  # the writer still busy when the report ends

@@ -37,7 +37,7 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
     pids: list[int] = []
     try:
         for task in tasks:
-            pids.append(fork(task))
+            fork(task, pids)
         yield
     except BaseException:
         _kill(pids)
@@ -47,18 +47,27 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
         raise ChildFailed(failed, len(tasks))
 
 
-def fork(task: Callable[[], None]) -> int:
-    """Run ``task`` in a forked child; its pid (for ``succeeded``)."""
-    # Ctrl-C held back across the fork: in the child, a KeyboardInterrupt raised before _child's
-    # handlers are in place would carry on with the parent's code
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+def fork(task: Callable[[], None], pids: list[int]) -> None:
+    """Run ``task`` in a forked child, its pid appended to ``pids`` (for ``succeeded``) before a
+    Ctrl-C held back meanwhile goes on: in the child, a KeyboardInterrupt raised before _child's
+    handlers are in place would carry on with the parent's code; in the parent, before the pid is
+    kept, it would leave the child unawaited."""
+    with interrupts_held() as mask:
         pid = os.fork()
         if pid == 0:
             _child(task, mask)
+        pids.append(pid)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[set]:
+    """Ctrl-C held back in this thread while the body runs, then raised if one came; yields the
+    signal mask to restore."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield mask
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    return pid
 
 
 def succeeded(pid: int) -> bool:

@@ -21,7 +21,7 @@ from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_tom
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
-from trainlab.forking import FORK, fork, forked, succeeded
+from trainlab.forking import FORK, fork, forked, interrupts_held, succeeded
 from trainlab.history import RunResult, history_arrays
 from trainlab.store import STORE_NAME, Store, Unsaved, write_bytes
 
@@ -298,13 +298,15 @@ def saving(out_dir: Path, unsaved: Unsaved | None) -> Iterator[None]:
         with Store(out_dir) as store:
             store.save(unsaved.results, unsaved.positions)
 
-    writer = fork(save)
+    writers: list[int] = []
     try:
+        fork(save, writers)
         yield
     finally:
-        if not succeeded(writer):
-            with Store(out_dir) as store:
-                store.save(unsaved.results, unsaved.positions)
+        with interrupts_held():  # a second Ctrl-C goes on once the runs are stored
+            if not (writers and succeeded(writers[0])):
+                with Store(out_dir) as store:
+                    store.save(unsaved.results, unsaved.positions)
 
 
 # history.csv is written in this many parts by as many forked processes, then concatenated: for a
