@@ -1,6 +1,9 @@
 """The public API the notebooks use: `import trainlab as tl`, nothing deeper."""
 
 import math
+import subprocess
+import sys
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -137,3 +140,21 @@ def test_diagnosis_and_gradcheck_show_what_the_cli_prints(capsys):
     cfg = tl.experiment("overfit_check", seeds=1).at({"train.epochs": 5})
     tl.diagnose(cfg, epochs=5).show()
     assert "can overfit" in capsys.readouterr().out
+
+
+def test_import_trainlab_leaves_the_garbage_collector_as_it_found_it():
+    # nothing of the caller's frozen, nothing the caller froze released
+    script = textwrap.dedent("""
+        import gc
+        class Node: pass
+        nodes = [Node() for _ in range(1000)]
+        for n in nodes: n.me = n
+        frozen = (gc.freeze(), gc.get_freeze_count())[1] if FREEZE else 0
+        import trainlab
+        # (frozen objects freed by reference counting meanwhile leave the count a little lower)
+        assert gc.isenabled() and frozen // 2 <= gc.get_freeze_count() <= frozen, (gc.get_freeze_count(), frozen)
+        del nodes
+        assert gc.collect() >= (0 if FREEZE else 1000)
+    """)
+    for freeze in (False, True):
+        subprocess.run([sys.executable, "-c", f"FREEZE = {freeze}\n" + script], timeout=120, check=True)

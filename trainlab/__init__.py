@@ -32,8 +32,9 @@ try:
     from trainlab.stats import Estimate, mean_ci, welch_p
     from trainlab.train import train
 finally:
-    gc.freeze()
-    gc.unfreeze()
+    if not gc.get_freeze_count():  # (a caller's own frozen objects stay frozen)
+        gc.freeze()
+        gc.unfreeze()
     if _collecting:
         gc.enable()
 
