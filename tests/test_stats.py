@@ -36,3 +36,14 @@ def test_welch_separates_different_means_and_not_equal_ones():
     assert welch_p([0.5, 0.5], [0.5, 0.5]) == 1.0
     assert welch_p([0.5, 0.5], [0.7, 0.7]) == 0.0
     assert math.isnan(welch_p([1.0], [2.0, 3.0]))
+
+
+def test_interval_and_welch_p_equal_scipy_stats():
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    for n, m in [(2, 2), (3, 10), (10, 4), (30, 30)]:
+        a, b = rng.normal(0, 1, n), rng.normal(0.5, 2, m)
+        half = stats.t.ppf(0.975, df=n - 1) * a.std(ddof=1) / math.sqrt(n)
+        assert mean_ci(a).ci == pytest.approx(half, rel=1e-12)
+        assert welch_p(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-9)

@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+# Student's t distribution function and its inverse, without scipy.stats (~0.3 s to import, for
+# every distribution it has; a command that trains pays it before its report)
+from scipy.special import stdtr, stdtrit
 
 LEVEL = 0.95
 
@@ -52,7 +54,7 @@ def mean_ci(values, level: float = LEVEL) -> Estimate:
     if n == 1:
         return Estimate(float(a[0]), math.nan, math.nan, 1)
     std = float(a.std(ddof=1))
-    t = float(sps.t.ppf((1 + level) / 2, df=n - 1))
+    t = float(stdtrit(n - 1, (1 + level) / 2))
     return Estimate(float(a.mean()), t * std / math.sqrt(n), std, n)
 
 
@@ -66,7 +68,10 @@ def welch_p(a, b) -> float:
         return math.nan
     if a.std() == 0 and b.std() == 0:
         return 1.0 if a.mean() == b.mean() else 0.0
-    return float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
+    return float(2 * stdtr(df, -abs(t)))
 
 
 def band(histories: list[dict[str, np.ndarray]], column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
