@@ -142,7 +142,7 @@ def test_diagnosis_and_gradcheck_show_what_the_cli_prints(capsys):
     assert "can overfit" in capsys.readouterr().out
 
 
-def test_import_trainlab_leaves_the_garbage_collector_as_it_found_it():
+def test_using_trainlab_leaves_the_garbage_collector_as_it_found_it():
     # nothing of the caller's frozen, nothing the caller froze released
     script = textwrap.dedent("""
         import gc
@@ -151,10 +151,25 @@ def test_import_trainlab_leaves_the_garbage_collector_as_it_found_it():
         for n in nodes: n.me = n
         frozen = (gc.freeze(), gc.get_freeze_count())[1] if FREEZE else 0
         import trainlab
+        trainlab.train  # the first use of the API imports torch and the rest
         # (frozen objects freed by reference counting meanwhile leave the count a little lower)
         assert gc.isenabled() and frozen // 2 <= gc.get_freeze_count() <= frozen, (gc.get_freeze_count(), frozen)
-        del nodes
+        del nodes, n
         assert gc.collect() >= (0 if FREEZE else 1000)
     """)
     for freeze in (False, True):
         subprocess.run([sys.executable, "-c", f"FREEZE = {freeze}\n" + script], timeout=120, check=True)
+
+
+def test_import_trainlab_imports_torch_on_first_use_and_exports_stay_functions():
+    script = textwrap.dedent("""
+        import sys
+        import trainlab as tl
+        assert "torch" not in sys.modules and "sklearn" not in sys.modules
+        import trainlab.train, trainlab.gradcheck  # submodules of the same names as two exports
+        assert callable(tl.train) and callable(tl.gradcheck) and "torch" in sys.modules
+        assert set(tl.__all__) <= set(dir(tl))
+        for name in tl.__all__:
+            getattr(tl, name)
+    """)
+    subprocess.run([sys.executable, "-c", script], timeout=120, check=True)

@@ -181,3 +181,22 @@ def test_console_script_output_is_whole_when_piped(tmp_path):
     for name in ("runs.csv", "history.csv", "runs.sqlite", "report.html"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert len((tmp_path / "out" / "history.csv").read_text().splitlines()) == 1 + 2 * 3
+
+
+def test_console_script_bad_input_after_the_data_is_made_aside_is_one_line(tmp_path):
+    """`trainlab run` makes the data sets in a forked process while it imports torch
+    (DataCache.made_aside): bad input found meanwhile, or in the data, is still one line and exit 2,
+    with nothing from the child (here its data sets outgrow the pipe, so it is still writing)."""
+    trainlab = ROOT / ".venv" / "bin" / "trainlab"
+    cmd = [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+    config = tmp_path / "big.toml"
+    config.write_text('seeds = 2\n[data]\nn_samples = 5000\n[grid]\n"data.noise" = [0.1, 0.2, 0.3]\n')
+    (tmp_path / "points.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
+    bad_csv = tmp_path / "csv.toml"
+    bad_csv.write_text('seeds = 2\n[data]\nname = "csv"\npath = "points.csv"\n')
+    for args, fragment in [((config, "--max-memory", "lots"), "--max-memory"),
+                           ((config, "--engine", "turbo"), "--engine"), ((bad_csv,), "'oops' is not a number")]:
+        p = subprocess.run([*cmd, "run", *map(str, args), "--out", "out"], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=120)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and fragment in p.stderr, p.stderr
+        assert not (tmp_path / "out").exists()

@@ -123,3 +123,68 @@ def test_shipped_xor_csv_loads():
 
     X, y, columns = load_csv(EXAMPLE_XOR_CSV)
     assert columns == ["x1", "x2"] and len(y) >= 200 and set(y.tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize("scale, scaler", [("standard", "StandardScaler"), ("minmax", "MinMaxScaler")])
+def test_inputs_are_scaled_as_scikit_learn_scales_them(scale, scaler):
+    import sklearn.preprocessing
+
+    cfg = DataConfig(name="circles", n_samples=400, scale=scale, features=["x1", "x2", "x1^2", "x1*x2", "sin(x2)"])
+    data = make_dataset(cfg)
+    rng = np.random.default_rng(0)
+    grid = rng.uniform(-3, 3, size=(500, 2))
+    fitted = getattr(sklearn.preprocessing, scaler)().fit(data.prepare.features(data.raw_train))
+    # bit for bit: the same operations in the same order as the scaler's transform
+    np.testing.assert_array_equal(data.prepare(grid), fitted.transform(data.prepare.features(grid)))
+    np.testing.assert_array_equal(data.X_train, fitted.transform(data.prepare.features(data.raw_train)))
+
+
+def test_a_dataset_pickles_whole():
+    import pickle
+
+    data = make_dataset(DataConfig(name="moons", features=["x1", "x2", "x2^2"], split=[0.6, 0.2, 0.2]))
+    back = pickle.loads(pickle.dumps(data))
+    for name in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test", "raw_train", "raw_val", "raw_test"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(data, name))
+    grid = np.linspace(-2, 2, 40).reshape(20, 2)
+    np.testing.assert_array_equal(back.prepare(grid), data.prepare(grid))
+    assert (back.n_classes, back.columns, back.features, back.task) == (2, ["x1", "x2"], ["x1", "x2", "x2^2"],
+                                                                        "classification")
+
+
+def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_for(tmp_path):
+    # in a fresh process, where scikit-learn is not imported yet (else the cache makes them itself)
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "bad.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
+    script = textwrap.dedent(f"""
+        import pickle, sys
+        from trainlab.config import config_from_dict
+        from trainlab.data import DataCache
+        from trainlab.errors import BadInput
+        cfgs = [config_from_dict({{"data": d}}) for d in (
+            {{"name": "moons", "n_samples": 300}}, {{"name": "spiral", "n_samples": 200, "scale": "minmax"}},
+            {{"name": "moons", "n_samples": 300}}, {{"name": "csv", "path": {str(tmp_path / "bad.csv")!r}}})]
+        cache = DataCache.made_aside(cfgs)
+        made = [cache(c) for c in cfgs[:3]]
+        assert "sklearn" not in sys.modules, "made here"
+        assert made[0] is made[2]
+        try:
+            cache(cfgs[3])
+        except BadInput as e:
+            print("BadInput:", e, file=sys.stderr)
+        sys.stdout.buffer.write(pickle.dumps(made[:2]))
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stderr.decode() == f"BadInput: {tmp_path / 'bad.csv'}: row 3, column 'x2': 'oops' is not a number\n"
+    import pickle
+
+    aside = pickle.loads(p.stdout)
+    here = [make_dataset(DataConfig(name="moons", n_samples=300)),
+            make_dataset(DataConfig(name="spiral", n_samples=200, scale="minmax"))]
+    for a, b in zip(aside, here):
+        for name in ("X_train", "y_train", "X_val", "y_val", "raw_train", "raw_val"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

@@ -12,7 +12,8 @@ from conftest import assert_bad_input
 from trainlab.config import RunConfig, RunSpec, TrainConfig, config_from_dict, expand
 from trainlab.population import plan, population_engine, train_population, unsupported
 from trainlab.population.plan import bytes_per_model, parse_memory
-from trainlab.runner import DataCache, run
+from trainlab.data import DataCache
+from trainlab.runner import run
 from trainlab.train import train
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"]

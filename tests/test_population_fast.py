@@ -23,7 +23,7 @@ from trainlab.models import build_model, linear_layers
 from trainlab.population import train_population
 from trainlab.population.compiled import DataOrders, compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
-from trainlab.runner import DataCache
+from trainlab.data import DataCache
 from trainlab.store import Store, _pack, _unpack, number_text
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]

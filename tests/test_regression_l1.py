@@ -13,7 +13,8 @@ from trainlab.data import make_dataset
 from trainlab.errors import BadInput
 from trainlab.models import build_model
 from trainlab.population import unsupported
-from trainlab.runner import DataCache, population_engine
+from trainlab.data import DataCache
+from trainlab.runner import population_engine
 from trainlab.train import train
 
 

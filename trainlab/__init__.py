@@ -8,70 +8,78 @@
 """
 
 import gc
+import importlib
+import sys
+import types
 
-# Importing torch, scikit-learn and pydantic creates about a million objects, and the cyclic garbage
-# collector would walk them over and over meanwhile: 0.25 s of the 1.6 s this import takes. They
-# are then moved to its oldest generation in one go (freeze, unfreeze) rather than walked through
-# the younger ones (6 collections, 0.12 s). Nothing stays frozen: the caller's garbage is collected
-# as before; `trainlab` commands freeze theirs (cli.entry).
-_collecting = gc.isenabled()
-gc.disable()
-try:
-    from trainlab.backprop import Backprop
-    from trainlab.config import RunConfig, expand, load_config
-    from trainlab.data import EXAMPLE_XOR_CSV, Dataset, make_dataset
-    from trainlab.doctor import Diagnosis, diagnose
-    from trainlab.errors import BadInput
-    from trainlab.experiments import load as experiment
-    from trainlab.findings import Summary
-    from trainlab.gradcheck import describe_bugs as planted_bugs
-    from trainlab.gradcheck import gradcheck, scalar_demo
-    from trainlab.history import RunResult
-    from trainlab.models import build_model
-    from trainlab.runner import Results, run
-    from trainlab.stats import Estimate, mean_ci, welch_p
-    from trainlab.train import train
-finally:
-    if not gc.get_freeze_count():  # (a caller's own frozen objects stay frozen)
-        gc.freeze()
-        gc.unfreeze()
-    if _collecting:
-        gc.enable()
-
-PLOTS = ("plot_boundary", "plot_data", "plot_history")
-
-__all__ = [
-    "EXAMPLE_XOR_CSV",
-    "Backprop",
-    "BadInput",
-    "Dataset",
-    "Diagnosis",
-    "Estimate",
-    "Results",
-    "RunConfig",
-    "RunResult",
-    "Summary",
-    "build_model",
-    "diagnose",
-    "expand",
-    "experiment",
-    "gradcheck",
-    "load_config",
-    "make_dataset",
-    "mean_ci",
-    "planted_bugs",
-    "run",
-    "scalar_demo",
-    "train",
-    "welch_p",
-    *PLOTS,
-]
+# Where each public name lives (module, name there). They are imported on first use (PEP 562):
+# every `trainlab` command imports trainlab.config, and with it this package, before it knows
+# whether it needs torch, scikit-learn and matplotlib (2 s to import).
+_EXPORTS = {
+    "Backprop": ("trainlab.backprop", "Backprop"),
+    "RunConfig": ("trainlab.config", "RunConfig"),
+    "expand": ("trainlab.config", "expand"),
+    "load_config": ("trainlab.config", "load_config"),
+    "EXAMPLE_XOR_CSV": ("trainlab.data", "EXAMPLE_XOR_CSV"),
+    "Dataset": ("trainlab.data", "Dataset"),
+    "make_dataset": ("trainlab.data", "make_dataset"),
+    "Diagnosis": ("trainlab.doctor", "Diagnosis"),
+    "diagnose": ("trainlab.doctor", "diagnose"),
+    "BadInput": ("trainlab.errors", "BadInput"),
+    "experiment": ("trainlab.experiments", "load"),
+    "Summary": ("trainlab.findings", "Summary"),
+    "planted_bugs": ("trainlab.gradcheck", "describe_bugs"),
+    "gradcheck": ("trainlab.gradcheck", "gradcheck"),
+    "scalar_demo": ("trainlab.gradcheck", "scalar_demo"),
+    "RunResult": ("trainlab.history", "RunResult"),
+    "build_model": ("trainlab.models", "build_model"),
+    "plot_boundary": ("trainlab.plots", "plot_boundary"),
+    "plot_data": ("trainlab.plots", "plot_data"),
+    "plot_history": ("trainlab.plots", "plot_history"),
+    "Results": ("trainlab.runner", "Results"),
+    "run": ("trainlab.runner", "run"),
+    "Estimate": ("trainlab.stats", "Estimate"),
+    "mean_ci": ("trainlab.stats", "mean_ci"),
+    "welch_p": ("trainlab.stats", "welch_p"),
+    "train": ("trainlab.train", "train"),
+}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    # The plots load matplotlib (~1 s): only when a figure is asked for, not on every `import trainlab`.
-    if name in PLOTS:
-        from trainlab import plots
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'trainlab' has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    # Importing torch, scikit-learn and pydantic creates about a million objects, and the cyclic
+    # garbage collector would walk them over and over meanwhile (0.4 s of 1.5 s). They are then
+    # moved to its oldest generation in one go (freeze, unfreeze) rather than walked through the
+    # younger ones. Nothing stays frozen: the caller's garbage is collected as before (the
+    # `trainlab` command freezes its libraries for good: cli.libraries_loading).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        value = getattr(importlib.import_module(module), attr)
+    finally:
+        if not gc.get_freeze_count():  # (a caller's own frozen objects stay frozen)
+            gc.freeze()
+            gc.unfreeze()
+        if collecting:
+            gc.enable()
+    globals()[name] = value
+    return value
 
-        return getattr(plots, name)
-    raise AttributeError(f"module 'trainlab' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule binds it as an attribute of its package: `import trainlab.train`
+    would make `tl.train` the module, not the function it exports. The exports keep their names."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if not (name in _EXPORTS and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

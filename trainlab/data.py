@@ -2,25 +2,31 @@
 
 ``make_dataset(cfg)`` returns a ``Dataset`` whose inputs are ready for a model. It keeps the raw
 2-D coordinates too, and ``prepare`` maps any raw points (a plotting grid, say) through the same
-feature transforms and the scaler fitted on the training split.
+feature transforms and the scaler fitted on the training split. A ``Dataset`` is plain data (it
+pickles without scikit-learn), so a ``DataCache`` can have its data sets made in another process.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import math
+import os
+import pickle
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn import datasets as skd
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from trainlab.config import DataConfig
+from trainlab.config import DataConfig, RunConfig
 from trainlab.errors import BadInput
+from trainlab.forking import FORK, fork, succeeded
+
+# scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
+# to import, which a command that trains spends in a forked process instead (DataCache.made_aside).
 
 # The noise a generator uses when the config leaves `noise` unset.
 DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0}
@@ -48,7 +54,7 @@ class Dataset:
     n_classes: int  # the model's outputs: the classes, or 1 for regression
     columns: list[str]  # raw column names
     features: list[str]  # model input names (columns or transforms of them)
-    prepare: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    prepare: Inputs = field(repr=False)  # raw points → model inputs
     task: str = "classification"  # or "regression": y is float, the loss is MSE
 
     @property
@@ -65,6 +71,8 @@ class Dataset:
 
 def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     """The full data set (before splitting) as float64 points and integer labels (float targets for regression)."""
+    from sklearn import datasets as skd
+
     if cfg.name == "csv":
         X, y, _ = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
         return X, y
@@ -238,21 +246,72 @@ def feature_function(name: str, columns: list[str]) -> Callable[[np.ndarray], np
         return columns.index(c)
 
     if name in columns:
-        i = col(name)
-        return lambda X: X[:, i]
+        return functools.partial(_column, i=col(name))
     m = _TRANSFORM.match(name.replace(" ", ""))
     if not m:
         raise BadInput(
             f"data.features: {name!r} is not a column or a transform (expected e.g. x1, x1^2, x1*x2, sin(x1))"
         )
     if m["sq"]:
-        i = col(m["sq"])
-        return lambda X: X[:, i] ** 2
+        return functools.partial(_square, i=col(m["sq"]))
     if m["sin"]:
-        i = col(m["sin"])
-        return lambda X: np.sin(X[:, i])
-    i, j = col(m["a"]), col(m["b"])
-    return lambda X: X[:, i] * X[:, j]
+        return functools.partial(_sine, i=col(m["sin"]))
+    return functools.partial(_product, i=col(m["a"]), j=col(m["b"]))
+
+
+# (module-level functions, not lambdas: a Dataset's transforms must pickle)
+def _column(X: np.ndarray, i: int) -> np.ndarray:
+    return X[:, i]
+
+
+def _square(X: np.ndarray, i: int) -> np.ndarray:
+    return X[:, i] ** 2
+
+
+def _sine(X: np.ndarray, i: int) -> np.ndarray:
+    return np.sin(X[:, i])
+
+
+def _product(X: np.ndarray, i: int, j: int) -> np.ndarray:
+    return X[:, i] * X[:, j]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Raw points → model inputs: the feature transforms, then the scaling fitted on the training split.
+
+    scikit-learn fits the scaler; what it learned is kept as two arrays and applied as its
+    ``transform`` applies it (standard: ``(Z - mean) / std``; minmax: ``Z * factor + offset``).
+    """
+
+    transforms: list[Callable[[np.ndarray], np.ndarray]]
+    scale: str = "none"  # standard | minmax | none
+    a: np.ndarray | None = None  # standard: the mean; minmax: the factor
+    b: np.ndarray | None = None  # standard: the std (zeros as 1); minmax: the offset
+
+    def features(self, R: np.ndarray) -> np.ndarray:
+        R = np.asarray(R, dtype=np.float64)
+        return np.stack([f(R) for f in self.transforms], axis=1)
+
+    def fitted(self, scale: str, R: np.ndarray) -> Inputs:
+        """These transforms with a ``scale`` scaler fitted on the raw points ``R``."""
+        from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+        if scale == "standard":
+            s = StandardScaler().fit(self.features(R))
+            return Inputs(self.transforms, scale, s.mean_, s.scale_)
+        if scale == "minmax":
+            s = MinMaxScaler().fit(self.features(R))
+            return Inputs(self.transforms, scale, s.scale_, s.min_)
+        return Inputs(self.transforms)
+
+    def __call__(self, R: np.ndarray) -> np.ndarray:
+        Z = self.features(R)
+        if self.scale == "standard":
+            return (Z - self.a) / self.b
+        if self.scale == "minmax":
+            return Z * self.a + self.b
+        return Z
 
 
 # ---------------------------------------------------------------------------- split and scale
@@ -276,15 +335,7 @@ def make_dataset(cfg: DataConfig) -> Dataset:
         parts = split_indices(y, cfg.split, cfg.stratify and not regression, cfg.seed)
     except BadInput as e:
         raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
-    transform = lambda R: np.stack([f(R) for f in funcs], axis=1)  # noqa: E731
-    scaler = {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": None}[cfg.scale]
-    if scaler is not None:
-        scaler.fit(transform(raw[parts[0]]))
-
-    def prepare(R: np.ndarray) -> np.ndarray:
-        Z = transform(np.asarray(R, dtype=np.float64))
-        return scaler.transform(Z) if scaler is not None else Z
-
+    prepare = Inputs(funcs).fitted(cfg.scale, raw[parts[0]])
     test = parts[2] if len(parts) == 3 else None
     return Dataset(
         X_train=prepare(raw[parts[0]]),
@@ -306,6 +357,8 @@ def make_dataset(cfg: DataConfig) -> Dataset:
 
 def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: int) -> list[np.ndarray]:
     """Index arrays for train, val (and test), sized by ``fractions`` of all rows."""
+    from sklearn.model_selection import train_test_split
+
     n = len(y)
     sizes = [int(round(f * n)) for f in fractions]
     if any(s < 1 for s in sizes) or sizes[0] < 2:
@@ -337,3 +390,69 @@ def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: i
     except ValueError as e:
         raise BadInput(f"data.split: cannot split {n} rows as {fractions}: {e}") from None
     return parts
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+class DataCache:
+    """Each distinct data config is generated, split and scaled once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Dataset] = {}
+        self._aside: tuple[int, int] | None = None  # (pipe, pid) of the process making them
+
+    def __call__(self, cfg: RunConfig) -> Dataset:
+        if self._aside:
+            self._collect()
+        key = cfg.data.model_dump_json()
+        if key not in self._cache:
+            self._cache[key] = make_dataset(cfg.data)
+        return self._cache[key]
+
+    @classmethod
+    def made_aside(cls, cfgs: list[RunConfig]) -> DataCache:
+        """A cache whose data sets are made by a forked process meanwhile. A command that trains
+        imports torch next (~1 s); scikit-learn takes ~0.6 s more to import, and in the child it
+        does so on the other core, while this process never imports it. (Once scikit-learn is
+        imported, making the data here is quicker than a fork.) A data set the child could not
+        make (a bad CSV, say) is made here when asked for, and raises here."""
+        cache = cls()
+        if not FORK or "sklearn" in sys.modules:
+            return cache
+        read, write = os.pipe()
+
+        def make() -> None:
+            os.close(read)
+            made: dict[str, Dataset] = {}
+            for cfg in cfgs:
+                key = cfg.data.model_dump_json()
+                if key not in made:
+                    try:
+                        made[key] = make_dataset(cfg.data)
+                    except BadInput:
+                        continue
+            try:
+                with os.fdopen(write, "wb") as f:
+                    pickle.dump(made, f, protocol=pickle.HIGHEST_PROTOCOL)
+            except BrokenPipeError:  # this process ended (bad input found elsewhere, say): nothing to do
+                pass
+
+        pids: list[int] = []
+        try:
+            fork(make, pids)
+        finally:
+            os.close(write)
+        cache._aside = (read, pids[0])
+        return cache
+
+    def _collect(self) -> None:
+        read, pid = self._aside
+        self._aside = None
+        with os.fdopen(read, "rb") as f:
+            try:
+                made = pickle.load(f)
+            except EOFError:  # the child failed (its traceback is on stderr): they are made here
+                made = {}
+        succeeded(pid)
+        self._cache.update(made)

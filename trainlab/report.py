@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from trainlab.config import RunConfig, config_from_dict, expand
-from trainlab.data import Dataset
+from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.forking import FORK, forked
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
@@ -63,7 +63,6 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
     ``in_parallel``: half the figures drawn in a forked process (Linux); ``unsaved``: runs being
     stored meanwhile, reported too."""
     from trainlab.plots import figure_drawers
-    from trainlab.runner import DataCache
 
     out_dir = Path(out_dir)
     data_for = data_for or DataCache()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
-from trainlab.data import Dataset, make_dataset
+from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
 from trainlab.forking import FORK, fork, forked, interrupts_held, succeeded
@@ -83,19 +83,6 @@ def choose_engine(name: str, n_runs: int, executor: str = "local") -> str:
             raise BadInput(f"--engine {name!r}: expected one of {', '.join(['auto', *ENGINES])}")
         return name
     return "population" if n_runs > 1 and "population" in ENGINES else "reference"
-
-
-class DataCache:
-    """Each distinct data config is generated, split and scaled once."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, Dataset] = {}
-
-    def __call__(self, cfg: RunConfig) -> Dataset:
-        key = cfg.data.model_dump_json()
-        if key not in self._cache:
-            self._cache[key] = make_dataset(cfg.data)
-        return self._cache[key]
 
 
 @dataclass
@@ -219,15 +206,17 @@ def run(
     executor: str = "local",
     ray_address: str | None = None,
     max_memory: int | None = None,
+    data_for: DataCache | None = None,
 ) -> Results:
-    """Train every run of one or more experiments into ``out`` and return the results."""
+    """Train every run of one or more experiments into ``out`` and return the results.
+    ``data_for``: a cache of the data sets, perhaps being made already (``DataCache.made_aside``)."""
     cfgs = cfg if isinstance(cfg, list) else [cfg]
     names = [c.experiment_name for c in cfgs]
     if len(set(names)) != len(names):
         raise BadInput(f"experiment names must be unique (got {', '.join(names)})")
     out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
     check_executor(engine, executor)
-    data_for = DataCache()
+    data_for = data_for or DataCache()
     plan = [(c, expand(c)) for c in cfgs]
     engines = [choose_engine(engine, len(specs), executor) for _, specs in plan]
     for c, specs in plan:  # every data set must load before anything is written or replaced
