@@ -23,6 +23,12 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def console_script() -> list[str]:
+    """The installed `trainlab` entry point, as a user runs it."""
+    trainlab = ROOT / ".venv" / "bin" / "trainlab"
+    return [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+
+
 def snapshot(directory):
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
@@ -158,8 +164,7 @@ def test_console_script_runs_without_traceback(tmp_path):
     """The installed `trainlab` entry point, as a user runs it."""
     config = tmp_path / "bad.toml"
     config.write_text("[optim]\nlr = -1\n")
-    trainlab = ROOT / ".venv" / "bin" / "trainlab"
-    cmd = [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+    cmd = console_script()
     p = subprocess.run([*cmd, "run", str(config)], capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "optim.lr" in p.stderr and "Traceback" not in p.stderr
@@ -170,8 +175,7 @@ def test_console_script_output_is_whole_when_piped(tmp_path):
     pipe, and the files it wrote, must all be there."""
     config = tmp_path / "two.toml"
     config.write_text('seeds = 2\n[data]\nn_samples = 100\n[train]\nepochs = 3\n')
-    trainlab = ROOT / ".venv" / "bin" / "trainlab"
-    cmd = [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+    cmd = console_script()
     listed = subprocess.run([*cmd, "list"], capture_output=True, text=True, cwd=tmp_path)
     assert listed.returncode == 0
     assert "activations" in listed.stdout and listed.stdout.endswith("  csv\n")  # the last line too
@@ -187,8 +191,7 @@ def test_console_script_bad_input_after_the_data_is_made_aside_is_one_line(tmp_p
     """`trainlab run` makes the data sets in a forked process while it imports torch
     (DataCache.made_aside): bad input found meanwhile, or in the data, is still one line and exit 2,
     with nothing from the child (here its data sets outgrow the pipe, so it is still writing)."""
-    trainlab = ROOT / ".venv" / "bin" / "trainlab"
-    cmd = [str(trainlab)] if trainlab.exists() else [sys.executable, "-m", "trainlab"]
+    cmd = console_script()
     config = tmp_path / "big.toml"
     config.write_text('seeds = 2\n[data]\nn_samples = 5000\n[grid]\n"data.noise" = [0.1, 0.2, 0.3]\n')
     (tmp_path / "points.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
