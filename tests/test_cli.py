@@ -203,3 +203,27 @@ def test_console_script_bad_input_after_the_data_is_made_aside_is_one_line(tmp_p
                            cwd=tmp_path, timeout=120)
         assert p.returncode == 2 and p.stderr.count("\n") == 1 and fragment in p.stderr, p.stderr
         assert not (tmp_path / "out").exists()
+
+
+def test_a_command_called_from_python_leaves_the_garbage_collector_as_it_was(cli):
+    import gc
+
+    gc.disable()
+    try:
+        assert cli("gradcheck").code == 0
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+
+
+def test_run_never_imports_scikit_learn_itself(tmp_path):
+    """Its data sets, a grid over data.* keys and the experiment's own config (the report draws
+    it) among them, are all made by the forked process (DataCache.made_aside)."""
+    (tmp_path / "grid.toml").write_text('seeds = 2\n[data]\nn_samples = 100\n[train]\nepochs = 2\n'
+                                        '[grid]\n"data.noise" = [0.1, 0.3]\n"data.scale" = ["standard", "minmax"]\n')
+    script = (f"import sys\nfrom trainlab.cli import main\ntry:\n    main(['run', 'grid.toml', '--out', 'out'])\n"
+              f"except SystemExit as e:\n    assert e.code == 0, e.code\n"
+              f"assert 'sklearn' not in sys.modules and 'scipy.stats' not in sys.modules\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert len(read_csv(tmp_path / "out" / "runs.csv")) == 8

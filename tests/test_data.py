@@ -153,6 +153,7 @@ def test_a_dataset_pickles_whole():
 
 
 def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_for(tmp_path):
+    # ... and a child that failed or was never asked leaves nothing behind
     # in a fresh process, where scikit-learn is not imported yet (else the cache makes them itself)
     import subprocess
     import sys
@@ -160,7 +161,7 @@ def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_fo
 
     (tmp_path / "bad.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
     script = textwrap.dedent(f"""
-        import pickle, sys
+        import os, pickle, signal, sys, time
         from trainlab.config import config_from_dict
         from trainlab.data import DataCache
         from trainlab.errors import BadInput
@@ -175,7 +176,29 @@ def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_fo
             cache(cfgs[3])
         except BadInput as e:
             print("BadInput:", e, file=sys.stderr)
-        sys.stdout.buffer.write(pickle.dumps(made[:2]))
+        # never asked for: the child is stopped and waited for
+        with DataCache.made_aside(cfgs) as cache:
+            pid = cache._aside[1]
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            raise AssertionError("the child was not waited for")
+        except ChildProcessError:
+            pass
+        # a child killed while it writes (the pipe full): this process makes them itself
+        big = [config_from_dict({{"data": {{"name": "spiral", "n_samples": 20_000, "noise": noise}}}})
+               for noise in (0.1, 0.2, 0.3)]
+        with DataCache.made_aside(big) as cache:
+            pid = cache._aside[1]
+            for _ in range(600):  # until it waits for this process to read on
+                time.sleep(0.05)
+                if "pipe_write" in open(f"/proc/{{pid}}/wchan").read():
+                    break
+            else:
+                raise AssertionError("the child never filled the pipe")
+            os.kill(pid, signal.SIGKILL)
+            made += [cache(c) for c in big]
+        assert "sklearn" in sys.modules
+        sys.stdout.buffer.write(pickle.dumps(made[:2] + made[3:]))
     """)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr.decode()
@@ -185,6 +208,8 @@ def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_fo
     aside = pickle.loads(p.stdout)
     here = [make_dataset(DataConfig(name="moons", n_samples=300)),
             make_dataset(DataConfig(name="spiral", n_samples=200, scale="minmax"))]
+    here += [make_dataset(DataConfig(name="spiral", n_samples=20_000, noise=noise)) for noise in (0.1, 0.2, 0.3)]
+    assert len(aside) == len(here)
     for a, b in zip(aside, here):
         for name in ("X_train", "y_train", "X_val", "y_val", "raw_train", "raw_val"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

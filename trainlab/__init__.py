@@ -7,10 +7,11 @@
     cfg = tl.experiment("activations")      # a built-in lab experiment
 """
 
-import gc
 import importlib
 import sys
 import types
+
+from trainlab.imports import gc_paused
 
 # Where each public name lives (module, name there). They are imported on first use (PEP 562):
 # every `trainlab` command imports trainlab.config, and with it this package, before it knows
@@ -50,21 +51,8 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'trainlab' has no attribute {name!r}")
     module, attr = _EXPORTS[name]
-    # Importing torch, scikit-learn and pydantic creates about a million objects, and the cyclic
-    # garbage collector would walk them over and over meanwhile (0.4 s of 1.5 s). They are then
-    # moved to its oldest generation in one go (freeze, unfreeze) rather than walked through the
-    # younger ones. Nothing stays frozen: the caller's garbage is collected as before (the
-    # `trainlab` command freezes its libraries for good: cli.libraries_loading).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         value = getattr(importlib.import_module(module), attr)
-    finally:
-        if not gc.get_freeze_count():  # (a caller's own frozen objects stay frozen)
-            gc.freeze()
-            gc.unfreeze()
-        if collecting:
-            gc.enable()
     globals()[name] = value
     return value
 

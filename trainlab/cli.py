@@ -7,14 +7,11 @@ Click's usage errors into that line); a failed check is exit code 1.
 from __future__ import annotations
 
 import atexit
-import gc
 import math
 import os
 import statistics
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,6 +23,7 @@ from trainlab import experiments
 from trainlab.config import DATASETS, DataConfig, apply_overrides, config_from_dict, expand, load_config
 from trainlab.data import DataCache
 from trainlab.errors import BadInput
+from trainlab.imports import gc_paused
 
 try:  # Typer ≥ 0.24 carries its own copy of Click
     from typer._click import exceptions as click_errors
@@ -53,24 +51,20 @@ def _show_interactive() -> bool:
     return sys.stderr.isatty()
 
 
-@contextmanager
-def libraries_loading() -> Iterator[None]:
-    """A command's libraries imported with the garbage collector paused: torch, scikit-learn and
-    pydantic make about a million objects, which it would walk over and over meanwhile (0.4 s of
-    1.5 s). They live as long as the command, so they are then frozen out of its sight: its full
-    collections do not walk them (0.16 s in a sweep of 4,096 runs), nor write to their pages in
-    the processes the command forks (Python's advice for fork)."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
+# The `trainlab` console script (entry) owns its process: the libraries a command imports stay
+# frozen out of the garbage collector's sight (imports.gc_paused). Called from Python, main()
+# leaves the caller's collector as it was.
+_own_process = False
+
+
+def libraries_loading():
+    return gc_paused(keep_frozen=_own_process)
 
 
 def made_aside(cfgs: list) -> DataCache:
-    """The data sets of every run, made by a forked process while this one imports torch."""
-    return DataCache.made_aside([spec.config for cfg in cfgs for spec in expand(cfg)])
+    """The data sets of every run (and of each experiment's own config, which its report draws),
+    made by a forked process while this one imports torch."""
+    return DataCache.made_aside([c for cfg in cfgs for c in (cfg, *(spec.config for spec in expand(cfg)))])
 
 
 # ---------------------------------------------------------------------------- run
@@ -91,18 +85,18 @@ def run(
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
-    data_for = made_aside([cfg])
-    with libraries_loading():
-        from trainlab.population.plan import parse_memory
-        from trainlab.runner import default_out_dir, run as run_experiments
+    with made_aside([cfg]) as data_for:
+        with libraries_loading():
+            from trainlab.population.plan import parse_memory
+            from trainlab.runner import default_out_dir, run as run_experiments
 
-    budget = parse_memory(max_memory) if max_memory is not None else None
-    out_dir = out or default_out_dir(cfg.name)
-    command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
-    _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
-                                            progress=_show_interactive(), executor=executor,
-                                            ray_address=ray_address, max_memory=budget, data_for=data_for),
-                    out_dir, command)
+        budget = parse_memory(max_memory) if max_memory is not None else None
+        out_dir = out or default_out_dir(cfg.name)
+        command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
+        _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
+                                                progress=_show_interactive(), executor=executor,
+                                                ray_address=ray_address, max_memory=budget, data_for=data_for),
+                        out_dir, command)
 
 
 def _run_and_report(job, out_dir: Path, command: str) -> None:
@@ -193,17 +187,17 @@ def lab(
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
-    data_for = made_aside(cfgs)
-    with libraries_loading():
-        from trainlab.runner import default_out_dir, run as run_experiments
+    with made_aside(cfgs) as data_for:
+        with libraries_loading():
+            from trainlab.runner import default_out_dir, run as run_experiments
 
-    out_dir = out or default_out_dir("lab")
-    command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
-        " --quick" if quick else ""
-    )
-    _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
-                                            progress=_show_interactive(), data_for=data_for),
-                    out_dir, command.replace("  ", " "))
+        out_dir = out or default_out_dir("lab")
+        command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
+            " --quick" if quick else ""
+        )
+        _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
+                                                progress=_show_interactive(), data_for=data_for),
+                        out_dir, command.replace("  ", " "))
 
 
 @app.command()
@@ -444,6 +438,8 @@ def entry() -> None:
     tearing down an interpreter that has loaded torch, scikit-learn and matplotlib takes ~0.4 s
     after every command, spent freeing objects the OS reclaims at once. Exit handlers still run;
     with threads still alive (none is expected) the ordinary exit joins them."""
+    global _own_process
+    _own_process = True
     try:
         main()
         code = 0

@@ -23,7 +23,7 @@ import numpy as np
 
 from trainlab.config import DataConfig, RunConfig
 from trainlab.errors import BadInput
-from trainlab.forking import FORK, fork, succeeded
+from trainlab.forking import FORK, fork, kill, succeeded
 
 # scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
 # to import, which a command that trains spends in a forked process instead (DataCache.made_aside).
@@ -396,7 +396,11 @@ def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: i
 
 
 class DataCache:
-    """Each distinct data config is generated, split and scaled once."""
+    """Each distinct data config is generated, split and scaled once.
+
+    ``DataCache.made_aside`` has them made by a forked process meanwhile; used as a context
+    manager, such a cache stops that process if they were never asked for (bad input found first).
+    """
 
     def __init__(self) -> None:
         self._cache: dict[str, Dataset] = {}
@@ -410,33 +414,45 @@ class DataCache:
             self._cache[key] = make_dataset(cfg.data)
         return self._cache[key]
 
+    def __enter__(self) -> DataCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._aside:
+            read, pid = self._aside
+            self._aside = None
+            kill([pid])
+            os.close(read)
+
     @classmethod
     def made_aside(cls, cfgs: list[RunConfig]) -> DataCache:
         """A cache whose data sets are made by a forked process meanwhile. A command that trains
         imports torch next (~1 s); scikit-learn takes ~0.6 s more to import, and in the child it
         does so on the other core, while this process never imports it. (Once scikit-learn is
-        imported, making the data here is quicker than a fork.) A data set the child could not
-        make (a bad CSV, say) is made here when asked for, and raises here."""
+        imported, making the data here is quicker than a fork.) Whatever the child did not make
+        (a bad CSV, say, or everything if it failed) is made here when asked for, and raises here."""
         cache = cls()
         if not FORK or "sklearn" in sys.modules:
             return cache
         read, write = os.pipe()
 
         def make() -> None:
-            os.close(read)
-            made: dict[str, Dataset] = {}
-            for cfg in cfgs:
-                key = cfg.data.model_dump_json()
-                if key not in made:
-                    try:
-                        made[key] = make_dataset(cfg.data)
-                    except BadInput:
-                        continue
             try:
+                os.close(read)
+                made: dict[str, Dataset] = {}
+                for cfg in cfgs:
+                    key = cfg.data.model_dump_json()
+                    if key not in made:
+                        try:
+                            made[key] = make_dataset(cfg.data)
+                        except BadInput:
+                            continue
                 with os.fdopen(write, "wb") as f:
                     pickle.dump(made, f, protocol=pickle.HIGHEST_PROTOCOL)
-            except BrokenPipeError:  # this process ended (bad input found elsewhere, say): nothing to do
-                pass
+            except BaseException:
+                # Ctrl-C (within scipy's import it surfaces as an ImportError), the parent gone, a
+                # bug: the parent makes the data sets itself, and says what is wrong if anything is
+                os._exit(1)
 
         pids: list[int] = []
         try:
@@ -448,11 +464,10 @@ class DataCache:
 
     def _collect(self) -> None:
         read, pid = self._aside
+        with os.fdopen(read, "rb", closefd=False) as f:
+            made = f.read()
+        done = succeeded(pid)
         self._aside = None
-        with os.fdopen(read, "rb") as f:
-            try:
-                made = pickle.load(f)
-            except EOFError:  # the child failed (its traceback is on stderr): they are made here
-                made = {}
-        succeeded(pid)
-        self._cache.update(made)
+        os.close(read)
+        if done:
+            self._cache.update(pickle.loads(made))

@@ -40,7 +40,7 @@ def forked(tasks: list[Callable[[], None]]) -> Iterator[None]:
             fork(task, pids)
         yield
     except BaseException:
-        _kill(pids)
+        kill(pids)
         raise
     failed = _reap(pids)
     if failed:
@@ -113,12 +113,13 @@ def _reap(pids: list[int]) -> int:
             failed += not succeeded(pids[0])
             pids.pop(0)
     except BaseException:
-        _kill(pids)
+        kill(pids)
         raise
     return failed
 
 
-def _kill(pids: list[int]) -> None:
+def kill(pids: list[int]) -> None:
+    """Kill the children ``pids`` and wait for them (any already gone are skipped)."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
