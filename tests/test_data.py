@@ -153,18 +153,23 @@ def test_a_dataset_pickles_whole():
 
 
 def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_for(tmp_path):
-    # ... and a child that failed or was never asked leaves nothing behind
-    # in a fresh process, where scikit-learn is not imported yet (else the cache makes them itself)
+    # ... and a child that failed, was interrupted or never asked leaves nothing behind. In a fresh
+    # process, where scikit-learn is not imported yet (else the cache makes them itself)
     import subprocess
     import sys
     import textwrap
 
     (tmp_path / "bad.csv").write_text("x1,x2,y\n1,2,0\n3,oops,1\n")
     script = textwrap.dedent(f"""
-        import os, pickle, signal, sys, time
+        import os, pickle, signal, sys, time, types
         from trainlab.config import config_from_dict
         from trainlab.data import DataCache
         from trainlab.errors import BadInput
+        def reaped(pid):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return True
         cfgs = [config_from_dict({{"data": d}}) for d in (
             {{"name": "moons", "n_samples": 300}}, {{"name": "spiral", "n_samples": 200, "scale": "minmax"}},
             {{"name": "moons", "n_samples": 300}}, {{"name": "csv", "path": {str(tmp_path / "bad.csv")!r}}})]
@@ -179,11 +184,26 @@ def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_fo
         # never asked for: the child is stopped and waited for
         with DataCache.made_aside(cfgs) as cache:
             pid = cache._aside[1]
+        assert reaped(pid)
+        # Ctrl-C while the pipe is read: asked again, this process makes them
+        import trainlab.data
+        fdopen = os.fdopen
+        class Interrupted:
+            def __init__(self, f): self.f = f
+            def __enter__(self): return self
+            def __exit__(self, *exc): self.f.close()
+            def read(self):
+                self.f.read(1000)
+                raise KeyboardInterrupt
+        cache = DataCache.made_aside(cfgs)
+        pid = cache._aside[1]
+        trainlab.data.os = types.SimpleNamespace(**{{**vars(os), "fdopen": lambda *a, **k: Interrupted(fdopen(*a, **k))}})
         try:
-            os.waitpid(pid, os.WNOHANG)
-            raise AssertionError("the child was not waited for")
-        except ChildProcessError:
-            pass
+            cache(cfgs[0])
+            raise AssertionError("not interrupted")
+        except KeyboardInterrupt:
+            trainlab.data.os = os
+        assert cache._aside is None and reaped(pid)  # asked again, this process makes them (as below)
         # a child killed while it writes (the pipe full): this process makes them itself
         big = [config_from_dict({{"data": {{"name": "spiral", "n_samples": 20_000, "noise": noise}}}})
                for noise in (0.1, 0.2, 0.3)]

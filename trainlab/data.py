@@ -23,7 +23,7 @@ import numpy as np
 
 from trainlab.config import DataConfig, RunConfig
 from trainlab.errors import BadInput
-from trainlab.forking import FORK, fork, kill, succeeded
+from trainlab.forking import FORK, fork, interrupts_held, kill, succeeded
 
 # scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
 # to import, which a command that trains spends in a forked process instead (DataCache.made_aside).
@@ -418,11 +418,7 @@ class DataCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._aside:
-            read, pid = self._aside
-            self._aside = None
-            kill([pid])
-            os.close(read)
+        self._stop()
 
     @classmethod
     def made_aside(cls, cfgs: list[RunConfig]) -> DataCache:
@@ -457,6 +453,10 @@ class DataCache:
         pids: list[int] = []
         try:
             fork(make, pids)
+        except BaseException:  # a Ctrl-C held back across the fork goes on here
+            kill(pids)
+            os.close(read)
+            raise
         finally:
             os.close(write)
         cache._aside = (read, pids[0])
@@ -464,10 +464,24 @@ class DataCache:
 
     def _collect(self) -> None:
         read, pid = self._aside
-        with os.fdopen(read, "rb", closefd=False) as f:
-            made = f.read()
-        done = succeeded(pid)
-        self._aside = None
-        os.close(read)
+        try:
+            with os.fdopen(read, "rb", closefd=False) as f:
+                made = f.read()
+            with interrupts_held():  # (the child has closed the pipe: it is ending)
+                done = succeeded(pid)
+                self._aside = None
+                os.close(read)
+        except BaseException:  # Ctrl-C while reading: asked again, this process makes them
+            self._stop()
+            raise
         if done:
             self._cache.update(pickle.loads(made))
+
+    def _stop(self) -> None:
+        """Kill the process making the data sets, if it is still there, and wait for it."""
+        with interrupts_held():
+            if self._aside:
+                read, pid = self._aside
+                self._aside = None
+                kill([pid])
+                os.close(read)
