@@ -59,10 +59,6 @@ ENGINES: dict[str, Engine] = {
 EXECUTORS = ("local", "ray")
 
 
-def register_engine(name: str, engine: Engine) -> None:
-    ENGINES[name] = engine
-
-
 def check_executor(engine: str, executor: str) -> None:
     if executor not in EXECUTORS:
         raise BadInput(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
@@ -82,7 +78,7 @@ def choose_engine(name: str, n_runs: int, executor: str = "local") -> str:
         if name not in ENGINES:
             raise BadInput(f"--engine {name!r}: expected one of {', '.join(['auto', *ENGINES])}")
         return name
-    return "population" if n_runs > 1 and "population" in ENGINES else "reference"
+    return "population" if n_runs > 1 else "reference"
 
 
 @dataclass
