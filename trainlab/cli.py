@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trainlab import experiments
-from trainlab.config import DATASETS, DataConfig, apply_overrides, config_from_dict, expand, load_config
+from trainlab.config import DATASETS, DataConfig, apply_overrides, config_from_dict, load_config
 from trainlab.data import DataCache
 from trainlab.errors import BadInput
 from trainlab.imports import gc_paused
@@ -61,12 +61,6 @@ def libraries_loading():
     return gc_paused(keep_frozen=_own_process)
 
 
-def made_aside(cfgs: list) -> DataCache:
-    """The data sets of every run (and of each experiment's own config, which its report draws),
-    made by a forked process while this one imports torch."""
-    return DataCache.made_aside([c for cfg in cfgs for c in (cfg, *(spec.config for spec in expand(cfg)))])
-
-
 # ---------------------------------------------------------------------------- run
 
 
@@ -85,7 +79,7 @@ def run(
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
-    with made_aside([cfg]) as data_for:
+    with DataCache.made_aside([cfg]) as data_for:  # while torch imports
         with libraries_loading():
             from trainlab.population.plan import parse_memory
             from trainlab.runner import default_out_dir, run as run_experiments
@@ -187,7 +181,7 @@ def lab(
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
-    with made_aside(cfgs) as data_for:
+    with DataCache.made_aside(cfgs) as data_for:  # while torch imports
         with libraries_loading():
             from trainlab.runner import default_out_dir, run as run_experiments
 

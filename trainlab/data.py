@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from trainlab.config import DataConfig, RunConfig
+from trainlab.config import DataConfig, RunConfig, expand
 from trainlab.errors import BadInput
 from trainlab.forking import FORK, fork, interrupts_held, kill, succeeded
 
@@ -406,10 +406,14 @@ class DataCache:
         self._cache: dict[str, Dataset] = {}
         self._aside: tuple[int, int] | None = None  # (pipe, pid) of the process making them
 
+    @staticmethod
+    def key(cfg: RunConfig) -> str:
+        return cfg.data.model_dump_json()
+
     def __call__(self, cfg: RunConfig) -> Dataset:
         if self._aside:
             self._collect()
-        key = cfg.data.model_dump_json()
+        key = self.key(cfg)
         if key not in self._cache:
             self._cache[key] = make_dataset(cfg.data)
         return self._cache[key]
@@ -422,7 +426,9 @@ class DataCache:
 
     @classmethod
     def made_aside(cls, cfgs: list[RunConfig]) -> DataCache:
-        """A cache whose data sets are made by a forked process meanwhile. A command that trains
+        """A cache whose data sets, those of every run of the experiments ``cfgs`` and of each
+        experiment's own config (its report draws it), are made by a forked process meanwhile
+        (the grids expanded there too). A command that trains
         imports torch next (~1 s); scikit-learn takes ~0.6 s more to import, and in the child it
         does so on the other core, while this process never imports it. (Once scikit-learn is
         imported, making the data here is quicker than a fork.) Whatever the child did not make
@@ -436,8 +442,8 @@ class DataCache:
             try:
                 os.close(read)
                 made: dict[str, Dataset] = {}
-                for cfg in cfgs:
-                    key = cfg.data.model_dump_json()
+                for cfg in [c for exp in cfgs for c in (exp, *(spec.config for spec in expand(exp)))]:
+                    key = cls.key(cfg)
                     if key not in made:
                         try:
                             made[key] = make_dataset(cfg.data)
