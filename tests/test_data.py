@@ -165,6 +165,7 @@ def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_fo
         from trainlab.config import config_from_dict
         from trainlab.data import DataCache
         from trainlab.errors import BadInput
+        from trainlab.forking import fork
         def reaped(pid):
             try:
                 os.waitpid(pid, os.WNOHANG)
@@ -185,8 +186,21 @@ def test_data_made_aside_equal_data_made_here_and_bad_data_raises_where_asked_fo
         with DataCache.made_aside(cfgs) as cache:
             pid = cache._aside[1]
         assert reaped(pid)
-        # Ctrl-C while the pipe is read: asked again, this process makes them
+        # Ctrl-C held back across the fork, going on right after it: the child is stopped, the pipe closed
         import trainlab.data
+        forked, fds = [], len(os.listdir("/proc/self/fd"))
+        def interrupted_fork(task, pids):
+            fork(task, pids)
+            forked.extend(pids)
+            raise KeyboardInterrupt
+        trainlab.data.fork = interrupted_fork
+        try:
+            DataCache.made_aside(cfgs)
+            raise AssertionError("not interrupted")
+        except KeyboardInterrupt:
+            trainlab.data.fork = fork
+        assert reaped(forked[0]) and len(os.listdir("/proc/self/fd")) == fds
+        # Ctrl-C while the pipe is read: asked again, this process makes them
         fdopen = os.fdopen
         class Interrupted:
             def __init__(self, f): self.f = f
