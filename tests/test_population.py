@@ -172,11 +172,9 @@ def test_options_the_engine_does_not_implement_fall_back_to_the_reference_engine
 def test_trainlab_run_uses_the_population_engine_for_a_sweep(cli, write_config, tmp_path):
     config = write_config('name = "sweep"\nseeds = 2\n[data]\nn_samples = 200\n[train]\nepochs = 3\n'
                           'dtype = "float64"\n[grid]\n"optim.lr" = [0.1, 0.01]\n')
-    engines = []
-    run(config_from_dict({"name": "sweep", "seeds": 2, "data": {"n_samples": 200},
-                          "train": {"epochs": 3, "dtype": "float64"}, "grid": {"optim.lr": [0.1, 0.01]}}),
-        out=tmp_path / "api", plots=False, on_engine=lambda name, cfg: engines.append(name))
-    assert engines == ["population"]
+    from trainlab.runner import choose_engine
+
+    assert choose_engine("auto", n_runs=4) == "population" and choose_engine("auto", n_runs=1) == "reference"
     for engine in ("population", "reference"):
         assert cli("run", config, "--engine", engine, "--out", tmp_path / engine).code == 0
     pop, ref = (list(csv.DictReader(open(tmp_path / e / "runs.csv"))) for e in ("population", "reference"))

@@ -3,7 +3,7 @@
 ``make_dataset(cfg)`` returns a ``Dataset`` whose inputs are ready for a model. It keeps the raw
 2-D coordinates too, and ``prepare`` maps any raw points (a plotting grid, say) through the same
 feature transforms and the scaler fitted on the training split. A ``Dataset`` is plain data (it
-pickles without scikit-learn), so a ``DataCache`` can have its data sets made in another process.
+pickles without scikit-learn: a Ray cluster receives it as it is).
 """
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ from __future__ import annotations
 import csv
 import functools
 import math
-import os
-import pickle
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from trainlab.config import DataConfig, RunConfig, expand
+from trainlab.config import DataConfig, RunConfig
 from trainlab.errors import BadInput
-from trainlab.forking import FORK, fork, interrupts_held, kill, succeeded
 
 # scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
-# to import, which a command that trains spends in a forked process instead (DataCache.made_aside).
+# to import, which commands that never make a data set (list, report) need not pay.
 
 # The noise a generator uses when the config leaves `noise` unset.
 DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0}
@@ -396,98 +392,13 @@ def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: i
 
 
 class DataCache:
-    """Each distinct data config is generated, split and scaled once.
-
-    ``DataCache.made_aside`` has them made by a forked process meanwhile; used as a context
-    manager, such a cache stops that process if they were never asked for (bad input found first).
-    """
+    """Each distinct data config is generated, split and scaled once."""
 
     def __init__(self) -> None:
         self._cache: dict[str, Dataset] = {}
-        self._aside: tuple[int, int] | None = None  # (pipe, pid) of the process making them
-
-    @staticmethod
-    def key(cfg: RunConfig) -> str:
-        return cfg.data.model_dump_json()
 
     def __call__(self, cfg: RunConfig) -> Dataset:
-        if self._aside:
-            self._collect()
-        key = self.key(cfg)
+        key = cfg.data.model_dump_json()
         if key not in self._cache:
             self._cache[key] = make_dataset(cfg.data)
         return self._cache[key]
-
-    def __enter__(self) -> DataCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    @classmethod
-    def made_aside(cls, cfgs: list[RunConfig]) -> DataCache:
-        """A cache whose data sets, those of every run of the experiments ``cfgs`` and of each
-        experiment's own config (its report draws it), are made by a forked process meanwhile
-        (the grids expanded there too). A command that trains
-        imports torch next (~1 s); scikit-learn takes ~0.6 s more to import, and in the child it
-        does so on the other core, while this process never imports it. (Once scikit-learn is
-        imported, making the data here is quicker than a fork.) Whatever the child did not make
-        (a bad CSV, say, or everything if it failed) is made here when asked for, and raises here."""
-        cache = cls()
-        if not FORK or "sklearn" in sys.modules:
-            return cache
-        read, write = os.pipe()
-
-        def make() -> None:
-            try:
-                os.close(read)
-                made: dict[str, Dataset] = {}
-                for cfg in [c for exp in cfgs for c in (exp, *(spec.config for spec in expand(exp)))]:
-                    key = cls.key(cfg)
-                    if key not in made:
-                        try:
-                            made[key] = make_dataset(cfg.data)
-                        except BadInput:
-                            continue
-                with os.fdopen(write, "wb") as f:
-                    pickle.dump(made, f, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:
-                # Ctrl-C (within scipy's import it surfaces as an ImportError), the parent gone, a
-                # bug: the parent makes the data sets itself, and says what is wrong if anything is
-                os._exit(1)
-
-        pids: list[int] = []
-        try:
-            fork(make, pids)
-        except BaseException:  # a Ctrl-C held back across the fork goes on here
-            kill(pids)
-            os.close(read)
-            raise
-        finally:
-            os.close(write)
-        cache._aside = (read, pids[0])
-        return cache
-
-    def _collect(self) -> None:
-        read, pid = self._aside
-        try:
-            with os.fdopen(read, "rb", closefd=False) as f:
-                made = f.read()
-            with interrupts_held():  # (the child has closed the pipe: it is ending)
-                done = succeeded(pid)
-                self._aside = None
-                os.close(read)
-        except BaseException:  # Ctrl-C while reading: asked again, this process makes them
-            self._stop()
-            raise
-        if done:
-            self._cache.update(pickle.loads(made))
-
-    def _stop(self) -> None:
-        """Kill the process making the data sets, if it is still there, and wait for it."""
-        with interrupts_held():
-            if self._aside:
-                read, pid = self._aside
-                self._aside = None
-                kill([pid])
-                os.close(read)

@@ -27,6 +27,9 @@ SUMMARY_COLUMNS = (
     "seconds",
 )
 STATUSES = ("ok", "early_stopped", "diverged")
+# A run has diverged when its train loss is no longer finite or has risen above this multiple of
+# the untrained model's (a loss that explodes but stays finite is as lost as a NaN one).
+DIVERGENCE_FACTOR = 100.0
 
 
 @dataclass
@@ -104,19 +107,25 @@ class RunBatch(Sequence):
     """
 
     def __init__(self, specs: list[RunSpec], history: np.ndarray, params: np.ndarray,
-                 state_dict: Callable[[np.ndarray], dict[str, np.ndarray]], has_test: bool,
-                 alloc: Callable[[tuple, Any], np.ndarray] = np.zeros):
+                 state_dict: Callable[[np.ndarray], dict[str, np.ndarray]], has_test: bool):
         k = len(specs)
         self.specs, self.history, self.params, self.state_dict = specs, history, params, state_dict
-        self.status = alloc((k,), np.int8)  # index into STATUSES
-        self.epochs_run = alloc((k,), np.int64)
-        self.best_epoch = alloc((k,), np.int64)
-        self.final_epoch = alloc((k,), np.int64)
-        self.test_acc = None
-        if has_test:
-            self.test_acc = alloc((k,), np.float64)
-            self.test_acc.fill(np.nan)
-        self.seconds = 0.0
+        self.status = np.zeros(k, np.int8)  # index into STATUSES
+        self.epochs_run = np.zeros(k, np.int64)
+        self.best_epoch = np.zeros(k, np.int64)
+        self.final_epoch = np.zeros(k, np.int64)
+        self.test_acc = np.full(k, np.nan) if has_test else None
+        self.seconds = np.zeros(k)  # each run's share of its slice's training time
+
+    def take(self, index: np.ndarray) -> RunBatch:
+        """The runs ``index``, as a batch of their own (copies)."""
+        part = RunBatch([self.specs[i] for i in index], self.history[index], self.params[index], self.state_dict,
+                        has_test=self.test_acc is not None)
+        for name in ("status", "epochs_run", "best_epoch", "final_epoch", "seconds"):
+            getattr(part, name)[:] = getattr(self, name)[index]
+        if self.test_acc is not None:
+            part.test_acc[:] = self.test_acc[index]
+        return part
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -136,7 +145,7 @@ class RunBatch(Sequence):
             final_epoch=int(self.final_epoch[i]),
             test_acc=None if self.test_acc is None else float(self.test_acc[i]),
             params=self.state_dict(self.params[i]),
-            seconds=self.seconds,
+            seconds=float(self.seconds[i]),
         )
 
     def summaries(self) -> dict[str, list]:
@@ -155,7 +164,7 @@ class RunBatch(Sequence):
             "final_val_acc": final[:, col["val_acc"]].tolist(),
             "best_val_acc": np.fmax.reduce(self.history[:, :, col["val_acc"]], axis=1).tolist(),
             "test_acc": [None] * k if self.test_acc is None else self.test_acc.tolist(),
-            "seconds": [self.seconds] * k,
+            "seconds": self.seconds.tolist(),
         }
 
 

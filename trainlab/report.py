@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 import sqlite3
 import time
 import tomllib
@@ -20,10 +19,9 @@ from typing import Any, Callable, Mapping
 from trainlab.config import RunConfig, config_from_dict, expand
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
-from trainlab.forking import FORK, forked
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
 from trainlab.models import layer_sizes
-from trainlab.store import STORE_NAME, Store, Unsaved
+from trainlab.store import STORE_NAME, Store
 
 REPORT_NAME = "report.html"
 TABLE_METRICS = ("final_train_loss", "final_val_loss", "final_train_acc", "final_val_acc", "test_acc")
@@ -56,18 +54,15 @@ class Report:
 
 
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
-                 histories: Mapping[str, dict[str, Any]] | None = None, in_parallel: bool = True,
-                 unsaved: Unsaved | None = None) -> Report:
+                 histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
     """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
-    ``histories``: those of the runs already in memory (``history.history_arrays``), not read again;
-    ``in_parallel``: half the figures drawn in a forked process (Linux); ``unsaved``: runs being
-    stored meanwhile, reported too."""
-    from trainlab.plots import figure_drawers
+    ``histories``: those of the runs already in memory (``history.history_arrays``), not read again."""
+    from trainlab.plots import figure_drawers, save_png
 
     out_dir = Path(out_dir)
     data_for = data_for or DataCache()
-    sections, drawings = [], []
-    with open_store(out_dir, unsaved) as store:
+    sections = []
+    with open_store(out_dir) as store:
         for e in store.experiments():
             name = e["experiment"]
             cfg = config_from_dict(tomllib.loads(e["config_toml"]), source=f"{store.path} ({name})")
@@ -80,10 +75,8 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
                 curves = store.curves(runs, histories)
                 finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
                 for kind, draw in figure_drawers(name, runs, curves, cfg, data_for).items():
-                    figures[kind] = out_dir / f"{name}-{kind}.png"
-                    drawings.append((figures[kind], draw))
+                    figures[kind] = save_png(draw(store.params), out_dir / f"{name}-{kind}.png")
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
-    draw_pngs(out_dir, drawings, in_parallel, unsaved)
     path = out_dir / REPORT_NAME
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render(sections, out_dir), encoding="utf-8")
@@ -91,36 +84,14 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
     return Report(path, sections)
 
 
-def draw_pngs(out_dir: Path, drawings: list[tuple[Path, Callable[..., Any]]], in_parallel: bool,
-              unsaved: Unsaved | None = None) -> None:
-    """Each figure drawn into its PNG file, every other one in a forked process if ``in_parallel``
-    (Linux): the lab's 18 figures take ~4 s of matplotlib in one."""
-    from trainlab.plots import save_png
-
-    def draw(share: list[tuple[Path, Callable[..., Any]]]) -> None:
-        with Store(out_dir, unsaved) as store:  # each process its own connection: one must not cross a fork
-            for png, drawer in share:
-                save_png(drawer(store.params), png)
-
-    def draw_behind(share: list[tuple[Path, Callable[..., Any]]]) -> None:
-        os.nice(10)  # behind the store's last chunk, which trainlab run may be writing meanwhile
-        draw(share)
-
-    if in_parallel and FORK and len(drawings) > 1:
-        with forked([lambda: draw_behind(drawings[1::2])]):
-            draw(drawings[0::2])
-    else:
-        draw(drawings)
-
-
-def open_store(out_dir: Path, unsaved: Unsaved | None = None) -> Store:
+def open_store(out_dir: Path) -> Store:
     """The directory's store, or BadInput naming what is wrong (without creating anything)."""
     if not out_dir.is_dir():
         raise BadInput(f"{out_dir}: no such directory (expected an output directory of trainlab run or lab)")
     if not (out_dir / STORE_NAME).is_file():
         raise BadInput(f"{out_dir}: no {STORE_NAME} here (expected an output directory of trainlab run or lab)")
     try:
-        store = Store(out_dir, unsaved)
+        store = Store(out_dir)
         store.experiments()
     except sqlite3.DatabaseError as e:
         raise BadInput(f"{out_dir / STORE_NAME}: not a trainlab run store ({e})") from None

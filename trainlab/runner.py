@@ -1,41 +1,43 @@
 """From configs to an output directory: expand the grid, train with an engine, store, export, plot.
 
-An engine takes a list of run specs and yields finished runs a chunk at a time; each chunk is
-committed to the store before the next one starts, which is what makes ``--resume`` safe.
+An engine takes a list of run specs and yields finished runs a few at a time (the population
+engine: a slice, about a second of training); each batch is committed to the store as it comes,
+which is what makes a kill lose little and ``--resume`` safe.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
-from trainlab.forking import FORK, fork, forked, interrupts_held, succeeded
 from trainlab.history import RunResult, history_arrays
-from trainlab.store import STORE_NAME, Store, Unsaved, write_bytes
+from trainlab.store import STORE_NAME, Store
 
 DataFor = Callable[[RunConfig], Dataset]
-Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
+Progress = Callable[[float], None]  # called with the number of runs (or a fraction of one) advanced
+# An engine trains specs and yields their results a few at a time.
+Engine = Callable[..., Iterator[list[RunResult]]]
 
 
-def reference_engine(specs: list[RunSpec], data_for: DataFor, **train_kwargs: Any) -> Iterator[list[RunResult]]:
+def reference_engine(specs: list[RunSpec], data_for: DataFor, progress: Progress | None = None,
+                     **train_kwargs: Any) -> Iterator[list[RunResult]]:
     from trainlab.train import train
 
     for spec in specs:
         # diagnostics=False: the store keeps history, not ``extra``, so a sweep would measure them for nothing
         yield [train(spec.config, spec.seed, data=data_for(spec.config), spec=spec, diagnostics=False,
                      **train_kwargs)]
+        if progress:
+            progress(1)
 
 
 def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -> Iterator[list[RunResult]]:
@@ -44,11 +46,12 @@ def population_engine(specs: list[RunSpec], data_for: DataFor, **options: Any) -
     return engine(specs, data_for, **options)
 
 
-def manual_engine(specs: list[RunSpec], data_for: DataFor) -> Iterator[list[RunResult]]:
+def manual_engine(specs: list[RunSpec], data_for: DataFor, progress: Progress | None = None
+                  ) -> Iterator[list[RunResult]]:
     """The reference loop with gradients from hand-written backprop instead of autograd."""
     from trainlab.backprop import manual_gradients
 
-    yield from reference_engine(specs, data_for, gradients=manual_gradients)
+    yield from reference_engine(specs, data_for, progress, gradients=manual_gradients)
 
 
 ENGINES: dict[str, Engine] = {
@@ -146,8 +149,9 @@ class Results:
             return store.params(run_id)
 
 
-class Progress:
-    """A rich progress bar per experiment (runs done / total, ETA); silent when not a terminal."""
+class ProgressBar:
+    """A rich progress bar per experiment (runs done / total, ETA); silent when not a terminal.
+    ``advance`` may be called from the engine's threads."""
 
     def __init__(self, enabled: bool):
         self.bar = None
@@ -163,7 +167,7 @@ class Progress:
                 TimeRemainingColumn(),
             )
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> ProgressBar:
         if self.bar:
             self.bar.start()
         return self
@@ -175,19 +179,19 @@ class Progress:
     def add(self, name: str, total: int, done: int) -> Any:
         return self.bar.add_task(name, total=total, completed=done) if self.bar else None
 
-    def advance(self, task: Any, n: int) -> None:
+    def advance(self, task: Any, n: float) -> None:
         if self.bar:
             self.bar.advance(task, n)
+
+    def to(self, task: Any) -> Progress | None:
+        """The engine's ``progress`` callback for ``task``."""
+        return (lambda n: self.advance(task, n)) if self.bar else None
 
 
 # The histories of the runs a command trains are kept in memory for its report and CSV export (a
 # second or two faster than reading them back, for thousands of runs) up to about this many bytes;
 # the store has them all.
 KEEP_HISTORIES_BYTES = 256 << 20
-# The last chunk is written to the store by a forked process while the report is drawn when it
-# holds at least this many epochs (history rows: ~1.5 µs each in SQLite, so 0.1 s, against ~10 ms
-# for the fork); K = 4,096 × 150 epochs took 1.4 s to store.
-SAVE_ALONGSIDE_EPOCHS = 50_000
 
 
 def run(
@@ -198,19 +202,19 @@ def run(
     force: bool = False,
     progress: bool = False,
     plots: bool = True,
-    on_engine: Callable[[str, RunConfig], None] | None = None,
-    executor: str = "local",
-    ray_address: str | None = None,
-    max_memory: int | None = None,
     data_for: DataCache | None = None,
+    **engine_options: Any,
 ) -> Results:
-    """Train every run of one or more experiments into ``out`` and return the results.
-    ``data_for``: a cache of the data sets, perhaps being made already (``DataCache.made_aside``)."""
+    """Train every run of one or more experiments into ``out`` and return the results: expand the
+    grids, train, store each batch of runs as it finishes, export the CSV files, draw the report.
+    ``engine_options`` go to the population engine: ``executor`` ("local" or "ray"),
+    ``ray_address``, ``max_memory`` (bytes)."""
     cfgs = cfg if isinstance(cfg, list) else [cfg]
     names = [c.experiment_name for c in cfgs]
     if len(set(names)) != len(names):
         raise BadInput(f"experiment names must be unique (got {', '.join(names)})")
     out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
+    executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
     data_for = data_for or DataCache()
     plan = [(c, expand(c)) for c in cfgs]
@@ -220,121 +224,34 @@ def run(
             data_for(spec.config)
     prepare_out_dir(out_dir, resume=resume, force=force)
 
-    with Store(out_dir) as store:
+    histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report and CSV
+    kept_bytes = 0
+    with Store(out_dir) as store, ProgressBar(progress) as bar:
         for c, _ in plan:
             check_resumable(store, c, resume)
             store.add_experiment(c.experiment_name, to_toml(c), list(c.grid))
         (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
         done = store.done_ids()
-        todos = [[s for s in specs if s.run_id not in done] for _, specs in plan]
-        left = sum(map(len, todos))
-        # no forks after Ray, whose threads may linger in this process
-        forks = executor == "local" and FORK
-        histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report and CSV
-        kept_bytes = 0
-        unsaved = None  # the last chunk, written to the store while the report is drawn
-        with Progress(progress) as bar:
-            for (c, specs), todo, name in zip(plan, todos, engines):
-                positions = {s.run_id: i for i, s in enumerate(specs)}
-                store.set_positions(positions)
-                task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
-                if on_engine:
-                    on_engine(name, c)
-                if not todo:
-                    continue
-                options = (dict(executor=executor, ray_address=ray_address, max_memory=max_memory)
-                           if name == "population" else {})
-                for chunk in ENGINES[name](todo, data_for, **options):
-                    left -= len(chunk)
-                    arrays = history_arrays(chunk) if kept_bytes < KEEP_HISTORIES_BYTES else {}
+        for (c, specs), name in zip(plan, engines):
+            positions = {s.run_id: i for i, s in enumerate(specs)}
+            store.set_positions(positions)
+            todo = [s for s in specs if s.run_id not in done]
+            task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
+            if not todo:
+                continue
+            options = engine_options if name == "population" else {}
+            for results in ENGINES[name](todo, data_for, progress=bar.to(task), **options):
+                store.save(results, positions)
+                if kept_bytes < KEEP_HISTORIES_BYTES:
+                    arrays = history_arrays(results)
                     histories.update(arrays)
                     kept_bytes += sum(a.nbytes for h in arrays.values() for a in h.values())
-                    epochs = sum(len(h["epoch"]) for h in arrays.values())
-                    if left == 0 and arrays and epochs >= SAVE_ALONGSIDE_EPOCHS and plots and forks:
-                        unsaved = Unsaved(chunk, positions)
-                    else:
-                        store.save(chunk, positions)
-                    bar.advance(task, len(chunk))
-        if not plots:
-            store.export_csv(out_dir)
-            return Results(out_dir, data_for=data_for)
-    # the figures as PNG files, and report.html with them embedded; the CSV files and the store's
-    # last chunk (a second or so for thousands of runs) meanwhile
+        store.export_csv(out_dir, histories)
+    if not plots:
+        return Results(out_dir, data_for=data_for)
     from trainlab.report import build_report
 
-    with (saving(out_dir, unsaved),
-          exporting_csv(out_dir, in_background=forks, histories=histories, unsaved=unsaved)):
-        report = build_report(out_dir, data_for, histories=histories, in_parallel=forks, unsaved=unsaved)
-    return Results(out_dir, report, data_for)
-
-
-@contextmanager
-def saving(out_dir: Path, unsaved: Unsaved | None) -> Iterator[None]:
-    """Write ``unsaved`` into the store from a forked process while the body runs (readers of the
-    store see its runs through ``Store(out_dir, unsaved)`` meanwhile). The runs are stored however
-    the body ends: an error or a Ctrl-C there waits for the writer, which ignores Ctrl-C, and if
-    the writer fails this process stores them."""
-    if unsaved is None:
-        yield
-        return
-
-    def save() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
-        with Store(out_dir) as store:
-            store.save(unsaved.results, unsaved.positions)
-
-    writers: list[int] = []
-    try:
-        fork(save, writers)
-        yield
-    finally:
-        with interrupts_held():  # a second Ctrl-C goes on once the runs are stored
-            if not (writers and succeeded(writers[0])):
-                with Store(out_dir) as store:
-                    store.save(unsaved.results, unsaved.positions)
-
-
-# history.csv is written in this many parts by as many forked processes, then concatenated: for a
-# sweep of thousands of runs it takes longer than the plots (K = 4096 x 150 epochs: 3.3 s in one
-# process), so one process left the other core idle once the report was done.
-CSV_PARTS = 2
-
-
-@contextmanager
-def exporting_csv(out_dir: Path, in_background: bool, histories: Mapping[str, dict[str, Any]] | None = None,
-                  unsaved: Unsaved | None = None) -> Iterator[None]:
-    """Write runs.csv and history.csv from the store (and ``unsaved``), in forked processes while
-    the body runs (they read the same committed store, and the ``histories`` already in memory
-    rather than read them again). history.csv is written in ``CSV_PARTS`` parts side by side."""
-    if not (in_background and FORK):
-        yield
-        with Store(out_dir, unsaved) as store:
-            store.export_csv(out_dir)
-        return
-    final = out_dir / "history.csv"
-    parts = [final.with_suffix(f".csv.part{i}") for i in range(CSV_PARTS)]
-
-    def export(i: int) -> Callable[[], None]:
-        def task() -> None:
-            os.nice(10)  # behind the store's last chunk and the report, which the command waits on
-            with Store(out_dir, unsaved) as store:
-                if i == 0:
-                    store.export_runs_csv(out_dir)
-                write_bytes(parts[i], store.history_csv(i, CSV_PARTS, histories))
-
-        return task
-
-    try:
-        with forked([export(i) for i in range(CSV_PARTS)]):
-            yield
-        with parts[0].open("ab") as out:
-            for path in parts[1:]:
-                with path.open("rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-        parts[0].replace(final)
-    finally:
-        for path in parts:
-            path.unlink(missing_ok=True)
+    return Results(out_dir, build_report(out_dir, data_for, histories=histories), data_for)
 
 
 def default_out_dir(name: str) -> Path:

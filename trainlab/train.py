@@ -20,7 +20,7 @@ from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
 from trainlab.errors import BadInput
-from trainlab.history import RunResult, best_epoch, new_history
+from trainlab.history import DIVERGENCE_FACTOR, RunResult, best_epoch, new_history
 from trainlab.models import build_model, forward_keeping_hidden, linear_layers
 from trainlab.optim import build_optimizer, lr_at
 
@@ -105,6 +105,8 @@ class Trainer:
             cb.on_train_begin(self.model)
         self.epoch = 0
         self.history, self.status = new_history(), "ok"
+        untrained_loss, _ = evaluate(self.model, self.X_train, self.y_train)
+        self.blows_up_at = DIVERGENCE_FACTOR * untrained_loss
 
     def targets(self, y) -> torch.Tensor:
         return torch.tensor(y, dtype=self.dtype) if self.data.regression else torch.tensor(y)
@@ -161,8 +163,8 @@ class Trainer:
         for column, value in record.items():
             self.history[column].append(value)
 
-        if not math.isfinite(train_loss):
-            self.status = "diverged"  # the weights are NaN/inf now: nothing more to learn
+        if not math.isfinite(train_loss) or train_loss > self.blows_up_at:
+            self.status = "diverged"  # nothing more to learn from weights this far gone
         elif any([cb.on_epoch_end(epoch, model, record) for cb in self.callbacks]):
             self.status = "early_stopped"
         return record

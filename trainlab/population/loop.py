@@ -1,21 +1,25 @@
 """The training loop of ``train.py``, batched: K models of one shape trained in lockstep.
 
 The population is trained a slice of models at a time, each slice through all its epochs: a
-slice's parameters, optimizer state, generators and activations fit in a core's cache, and the
-memory the engine needs beyond each model's results (history, final weights) is that of one slice,
-whatever K is. Within a slice every model is a row of a (S, P) parameter matrix (see ``net.py``);
-gradients are derived by hand (in C, ``kernel.c``, or batched torch code), and the optimizer
-updates all rows at once. A model that diverges or stops early leaves its slice at the end of that
-epoch; the others carry on undisturbed.
+slice's parameters, optimizer state and activations fit in a core's cache. Within a slice every
+model is a row of a (S, P) parameter matrix (see ``net.py``); gradients are derived by hand (in C,
+``kernel.c``, or batched torch code), and the optimizer updates all rows at once. A model that
+diverges or stops early leaves its slice at the end of that epoch; the others carry on undisturbed.
+
+Slices train side by side on threads, one per core: the C kernel, which does most of the work,
+runs without the GIL. Each slice's runs are handed back as soon as it finishes, so a caller can
+store them while the others train: a slice is sized to take about a second, which bounds what an
+interrupted sweep loses.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-import mmap
+import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -24,11 +28,10 @@ from torch import Tensor
 
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
-from trainlab.forking import FORK, ChildFailed, forked
-from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch
+from trainlab.history import DIVERGENCE_FACTOR, HISTORY_COLUMNS, STATUSES, RunBatch
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
-from trainlab.population.compiled import DataOrders, compiled
+from trainlab.population.compiled import CompiledNet, DataOrders, compiled
 from trainlab.population.net import Net, Workspace, augmented_t
 from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
@@ -38,17 +41,18 @@ COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 assert HISTORY_COLUMNS[:4] == ("train_loss", "val_loss", "train_acc", "val_acc"), HISTORY_COLUMNS
 # A slice holds as many models as make its widest training activation about SLICE_ELEMENTS
 # elements (1 MiB in float32, half a core's L2 cache), or twice that for populations of at least
-# BIG_POPULATION models: 6% faster (each op's Python overhead spread over more models), and its
-# extra workspace is then under 1 KiB per model. Evaluation, whose activations are ~10x wider,
-# takes a slice's models a few at a time under EVAL_ELEMENTS. Measured: benchmarks/README.md.
+# BIG_POPULATION models (each op's Python overhead spread over more models). Evaluation, whose
+# activations are ~10x wider, takes a slice's models a few at a time under EVAL_ELEMENTS.
+# Measured: benchmarks/README.md.
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 EVAL_ELEMENTS = 1 << 18
-# A population with fewer models than one slice per core is cut into one slice per core when its
-# work (models × epochs × training points) is at least this: a forked worker costs ~12 ms, and
-# 40 models × 1,000 epochs × 420 points trained in 0.74 s on two cores against 1.1 s on one (16 ×
-# 150 × 420: 79 against 74 ms).
-SPLIT_WORK = 4_000_000
+# A slice's work, in multiply-adds of its forward passes (a backward pass counted as two), is kept
+# under this: about a second on one core of a laptop, so that finished runs reach the store often.
+SLICE_WORK = 5e9
+# A population too small to give every core a slice of the sizes above is cut into one slice per
+# core when its work is at least this (below it the split does not pay).
+SPLIT_WORK = 2e8
 
 
 def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
@@ -56,76 +60,84 @@ def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
     return max(1, elements // (batch * max(sizes[1:])))
 
 
+def model_work(sizes: list[int], epochs: int, n_train: int, n_eval: int) -> float:
+    """Multiply-adds to train one model: per epoch a forward and backward pass over the training
+    points and a forward pass over every evaluated point."""
+    per_point = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return epochs * (3 * n_train + n_eval) * per_point
+
+
+def cut_into_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int, n_eval: int,
+                    cores: int) -> int:
+    """Models per slice for a population of ``k``: cache-sized, about a second of work, and at
+    least one slice per core when there is enough work to share."""
+    work = model_work(sizes, epochs, n_train, n_eval)
+    size = min(slice_size(sizes, batch, k), max(1, int(SLICE_WORK // work)))
+    if k < size * cores and k * work >= SPLIT_WORK:
+        size = math.ceil(k / cores)
+    return size
+
+
 def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
                      workers: int | None = None) -> RunBatch:
-    """Train every spec (all of one shape, one optimizer kind) at once; results in spec order.
+    """Train every spec (all of one shape, one optimizer kind) at once; results in spec order."""
+    batch = None
+    for batch, _ in train_in_slices(specs, data, slice_models, workers):
+        pass
+    return batch
 
-    ``workers`` processes (default: torch's thread count, i.e. the cores) train different slices
-    side by side, each with one torch thread, writing into shared memory: on ops this small one
-    thread per slice beats splitting every op across cores, and threads would queue for the GIL
-    between ops (measured: two threads slower than one).
+
+def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
+                    workers: int | None = None, progress: Callable[[float], None] | None = None,
+                    ) -> Iterator[tuple[RunBatch, np.ndarray]]:
+    """Train every spec (all of one shape, one optimizer kind); each time a slice finishes, yield
+    the population's results (a RunBatch in spec order) and the indices of the runs it finished.
+
+    ``workers`` threads (default: torch's thread count, i.e. the cores; one without the C kernel,
+    whose torch code holds the GIL between its many small ops) train slices side by side.
+    ``progress(runs)`` is called after each epoch of a slice with the fraction of runs it advanced.
+    Closing the generator early (an error, Ctrl-C) stops the slices in training at their next epoch.
     """
-    started = time.perf_counter()
     cfg = specs[0].config
     dtype = DTYPES[cfg.train.dtype]
     net = Net(layer_sizes(cfg.model, data.in_dim, data.n_classes), cfg.model.activation, dtype)
     k, epochs = len(specs), cfg.train.epochs
     n = len(data.X_train)
     batch_size = min(cfg.train.batch_size or n, n)
-    cores = (workers or torch.get_num_threads()) if FORK else 1
-    size = slice_models or slice_size(net.sizes, batch_size, k)
-    if slice_models is None and k < size * cores and k * epochs * n >= SPLIT_WORK:
-        size = math.ceil(k / cores)  # too few models to give every core a slice: one slice each
-    n_slices = math.ceil(k / size)
-    workers = min(cores, n_slices)
-    alloc = shared_zeros if workers > 1 else np.zeros
-    history = torch.from_numpy(alloc((k, epochs, len(HISTORY_COLUMNS)), np.float64)).fill_(math.nan)
-    params = torch.from_numpy(alloc((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32))
-    batch = RunBatch(specs, history.numpy(), params.numpy(), net.state_dict, has_test=data.X_test is not None,
-                     alloc=alloc)
     setup = Setup(net, data, batch_size)
+    cores = (workers or torch.get_num_threads()) if setup.kernel else 1
+    size = slice_models or cut_into_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores)
+    history = np.full((k, epochs, len(HISTORY_COLUMNS)), np.nan)
+    params = np.zeros((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32)
+    batch = RunBatch(specs, history, params, net.state_dict, has_test=data.X_test is not None)
     # Models of one optimizer config side by side, so each config's rows of a slice are consecutive
     # (the fused optimizer kernels take them as one block); results go back to their spec's index.
     configs = list(dict.fromkeys(s.config.optim for s in specs))
     rank = {c: i for i, c in enumerate(configs)}
     order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
-    slices = [torch.tensor(order[start : start + size]) for start in range(0, k, size)]
+    slices = [np.array(order[start : start + size]) for start in range(0, k, size)]
+    stop = threading.Event()
 
-    def work(share: list[Tensor]) -> None:
-        for index in share:
-            train_slice(setup, [specs[i] for i in index.tolist()], index, batch, history, params)
+    def work(index: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        train_slice(setup, [specs[i] for i in index], torch.from_numpy(index), batch, torch.from_numpy(history),
+                    torch.from_numpy(params), stop, progress and (lambda models: progress(models / epochs)))
+        batch.seconds[index] = (time.perf_counter() - started) / len(index)
+        return index
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one thread per slice: these ops are too small to share
+    pool = ThreadPoolExecutor(min(cores, len(slices)), thread_name_prefix="trainlab-slice")
     try:
-        if workers <= 1:
-            work(slices)
-        else:
-            in_parallel(work, [slices[w::workers] for w in range(workers)])
+        pending = {pool.submit(work, index) for index in slices}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield batch, future.result()
     finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)
-    batch.seconds = (time.perf_counter() - started) / k
-    return batch
-
-
-def shared_zeros(shape: tuple, dtype) -> np.ndarray:
-    """A zeroed array in memory shared with the processes this one forks from now on."""
-    count = math.prod(shape)
-    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # anonymous, shared, zeroed
-    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
-
-
-def in_parallel(work: Callable[[Any], None], shares: list) -> None:
-    """``work(share)`` for each share: the first here, the others in forked child processes."""
-
-    def child(share) -> Callable[[], None]:
-        return lambda: (torch.set_num_threads(1), work(share))
-
-    try:
-        with forked([child(share) for share in shares[1:]]):
-            work(shares[0])
-    except ChildFailed as e:
-        raise RuntimeError(f"{e.failed} of {len(shares)} population workers failed (see the traceback above)") from None
 
 
 class Setup:
@@ -148,8 +160,14 @@ class Setup:
         if data.X_test is not None:
             X_test = torch.tensor(data.X_test, dtype=dtype)
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
-        self.ws = Workspace(dtype)
-        self.compiled = compiled(net)  # built here, before any worker is forked
+        self.kernel = compiled(net)
+        self.own_buffers()
+
+    def own_buffers(self) -> Setup:
+        """Scratch buffers of its own (a slice's thread writes into them); the rest is shared."""
+        self.ws = Workspace(self.net.dtype)
+        self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
+        return self
 
     def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor) -> None:
         """Each model's gradient on its minibatch: the table rows ``rows`` (K, m), or all of them."""
@@ -209,8 +227,11 @@ def init_params(net: Net, specs: list[RunSpec]) -> tuple[Tensor, list[torch.Gene
 
 
 def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch, history: Tensor,
-                final_params: Tensor) -> None:
-    """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``."""
+                final_params: Tensor, stop: threading.Event | None = None,
+                progress: Callable[[int], None] | None = None) -> None:
+    """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``;
+    ``stop`` set, it returns at the next epoch. ``progress(models)`` after each epoch."""
+    setup = copy.copy(setup).own_buffers()
     net = setup.net
     cfg = specs[0].config
     params, generators = init_params(net, specs)
@@ -224,11 +245,15 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
     rows = index  # each model's row in the population (and its history) while it trains
     order = torch.empty(len(specs), n, dtype=torch.long)
-    orders = DataOrders(generators, n, setup.compiled.lib if setup.compiled else None)
+    orders = DataOrders(generators, n, setup.kernel.lib if setup.kernel else None)
     records = torch.empty(len(specs), len(HISTORY_COLUMNS), dtype=torch.float64)  # an epoch's history rows
     lr_of_rows = None  # the lr column, kept while lrs and rows are unchanged
+    setup.train_val(params, out=records[:, : COLUMN["lr"]])
+    blows_up_at = DIVERGENCE_FACTOR * records[:, COLUMN["train_loss"]]  # of the untrained models
 
     for epoch in range(1, epochs + 1):
+        if stop is not None and stop.is_set():
+            return
         k = len(rows)
         record = records[:k]
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
@@ -249,8 +274,11 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
             lr_of_rows = (lrs, k)
         torch.div(grad_norm, steps, out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
         history[rows, epoch - 1] = record
+        if progress:
+            progress(k)
 
-        diverged = ~torch.isfinite(record[:, COLUMN["train_loss"]])
+        train_loss = record[:, COLUMN["train_loss"]]
+        diverged = ~torch.isfinite(train_loss) | (train_loss > blows_up_at)
         stopped = tracker.update(epoch, record, params, ~diverged) if tracker else None
         done = diverged if stopped is None else diverged | stopped
         if epoch == epochs or done.any():
@@ -263,6 +291,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                    final_params)
             keep = (~done).nonzero().flatten()
             rows, params, grad = rows[keep], params[keep], grad[keep]
+            blows_up_at = blows_up_at[keep]
             orders.keep(keep)
             optimizer.keep(keep, params)
             if tracker:
