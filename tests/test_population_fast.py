@@ -489,3 +489,15 @@ def test_history_csv_reads_back_as_the_stored_floats(tmp_path):
     assert without_first.splitlines() == [line for line in from_store.splitlines()
                                          if not line.startswith(f'"{specs[0].run_id}"')]
     assert number_text(np.float64(1e-05)) == number_text(1e-05) == b"0.00001"  # numpy floats too
+
+
+def test_progress_is_reported_every_epoch_and_adds_up_to_the_runs():
+    from trainlab.population import population_engine
+
+    cfg = sweep(seeds=5)
+    specs = expand(cfg)
+    advanced = []
+    results = [r for chunk in population_engine(specs, DataCache(), progress=advanced.append) for r in chunk]
+    assert len(results) == len(specs)
+    assert sum(advanced) == pytest.approx(len(specs))
+    assert len(advanced) >= cfg.train.epochs  # at least once an epoch, not once a population

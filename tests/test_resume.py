@@ -108,3 +108,36 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, uninterrupted):
     p = subprocess.run([*trainlab_cmd(), *command[1:]], capture_output=True, text=True, env=ENV)
     assert p.returncode == 0, p.stderr
     assert tables(out) == uninterrupted
+
+
+BIG_SWEEP = ('name = "big"\nseeds = 4000\n[data]\nn_samples = 300\n[model]\nhidden = [16]\n'
+             '[optim]\nname = "adam"\nlr = 0.01\n[train]\nepochs = 40\nbatch_size = 32\n')
+
+
+def test_sigkill_inside_one_big_population_keeps_what_finished_and_resume_is_uninterrupted(tmp_path):
+    """One population of 4,000 runs: finished slices are stored while the others train, so a kill
+    at a random moment at least 3 s in loses about a second of work, not the whole population."""
+    import random
+
+    config = tmp_path / "big.toml"
+    config.write_text(BIG_SWEEP)
+    out = tmp_path / "killed"
+    started = time.monotonic()
+    proc = subprocess.Popen([*trainlab_cmd(), "run", str(config), "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = started + 3 + random.uniform(0, 1.5)
+    while time.monotonic() < deadline or finished_runs(out) == 0:
+        assert proc.poll() is None, f"the sweep ended before the kill: {proc.communicate()}"
+        assert time.monotonic() < started + 120, "no run stored within 120 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    kept = finished_runs(out)
+    assert 1 <= kept < 4000
+    resumed = subprocess.run([*trainlab_cmd(), "run", str(config), "--out", str(out), "--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run([*trainlab_cmd(), "run", str(config), "--out", str(tmp_path / "whole")],
+                           capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    assert tables(out) == tables(tmp_path / "whole")
