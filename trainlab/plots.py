@@ -339,8 +339,7 @@ def figure_drawers(
     data_for: Callable[[RunConfig], Dataset],
 ) -> dict[str, Callable[[ParamsFor], plt.Figure]]:
     """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``sweep``, ``lr``,
-    each as a function drawing it given where the runs' weights come from (a store's ``params``):
-    so a forked process can draw some of them, reading the weights through its own connection.
+    each as a function drawing it given where the runs' weights come from (a store's ``params``).
 
     ``curves`` maps each group to the histories of its runs.
     """
