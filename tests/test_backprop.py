@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainlab.backprop import ACTIVATIONS, Backprop, activation_of, manual_gradients
+from trainlab.activations import ACTIVATIONS
+from trainlab.backprop import Backprop, activation_of, manual_gradients
 from trainlab.config import ModelConfig, config_from_dict
 from trainlab.models import build_model
 from trainlab.runner import run

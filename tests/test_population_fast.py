@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from trainlab.activations import ACTIVATIONS
 from trainlab.config import ModelConfig, config_from_dict, expand
 from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult, history_arrays
 from trainlab.models import build_model, linear_layers
@@ -25,8 +26,6 @@ from trainlab.population.compiled import DataOrders, compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
 from trainlab.data import DataCache
 from trainlab.store import Store, _pack, _unpack, number_text
-
-ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]
 
 
 def stacked(net: Net, models) -> torch.Tensor:
@@ -57,7 +56,7 @@ def test_the_c_kernel_is_built_where_there_is_a_compiler(monkeypatch):
 @pytest.mark.parametrize("code", ["torch", "c"])
 @pytest.mark.parametrize("classes", [2, 3])
 @pytest.mark.parametrize("hidden", [[], [8], [8, 6], [5, 4, 3], [70]])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code):
     torch.manual_seed(len(hidden) * 10 + classes)
     k, m = 4, 13 if hidden != [70] else 150  # [70]: rows wider than a block, minibatches of 3 blocks

@@ -23,35 +23,12 @@ that overrides exactly one step, and the derivation here stays clean.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
-from trainlab.models import ACTIVATION_MODULES
+from trainlab.activations import ACTIVATIONS, activation_of_layer
 
 Params = dict[str, Tensor]
-Activation = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
-
-
-def _phi(z: Tensor) -> Tensor:  # standard normal density
-    return torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-
-def _Phi(z: Tensor) -> Tensor:  # standard normal CDF
-    return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
-
-
-# f and f' of each activation of models.py, both as functions of the pre-activation Z.
-ACTIVATIONS: dict[str, Activation] = {
-    "relu": (lambda z: torch.where(z > 0, z, 0.0), lambda z: (z > 0).to(z.dtype)),
-    "leaky_relu": (lambda z: torch.where(z > 0, z, 0.01 * z), lambda z: torch.where(z > 0, 1.0, torch.full_like(z, 0.01))),
-    "tanh": (torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
-    "sigmoid": (torch.sigmoid, lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
-    "gelu": (lambda z: z * _Phi(z), lambda z: _Phi(z) + z * _phi(z)),  # exact (erf) GELU, as nn.GELU
-    "identity": (lambda z: z, torch.ones_like),
-}
 
 
 def weight(l: int) -> str:
@@ -76,7 +53,9 @@ class Backprop:
 
     def __init__(self, activation: str = "relu"):
         self.activation = activation
-        self.f, self.df = ACTIVATIONS[activation]
+        # f and f' of models.py's activation; f' is written from the quantity autograd reads
+        # (A = f(Z) for relu, tanh and sigmoid; Z for the others), so both get the same numbers.
+        self.f, self.df = ACTIVATIONS[activation].f, ACTIVATIONS[activation].df
 
     # ------------------------------------------------------------------ forward
 
@@ -117,8 +96,8 @@ class Backprop:
     def dA_prev(self, l: int, dZ: Tensor, W: Tensor) -> Tensor:
         return dZ @ W  # (N, d_l) @ (d_l, d_{l-1}) = (N, d_{l-1})
 
-    def dZ(self, l: int, dA: Tensor, Z: Tensor) -> Tensor:
-        return dA * self.df(Z)  # (N, d_l) ⊙ f'(Z_l): (N, d_l)
+    def dZ(self, l: int, dA: Tensor, Z: Tensor, A: Tensor) -> Tensor:
+        return dA * self.df(Z, A)  # (N, d_l) ⊙ f'(Z_l): (N, d_l)
 
     def backward(self, params: Params, As: list[Tensor], Zs: list[Tensor], y: Tensor) -> Params:
         """dL/dθ for every parameter, from the forward pass's A and Z."""
@@ -130,7 +109,7 @@ class Backprop:
             grads[bias(l)] = self.db(l, dZ)  # (d_l,)
             if l > 1:
                 dA = self.dA_prev(l, dZ, params[weight(l)])  # (N, d_{l-1})
-                dZ = self.dZ(l - 1, dA, Zs[l - 2])  # (N, d_{l-1})
+                dZ = self.dZ(l - 1, dA, Zs[l - 2], As[l - 1])  # (N, d_{l-1}); A_{l-1} = f(Z_{l-1})
         return {name: grads[name] for name in params}  # state-dict order
 
     def loss_and_grads(self, params: Params, X: Tensor, y: Tensor) -> tuple[Tensor, Params]:
@@ -146,11 +125,8 @@ class Backprop:
 
 def activation_of(model: nn.Sequential) -> str:
     """The activation name of a model built by ``models.build_model`` ("identity" without hidden layers)."""
-    for module in model:
-        for name, cls in ACTIVATION_MODULES.items():
-            if type(module) is cls:
-                return name
-    return "identity"
+    names = [activation_of_layer(module) for module in model]
+    return next((name for name in names if name is not None), "identity")
 
 
 def manual_gradients(model: nn.Sequential, X: Tensor, y: Tensor) -> Tensor:

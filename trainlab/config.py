@@ -15,13 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trainlab.activations import ACTIVATIONS
 from trainlab.errors import BadInput
 
+# The choices of the config's named settings (the web page lists them too, from /api/options).
+# data.py generates each data set; optim.py and population/optim.py build each optimizer;
+# activations.py holds the activations (tests/test_activations.py checks they all agree).
 DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "csv")
 TASKS = ("classification", "regression")
 # Data sets with a real-valued target for data.task = "regression" (csv: the target column as numbers).
 REGRESSION_DATASETS = ("plane", "gaussian", "csv")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity")
 INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
@@ -35,8 +38,8 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    name: Literal["moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "csv"] = "moons"
-    task: Literal["classification", "regression"] = "classification"
+    name: Literal[DATASETS] = "moons"
+    task: Literal[TASKS] = "classification"
     n_samples: int = Field(600, ge=4)
     noise: float | None = Field(None, ge=0)  # None: the generator's usual amount (see data.py)
     seed: int = 42
@@ -77,8 +80,8 @@ class DataConfig(_Strict):
 
 class ModelConfig(_Strict):
     hidden: list[int] = [32]
-    activation: Literal["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"] = "relu"
-    init: Literal["default", "he", "xavier", "normal", "small", "large", "zeros"] = "default"
+    activation: Literal[tuple(ACTIVATIONS)] = "relu"
+    init: Literal[INITS] = "default"
     init_std: float = Field(0.01, gt=0)  # for init = "normal"
 
     @field_validator("hidden")
@@ -90,7 +93,7 @@ class ModelConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    name: Literal["constant", "step", "exponential", "cosine"] = "constant"
+    name: Literal[SCHEDULES] = "constant"
     step_size: int = Field(30, ge=1)  # step: epochs between decays
     gamma: float = Field(0.1, gt=0, le=1)  # step, exponential: decay factor
     t_max: int | None = Field(None, ge=1)  # cosine: period in epochs (default: all epochs)
@@ -98,7 +101,7 @@ class ScheduleConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    name: Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"] = "sgd"
+    name: Literal[OPTIMIZERS] = "sgd"
     lr: float = Field(0.05, gt=0)
     momentum: float | None = Field(None, ge=0, lt=1)  # None: 0.9 for momentum/nesterov, else 0
     betas: tuple[float, float] = (0.9, 0.999)

@@ -25,6 +25,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
+from trainlab.activations import activation_of_layer
 from trainlab.models import linear_layers
 
 # activation → (key, which entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
@@ -32,9 +33,9 @@ from trainlab.models import linear_layers
 # and 0 otherwise (ceil(0.01 − a) likewise for a < 0.01): the comparison at half its cost, since
 # writing a bool tensor is the slow op here. NaN outputs (a diverged run) count as NaN.
 STUCK = {
-    nn.ReLU: ("dead", lambda A: A.amax(dim=0) <= 0),  # per unit: 0 on every row
-    nn.Sigmoid: ("saturated", lambda A: (A - 0.99).ceil_().add_((0.01 - A).ceil_())),  # σ > 0.99 or σ < 0.01
-    nn.Tanh: ("saturated", lambda A: A.abs().sub_(0.99).ceil_()),  # |tanh| > 0.99
+    "relu": ("dead", lambda A: A.amax(dim=0) <= 0),  # per unit: 0 on every row
+    "sigmoid": ("saturated", lambda A: (A - 0.99).ceil_().add_((0.01 - A).ceil_())),  # σ > 0.99 or σ < 0.01
+    "tanh": ("saturated", lambda A: A.abs().sub_(0.99).ceil_()),  # |tanh| > 0.99
 }
 
 
@@ -64,9 +65,10 @@ class Diagnostics:
         for l, (norm, ratio) in enumerate(zip(layer_grad_norms.tolist(), self.update_ratio.tolist()), start=1):
             self.extra[f"grad_norm.{l}"].append(norm)
             self.extra[f"update_ratio.{l}"].append(ratio)
-        stuck = [STUCK[type(f)][1](A) for f, A in hidden if type(f) in STUCK]
-        if stuck:
-            key = STUCK[type(hidden[0][0])][0]
+        activation = activation_of_layer(hidden[0][0]) if hidden else None
+        if activation in STUCK:
+            key, is_stuck = STUCK[activation]
+            stuck = [is_stuck(A) for _, A in hidden]
             counts = torch.stack([s.sum() for s in stuck]).tolist()
             for l, (count, s) in enumerate(zip(counts, stuck), start=1):
                 self.extra[f"{key}.{l}"].append(count / s.numel())

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from trainlab.activations import ACTIVATIONS
 from trainlab.backprop import Backprop, Params
 from trainlab.config import RunConfig
 from trainlab.data import make_dataset
@@ -46,7 +47,7 @@ class TransposedFirstWeight(Backprop):
 class MissingActivationDerivative(Backprop):
     """dZ = dA: the ⊙ f'(Z) of the chain rule through the activation is forgotten."""
 
-    def dZ(self, l: int, dA: Tensor, Z: Tensor) -> Tensor:
+    def dZ(self, l: int, dA: Tensor, Z: Tensor, A: Tensor) -> Tensor:
         return dA
 
 
@@ -185,7 +186,7 @@ def numerical_gradients(
 
 def kink_sides(bp: Backprop, Zs: list[Tensor]) -> Tensor:
     """Which side of 0 each hidden unit is on, for the activations with a kink there."""
-    if bp.activation not in ("relu", "leaky_relu"):
+    if not ACTIVATIONS[bp.activation].kink:
         return torch.empty(0, dtype=torch.bool)
     return torch.cat([(Z > 0).flatten() for Z in Zs[:-1]]) if len(Zs) > 1 else torch.empty(0, dtype=torch.bool)
 

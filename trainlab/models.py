@@ -5,16 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainlab.activations import ACTIVATIONS
 from trainlab.config import INIT_PRESET_STD, ModelConfig
-
-ACTIVATION_MODULES = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01
-    "gelu": nn.GELU,
-    "identity": nn.Identity,
-}
 
 
 def layer_sizes(cfg: ModelConfig, in_dim: int, n_out: int) -> list[int]:
@@ -44,7 +36,7 @@ def build_model(
         init_weights(linear.weight, linear.bias, cfg, generator)
         layers.append(linear)
         if i < len(sizes) - 2:
-            layers.append(ACTIVATION_MODULES[cfg.activation]())
+            layers.append(ACTIVATIONS[cfg.activation].module())
     return nn.Sequential(*layers)
 
 

@@ -6,34 +6,45 @@ in the same epoch, and the history records the rate that was actually used.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from trainlab.config import OptimConfig, ScheduleConfig
 
+Parameters = Iterable[torch.nn.Parameter]
 
-def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    wd = cfg.weight_decay_value
-    match cfg.name:
-        case "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum_value, weight_decay=wd)
-        case "momentum":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum_value, weight_decay=wd)
-        case "nesterov":
-            return torch.optim.SGD(
-                params, lr=cfg.lr, momentum=cfg.momentum_value, nesterov=True, weight_decay=wd
-            )
-        case "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=wd)
-        case "adamw":
-            return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=wd)
-        case "rmsprop":
-            return torch.optim.RMSprop(
-                params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum_value, weight_decay=wd
-            )
-    raise AssertionError(cfg.name)
+
+def _sgd(cfg: OptimConfig, params: Parameters, nesterov: bool = False) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum_value, nesterov=nesterov,
+                           weight_decay=cfg.weight_decay_value)
+
+
+def _adam(cfg: OptimConfig, params: Parameters, decoupled: bool = False) -> torch.optim.Optimizer:
+    adam = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay_value)
+
+
+def _rmsprop(cfg: OptimConfig, params: Parameters) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum_value,
+                               weight_decay=cfg.weight_decay_value)
+
+
+# Each of config.OPTIMIZERS, as torch.optim builds it (population/optim.py has the batched twins).
+TORCH_OPTIMIZERS: dict[str, Callable[[OptimConfig, Parameters], torch.optim.Optimizer]] = {
+    "sgd": _sgd,
+    "momentum": _sgd,  # SGD whose momentum defaults to 0.9 (OptimConfig.momentum_value)
+    "nesterov": functools.partial(_sgd, nesterov=True),
+    "adam": _adam,
+    "adamw": functools.partial(_adam, decoupled=True),
+    "rmsprop": _rmsprop,
+}
+
+
+def build_optimizer(cfg: OptimConfig, params: Parameters) -> torch.optim.Optimizer:
+    return TORCH_OPTIMIZERS[cfg.name](cfg, params)
 
 
 def lr_at(cfg: OptimConfig, epoch: int, epochs: int) -> float:

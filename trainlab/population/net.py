@@ -28,39 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-aten = torch.ops.aten
-
-# Activations computed in place on the pre-activation (their backward needs only the output),
-# and those whose backward needs the pre-activation itself.
-IN_PLACE = {
-    "relu": lambda z: z.clamp_(min=0),
-    "tanh": lambda z: z.tanh_(),
-    "sigmoid": lambda z: z.sigmoid_(),
-    "identity": lambda z: z,
-}
-FROM_INPUT = {
-    "leaky_relu": lambda z, out: aten.leaky_relu.out(z, 0.01, out=out),
-    "gelu": lambda z, out: aten.gelu.out(z, out=out),
-}
-
-
-def activation_backward(name: str, grad: Tensor, z: Tensor | None, a: Tensor) -> Tensor:
-    """``grad * act'(z)`` in place into ``grad``, with autograd's own kernels."""
-    match name:
-        case "relu":
-            return aten.threshold_backward.grad_input(grad, a, 0, grad_input=grad)
-        case "tanh":
-            return aten.tanh_backward.grad_input(grad, a, grad_input=grad)
-        case "sigmoid":
-            return aten.sigmoid_backward.grad_input(grad, a, grad_input=grad)
-        case "leaky_relu":
-            return aten.leaky_relu_backward.grad_input(grad, z, 0.01, False, grad_input=grad)
-        case "gelu":
-            return aten.gelu_backward.grad_input(grad, z, approximate="none", grad_input=grad)
-        case "identity":
-            return grad
-    raise AssertionError(name)
-
+from trainlab.activations import ACTIVATIONS
 
 class Workspace:
     """Named scratch buffers, grown on demand and reused for every shape asked of them."""
@@ -115,6 +83,11 @@ class Net:
         self.first_transposed = self.n_layers == 2 and self.sizes[-1] == 2
         self._views_of: Tensor | None = None
         self._views: dict = {}
+
+    @property
+    def act(self):
+        """The activation's in-place forward and backward (the ATen kernels autograd calls)."""
+        return ACTIVATIONS[self.activation]
 
     def __getstate__(self) -> dict:  # pickled without the cache (Ray ships results with their Net)
         return {**self.__dict__, "_views_of": None, "_views": {}}
@@ -239,10 +212,7 @@ class Net:
                 z.add_(part(self.bias(params, layer)))
             if last:
                 return z
-            if self.activation in IN_PLACE:
-                a = IN_PLACE[self.activation](z)
-            else:
-                a = FROM_INPUT[self.activation](z, ws.get(f"a{layer}", k, fan_out, m))
+            a = self.act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if self.act.needs_input else None)
         raise AssertionError("unreachable")
 
     def margin_weights(self, params: Tensor, ws: Workspace) -> tuple[Tensor, Tensor | None]:
@@ -260,7 +230,7 @@ class Net:
         """(pre-activation or None, output) of a hidden layer from the last ``forward``."""
         shape = (k, self.sizes[layer + 1], m)
         z = ws.get(f"z{layer}", *shape)
-        if self.activation in IN_PLACE:
+        if not self.act.needs_input:  # the output overwrote z
             return None, z
         return z, ws.get(f"a{layer}", *shape)
 
@@ -293,7 +263,7 @@ class Net:
             wd = ws.get("wd", k, 1, self.sizes[last])  # w1 - w0, from the forward pass
             da = torch.mul(ws.derived(wd, "T"), dd, out=ws.get(f"dz{last - 1}", k, self.sizes[last], m))
             z_prev, a_prev = self.hidden(last - 1, ws, k, m)
-            dz = activation_backward(self.activation, da, z_prev, a_prev)
+            dz = self.act.backward_(da, z_prev, a_prev)
             start = last - 1
         else:
             logits = self.forward(params, xa, ws)
@@ -313,7 +283,7 @@ class Net:
             parts += [gb, gw.view(k, -1)]
             da = torch.bmm(self.weight(params, layer).transpose(1, 2), dz, out=ws.get(f"dz{layer - 1}", k, fan_in, m))
             z_prev, a_prev = self.hidden(layer - 1, ws, k, m)
-            dz = activation_backward(self.activation, da, z_prev, a_prev)
+            dz = self.act.backward_(da, z_prev, a_prev)
         torch.cat(parts[::-1], dim=1, out=out)
 
     def _gradients_one_hidden(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace,
@@ -324,10 +294,10 @@ class Net:
         k, m, hidden = params.shape[0], xa.shape[2], self.sizes[1]
         xt = ws.derived(xa, "T")  # (K, m, in + 1)
         z = torch.bmm(xt, self.first_t(params), out=ws.get("z0", k, m, hidden))  # shares the evaluation's buffer
-        if self.activation in IN_PLACE:
-            pre, a = None, IN_PLACE[self.activation](z)
+        if self.act.needs_input:
+            pre, a = z, self.act.apply_(z, ws.get("a0", k, m, hidden))
         else:
-            pre, a = z, FROM_INPUT[self.activation](z, ws.get("a0", k, m, hidden))
+            pre, a = None, self.act.apply_(z, None)
         wd, bd = self.margin_weights(params, ws)  # (K, 1, H), (K, 1, 1)
         d = torch.baddbmm(bd, wd, ws.derived(a, "T"), out=ws.get("bmargin", k, 1, m))
         dd = d.sigmoid_().sub_(ws.derived(onehot_t, "1:")).mul_(1.0 / m)  # (K, 1, m)
@@ -336,7 +306,7 @@ class Net:
         gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
         minus_gb = torch.neg(gb, out=ws.get("gb_minus", k, 1))
         da = torch.mul(ws.derived(dd, "T"), wd, out=ws.get("bdz", k, m, hidden))
-        dz = activation_backward(self.activation, da, pre, a)
+        dz = self.act.backward_(da, pre, a)
         g0 = torch.bmm(xa, dz, out=ws.get("g0", k, xa.shape[1], hidden))  # (K, in + 1, H): as stored
         torch.cat([ws.derived(g0, "flat"), ws.derived(minus_g, "flat"), ws.derived(g, "flat"), minus_gb, gb],
                   dim=1, out=out)

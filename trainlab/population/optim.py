@@ -16,6 +16,9 @@ step); the engines still agree to ~1e-9 in float64 (tests/test_population.py).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -200,17 +203,18 @@ class RMSprop(BatchedOptimizer):
             params.addcdiv_(torch.mul(grad, neg_lr, out=self.scratch2), avg)
 
 
+# Each of config.OPTIMIZERS, as its rows are updated (tests/test_activations.py checks they match).
+BATCHED_OPTIMIZERS: dict[str, Callable[[list[OptimConfig], Tensor, Tensor], BatchedOptimizer]] = {
+    "sgd": SGD,
+    "momentum": SGD,
+    "nesterov": SGD,
+    "adam": functools.partial(Adam, decoupled=False),
+    "adamw": functools.partial(Adam, decoupled=True),
+    "rmsprop": RMSprop,
+}
+
+
 def build_batched_optimizer(configs: list[OptimConfig], which: Tensor, params: Tensor) -> BatchedOptimizer:
     name = configs[0].name
     assert all(c.name == name for c in configs), "a population holds one kind of optimizer"
-    match name:
-        case "sgd" | "momentum" | "nesterov":
-            return SGD(configs, which, params)
-        case "adam" | "adamw":
-            return Adam(configs, which, params, decoupled=name == "adamw")
-        case "rmsprop":
-            return RMSprop(configs, which, params)
-    raise AssertionError(name)
-
-
-SUPPORTED_OPTIMIZERS = frozenset({"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"})
+    return BATCHED_OPTIMIZERS[name](configs, which, params)

@@ -21,8 +21,6 @@ from trainlab.data import Dataset
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS
 from trainlab.models import layer_sizes
-from trainlab.models import ACTIVATION_MODULES
-from trainlab.population.optim import SUPPORTED_OPTIMIZERS
 from trainlab.train import DTYPES
 
 # The config fields this engine implements; any other field must keep its default value.
@@ -55,10 +53,6 @@ def unsupported(cfg: RunConfig) -> str | None:
         known = any(path == f or path.startswith(f + ".") for f in SUPPORTED_FIELDS)
         if not known and value != defaults.get(path):
             return f"{path} is not implemented by the population engine"
-    if cfg.model.activation not in ACTIVATION_MODULES:
-        return f"model.activation {cfg.model.activation!r}"
-    if cfg.optim.name not in SUPPORTED_OPTIMIZERS:
-        return f"optim.name {cfg.optim.name!r}"
     if cfg.train.dtype not in DTYPES:
         return f"train.dtype {cfg.train.dtype!r}"
     return None
