@@ -23,7 +23,8 @@ from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
 from trainlab.forking import FORK, fork, forked, interrupts_held, succeeded
 from trainlab.history import RunResult, history_arrays
-from trainlab.store import STORE_NAME, Store, Unsaved, write_bytes
+from trainlab.outdir import check_resumable, data_fingerprint, writing_to
+from trainlab.store import Store, Unsaved, write_bytes
 
 DataFor = Callable[[RunConfig], Dataset]
 Engine = Callable[[list[RunSpec], DataFor], Iterator[list[RunResult]]]
@@ -218,54 +219,54 @@ def run(
     for c, specs in plan:  # every data set must load before anything is written or replaced
         for spec in specs:
             data_for(spec.config)
-    prepare_out_dir(out_dir, resume=resume, force=force)
+    fingerprints = {c.experiment_name: data_fingerprint(specs, data_for) for c, specs in plan}
+    with writing_to(out_dir, resume=resume, force=force):
+        with Store(out_dir) as store:
+            for c, _ in plan:
+                check_resumable(store, c, resume, fingerprints[c.experiment_name])
+                store.add_experiment(c.experiment_name, to_toml(c), list(c.grid), fingerprints[c.experiment_name])
+            (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
+            done = store.done_ids()
+            todos = [[s for s in specs if s.run_id not in done] for _, specs in plan]
+            left = sum(map(len, todos))
+            # no forks after Ray, whose threads may linger in this process
+            forks = executor == "local" and FORK
+            histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report and CSV
+            kept_bytes = 0
+            unsaved = None  # the last chunk, written to the store while the report is drawn
+            with Progress(progress) as bar:
+                for (c, specs), todo, name in zip(plan, todos, engines):
+                    positions = {s.run_id: i for i, s in enumerate(specs)}
+                    store.set_positions(positions)
+                    task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
+                    if on_engine:
+                        on_engine(name, c)
+                    if not todo:
+                        continue
+                    options = (dict(executor=executor, ray_address=ray_address, max_memory=max_memory)
+                               if name == "population" else {})
+                    for chunk in ENGINES[name](todo, data_for, **options):
+                        left -= len(chunk)
+                        arrays = history_arrays(chunk) if kept_bytes < KEEP_HISTORIES_BYTES else {}
+                        histories.update(arrays)
+                        kept_bytes += sum(a.nbytes for h in arrays.values() for a in h.values())
+                        epochs = sum(len(h["epoch"]) for h in arrays.values())
+                        if left == 0 and arrays and epochs >= SAVE_ALONGSIDE_EPOCHS and plots and forks:
+                            unsaved = Unsaved(chunk, positions)
+                        else:
+                            store.save(chunk, positions)
+                        bar.advance(task, len(chunk))
+            if not plots:
+                store.export_csv(out_dir)
+                return Results(out_dir, data_for=data_for)
+        # the figures as PNG files, and report.html with them embedded; the CSV files and the store's
+        # last chunk (a second or so for thousands of runs) meanwhile
+        from trainlab.report import build_report
 
-    with Store(out_dir) as store:
-        for c, _ in plan:
-            check_resumable(store, c, resume)
-            store.add_experiment(c.experiment_name, to_toml(c), list(c.grid))
-        (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
-        done = store.done_ids()
-        todos = [[s for s in specs if s.run_id not in done] for _, specs in plan]
-        left = sum(map(len, todos))
-        # no forks after Ray, whose threads may linger in this process
-        forks = executor == "local" and FORK
-        histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report and CSV
-        kept_bytes = 0
-        unsaved = None  # the last chunk, written to the store while the report is drawn
-        with Progress(progress) as bar:
-            for (c, specs), todo, name in zip(plan, todos, engines):
-                positions = {s.run_id: i for i, s in enumerate(specs)}
-                store.set_positions(positions)
-                task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
-                if on_engine:
-                    on_engine(name, c)
-                if not todo:
-                    continue
-                options = (dict(executor=executor, ray_address=ray_address, max_memory=max_memory)
-                           if name == "population" else {})
-                for chunk in ENGINES[name](todo, data_for, **options):
-                    left -= len(chunk)
-                    arrays = history_arrays(chunk) if kept_bytes < KEEP_HISTORIES_BYTES else {}
-                    histories.update(arrays)
-                    kept_bytes += sum(a.nbytes for h in arrays.values() for a in h.values())
-                    epochs = sum(len(h["epoch"]) for h in arrays.values())
-                    if left == 0 and arrays and epochs >= SAVE_ALONGSIDE_EPOCHS and plots and forks:
-                        unsaved = Unsaved(chunk, positions)
-                    else:
-                        store.save(chunk, positions)
-                    bar.advance(task, len(chunk))
-        if not plots:
-            store.export_csv(out_dir)
-            return Results(out_dir, data_for=data_for)
-    # the figures as PNG files, and report.html with them embedded; the CSV files and the store's
-    # last chunk (a second or so for thousands of runs) meanwhile
-    from trainlab.report import build_report
-
-    with (saving(out_dir, unsaved),
-          exporting_csv(out_dir, in_background=forks, histories=histories, unsaved=unsaved)):
-        report = build_report(out_dir, data_for, histories=histories, in_parallel=forks, unsaved=unsaved)
-    return Results(out_dir, report, data_for)
+        with (saving(out_dir, unsaved),
+              exporting_csv(out_dir, in_background=forks, histories=histories, unsaved=unsaved)):
+            report = build_report(out_dir, data_for, histories=histories, in_parallel=forks, unsaved=unsaved)
+        return Results(out_dir, report, data_for)
 
 
 @contextmanager
@@ -339,41 +340,6 @@ def exporting_csv(out_dir: Path, in_background: bool, histories: Mapping[str, di
 
 def default_out_dir(name: str) -> Path:
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_out_dir(out_dir: Path, resume: bool, force: bool) -> None:
-    """Refuse to mix into a non-empty directory unless resuming; ``force`` empties it first."""
-    if resume and force:
-        raise BadInput("--resume and --force contradict each other: choose one")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"--out {out_dir}: exists and is not a directory")
-    non_empty = out_dir.exists() and any(out_dir.iterdir())
-    if non_empty and resume and not (out_dir / STORE_NAME).exists():
-        raise BadInput(f"--out {out_dir}: nothing to resume here (no {STORE_NAME})")
-    if non_empty and not resume:
-        if not force:
-            raise BadInput(
-                f"--out {out_dir}: directory is not empty; pass --resume to continue it or --force to replace it"
-            )
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def check_resumable(store: Store, cfg: RunConfig, resume: bool) -> None:
-    """Resuming with a different config would mix runs of two experiments under one name."""
-    if not resume:
-        return
-    stored = {e["experiment"]: e["config_toml"] for e in store.experiments()}
-    old = stored.get(cfg.experiment_name)
-    if old is not None and _without_seeds(old) != _without_seeds(to_toml(cfg)):
-        raise BadInput(
-            f"--resume: the config of {cfg.experiment_name!r} differs from the one stored in "
-            f"{store.path}; use a new --out (or --force to start over)"
-        )
-
-
-def _without_seeds(toml_text: str) -> str:
-    return "\n".join(line for line in toml_text.splitlines() if not line.startswith("seeds ="))
 
 
 def interrupted_message(out_dir: Path, command: str) -> str:
