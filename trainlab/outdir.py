@@ -78,7 +78,10 @@ def locked(out_dir: Path) -> Iterator[None]:
     """Hold ``out_dir``'s lock file for the body; BadInput naming the holder's pid if another has it."""
     path = out_dir / LOCK_NAME
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise BadInput(f"--out {out_dir}: cannot write there ({e.strerror})") from None
         if not _try_lock(fd):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
