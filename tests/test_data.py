@@ -96,6 +96,11 @@ def test_csv_custom_columns(tmp_path):
         ("x1,x2,y\n1,2,0\n3,4,0\n5,6,0\n", "single class"),
         ("x1,x2,y\n", "no data rows"),
         ("x1,x2,y\n1,2\n", "row 2 has 2 cells, expected 3"),
+        ("x1\tx2\ty\n1\t2\t0\n", "separated by tabs; trainlab reads comma-separated columns"),
+        ("x1;x2;y\n1;2;0\n", "separated by semicolons (';'); trainlab reads comma-separated columns"),
+        ("x1,x2,y\n" + "".join(f"{i},{i},{i / 7}\n" for i in range(400)),
+         'holds real numbers such as 0.14285714285714285, not classes: for a real-valued target set '
+         'data.task = "regression"'),
     ],
 )
 def test_bad_csv(tmp_path, text, fragment):
@@ -104,6 +109,15 @@ def test_bad_csv(tmp_path, text, fragment):
     with pytest.raises(BadInput) as e:
         load_csv(path)
     assert fragment in str(e.value) and str(path) in str(e.value)
+
+
+def test_a_float_target_message_is_one_short_line(tmp_path):
+    path = tmp_path / "floats.csv"
+    path.write_text("x1,x2,y\n" + "".join(f"{i},{i},{i / 7}\n" for i in range(400)))
+    with pytest.raises(BadInput) as e:
+        load_csv(path)
+    assert len(str(e.value)) < 200 + len(str(path))
+    assert load_csv(path, regression=True)[1][1] == 1 / 7
 
 
 def test_csv_with_too_few_rows_for_the_split(tmp_path):

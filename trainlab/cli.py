@@ -6,8 +6,10 @@ Click's usage errors into that line); a failed check is exit code 1.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import sqlite3
 import statistics
 import sys
 import threading
@@ -95,6 +97,12 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
 
     try:
         results = job()
+    except sqlite3.Error as e:  # the store turned unusable while the command wrote it
+        raise BadInput(f"{out_dir / 'runs.sqlite'}: {e}") from None
+    except OSError as e:
+        if e.filename is None:
+            raise BadInput(f"--out {out_dir}: {_os_problem(e)}") from None
+        raise
     except KeyboardInterrupt:
         if (out_dir / "runs.sqlite").exists():
             err_console.print(interrupted_message(out_dir, command), highlight=False, markup=False, soft_wrap=True)
@@ -229,7 +237,13 @@ def data(
     raw = apply_overrides({"data": {"name": name}}, [f"data.{s}" for s in set_ or []])
     cfg: DataConfig = config_from_dict(raw, source="trainlab data").data
     X, y = generate(cfg)
-    write_csv(out, X, y)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise BadInput(f"--out {out}: {out.parent} is a file, not a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_csv(out, X, y)
+    except OSError as e:
+        raise BadInput(f"--out {out}: cannot write the CSV ({e.strerror})") from None
     out_console.print(f"Wrote {len(y)} rows of {cfg.name} to {out}")
 
 
@@ -344,10 +358,12 @@ def lrfind(
     """LR range test: one short run with an exponentially growing lr; plot loss vs lr, suggest an lr."""
     cfg = load_config(config, set_ or [])
     with libraries_loading():
-        from trainlab.lrfind import lr_range_test, plot_lr_find
+        from trainlab.lrfind import check_writable, lr_range_test, plot_lr_find
 
+    out = out or Path("runs") / f"{cfg.name}-lrfind.png"
+    check_writable(out)
     result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
-    path = plot_lr_find(result, out or Path("runs") / f"{cfg.name}-lrfind.png",
+    path = plot_lr_find(result, out,
                         title=f"LR range test: {cfg.name} ({cfg.optim.name}, batch {cfg.train.batch_size or 'full'})")
     stopped = "" if len(result.lrs) == steps else f", stopped at lr {result.lrs[-1]:.3g} when the loss blew up"
     out_console.print(f"LR range test of {cfg.name} ({cfg.optim.name}): {len(result.lrs)} steps from lr "
@@ -416,11 +432,25 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"trainlab: error: {e.format_message()}{hint}", highlight=False, markup=False,
                           soft_wrap=True)
         sys.exit(2)
+    except OSError as e:  # a filesystem fault: the path and the problem
+        where = f"{e.filename}: " if e.filename is not None else ""
+        err_console.print(f"trainlab: error: {where}{_os_problem(e)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except sqlite3.Error as e:
+        err_console.print(f"trainlab: error: run store: {e}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
     except typer.Abort:  # Typer ≥ 0.24 defines these itself (typer._click.exceptions has none)
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _os_problem(e: OSError) -> str:
+    problem = e.strerror or str(e)
+    if e.errno == errno.ENOSPC:
+        problem += " (free some space: the runs already stored are kept, and --resume continues)"
+    return problem
 
 
 def entry() -> None:

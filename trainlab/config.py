@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,9 @@ REGRESSION_DATASETS = ("plane", "gaussian", "csv")
 INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
+
+# An experiment's name and ``experiment`` become file names (``NAME-loss.png``, ``runs/NAME-…``).
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
 # The course's named initialisations: "small" and "large" are normal draws with these std.
 INIT_PRESET_STD = {"small": 1e-3, "large": 1.0}
@@ -161,6 +165,14 @@ class RunConfig(_Strict):
     train: TrainConfig = TrainConfig()
     grid: dict[str, list[Any]] = {}
 
+    @field_validator("name", "experiment")
+    @classmethod
+    def _file_name_stem(cls, name: str | None) -> str | None:
+        if name is not None and not SAFE_NAME.fullmatch(name):
+            raise ValueError("expected 1-64 letters, digits, '-', '_' or '.', not starting with '.' "
+                             "(it names the output files)")
+        return name
+
     @field_validator("seeds")
     @classmethod
     def _some_seeds(cls, seeds: int | list[int]) -> int | list[int]:
@@ -293,7 +305,7 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for err in error.errors():
         where = ".".join(str(p) for p in err["loc"]) or "config"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):

@@ -12,6 +12,7 @@ import csv
 import functools
 import math
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -147,18 +148,23 @@ def load_csv(path: str | Path | None, target: str = "y",
     Returns X, y and the feature column names.
     """
     path = Path(str(path))
+    check_csv_file(path)
     try:
         with path.open(newline="") as f:
             rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: CSV file not found") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read CSV ({e})") from None
+        raise BadInput(f"{path}: cannot read CSV ({getattr(e, 'strerror', None) or e})") from None
     if not rows:
         raise BadInput(f"{path}: the CSV is empty; expected a header row such as x1,x2,y")
     header = [h.strip() for h in rows[0]]
     if target not in header:
-        raise BadInput(f"{path}: no column {target!r} for the class labels (columns: {', '.join(header)})")
+        separator = next((name for sep, name in SEPARATORS.items() if len(header) == 1 and sep in header[0]), None)
+        if separator:
+            raise BadInput(f"{path}: the columns are separated by {separator}; trainlab reads comma-separated "
+                           f"columns (x1,x2,{target}): save the file as CSV with commas")
+        what = "target" if regression else "class labels"
+        raise BadInput(f"{path}: no column {target!r} for the {what} (columns: {', '.join(header)}); "
+                       "set data.target to the label column's name")
     columns = [h for h in header if h != target]
     if not columns:
         raise BadInput(f"{path}: no feature columns besides {target!r}")
@@ -188,6 +194,29 @@ def load_csv(path: str | Path | None, target: str = "y",
     return np.asarray(X, dtype=np.float64), y, columns
 
 
+# CSV files larger than this are refused before reading: trainlab's data sets are small, and
+# reading a file into Python lists takes about 40 times its size in memory.
+MAX_CSV_BYTES = 200_000_000
+SEPARATORS = {"\t": "tabs", ";": "semicolons (';')", "|": "bars ('|')"}
+
+
+def check_csv_file(path: Path) -> None:
+    """A regular file of a readable size: not a directory, a device such as /dev/zero, or a pipe."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: CSV file not found") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read CSV ({e.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise BadInput(f"{path}: is a directory; expected a CSV file")
+    if not stat.S_ISREG(info.st_mode):
+        raise BadInput(f"{path}: not a regular file (a device or a pipe); expected a CSV file")
+    if info.st_size > MAX_CSV_BYTES:
+        raise BadInput(f"{path}: {info.st_size / 1e6:,.0f} MB is larger than the {MAX_CSV_BYTES / 1e6:,.0f} MB "
+                       "trainlab reads; use a sample of the rows")
+
+
 def _numeric_targets(labels: list[str], target: str, path: Path) -> np.ndarray:
     values = []
     for line, cell in enumerate(labels, start=2):
@@ -206,6 +235,11 @@ def _encode_labels(labels: list[str], path: Path) -> np.ndarray:
         numeric = all(math.isfinite(v) and v == int(v) for v in as_float)
     except ValueError:
         numeric = False
+    else:
+        fractional = next((s for s, v in zip(labels, as_float) if math.isfinite(v) and v != int(v)), None)
+        if fractional is not None:
+            raise BadInput(f"{path}: the target column holds real numbers such as {fractional}, not classes: for "
+                           "a real-valued target set data.task = \"regression\"")
     if numeric:
         classes = sorted({int(v) for v in as_float})
         y = np.asarray([int(v) for v in as_float], dtype=np.int64)

@@ -88,6 +88,23 @@ def lr_range_test(
     return LRFind(lrs=lrs, losses=losses, best_lr=best_lr, suggested_lr=best_lr / 10, optimizer=cfg.optim.name)
 
 
+def check_writable(path: str | Path) -> None:
+    """BadInput unless the plot can be written at ``path`` (its directory made if need be): checked
+    before the sweep trains, not after."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise BadInput(f"--out {path}: is a directory; expected the plot's file name (e.g. lrfind.png)")
+        existed = path.exists()
+        with path.open("ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as e:
+        raise BadInput(f"--out {path}: cannot write the plot there ({e.strerror})") from None
+
+
 def plot_lr_find(result: LRFind, path: str | Path, title: str = "") -> Path:
     """Loss against learning rate (log scale), the lowest loss and the suggestion marked."""
     from trainlab.plots import plt  # pyplot with trainlab's choice of backend

@@ -7,7 +7,6 @@ which is what makes a kill lose little and ``--resume`` safe.
 
 from __future__ import annotations
 
-import shutil
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -20,7 +19,8 @@ from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
 from trainlab.history import RunResult, history_arrays
-from trainlab.store import STORE_NAME, Store
+from trainlab.outdir import check_resumable, data_fingerprint, writing_to
+from trainlab.store import Store
 
 DataFor = Callable[[RunConfig], Dataset]
 Progress = Callable[[float], None]  # called with the number of runs (or a fraction of one) advanced
@@ -222,15 +222,29 @@ def run(
     for c, specs in plan:  # every data set must load before anything is written or replaced
         for spec in specs:
             data_for(spec.config)
-    prepare_out_dir(out_dir, resume=resume, force=force)
+    fingerprints = {c.experiment_name: data_fingerprint(specs, data_for) for c, specs in plan}
+    with writing_to(out_dir, resume=resume, force=force):
+        histories = train_into(out_dir, plan, engines, resume, fingerprints, progress, data_for, engine_options)
+        if not plots:
+            return Results(out_dir, data_for=data_for)
+        from trainlab.report import build_report
 
-    histories: dict[str, dict[str, Any]] = {}  # of the runs trained now, for the report and CSV
+        return Results(out_dir, build_report(out_dir, data_for, histories=histories), data_for)
+
+
+def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engines: list[str], resume: bool,
+               fingerprints: dict[str, str], progress: bool, data_for: DataFor, engine_options: dict[str, Any]
+               ) -> dict[str, dict[str, Any]]:
+    """Record the experiments in the store, train the runs it does not have, storing each batch as
+    it comes, and export the CSV files; the histories of the runs trained now (up to
+    KEEP_HISTORIES_BYTES), for the report."""
+    histories: dict[str, dict[str, Any]] = {}
     kept_bytes = 0
     with Store(out_dir) as store, ProgressBar(progress) as bar:
         for c, _ in plan:
-            check_resumable(store, c, resume)
-            store.add_experiment(c.experiment_name, to_toml(c), list(c.grid))
-        (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c in cfgs))
+            check_resumable(store, c, resume, fingerprints[c.experiment_name])
+            store.add_experiment(c.experiment_name, to_toml(c), list(c.grid), fingerprints[c.experiment_name])
+        (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c, _ in plan))
         done = store.done_ids()
         for (c, specs), name in zip(plan, engines):
             positions = {s.run_id: i for i, s in enumerate(specs)}
@@ -247,50 +261,11 @@ def run(
                     histories.update(arrays)
                     kept_bytes += sum(a.nbytes for h in arrays.values() for a in h.values())
         store.export_csv(out_dir, histories)
-    if not plots:
-        return Results(out_dir, data_for=data_for)
-    from trainlab.report import build_report
-
-    return Results(out_dir, build_report(out_dir, data_for, histories=histories), data_for)
+    return histories
 
 
 def default_out_dir(name: str) -> Path:
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_out_dir(out_dir: Path, resume: bool, force: bool) -> None:
-    """Refuse to mix into a non-empty directory unless resuming; ``force`` empties it first."""
-    if resume and force:
-        raise BadInput("--resume and --force contradict each other: choose one")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"--out {out_dir}: exists and is not a directory")
-    non_empty = out_dir.exists() and any(out_dir.iterdir())
-    if non_empty and resume and not (out_dir / STORE_NAME).exists():
-        raise BadInput(f"--out {out_dir}: nothing to resume here (no {STORE_NAME})")
-    if non_empty and not resume:
-        if not force:
-            raise BadInput(
-                f"--out {out_dir}: directory is not empty; pass --resume to continue it or --force to replace it"
-            )
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def check_resumable(store: Store, cfg: RunConfig, resume: bool) -> None:
-    """Resuming with a different config would mix runs of two experiments under one name."""
-    if not resume:
-        return
-    stored = {e["experiment"]: e["config_toml"] for e in store.experiments()}
-    old = stored.get(cfg.experiment_name)
-    if old is not None and _without_seeds(old) != _without_seeds(to_toml(cfg)):
-        raise BadInput(
-            f"--resume: the config of {cfg.experiment_name!r} differs from the one stored in "
-            f"{store.path}; use a new --out (or --force to start over)"
-        )
-
-
-def _without_seeds(toml_text: str) -> str:
-    return "\n".join(line for line in toml_text.splitlines() if not line.startswith("seeds ="))
 
 
 def interrupted_message(out_dir: Path, command: str) -> str:

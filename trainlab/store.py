@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import orjson
 
+from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, RunBatch, RunResult
 
 STORE_NAME = "runs.sqlite"
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS experiments (
     experiment TEXT PRIMARY KEY,
     position INTEGER NOT NULL,
     config_toml TEXT NOT NULL,
-    grid_keys TEXT NOT NULL
+    grid_keys TEXT NOT NULL,
+    data_fingerprint TEXT  -- outdir.data_fingerprint of the data its runs trained on
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -54,11 +56,17 @@ HISTORY_HEADER = ["run_id", "epoch", *HISTORY_COLUMNS]
 class Store:
     def __init__(self, out_dir: str | Path):
         self.path = Path(out_dir) / STORE_NAME
-        self.db = sqlite3.connect(self.path, timeout=30)
-        self.db.execute("PRAGMA page_size=65536")  # for a new file: 20 % faster to fill than 4 KiB
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA page_size=65536")  # for a new file: 20 % faster to fill than 4 KiB
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(experiments)")}
+            if "data_fingerprint" not in columns:  # a store written before fingerprints were kept
+                self.db.execute("ALTER TABLE experiments ADD COLUMN data_fingerprint TEXT")
+        except sqlite3.DatabaseError as e:  # corrupt, locked, not a database, cannot be opened
+            raise BadInput(f"{self.path}: cannot use the run store ({e})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -71,13 +79,15 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def add_experiment(self, experiment: str, config_toml: str, grid_keys: list[str]) -> None:
+    def add_experiment(self, experiment: str, config_toml: str, grid_keys: list[str],
+                       data_fingerprint: str | None = None) -> None:
         with self.db:
             row = self.db.execute("SELECT COUNT(*) FROM experiments").fetchone()
             self.db.execute(
-                "INSERT INTO experiments VALUES (?, ?, ?, ?) ON CONFLICT(experiment) DO UPDATE SET "
-                "config_toml = excluded.config_toml, grid_keys = excluded.grid_keys",
-                (experiment, row[0], config_toml, json.dumps(grid_keys)),
+                "INSERT INTO experiments VALUES (?, ?, ?, ?, ?) ON CONFLICT(experiment) DO UPDATE SET "
+                "config_toml = excluded.config_toml, grid_keys = excluded.grid_keys, "
+                "data_fingerprint = excluded.data_fingerprint",
+                (experiment, row[0], config_toml, json.dumps(grid_keys), data_fingerprint),
             )
 
     def save(self, results: Iterable[RunResult], positions: dict[str, int]) -> None:
@@ -114,9 +124,10 @@ class Store:
 
     def experiments(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT experiment, config_toml, grid_keys FROM experiments ORDER BY position"
+            "SELECT experiment, config_toml, grid_keys, data_fingerprint FROM experiments ORDER BY position"
         ).fetchall()
-        return [{"experiment": e, "config_toml": t, "grid_keys": json.loads(k)} for e, t, k in rows]
+        return [{"experiment": e, "config_toml": t, "grid_keys": json.loads(k), "data_fingerprint": f}
+                for e, t, k, f in rows]
 
     def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """One dict per run in grid order: run_id, experiment, group, seed, grid values, summary."""
