@@ -48,8 +48,9 @@ SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 EVAL_ELEMENTS = 1 << 18
 # A slice's work, in multiply-adds of its forward passes (a backward pass counted as two), is kept
-# under this: about a second on one core of a laptop, so that finished runs reach the store often.
-SLICE_WORK = 5e9
+# under this: about a second on one core with the C kernel (2-2.5e10 a second), so that finished
+# runs reach the store often; the torch code, ~4x slower, gets a quarter of it.
+SLICE_WORK = 2e10
 # A population too small to give every core a slice of the sizes above is cut into one slice per
 # core when its work is at least this (below it the split does not pay).
 SPLIT_WORK = 2e8
@@ -68,11 +69,11 @@ def model_work(sizes: list[int], epochs: int, n_train: int, n_eval: int) -> floa
 
 
 def cut_into_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int, n_eval: int,
-                    cores: int) -> int:
+                    cores: int, in_c: bool) -> int:
     """Models per slice for a population of ``k``: cache-sized, about a second of work, and at
     least one slice per core when there is enough work to share."""
     work = model_work(sizes, epochs, n_train, n_eval)
-    size = min(slice_size(sizes, batch, k), max(1, int(SLICE_WORK // work)))
+    size = min(slice_size(sizes, batch, k), max(1, int(SLICE_WORK / (1 if in_c else 4) // work)))
     if k < size * cores and k * work >= SPLIT_WORK:
         size = math.ceil(k / cores)
     return size
@@ -106,7 +107,8 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     batch_size = min(cfg.train.batch_size or n, n)
     setup = Setup(net, data, batch_size)
     cores = (workers or torch.get_num_threads()) if setup.kernel else 1
-    size = slice_models or cut_into_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores)
+    size = slice_models or cut_into_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
+                                           in_c=setup.kernel is not None)
     history = np.full((k, epochs, len(HISTORY_COLUMNS)), np.nan)
     params = np.zeros((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32)
     batch = RunBatch(specs, history, params, net.state_dict, has_test=data.X_test is not None)

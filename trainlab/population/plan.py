@@ -91,7 +91,7 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
 
 def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     """Memory for the slices in training (independent of the population's size): for each worker
-    process, a slice's parameters, gradient, optimizer state, best weights and generators, and its
+    thread, a slice's parameters, gradient, optimizer state, best weights and generators, and its
     activations."""
     from trainlab.population.loop import SLICE_ELEMENTS, slice_size
 
