@@ -174,25 +174,36 @@ static inline vec verf(vec x) {
     static const double Q[] = {1, 1.32281951154744992508E1, 8.67072140885989742329E1, 3.54937778887819891062E2,
                                9.75708501743205489753E2, 1.82390916687909736289E3, 2.24633760818710981792E3,
                                1.65666309194161350182E3, 5.57535340817727675546E2};
-    const vec x2 = x * x, near = x * polynomial(x2, T, 4) / polynomial(x2, U, 5);
-    vec a = magnitude(x);
-    a = where(a > 6, (vec){} + 6, a);
-    const vec far = 1 - vexp(-a * a) * polynomial(a, P, 8) / polynomial(a, Q, 8);
-    return where(magnitude(x) < 1, near, (vec)((lanes)far | ((lanes)x & SIGN_BIT)));
+    const lanes near = magnitude(x) < 1;
+    const vec x2 = x * x, a = where(magnitude(x) > 6, (vec){} + 6, magnitude(x)), q = polynomial(a, Q, 8);
+    /* one division for both: x T / U near 0, (Q - exp(-a^2) P) / Q farther */
+    const vec erf = where(near, x * polynomial(x2, T, 4), q - vexp(-a * a) * polynomial(a, P, 8)) /
+                    where(near, polynomial(x2, U, 5), q);
+    return (vec)((lanes)erf | (~near & (lanes)x & SIGN_BIT));
 }
 
-/* a = act(z) over n values, a multiple of a vec's (a layer's rows of a block: one call per layer);
- * ReLU is forward's own */
-static void activate(int kind, const real *restrict z, real *restrict a, int64_t n) {
+
+/* ReLU on a vector, NaN kept (z < 0 is false for NaN): z with the negative lanes cleared */
+static inline vec relu(vec z) { return (vec)((lanes)z & ~(z < 0)); }
+
+/* ReLU's backward, d where a > 0 or a is NaN (a <= 0 is false for NaN), as aten's threshold_backward */
+static inline vec relu_backward(vec a, vec d) { return (vec)((lanes)d & ~(a <= 0)); }
+
+/* act(z) on a vec */
+static inline vec activation(int kind, vec z) {
     switch (kind) {
-    case TANH: for (int64_t v = 0; v < n / LANES; v++) ROW(a)[v] = vtanh(ROW(z)[v]); break;
-    case SIGMOID: for (int64_t v = 0; v < n / LANES; v++) ROW(a)[v] = 1 / (1 + vexp(-ROW(z)[v])); break;
-    case LEAKY_RELU: for (int64_t t = 0; t < n; t++) a[t] = z[t] < 0 ? (real)0.01 * z[t] : z[t]; break;
-    case GELU:
-        for (int64_t v = 0; v < n / LANES; v++) ROW(a)[v] = (real)0.5 * ROW(z)[v] * (1 + verf(ROW(z)[v] * (real)M_SQRT1_2));
-        break;
-    default: for (int64_t t = 0; t < n; t++) a[t] = z[t];
+    case RELU: return relu(z);
+    case TANH: return vtanh(z);
+    case SIGMOID: return 1 / (1 + vexp(-z));
+    case LEAKY_RELU: return where(z < 0, (real)0.01 * z, z);
+    case GELU: return (real)0.5 * z * (1 + verf(z * (real)M_SQRT1_2));
+    default: return z;
     }
+}
+
+/* a = act(z) over n values, a multiple of a vec's (a layer's rows of a block: one call per layer) */
+static void activate(int kind, const real *restrict z, real *restrict a, int64_t n) {
+    for (int64_t v = 0; v < n / LANES; v++) ROW(a)[v] = activation(kind, ROW(z)[v]);
 }
 
 /* d *= act'(z) over n values (a multiple of a vec's), given a = act(z): what aten's *_backward kernels compute (ReLU's:
@@ -214,11 +225,6 @@ static void activate_backward(int kind, const real *restrict z, const real *rest
     }
 }
 
-/* ReLU on a vector, NaN kept (z < 0 is false for NaN): z with the negative lanes cleared */
-static inline vec relu(vec z) { return (vec)((lanes)z & ~(z < 0)); }
-
-/* ReLU's backward, d where a > 0 or a is NaN (a <= 0 is false for NaN), as aten's threshold_backward */
-static inline vec relu_backward(vec a, vec d) { return (vec)((lanes)d & ~(a <= 0)); }
 
 /* Two classes: softmax cross-entropy depends on the logits only through the margin z1 - z0, whose
  * weights are the rows' difference. margin[q] = W[1][q] - W[0][q] for the last layer's inputs q,
@@ -269,13 +275,7 @@ static inline void two_rows(const Layout *net, const real *p, const Buffers *b, 
 }
 
 static inline void activate_row(int kind, vec z[NV]) {
-    if (kind == RELU) {
-        for (int v = 0; v < NV; v++) z[v] = relu(z[v]);
-        return;
-    }
-    real a[BLOCK];
-    activate(kind, (const real *)z, a, BLOCK);
-    memcpy(z, a, sizeof a);
+    for (int v = 0; v < NV; v++) z[v] = activation(kind, z[v]);
 }
 
 /* With two classes and no gradient to take: the last hidden layer's outputs (layer l + 1) summed
