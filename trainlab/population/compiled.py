@@ -2,11 +2,14 @@
 
 Per model and minibatch the work is small (a 2→32→2 net: a few thousand multiply-adds), so in
 torch the cost is ~20 kernel launches a step, each a pass over memory; in C one model's forward and
-backward pass run in L1 (measured: benchmarks/README.md). The C code is compiled with the machine's C
-compiler (``cc``, or ``$CC``) for this CPU and cached under ``~/.cache/trainlab`` (or
-``$TRAINLAB_CACHE``) by a hash of source, flags and CPU; without a compiler, or with
-``TRAINLAB_KERNEL=torch``, the engine runs ``net.py``'s batched torch code instead (same results to
-rounding: tests/test_population.py runs both).
+backward pass run in L1 (measured: benchmarks/README.md). The C code is portable (gcc and clang,
+tests/test_kernel.py builds it with both), compiled with the machine's C compiler (``cc``, or
+``$CC``, which may be a command such as "ccache gcc") for this CPU and cached under
+``~/.cache/trainlab`` (or ``$TRAINLAB_CACHE``) by a hash of source, flags, compiler and CPU. Without
+a kernel (no compiler, a compile error) or with ``TRAINLAB_KERNEL=torch``, the engine runs
+``net.py``'s batched torch code instead (same results to rounding: tests/test_population.py runs
+both), ~3× slower: ``kernel_status`` says which runs and why (``trainlab doctor --system``), and the
+first population run that falls back says so on stderr.
 """
 
 from __future__ import annotations

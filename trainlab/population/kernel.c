@@ -9,7 +9,8 @@
  * The maths is net.py's (and autograd's): mean softmax cross-entropy, the same activation
  * derivatives written from the same quantities. Parameters are rows of a (S, P) matrix, each layer
  * found through the Layout that compiled.py reads off net.py's views, so both engines share one
- * storage layout. Compiled twice, with REAL float and REAL double. */
+ * storage layout. Compiled twice, with REAL float and REAL double. Portable C: the vector
+ * extensions gcc and clang share, and exp, tanh and erf of its own (the same numbers in every build). */
 
 #include <tgmath.h>
 #include <stdint.h>
@@ -367,16 +368,23 @@ static inline real total(const real *x) {
 #if LANES == 16
 #define INDICES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), \
                       F(h, 8), F(h, 9), F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)
+typedef int32_t lane_index __attribute__((vector_size(64)));
 #else
 #define INDICES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7)
+typedef int64_t lane_index __attribute__((vector_size(64)));
+#endif
+/* clang and gcc from 12 take the indices as arguments; older gcc as a vector */
+#if defined(__clang__) || __GNUC__ >= 12
+#define SHUFFLE(a, b, F, h) __builtin_shufflevector(a, b, INDICES(F, h))
+#else
+#define SHUFFLE(a, b, F, h) __builtin_shuffle(a, b, (lane_index){INDICES(F, h)})
 #endif
 /* lane i of the shuffle of (a, b): a's i and its partner i ^ h, or with bit h set b's */
 #define SAME(h, i) ((i) & (h) ? LANES + (i) : (i))
 #define PARTNER(h, i) ((i) & (h) ? LANES + ((i) ^ (h)) : (i) ^ (h))
-#define COMBINE(v, h)                                                            \
-    for (int k = 0; k < h; k++)                                                  \
-        v[k] = __builtin_shufflevector(v[k], v[k + h], INDICES(SAME, h)) + \
-               __builtin_shufflevector(v[k], v[k + h], INDICES(PARTNER, h))
+#define COMBINE(v, h)                                                                  \
+    for (int k = 0; k < h; k++)                                                        \
+        v[k] = SHUFFLE(v[k], v[k + h], SAME, h) + SHUFFLE(v[k], v[k + h], PARTNER, h)
 
 static inline vec transposed_sums(vec v[LANES]) {
 #if LANES == 16
