@@ -9,9 +9,11 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall whenever the dependencies change.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Reinstall whenever the dependencies change. pyproject.toml allows a range of torch versions;
+# constraints.txt picks the one installed here (and keeps pip to the CPU wheel it names).
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 lab: $(STAMP)
@@ -25,11 +27,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 /usr/bin/chromium:
 	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium
 
-test: $(STAMP) /usr/bin/chromium
+# tests/test_kernel.py builds the C kernel with gcc and with clang (macOS's cc): both must be here.
+/usr/bin/clang:
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clang
+
+test: $(STAMP) /usr/bin/chromium /usr/bin/clang
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP) /usr/bin/chromium
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
+test-slow: $(STAMP) /usr/bin/chromium /usr/bin/clang
+	$(PIP_INSTALL) -e '.[dev,ray]'
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)

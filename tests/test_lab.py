@@ -142,7 +142,9 @@ def test_findings_are_written_from_the_numbers(lab):
     html = (out / "report.html").read_text()
     relu = mean(final(runs, "activations", "final_val_loss", model__activation="relu"))
     # the finding quotes the measured mean to its shown precision
-    assert re.search(rf"relu {relu:.2f}\d* ± ", html), html[:2000]
+    shown = re.search(r"relu (\d+\.(\d+)) ± ", html)
+    assert shown, html[:2000]
+    assert abs(float(shown[1]) - relu) <= 0.5 * 10 ** -len(shown[2]) + 1e-12, (shown[0], relu)
     assert "never leaves chance level" in html  # small init, detected from its loss
     assert "U-shaped" in html or "only part of a U" in html
     assert "the check passes" in html

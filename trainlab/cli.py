@@ -328,13 +328,20 @@ RunSeedOption = Annotated[int, typer.Option(help="Run seed (initial weights, dat
 
 @app.command()
 def doctor(
-    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    config: Annotated[Optional[Path], typer.Argument(help="Experiment config (TOML).")] = None,
     set_: SetOption = None,
     seed: RunSeedOption = 0,
     engine: Annotated[str, typer.Option(help="reference | manual (hand-written backprop).")] = "reference",
     epochs: Annotated[Optional[int], typer.Option(help="Epochs of the brief run (default: the config's, at most 100).")] = None,
+    system: Annotated[bool, typer.Option("--system", help="Show this machine's setup instead: versions, cores, "
+                                         "and which code the population engine trains with.")] = False,
 ) -> None:
     """Train CONFIG briefly and run the debugging checklist: exit 0 healthy, 1 fault found."""
+    if system:
+        print_system()
+        return
+    if config is None:
+        raise BadInput("doctor needs an experiment config (TOML) to check, or --system")
     cfg = load_config(config, set_ or [])
     with libraries_loading():
         from trainlab.doctor import diagnose, render
@@ -343,6 +350,22 @@ def doctor(
     render(diagnosis, out_console)
     if not diagnosis.healthy:
         raise typer.Exit(1)
+
+
+def print_system() -> None:
+    """Versions, cores and the population engine's code path per dtype (the C kernel, built on first use)."""
+    import platform
+
+    with libraries_loading():
+        import torch
+
+        from trainlab.population.compiled import kernel_status
+    rows = [("python", platform.python_version()), ("torch", torch.__version__),
+            ("cores", str(os.cpu_count())), ("torch threads", str(torch.get_num_threads())),
+            *((f"engine {name}", kernel_status(dtype)) for name, dtype in (("float32", torch.float32),
+                                                                          ("float64", torch.float64)))]
+    for name, value in rows:
+        out_console.print(f"{name:<16}{value}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

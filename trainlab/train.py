@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainlab import rng
 from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
@@ -90,7 +91,7 @@ class Trainer:
         self.X_train, self.y_train = torch.tensor(data.X_train, dtype=dtype), self.targets(data.y_train)
         self.X_val, self.y_val = torch.tensor(data.X_val, dtype=dtype), self.targets(data.y_val)
 
-        # One generator per run: it draws the initial weights, then each epoch's data order.
+        # The run's seed draws its initial weights (torch's generator) and each epoch's data order (rng).
         self.generator = torch.Generator().manual_seed(seed)
         self.model = build_model(cfg.model, data.in_dim, data.n_classes, generator=self.generator, dtype=dtype)
         self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
@@ -126,7 +127,7 @@ class Trainer:
         model.train()
         n = len(self.X_train)
         batch_size = cfg.train.batch_size or n
-        order = torch.randperm(n, generator=self.generator) if batch_size < n else torch.arange(n)
+        order = torch.from_numpy(rng.permutation(self.seed, epoch, n)) if batch_size < n else torch.arange(n)
         step_norms = []  # per step: ‖∇W_l‖, ‖∇b_l‖ of every layer
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]

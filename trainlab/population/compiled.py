@@ -2,11 +2,14 @@
 
 Per model and minibatch the work is small (a 2→32→2 net: a few thousand multiply-adds), so in
 torch the cost is ~20 kernel launches a step, each a pass over memory; in C one model's forward and
-backward pass run in L1 (measured: benchmarks/README.md). The C code is compiled with the machine's C
-compiler (``cc``, or ``$CC``) for this CPU and cached under ``~/.cache/trainlab`` (or
-``$TRAINLAB_CACHE``) by a hash of source, flags and CPU; without a compiler, or with
-``TRAINLAB_KERNEL=torch``, the engine runs ``net.py``'s batched torch code instead (same results to
-rounding: tests/test_population.py runs both).
+backward pass run in L1 (measured: benchmarks/README.md). The C code is portable (gcc and clang,
+tests/test_kernel.py builds it with both), compiled with the machine's C compiler (``cc``, or
+``$CC``, which may be a command such as "ccache gcc") for this CPU and cached under
+``~/.cache/trainlab`` (or ``$TRAINLAB_CACHE``) by a hash of source, flags, compiler and CPU. Without
+a kernel (no compiler, a compile error) or with ``TRAINLAB_KERNEL=torch``, the engine runs
+``net.py``'s batched torch code instead (same results to rounding: tests/test_population.py runs
+both), ~3× slower: ``kernel_status`` says which runs and why (``trainlab doctor --system``), and the
+first population run that falls back says so on stderr.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from trainlab import rng
 from trainlab.population.net import Net
 
 SOURCE = Path(__file__).with_name("kernel.c")
@@ -71,59 +74,78 @@ def _cpu() -> str:
         return platform.processor() + platform.machine()
 
 
+# A compiler's version in its predefined macros (clang defines gcc's too, as gcc 4.2: it comes first).
+VERSION_MACROS = {"clang": ("__clang_major__", "__clang_minor__", "__clang_patchlevel__"),
+                  "gcc": ("__GNUC__", "__GNUC_MINOR__", "__GNUC_PATCHLEVEL__")}
+
+
+def _identify(compiler: list[str]) -> tuple[str, str]:
+    """The C compiler ``compiler``'s name and version ("gcc 12.2.0", "clang 14.0.6"), and all its
+    predefined macros (which change with its version and target)."""
+    done = subprocess.run([*compiler, "-E", "-dM", "-x", "c", os.devnull], capture_output=True, text=True,
+                          timeout=60, check=True)
+    macros = dict(line.split(" ", 2)[1:] for line in done.stdout.splitlines() if line.count(" ") >= 2)
+    for name, parts in VERSION_MACROS.items():
+        if all(part in macros for part in parts):
+            return f"{name} {'.'.join(macros[part] for part in parts)}", done.stdout
+    return " ".join(compiler), done.stdout
+
+
 def _compile(compiler: list[str], real: str, target: Path) -> str | None:
-    """Build the library for ``real`` at ``target`` (with glibc's vector maths if it links); the
-    compiler's complaint if it cannot."""
-    complaint = ""
-    for extra in (["-lmvec", "-lm"], ["-DNO_VECTOR_MATH", "-lm"]):
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            built = Path(tmp) / target.name
-            cmd = [*compiler, *FLAGS, f"-DREAL={real}", str(SOURCE), "-o", str(built), *extra]
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_SECONDS)
-            if done.returncode == 0:
-                os.replace(built, target)  # atomic: a concurrent build writes the same bytes
-                return None
-            complaint = complaint or next((line for line in done.stderr.splitlines() if "error" in line),
-                                          done.stderr.strip()[:200])
-    return complaint
-
-
-def _fall_back(why: str) -> None:
-    warnings.warn(f"the population engine's C kernel is not available ({why}); training with its torch code "
-                  "instead (slower)", RuntimeWarning, stacklevel=3)
+    """Build the library for ``real`` at ``target``; the compiler's first complaint if it cannot."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        cmd = [*compiler, *FLAGS, f"-DREAL={real}", str(SOURCE), "-o", str(built), "-lm"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_SECONDS)
+        if done.returncode == 0:
+            os.replace(built, target)  # atomic: a concurrent build writes the same bytes
+            return None
+    return next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200])
 
 
 @functools.cache
-def library(dtype: torch.dtype) -> ctypes.CDLL | None:
-    """The compiled kernel for ``dtype``, building it if needed; None where it cannot be built
-    (said once per dtype, unless there is no C compiler at all)."""
-    if dtype not in C_REAL or sys.platform == "win32":
-        return None
-    compiler = shlex.split(os.environ.get("CC", "cc"))  # CC may be "ccache gcc"
+def _build(dtype: torch.dtype, cc: str) -> tuple[ctypes.CDLL | None, str]:
+    """The kernel for ``dtype`` compiled by ``cc`` (a command: "gcc", "ccache clang"), building it if
+    needed, and what the population engine runs: "C kernel, built with ..." or "torch fallback: why"."""
+    if dtype not in C_REAL:
+        return None, f"torch fallback: the C kernel has no {dtype}"
+    if sys.platform == "win32":
+        return None, "torch fallback: the C kernel is not built on Windows"
+    compiler = shlex.split(cc)
     if not compiler or shutil.which(compiler[0]) is None:
-        return None
+        return None, f"torch fallback: no C compiler found ({cc!r}; install gcc or clang, or set CC)"
     real = C_REAL[dtype]
     try:
-        version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
-        key = hashlib.sha256("\0".join([SOURCE.read_text(), real, *FLAGS, version, _cpu()]).encode()).hexdigest()[:16]
+        name, macros = _identify(compiler)
+        key = hashlib.sha256("\0".join([SOURCE.read_text(), real, *FLAGS, macros, _cpu()]).encode()).hexdigest()[:16]
         target = cache_dir() / f"kernel-{real}-{key}.so"
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             complaint = _compile(compiler, real, target)
             if complaint is not None:
-                _fall_back(f"it did not compile with {' '.join(compiler)}: {complaint}")
-                return None
+                return None, f"torch fallback: the C kernel did not compile with {name} ({cc}): {complaint}"
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as e:
-        _fall_back(str(e))
-        return None
+        return None, f"torch fallback: the C kernel could not be built with {cc}: {e}"
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
-    lib.gradients.restype = lib.evaluate.restype = None
+    lib.gradients.restype = lib.evaluate.restype = lib.permutations.restype = None
     lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr]
     lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, i64, ptr]
-    lib.randperms.restype, lib.randperms.argtypes = None, [ptr, i64, i64, i64, ptr]
-    return lib
+    lib.permutations.argtypes = [ptr, i64, i64, i64, ptr]
+    return lib, f"C kernel, built with {name} ({str(dtype).removeprefix('torch.')})"
+
+
+def kernel_status(dtype: torch.dtype) -> str:
+    """Which code the population engine trains ``dtype`` models with, and why (``trainlab doctor --system``)."""
+    if os.environ.get("TRAINLAB_KERNEL", "c") == "torch":
+        return "torch fallback: TRAINLAB_KERNEL=torch"
+    return _build(dtype, os.environ.get("CC", "cc"))[1]
+
+
+def library(dtype: torch.dtype) -> ctypes.CDLL | None:
+    """The compiled kernel for ``dtype`` (built by ``$CC``, default ``cc``), or None where it cannot be built."""
+    return _build(dtype, os.environ.get("CC", "cc"))[0]
 
 
 def c_array(t: Tensor, dtype: torch.dtype, shape: tuple | None = None) -> int:
@@ -183,44 +205,39 @@ class CompiledNet:
         return [(out[:, j], out[:, n + j]) for j in range(n)]
 
 
-# What torch.Generator().get_state() returns on CPU (ATen's CPUGeneratorImplState), whose Mersenne
-# Twister kernel.c's randperms advances; another size means another layout: use torch.randperm.
-GENERATOR_STATE_BYTES = 5056
-MAX_RANDPERM = 1 << 24  # below this ATen's randperm is the Fisher-Yates shuffle kernel.c repeats
-
-
 class DataOrders:
-    """Each model's data order for an epoch, ``torch.randperm(n, generator=g)`` of its generator: in
-    C from the generators' states where possible (one call for all models: a ``torch.randperm``
-    call per model and epoch was ~15 % of the engine's time), else by torch."""
+    """Each model's data order for an epoch, ``rng.permutation`` of its seed: in C, one call for all
+    models, where the kernel is built, else ``rng.permutations``."""
 
-    def __init__(self, generators: list[torch.Generator], n: int, lib: ctypes.CDLL | None):
-        self.generators, self.n, self.lib = generators, n, lib
-        self.states = None
-        if lib is not None and n < MAX_RANDPERM:
-            states = torch.stack([g.get_state() for g in generators])
-            if states.shape[1] == GENERATOR_STATE_BYTES:
-                self.states = states
+    def __init__(self, seeds: list[int], n: int, lib: ctypes.CDLL | None):
+        self.seeds, self.n, self.lib = torch.tensor(seeds, dtype=torch.int64), n, lib
 
-    def draw(self, out: Tensor) -> None:
-        """Each model's next order into the rows of ``out`` (one row per model still kept)."""
-        if self.states is None:
-            for i, g in enumerate(self.generators):
-                torch.randperm(self.n, generator=g, out=out[i])
+    def draw(self, epoch: int, out: Tensor) -> None:
+        """Each model's order for ``epoch`` into the rows of ``out`` (one row per model still kept)."""
+        if self.lib is None:
+            out.copy_(torch.from_numpy(rng.permutations(self.seeds.tolist(), epoch, self.n)))
             return
-        self.lib.randperms(self.states.data_ptr(), self.states.shape[1], len(self.states), self.n,
-                           c_array(out, torch.int64, (len(self.states), self.n)))
+        self.lib.permutations(self.seeds.data_ptr(), len(self.seeds), epoch, self.n,
+                              c_array(out, torch.int64, (len(self.seeds), self.n)))
 
     def keep(self, rows: Tensor) -> None:
-        self.generators = [self.generators[i] for i in rows.tolist()]
-        if self.states is not None:
-            self.states = self.states[rows]
+        self.seeds = self.seeds[rows]
+
+
+SLOWDOWN = "~3×"  # the torch code against the C kernel, 2→32→2 nets: benchmarks/README.md
+_fallback_said = False
 
 
 def compiled(net: Net) -> CompiledNet | None:
-    """The C path for ``net``, or None (no compiler, TRAINLAB_KERNEL=torch, too deep a net)."""
+    """The C path for ``net``, or None (no kernel built, TRAINLAB_KERNEL=torch, too deep a net). The
+    first time in a process the kernel is missing, one line on stderr says so and why."""
+    global _fallback_said
     if (os.environ.get("TRAINLAB_KERNEL", "c") == "torch" or net.n_layers > MAX_LAYERS
             or net.activation not in ACTIVATIONS):
         return None
     lib = library(net.dtype)
+    if lib is None and not _fallback_said:
+        _fallback_said = True
+        print(f"trainlab: training with the population engine's torch code, {SLOWDOWN} slower than its C kernel "
+              f"({kernel_status(net.dtype)}; see `trainlab doctor --system`)", file=sys.stderr)
     return None if lib is None else CompiledNet(net, lib)

@@ -9,16 +9,10 @@
  * The maths is net.py's (and autograd's): mean softmax cross-entropy, the same activation
  * derivatives written from the same quantities. Parameters are rows of a (S, P) matrix, each layer
  * found through the Layout that compiled.py reads off net.py's views, so both engines share one
- * storage layout. Compiled twice, with REAL float and REAL double. */
+ * storage layout. Compiled twice, with REAL float and REAL double. Portable C: the vector
+ * extensions gcc and clang share, and exp, tanh and erf of its own (the same numbers in every build). */
 
-/* glibc declares its vector maths (libmvec: exp, tanh, erf ... on 8-16 points per call, within
- * 4 ulp, special values kept) only under __FAST_MATH__; we want those, not fast-math's licences
- * (NaN must stay NaN: a diverging model is found by its NaN loss). */
-#ifndef NO_VECTOR_MATH
-#define __FAST_MATH__ 1
-#endif
 #include <tgmath.h>
-#undef __FAST_MATH__
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +27,17 @@ typedef REAL real;
 typedef real vec __attribute__((vector_size(64), aligned(sizeof(real))));
 #define NV (BLOCK * (int)sizeof(real) / 64)
 #define ROW(p) ((vec *)(p))
+/* REAL's lanes in a vec, and whether it is double, as preprocessor numbers */
+#define float_LANES 16
+#define double_LANES 8
+#define float_IS_DOUBLE 0
+#define double_IS_DOUBLE 1
+#define PASTE(a, b) a##b
+#define OF_REAL(r, what) PASTE(r, what)
+#define LANES OF_REAL(REAL, _LANES)
+#define IS_DOUBLE OF_REAL(REAL, _IS_DOUBLE)
+/* a vec's lanes as signed integers of its width: what comparisons give, and its bits */
+typedef __typeof__((vec){} < 0) lanes;
 
 enum { RELU, TANH, SIGMOID, LEAKY_RELU, GELU, IDENTITY }; /* compiled.ACTIVATIONS */
 
@@ -72,18 +77,154 @@ static Buffers buffers(const Layout *net, real *work) {
     return b;
 }
 
-/* a = act(z) over n values (a layer's rows of a block: one call per layer); ReLU is forward's own */
-static void activate(int kind, const real *restrict z, real *restrict a, int64_t n) {
+/* exp and tanh on a vec, in portable C (the compilers' vector extensions): a few ulp from the
+ * correctly rounded values, NaN kept and the infinities' limits (a diverging model is found by its
+ * NaN or infinite loss). exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (|r| <= ln(2)/2,
+ * ln 2 in two parts, so that n times the first is exact), exp(r) by its Taylor polynomial to the
+ * degree where the next term is below an ulp; the factor 2^n is built from n's bits, as two
+ * factors 2^(n/2) so that results near the ends of the range (subnormal or the largest) round
+ * once. n comes from the bits of x / ln 2 + SHIFT, whose last bits then hold it. */
+#if IS_DOUBLE
+#define MANTISSA 52
+#define BIAS 1023
+#define SHIFT 0x1.8p52
+#define LN2_HI 0x1.62e42p-1            /* ln 2's first 21 bits: n LN2_HI is exact */
+#define LN2_LO 0x1.fdf473de6af28p-22  /* ln 2 - LN2_HI */
+#define EXP_MAX 710.0                 /* exp overflows above ~709.78, is 0 below ~-745.13 */
+#define EXP_MIN -746.0
+#define TANH_ONE 22.0                 /* tanh(x) rounds to 1 from here */
+#define DEGREE 13
+#else
+#define MANTISSA 23
+#define BIAS 127
+#define SHIFT 0x1.8p23f
+#define LN2_HI 0x1.62ep-1f             /* 13 bits */
+#define LN2_LO 0x1.0bfbe8p-15f
+#define EXP_MAX 89.0f
+#define EXP_MIN -104.0f
+#define TANH_ONE 10.0f
+#define DEGREE 7
+#endif
+
+/* x where the lanes of `take` are set, else y */
+static inline vec where(lanes take, vec x, vec y) { return (vec)((take & (lanes)x) | (~take & (lanes)y)); }
+
+#define SIGN_BIT ((lanes)(-(vec){}))  /* the bits of -0 */
+static inline vec magnitude(vec x) { return (vec)((lanes)x & ~SIGN_BIT); }
+
+/* n = round(x / ln 2) as a real and as an integer, and r = x - n ln 2 */
+static inline vec reduce(vec x, vec *n, lanes *ni) {
+    const vec shifted = x * (real)M_LOG2E + SHIFT;
+    *n = shifted - SHIFT;
+    *ni = (lanes)shifted - (lanes)((vec){} + SHIFT);
+    return x - *n * LN2_HI - *n * LN2_LO;
+}
+
+/* exp(r) - 1 - r for |r| <= ln(2)/2: r^2 (1/2! + r (1/3! + ... + r / DEGREE!)) */
+static inline vec expm1_rest(vec r) {
+    static const double inverse_factorial[] = {1 / 2., 1 / 6., 1 / 24., 1 / 120., 1 / 720., 1 / 5040., 1 / 40320.,
+                                               1 / 362880., 1 / 3628800., 1 / 39916800., 1 / 479001600.,
+                                               1 / 6227020800.};  /* 1/k!, k = 2 ... 13 */
+    vec p = (vec){} + (real)inverse_factorial[DEGREE - 2];
+    for (int k = DEGREE - 3; k >= 0; k--) p = p * r + (real)inverse_factorial[k];
+    return p * r * r;
+}
+
+static inline vec power_of_two(lanes n) { return (vec)((n + BIAS) << MANTISSA); }
+
+static inline vec vexp(vec x) {
+    x = where(x > EXP_MAX, (vec){} + EXP_MAX, where(x < EXP_MIN, (vec){} + EXP_MIN, x));
+    vec n;
+    lanes ni;
+    const vec r = reduce(x, &n, &ni);
+    const lanes half = ni >> 1;
+    return (1 + (r + expm1_rest(r))) * power_of_two(half) * power_of_two(ni - half);
+}
+
+/* tanh(x) = e / (e + 2) for e = exp(2|x|) - 1 = 2^n (r + rest) + 2^n - 1 (exact for n = 0, so
+ * accurate near 0), with x's sign */
+static inline vec vtanh(vec x) {
+    vec y = 2 * magnitude(x);
+    y = where(y > 2 * TANH_ONE, (vec){} + 2 * TANH_ONE, y);
+    vec n;
+    lanes ni;
+    const vec r = reduce(y, &n, &ni);
+    const vec scale = power_of_two(ni);
+    const vec e = scale * (r + expm1_rest(r)) + (scale - 1);
+    return (vec)((lanes)(e / (e + 2)) | ((lanes)x & SIGN_BIT));
+}
+
+static inline vec polynomial(vec x, const double *c, int degree) {
+    vec p = (vec){} + (real)c[0];
+    for (int k = 1; k <= degree; k++) p = p * x + (real)c[k];
+    return p;
+}
+
+#if IS_DOUBLE
+/* erf on a vec, double: Cephes' rational approximations (Moshier 1984-2000; within 4e-16):
+ * x T(x^2) / U(x^2) for |x| < 1, else 1 - exp(-x^2) P(|x|) / Q(|x|), with x's sign. erf(x) rounds
+ * to +-1 beyond |x| = 6: the tail stops there (and keeps infinities finite). */
+static inline vec verf(vec x) {
+    static const double T[] = {9.60497373987051638749E0, 9.00260197203842689217E1, 2.23200534594684319226E3,
+                               7.00332514112805075473E3, 5.55923013010394962768E4};
+    static const double U[] = {1, 3.35617141647503099647E1, 5.21357949780152679795E2, 4.59432382970980127987E3,
+                               2.26290000613890934246E4, 4.92673942608635921086E4};
+    static const double P[] = {2.46196981473530512524E-10, 5.64189564831068821977E-1, 7.46321056442269912687E0,
+                               4.86371970985681366614E1, 1.96520832956077098242E2, 5.26445194995477358631E2,
+                               9.34528527171957607540E2, 1.02755188689515710272E3, 5.57535335369399327526E2};
+    static const double Q[] = {1, 1.32281951154744992508E1, 8.67072140885989742329E1, 3.54937778887819891062E2,
+                               9.75708501743205489753E2, 1.82390916687909736289E3, 2.24633760818710981792E3,
+                               1.65666309194161350182E3, 5.57535340817727675546E2};
+    const lanes near = magnitude(x) < 1;
+    const vec x2 = x * x, a = where(magnitude(x) > 6, (vec){} + 6, magnitude(x)), q = polynomial(a, Q, 8);
+    /* one division for both: x T / U near 0, (Q - exp(-a^2) P) / Q farther */
+    const vec erf = where(near, x * polynomial(x2, T, 4), q - vexp(-a * a) * polynomial(a, P, 8)) /
+                    where(near, polynomial(x2, U, 5), q);
+    return (vec)((lanes)erf | (~near & (lanes)x & SIGN_BIT));
+}
+#else
+/* erf on a vec, float: x N(x^2) for |x| < 1, else 1 - exp(-x^2) F(1/|x|), with x's sign; N and F
+ * least-squares fits on Chebyshev nodes against mpmath (erf(x)/x in x^2 on [0, 1], degree 6;
+ * erfc(a) exp(a^2) in 1/a on [1, 4], degree 8, weighted by exp(-a^2): erf's absolute error).
+ * Within 2 ulp. erf(x) rounds to +-1 beyond |x| = 4: the tail stops there. */
+static inline vec verf(vec x) {
+    static const double N[] = {7.882503720e-05, -8.018863011e-04, 5.189313679e-03, -2.685433028e-02,
+                               1.128359752e-01, -3.761262691e-01, 1.128379166e+00};
+    static const double F[] = {7.237957920e-03, -6.107283459e-02, 2.308898019e-01, -5.107891489e-01,
+                               7.112347559e-01, -5.789315652e-01, 7.495640760e-02, 5.533679730e-01,
+                               6.902284277e-04};
+    const lanes near = magnitude(x) < 1;
+    const vec a = where(magnitude(x) > 4, (vec){} + 4, magnitude(x));
+    const vec far = 1 - vexp(-a * a) * polynomial(1 / a, F, 8);
+    return where(near, x * polynomial(x * x, N, 6), (vec)((lanes)far | ((lanes)x & SIGN_BIT)));
+}
+#endif
+
+
+/* ReLU on a vector, NaN kept (z < 0 is false for NaN): z with the negative lanes cleared */
+static inline vec relu(vec z) { return (vec)((lanes)z & ~(z < 0)); }
+
+/* ReLU's backward, d where a > 0 or a is NaN (a <= 0 is false for NaN), as aten's threshold_backward */
+static inline vec relu_backward(vec a, vec d) { return (vec)((lanes)d & ~(a <= 0)); }
+
+/* act(z) on a vec */
+static inline vec activation(int kind, vec z) {
     switch (kind) {
-    case TANH: for (int64_t t = 0; t < n; t++) a[t] = tanh(z[t]); break;
-    case SIGMOID: for (int64_t t = 0; t < n; t++) a[t] = 1 / (1 + exp(-z[t])); break;
-    case LEAKY_RELU: for (int64_t t = 0; t < n; t++) a[t] = z[t] < 0 ? (real)0.01 * z[t] : z[t]; break;
-    case GELU: for (int64_t t = 0; t < n; t++) a[t] = (real)0.5 * z[t] * (1 + erf(z[t] * (real)M_SQRT1_2)); break;
-    default: for (int64_t t = 0; t < n; t++) a[t] = z[t];
+    case RELU: return relu(z);
+    case TANH: return vtanh(z);
+    case SIGMOID: return 1 / (1 + vexp(-z));
+    case LEAKY_RELU: return where(z < 0, (real)0.01 * z, z);
+    case GELU: return (real)0.5 * z * (1 + verf(z * (real)M_SQRT1_2));
+    default: return z;
     }
 }
 
-/* d *= act'(z) over n values, given a = act(z): what aten's *_backward kernels compute (ReLU's:
+/* a = act(z) over n values, a multiple of a vec's (a layer's rows of a block: one call per layer) */
+static void activate(int kind, const real *restrict z, real *restrict a, int64_t n) {
+    for (int64_t v = 0; v < n / LANES; v++) ROW(a)[v] = activation(kind, ROW(z)[v]);
+}
+
+/* d *= act'(z) over n values (a multiple of a vec's), given a = act(z): what aten's *_backward kernels compute (ReLU's:
  * relu_backward, in gradients) */
 static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d, int64_t n) {
     switch (kind) {
@@ -91,22 +232,17 @@ static void activate_backward(int kind, const real *restrict z, const real *rest
     case SIGMOID: for (int64_t t = 0; t < n; t++) d[t] *= (1 - a[t]) * a[t]; break;
     case LEAKY_RELU: for (int64_t t = 0; t < n; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
     case GELU:
-        for (int64_t t = 0; t < n; t++) {
-            const real cdf = (real)0.5 * (1 + erf(z[t] * (real)M_SQRT1_2));
-            const real pdf = exp((real)-0.5 * z[t] * z[t]) * (real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
-            d[t] *= cdf + z[t] * pdf;
+        for (int64_t v = 0; v < n / LANES; v++) {
+            const vec zv = ROW(z)[v];
+            const vec cdf = (real)0.5 * (1 + verf(zv * (real)M_SQRT1_2));
+            const vec pdf = vexp((real)-0.5 * zv * zv) * (real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+            ROW(d)[v] *= cdf + zv * pdf;
         }
         break;
     default: break;
     }
 }
 
-/* ReLU on a vector, NaN kept (z < 0 is false for NaN): z with the negative lanes cleared */
-typedef __typeof__((vec){} < 0) lanes;
-static inline vec relu(vec z) { return (vec)((lanes)z & ~(z < 0)); }
-
-/* ReLU's backward, d where a > 0 or a is NaN (a <= 0 is false for NaN), as aten's threshold_backward */
-static inline vec relu_backward(vec a, vec d) { return (vec)((lanes)d & ~(a <= 0)); }
 
 /* Two classes: softmax cross-entropy depends on the logits only through the margin z1 - z0, whose
  * weights are the rows' difference. margin[q] = W[1][q] - W[0][q] for the last layer's inputs q,
@@ -157,13 +293,7 @@ static inline void two_rows(const Layout *net, const real *p, const Buffers *b, 
 }
 
 static inline void activate_row(int kind, vec z[NV]) {
-    if (kind == RELU) {
-        for (int v = 0; v < NV; v++) z[v] = relu(z[v]);
-        return;
-    }
-    real a[BLOCK];
-    activate(kind, (const real *)z, a, BLOCK);
-    memcpy(z, a, sizeof a);
+    for (int v = 0; v < NV; v++) z[v] = activation(kind, z[v]);
 }
 
 /* With two classes and no gradient to take: the last hidden layer's outputs (layer l + 1) summed
@@ -252,26 +382,26 @@ static inline real total(const real *x) {
  * v[k] and v[k + h] combine into v[k], a lane i with bit h clear adding v[k]'s lanes i and i ^ h,
  * one with it set v[k + h]'s: a transposition, ~3 instructions a sum against ~10 for lanes_sum.
  * The shuffles' lane indices must be constants, hence the preprocessor (LANES: REAL's lanes). */
-#define float_LANES 16
-#define double_LANES 8
-#define PASTE(a, b) a##b
-#define LANES_OF(r) PASTE(r, _LANES)
-#define LANES LANES_OF(REAL)
 #if LANES == 16
+#define INDICES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), \
+                      F(h, 8), F(h, 9), F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)
 typedef int32_t lane_index __attribute__((vector_size(64)));
-#define INDICES(F, h) {F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), \
-                       F(h, 8), F(h, 9), F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)}
 #else
+#define INDICES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7)
 typedef int64_t lane_index __attribute__((vector_size(64)));
-#define INDICES(F, h) {F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7)}
+#endif
+/* clang and gcc from 12 take the indices as arguments; older gcc as a vector */
+#if defined(__clang__) || __GNUC__ >= 12
+#define SHUFFLE(a, b, F, h) __builtin_shufflevector(a, b, INDICES(F, h))
+#else
+#define SHUFFLE(a, b, F, h) __builtin_shuffle(a, b, (lane_index){INDICES(F, h)})
 #endif
 /* lane i of the shuffle of (a, b): a's i and its partner i ^ h, or with bit h set b's */
 #define SAME(h, i) ((i) & (h) ? LANES + (i) : (i))
 #define PARTNER(h, i) ((i) & (h) ? LANES + ((i) ^ (h)) : (i) ^ (h))
-#define COMBINE(v, h)                                                            \
-    for (int k = 0; k < h; k++)                                                  \
-        v[k] = __builtin_shuffle(v[k], v[k + h], (lane_index)INDICES(SAME, h)) + \
-               __builtin_shuffle(v[k], v[k + h], (lane_index)INDICES(PARTNER, h))
+#define COMBINE(v, h)                                                                  \
+    for (int k = 0; k < h; k++)                                                        \
+        v[k] = SHUFFLE(v[k], v[k + h], SAME, h) + SHUFFLE(v[k], v[k + h], PARTNER, h)
 
 static inline vec transposed_sums(vec v[LANES]) {
 #if LANES == 16
@@ -337,11 +467,10 @@ static void softmax_backward(const Layout *net, const Buffers *b, const real *ta
     for (int t = 0; t < BLOCK; t++) top[t] = z[t], sum[t] = 0;
     for (int64_t c = 1; c < C; c++)
         for (int t = 0; t < BLOCK; t++) top[t] = z[c * BLOCK + t] > top[t] ? z[c * BLOCK + t] : top[t];
-    for (int64_t c = 0; c < C; c++)
-        for (int t = 0; t < BLOCK; t++) {
-            d[c * BLOCK + t] = exp(z[c * BLOCK + t] - top[t]);
-            sum[t] += d[c * BLOCK + t];
-        }
+    for (int64_t c = 0; c < C; c++) {
+        for (int v = 0; v < NV; v++) ROW(d + c * BLOCK)[v] = vexp(ROW(z + c * BLOCK)[v] - ROW(top)[v]);
+        for (int t = 0; t < BLOCK; t++) sum[t] += d[c * BLOCK + t];
+    }
     for (int t = 0; t < BLOCK; t++) sum[t] = scale / sum[t];
     for (int64_t c = 0; c < C; c++) {
         real *restrict dc = d + c * BLOCK;
@@ -360,7 +489,7 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
     const int64_t label = net->sizes[0] + 2, fan_in = net->sizes[l];  /* y1: the table's column in + 2 */
     real *restrict d = b->D[L & 1];
     const real *restrict z = b->Z[L];
-    for (int t = 0; t < BLOCK; t++) d[t] = 1 / (1 + exp(-z[t]));
+    for (int v = 0; v < NV; v++) ROW(d)[v] = 1 / (1 + vexp(-ROW(z)[v]));
     for (int t = 0; t < mb; t++) d[t] = (d[t] - table[(rows ? rows[t] : first + t) * cols + label]) * scale;
     clear_padding(d, 1, mb);
     const real bias = total(d);
@@ -453,7 +582,7 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
  * counting as the maximum: torch's argmax) from its C logits, rows of z */
 static void softmax_loss(const real *restrict z, int64_t C, const int64_t *restrict label, int mb,
                          real *restrict nll, int64_t *restrict best) {
-    real top[BLOCK], sum[BLOCK], picked[BLOCK];
+    real top[BLOCK], sum[BLOCK], picked[BLOCK], e[BLOCK];
     for (int t = 0; t < BLOCK; t++) top[t] = z[t], best[t] = 0, sum[t] = 0, picked[t] = 0;
     for (int64_t c = 1; c < C; c++)
         for (int t = 0; t < BLOCK; t++) {
@@ -462,11 +591,13 @@ static void softmax_loss(const real *restrict z, int64_t C, const int64_t *restr
             top[t] = take ? v : top[t];
             best[t] = take ? c : best[t];
         }
-    for (int64_t c = 0; c < C; c++)
+    for (int64_t c = 0; c < C; c++) {
+        for (int v = 0; v < NV; v++) ROW(e)[v] = vexp(ROW(z + c * BLOCK)[v] - ROW(top)[v]);
         for (int t = 0; t < mb; t++) {
-            sum[t] += exp(z[c * BLOCK + t] - top[t]);
+            sum[t] += e[t];
             picked[t] += label[t] == c ? z[c * BLOCK + t] : 0;
         }
+    }
     for (int t = 0; t < mb; t++) nll[t] = log(sum[t]) + top[t] - picked[t];
 }
 
@@ -476,12 +607,13 @@ static void softmax_loss(const real *restrict z, int64_t C, const int64_t *restr
  * one log a block instead of a log1p a point. Class 1 where the margin is positive (a tie is
  * class 0, torch's first maximum; a NaN margin too: its loss is NaN) */
 static real margin_loss(const real *restrict margin, const int64_t *restrict label, int mb, int64_t *restrict best) {
-    real positive = 0, product = 1;
+    real positive = 0, product = 1, e[BLOCK];
+    for (int v = 0; v < NV; v++) ROW(e)[v] = vexp(-magnitude(ROW(margin)[v]));  /* exp(-|s|) */
     _Pragma("omp simd reduction(+:positive) reduction(*:product)")
     for (int t = 0; t < mb; t++) {
         const real s = label[t] ? -margin[t] : margin[t];
         positive += s > 0 ? s : 0;
-        product *= 1 + exp(-fabs(s));
+        product *= 1 + e[t];
         best[t] = margin[t] > 0;
     }
     return positive + log(product);
@@ -534,71 +666,28 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
     }
 }
 
-/* torch.randperm(n, generator=g) for each of S CPU generators, from and into their states (what
- * g.get_state() returns: the Mersenne Twister's words at byte 24, its position at 8 and 16), into
- * order (S, n): a Fisher-Yates shuffle taking one 32-bit draw per swap, as ATen's randperm_cpu does
- * for n below 2^24 (tested against torch.randperm). */
-enum { MT_N = 624, MT_M = 397 };
-
-static uint64_t mt_mix(uint64_t upper, uint64_t lower, uint64_t far) {
-    const uint64_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
-    return far ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfu);
+/* Each model's data order for an epoch, rng.py's permutation(seeds[s], epoch, n) into row s of order
+ * (S, n): Fisher-Yates driven by a counter-based generator, SplitMix64 of a key and the step
+ * (the spec: rng.py's docstring; tested bit for bit against it). */
+static uint64_t splitmix64(uint64_t x) {
+    uint64_t z = x + 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
 }
 
-/* the standard MT19937 twist, as three loops without wrap-around indices, so that they vectorise */
-static void mt_twist(uint64_t *restrict w) {
-    int i = 0;
-    for (; i < MT_N - MT_M; i++) w[i] = mt_mix(w[i], w[i + 1], w[i + MT_M]);
-    for (; i < MT_N - 1; i++) w[i] = mt_mix(w[i], w[i + 1], w[i + MT_M - MT_N]);
-    w[MT_N - 1] = mt_mix(w[MT_N - 1], w[0], w[MT_M - 1]);
-}
+enum { DATA_ORDER = 0 }; /* rng.DATA_ORDER */
 
-static uint32_t mt_temper(uint32_t y) {
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    return y ^ (y >> 18);
-}
-
-/* x mod d for 32-bit x and d from reciprocal = 2^64 / d rounded up (Lemire, Kaser and Kurz 2019),
- * two multiplications instead of a division */
-static uint32_t mod_by(uint32_t x, uint32_t d, uint64_t reciprocal) {
-    return (uint32_t)(((unsigned __int128)(reciprocal * x) * d) >> 64);
-}
-
-void randperms(uint8_t *states, int64_t state_bytes, int64_t S, int64_t n, int64_t *order) {
-    /* a table of 8 (n + 1) bytes: for data sets of up to 2^16 points, else the division */
-    uint64_t *reciprocal = n <= 1 << 16 ? malloc((size_t)(n + 1) * sizeof *reciprocal) : NULL;
-    for (int64_t d = 1; d <= n && reciprocal; d++) reciprocal[d] = UINT64_MAX / (uint64_t)d + 1;
-    uint32_t draws[MT_N];
+void permutations(const int64_t *seeds, int64_t S, int64_t epoch, int64_t n, int64_t *order) {
     for (int64_t s = 0; s < S; s++) {
-        uint8_t *st = states + s * state_bytes;
-        int32_t left;
-        uint64_t next;
-        memcpy(&left, st + 8, sizeof left);
-        memcpy(&next, st + 16, sizeof next);
-        uint64_t *words = (uint64_t *)(st + 24);
-        int64_t *r = order + s * n;
-        for (int64_t i = 0; i < n; i++) r[i] = i;
-        for (int64_t i = 0; i < n - 1;) {
-            /* torch's state: a draw twists first when left reaches 0, so left - 1 words are ready */
-            if (left == 1) {
-                mt_twist(words);
-                left = MT_N + 1, next = 0;
-            }
-            const int64_t ready = n - 1 - i < left - 1 ? n - 1 - i : left - 1;
-            for (int64_t t = 0; t < ready; t++) draws[t] = mt_temper((uint32_t)words[next + t]);
-            for (int64_t t = 0; t < ready; t++, i++) {
-                const uint32_t d = (uint32_t)(n - i);  /* n < 2^24: 32-bit draws and division */
-                const int64_t z = i + (reciprocal ? mod_by(draws[t], d, reciprocal[d]) : draws[t] % d);
-                const int64_t kept = r[i];
-                r[i] = r[z];
-                r[z] = kept;
-            }
-            left -= (int32_t)ready, next += (uint64_t)ready;
+        const uint64_t key = splitmix64(splitmix64(splitmix64((uint64_t)seeds[s]) ^ DATA_ORDER) ^ (uint64_t)epoch);
+        int64_t *a = order + s * n;
+        for (int64_t i = 0; i < n; i++) a[i] = i;
+        for (int64_t i = n - 1; i > 0; i--) {
+            const int64_t j = (int64_t)(((splitmix64(key + (uint64_t)i) >> 32) * (uint64_t)(i + 1)) >> 32);
+            const int64_t kept = a[i];
+            a[i] = a[j];
+            a[j] = kept;
         }
-        memcpy(st + 8, &left, sizeof left);
-        memcpy(st + 16, &next, sizeof next);
     }
-    free(reciprocal);
 }

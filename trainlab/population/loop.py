@@ -209,23 +209,21 @@ class Setup:
         return self.evaluate(params, x, y, [len(y)])[0][1]
 
 
-def init_params(net: Net, specs: list[RunSpec]) -> tuple[Tensor, list[torch.Generator]]:
+def init_params(net: Net, specs: list[RunSpec]) -> Tensor:
     """Each model's initial weights drawn from its own generator, as ``build_model`` draws them."""
     k, dtype = len(specs), net.dtype
     ws = [torch.empty(k, b, a, dtype=dtype) for a, b in zip(net.sizes[:-1], net.sizes[1:])]
     bs = [torch.empty(k, b, dtype=dtype) for b in net.sizes[1:]]
-    generators = []
     for i, spec in enumerate(specs):
-        # The same generator as the reference engine: it draws the init, then the data orders.
+        # The same generator as the reference engine draws its init from.
         g = torch.Generator().manual_seed(spec.seed)
         for w, b in zip(ws, bs):
             init_weights(w[i], b[i], spec.config.model, g)  # rows of contiguous stacks: contiguous
-        generators.append(g)
     params = torch.empty(k, net.n_params, dtype=dtype)
     for layer, (w, b) in enumerate(zip(ws, bs)):
         net.weight(params, layer).copy_(w)
         net.bias(params, layer).copy_(b[:, :, None])
-    return params, generators
+    return params
 
 
 def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch, history: Tensor,
@@ -236,7 +234,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     setup = copy.copy(setup).own_buffers()
     net = setup.net
     cfg = specs[0].config
-    params, generators = init_params(net, specs)
+    params = init_params(net, specs)
     optim_configs = list(dict.fromkeys(s.config.optim for s in specs))
     which = torch.tensor([optim_configs.index(s.config.optim) for s in specs])
     optimizer = build_batched_optimizer(optim_configs, which, params)
@@ -247,7 +245,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     n, batch_size, epochs = setup.n, setup.batch_size, cfg.train.epochs
     rows = index  # each model's row in the population (and its history) while it trains
     order = torch.empty(len(specs), n, dtype=torch.long)
-    orders = DataOrders(generators, n, setup.kernel.lib if setup.kernel else None)
+    orders = DataOrders([s.seed for s in specs], n, setup.kernel.lib if setup.kernel else None)
     records = torch.empty(len(specs), len(HISTORY_COLUMNS), dtype=torch.float64)  # an epoch's history rows
     lr_of_rows = None  # the lr column, kept while lrs and rows are unchanged
     setup.train_val(params, out=records[:, : COLUMN["lr"]])
@@ -261,7 +259,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
         shuffle = batch_size < n
         if shuffle:
-            orders.draw(order[:k])
+            orders.draw(epoch, order[:k])
         grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for start in range(0, n, batch_size):
