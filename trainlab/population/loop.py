@@ -25,7 +25,7 @@ from torch import Tensor
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
 from trainlab.forking import FORK, ChildFailed, forked
-from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch
+from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, improves
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
 from trainlab.population.compiled import DataOrders, compiled
@@ -283,11 +283,7 @@ class BestTracker:
     def update(self, epoch: int, record: Tensor, params: Tensor, active: Tensor) -> Tensor:
         """Record improvements of the active models; return which of them should stop."""
         value = record[:, COLUMN[self.cfg.monitor]]
-        if self.cfg.monitor == "val_loss":
-            better = value < self.best - self.cfg.min_delta
-        else:
-            better = value > self.best + self.cfg.min_delta
-        improved = active & torch.isfinite(value) & ((self.best_epoch == 0) | better)
+        improved = active & improves(value, self.best, self.cfg.monitor, self.cfg.min_delta)
         self.best = torch.where(improved, value, self.best)
         self.best_epoch[improved] = epoch
         if self.best_params is not None:
