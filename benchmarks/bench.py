@@ -1,6 +1,9 @@
-"""Throughput benchmark: the same as `trainlab bench [--quick] [--json]` (see trainlab/bench.py)."""
+"""Throughput benchmark: ``python benchmarks/bench.py [--quick] [--json] [--threads N]`` runs
+``trainlab bench`` with the same options (the measurements are trainlab/bench.py's)."""
 
-from trainlab.bench import main
+import sys
+
+from trainlab.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["bench", *sys.argv[1:]])

@@ -132,7 +132,8 @@ def test_doctor_diagnoses_divergence_and_says_which_lr_to_try():
     d = diagnose(cfg(**DIVERGING))
     assert list(faults(d)) == ["loss finite, not exploding"]
     finding = faults(d)["loss finite, not exploding"]
-    assert "nan" in finding.evidence
+    assert d.result.status == "diverged"  # the loss passed 100 × the untrained model's in epoch 1
+    assert f"train loss became {d.result.history['train_loss'][-1]} at epoch 1" in finding.evidence
     lr = float(finding.suggestion.split("--set optim.lr=")[1].split()[0])
     assert lr < 50 and lr == pytest.approx(d.lr_find.suggested_lr, rel=0.05)
     assert train(cfg(optim={"lr": lr}, train={"epochs": 20})).status == "ok"  # the advice works
@@ -171,10 +172,11 @@ def test_doctor_spots_labels_that_do_not_belong_to_their_rows(tmp_path):
 
 
 def test_doctor_with_the_manual_engine_agrees():
-    # In float64 this lr does not reach NaN within 100 epochs: the loss explodes to ~1e78 instead.
+    # In float64 this lr does not reach NaN: the run diverges by passing 100 × the untrained loss.
     d = diagnose(cfg(**DIVERGING, train={"dtype": "float64"}), engine="manual")
     assert list(faults(d)) == ["loss finite, not exploding"]
-    assert "rose" in faults(d)["loss finite, not exploding"].evidence
+    assert d.result.status == "diverged" and math.isfinite(d.result.history["train_loss"][-1])
+    assert "train loss became" in faults(d)["loss finite, not exploding"].evidence
 
 
 CLI_CASES = {  # config, exit code, what the output must say

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from trainlab.activations import ACTIVATIONS
 from trainlab.config import config_from_dict
+from trainlab.history import DIVERGENCE_FACTOR
 from trainlab.models import build_model
 from trainlab.optim import lr_at
-from trainlab.train import train
+from trainlab.train import Training, evaluate, train
 
 
 def cfg(**sections):
@@ -46,6 +48,34 @@ def test_divergence_is_a_status_not_a_crash():
     assert r.status == "diverged"
     assert r.epochs_run < 50
     assert not math.isfinite(r.history["train_loss"][-1])
+
+
+def test_a_train_loss_100_times_the_untrained_models_is_divergence():
+    wild = cfg(optim={"name": "adam", "lr": 1e9}, train={"epochs": 20})
+    training = Training(wild)
+    untrained, _ = evaluate(training.model, training.X_train, training.y_train)
+    r = train(wild)
+    losses = r.history["train_loss"]
+    assert r.status == "diverged" and r.epochs_run < 20
+    assert math.isfinite(losses[-1]) and losses[-1] > DIVERGENCE_FACTOR * untrained
+    assert all(loss <= DIVERGENCE_FACTOR * untrained for loss in losses[:-1])
+    assert len(r.history["val_loss"]) == r.epochs_run  # the untrained model's evaluation is not recorded
+    calm = train(cfg(optim={"name": "adam", "lr": 0.01}, train={"epochs": 20}))
+    assert calm.status == "ok" and calm.epochs_run == 20
+
+
+def test_the_playground_steps_the_same_loop_train_runs():
+    c = cfg(train={"epochs": 6, "early_stopping": {"patience": 2}}, optim={"lr": 0.5})
+    training = Training(c, seed=2)
+    epochs = training.epochs()
+    records = [next(epochs) for _ in range(3)]  # a few epochs, a pause, then the rest
+    assert training.epoch == 3 and not training.done
+    records += list(epochs)
+    assert training.done
+    finished, whole = training.result(), train(c, seed=2)
+    assert [r["val_loss"] for r in records] == whole.history["val_loss"] == finished.history["val_loss"]
+    assert (finished.status, finished.best_epoch, finished.extra) == (whole.status, whole.best_epoch, whole.extra)
+    assert all(np.array_equal(finished.params[k], whole.params[k]) for k in whole.params)
 
 
 def test_early_stopping_restores_the_best_weights():
@@ -109,7 +139,7 @@ def test_default_init_matches_nn_linear_distribution():
     assert w.abs().max().item() <= bound and w.abs().max().item() > 0.95 * bound
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"])
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_every_activation_trains(activation):
     r = train(cfg(model={"activation": activation}, optim={"name": "adam", "lr": 0.01}, train={"epochs": 10}))
     assert r.status == "ok" and r.summary()["final_val_acc"] > 0.8

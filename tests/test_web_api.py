@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import assert_bad_input
+from trainlab.activations import ACTIVATIONS
 from trainlab.web import create_app
 from trainlab.web.limits import Limits
 
@@ -53,7 +54,9 @@ def test_page_and_static_files(client):
     for name in ("/", "/static/app.js", "/static/style.css"):  # nothing is fetched from the network
         urls = set(re.findall(r"https?://[^\"'` )]+", client.get(name).text))
         assert urls <= {"http://www.w3.org/2000/svg"}, urls
-    assert client.get("/api/options").json()["limits"]["max_layers"] == 6
+    options = client.get("/api/options").json()
+    assert options["limits"]["max_layers"] == 6
+    assert options["activations"] == list(ACTIVATIONS) and options["regression_datasets"] == ["plane", "gaussian", "csv"]
 
 
 def test_training_session_streams_every_epoch(client):

@@ -220,13 +220,5 @@ def run_benchmark(quick: bool = False, threads: int | None = None, progress=None
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python benchmarks/bench.py [--quick] [--json]``."""
-    argv = sys.argv[1:] if argv is None else argv
-    from trainlab.cli import bench
-
-    bench(quick="--quick" in argv, as_json="--json" in argv, threads=None)
-
-
 def to_json(results: list[dict[str, Any]]) -> str:
     return json.dumps(results, indent=2)

@@ -1,60 +1,55 @@
-"""Hooks into the reference training loop (skorch-style), instead of flags threaded through it."""
+"""Hooks into the reference training loop (skorch-style): what the loop does besides training.
+
+A hook is called at named points of ``train.Training.epochs`` with the run itself, and reads what
+it needs of it (the model, the history, the epoch's gradient norms). Two exist: early stopping
+(here) and the diagnostics (``trainlab.diagnostics``).
+"""
 
 from __future__ import annotations
 
 import copy
-import math
 from typing import TYPE_CHECKING
 
-from torch import nn
-
 from trainlab.config import EarlyStoppingConfig
+from trainlab.history import improves
 
 if TYPE_CHECKING:
-    from trainlab.history import RunResult
+    from trainlab.train import Training
 
 
 class Callback:
     """Override any of these; ``on_epoch_end`` returns True to stop training."""
 
-    def on_train_begin(self, model: nn.Module) -> None:
-        pass
+    def on_step_begin(self, run: Training, step: int) -> None:
+        """Before the optimizer's step ``step`` (from 0) of the epoch, the gradients computed."""
 
-    def on_after_backward(self, model: nn.Module) -> None:
-        pass
+    def on_step_end(self, run: Training, step: int) -> None:
+        """After the optimizer's step ``step`` of the epoch."""
 
-    def on_epoch_end(self, epoch: int, model: nn.Module, record: dict[str, float]) -> bool:
+    def on_epoch_end(self, run: Training) -> bool:
+        """After the epoch's evaluation, its record in ``run.history``."""
         return False
-
-    def on_train_end(self, model: nn.Module, result: RunResult) -> None:
-        pass
 
 
 class EarlyStopping(Callback):
     """Stop after ``patience`` epochs without an improvement larger than ``min_delta``.
 
-    Keeps a copy of the best weights so the run can return them (``restore_best``).
+    Keeps a copy of the best weights so the run can return them (``restore_best``). The epochs of
+    a diverged run are never the best.
     """
 
     def __init__(self, cfg: EarlyStoppingConfig):
         self.cfg = cfg
-        self.best = math.nan
+        self.best = float("nan")
         self.best_epoch = 0
         self.best_state: dict | None = None
 
-    def improved(self, value: float) -> bool:
-        if not math.isfinite(value):
+    def on_epoch_end(self, run: Training) -> bool:
+        if run.status == "diverged":
             return False
-        if self.best_epoch == 0:
-            return True
-        if self.cfg.monitor == "val_loss":
-            return value < self.best - self.cfg.min_delta
-        return value > self.best + self.cfg.min_delta
-
-    def on_epoch_end(self, epoch: int, model: nn.Module, record: dict[str, float]) -> bool:
-        value = record[self.cfg.monitor]
-        if self.improved(value):
-            self.best, self.best_epoch = value, epoch
+        value = run.history[self.cfg.monitor][-1]
+        if improves(value, self.best, self.cfg.monitor, self.cfg.min_delta):
+            self.best, self.best_epoch = value, run.epoch
             if self.cfg.restore_best:
-                self.best_state = copy.deepcopy(model.state_dict())
-        return epoch - self.best_epoch >= self.cfg.patience
+                self.best_state = copy.deepcopy(run.model.state_dict())
+        return run.epoch - self.best_epoch >= self.cfg.patience

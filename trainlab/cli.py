@@ -154,7 +154,7 @@ def print_summary(runs: list[dict]) -> None:
         if diverged:
             r = diverged[0]
             advice.append(
-                f"{group}: {len(diverged)} of {len(rs)} runs diverged (loss became NaN/inf at epoch "
+                f"{group}: {len(diverged)} of {len(rs)} runs diverged (train loss NaN/inf or 100× the untrained model's at epoch "
                 f"{r['epochs_run']}). Try a lower learning rate, e.g. 10× smaller: --set optim.lr=..."
             )
     out_console.print(table)

@@ -21,12 +21,18 @@ concatenating the tensors into one). Overhead: ``python benchmarks/diagnostics_o
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.linalg import vector_norm
 
 from trainlab.activations import activation_of_layer
+from trainlab.callbacks import Callback
 from trainlab.models import linear_layers
+
+if TYPE_CHECKING:
+    from trainlab.train import Training
 
 # activation → (key, which entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
 # Sigmoid and tanh outputs a lie in [0, 1] and [-1, 1], so ceil(a − 0.99) is 1 exactly when a > 0.99
@@ -39,7 +45,9 @@ STUCK = {
 }
 
 
-class Diagnostics:
+class Diagnostics(Callback):
+    """The hook that records the measurements above into ``extra``, epoch by epoch."""
+
     def __init__(self, model: nn.Sequential) -> None:
         self.weights = [linear.weight for linear in linear_layers(model)]
         self.before = [torch.empty_like(w) for w in self.weights]  # the weights before the sampled step
@@ -47,29 +55,33 @@ class Diagnostics:
         self.update_ratio: torch.Tensor | None = None  # this epoch's, per layer
 
     @torch.no_grad()
-    def step_measuring_update(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()``, recording ‖ΔW_l‖ / ‖W_l‖ of the step for every layer."""
-        torch._foreach_copy_(self.before, self.weights)
-        optimizer.step()
-        # ‖ΔW_l‖ then ‖W_l‖ for every layer, in one fused op
-        norms = torch._foreach_norm([*torch._foreach_sub(self.weights, self.before), *self.before])
-        L = len(self.weights)
-        self.update_ratio = torch.stack(norms[:L]) / torch.stack(norms[L:])
+    def on_step_begin(self, run: Training, step: int) -> None:
+        if step == 0:
+            for before, w in zip(self.before, self.weights):
+                before.copy_(w)
 
-    def end_epoch(self, layer_grad_norms: torch.Tensor, hidden: list[tuple[nn.Module, torch.Tensor]]) -> None:
-        """Record the epoch from its mean gradient norm per layer and its hidden activations.
+    @torch.no_grad()
+    def on_step_end(self, run: Training, step: int) -> None:
+        if step == 0:  # ‖ΔW_l‖ / ‖W_l‖ of the step, for every layer
+            changes = [vector_norm(w - before) for w, before in zip(self.weights, self.before)]
+            self.update_ratio = torch.stack(changes) / torch.stack([vector_norm(b) for b in self.before])
 
-        ``hidden`` holds each hidden layer's activation function and its output A_l on every
+    def on_epoch_end(self, run: Training) -> bool:
+        """Record the epoch from its gradient norms and the hidden activations of its evaluation.
+
+        ``run.hidden`` holds each hidden layer's activation function and its output A_l on every
         training row; the model's hidden layers share one activation function.
         """
+        layer_grad_norms = run.grad_squares.sqrt().mean(dim=0)  # per layer, mean over the epoch's steps
         for l, (norm, ratio) in enumerate(zip(layer_grad_norms.tolist(), self.update_ratio.tolist()), start=1):
             self.extra[f"grad_norm.{l}"].append(norm)
             self.extra[f"update_ratio.{l}"].append(ratio)
-        activation = activation_of_layer(hidden[0][0]) if hidden else None
+        activation = activation_of_layer(run.hidden[0][0]) if run.hidden else None
         if activation in STUCK:
             key, is_stuck = STUCK[activation]
-            stuck = [is_stuck(A) for _, A in hidden]
+            stuck = [is_stuck(A) for _, A in run.hidden]
             counts = torch.stack([s.sum() for s in stuck]).tolist()
             for l, (count, s) in enumerate(zip(counts, stuck), start=1):
                 self.extra[f"{key}.{l}"].append(count / s.numel())
             self.extra[key].append(sum(counts) / sum(s.numel() for s in stuck))
+        return False

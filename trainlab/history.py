@@ -27,9 +27,6 @@ SUMMARY_COLUMNS = (
     "seconds",
 )
 STATUSES = ("ok", "early_stopped", "diverged")
-# A run has diverged when its train loss is no longer finite or has risen above this multiple of
-# the untrained model's (a loss that explodes but stays finite is as lost as a NaN one).
-DIVERGENCE_FACTOR = 100.0
 
 
 @dataclass
@@ -75,20 +72,45 @@ def new_history() -> dict[str, list[float]]:
     return {c: [] for c in HISTORY_COLUMNS}
 
 
+# A run has diverged when its train loss is no longer finite, or is above this many times the
+# untrained model's: the weights are lost, and the epochs left would only record noise.
+DIVERGENCE_FACTOR = 100.0
+
+
+def diverged(train_loss, untrained_loss):
+    """Whether an epoch's train loss means divergence, given the untrained model's train loss.
+
+    Python floats give a bool; tensors or arrays (one entry per model) give one per entry.
+    """
+    limit = DIVERGENCE_FACTOR * untrained_loss
+    return _isnan(train_loss) | (abs(train_loss) == math.inf) | (train_loss > limit)
+
+
+def improves(value, best, monitor: str = "val_loss", min_delta: float = 0.0):
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` (lower val_loss, higher val_acc).
+
+    ``best`` is NaN until there is one, and any finite value beats that; a value that is not finite
+    never improves. Python floats give a bool; tensors (one entry per model) give one per entry.
+    """
+    better = value < best - min_delta if monitor == "val_loss" else value > best + min_delta
+    return _finite(value) & (_isnan(best) | better)
+
+
 def best_epoch(values: list[float], monitor: str = "val_loss", min_delta: float = 0.0) -> int:
     """The epoch (from 1) of the last improvement by more than ``min_delta``; NaN never improves."""
     best, best_at = math.nan, 0
     for epoch, v in enumerate(values, start=1):
-        if not math.isfinite(v):
-            continue
-        improved = (
-            best_at == 0
-            or (monitor == "val_loss" and v < best - min_delta)
-            or (monitor == "val_acc" and v > best + min_delta)
-        )
-        if improved:
+        if improves(v, best, monitor, min_delta):
             best, best_at = v, epoch
     return best_at or 1
+
+
+def _finite(x):
+    return (x == x) & (abs(x) != math.inf)  # NaN is the one value unequal to itself
+
+
+def _isnan(x):
+    return x != x
 
 
 def _nanmax(values: list[float]) -> float:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.linalg import vector_norm
 
 from trainlab import rng
 from trainlab.callbacks import Callback, EarlyStopping
@@ -21,7 +22,7 @@ from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
 from trainlab.errors import BadInput
-from trainlab.history import DIVERGENCE_FACTOR, RunResult, best_epoch, new_history
+from trainlab.history import RunResult, best_epoch, diverged, new_history
 from trainlab.models import build_model, forward_keeping_hidden, linear_layers
 from trainlab.optim import build_optimizer, lr_at
 
@@ -48,7 +49,6 @@ def train(
     cfg: RunConfig,
     seed: int = 0,
     data: Dataset | None = None,
-    callbacks: list[Callback] | tuple[Callback, ...] = (),
     spec: RunSpec | None = None,
     gradients: Gradients = autograd_gradients,
     diagnostics: bool = True,
@@ -63,21 +63,25 @@ def train(
     one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
     history only.
     """
-    trainer = Trainer(cfg, seed, data, callbacks, gradients, diagnostics)
-    while not trainer.done:
-        trainer.run_epoch()
-    return trainer.result(spec)
+    training = Training(cfg, seed, data, gradients, diagnostics)
+    for _ in training.epochs():
+        pass
+    return training.result(spec)
 
 
-class Trainer:
-    """The reference loop one epoch at a time: ``train`` runs it to the end, the web playground steps it."""
+class Training:
+    """One model of ``cfg`` and everything its training keeps: data, optimizer, history, status.
+
+    ``epochs()`` is the training loop, one epoch per step: ``train`` runs it to the end, the web
+    playground a few epochs at a time. The hooks (early stopping, diagnostics) and the playground
+    read the run's state from the attributes.
+    """
 
     def __init__(
         self,
         cfg: RunConfig,
         seed: int = 0,
         data: Dataset | None = None,
-        callbacks: list[Callback] | tuple[Callback, ...] = (),
         gradients: Gradients = autograd_gradients,
         diagnostics: bool = True,
     ):
@@ -91,23 +95,22 @@ class Trainer:
         self.X_train, self.y_train = torch.tensor(data.X_train, dtype=dtype), self.targets(data.y_train)
         self.X_val, self.y_val = torch.tensor(data.X_val, dtype=dtype), self.targets(data.y_val)
 
-        # The run's seed draws its initial weights (torch's generator) and each epoch's data order (rng).
+        # One generator per run draws the initial weights; the data orders come from trainlab.rng.
         self.generator = torch.Generator().manual_seed(seed)
         self.model = build_model(cfg.model, data.in_dim, data.n_classes, generator=self.generator, dtype=dtype)
         self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
+        self.parameters = [p for m in linear_layers(self.model) for p in (m.weight, m.bias)]  # W_1, b_1, …, W_L, b_L
         # L1 acts through its gradient, l1·sign(w), as L2 (weight_decay) acts inside torch.optim: the
         # history's losses stay the data loss either way.
         self.l1_weights = [m.weight for m in linear_layers(self.model)] if cfg.optim.l1 else []
-        self.parameters = [p for m in linear_layers(self.model) for p in (m.weight, m.bias)]  # W_1, b_1, …, W_L, b_L
+
         self.diagnostics = Diagnostics(self.model) if diagnostics else None
         self.stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
-        self.callbacks = [*callbacks, *([self.stopper] if self.stopper else [])]
-        for cb in self.callbacks:
-            cb.on_train_begin(self.model)
-        self.epoch = 0
-        self.history, self.status = new_history(), "ok"
-        untrained_loss, _ = evaluate(self.model, self.X_train, self.y_train)
-        self.blows_up_at = DIVERGENCE_FACTOR * untrained_loss
+        self.hooks: list[Callback] = [hook for hook in (self.diagnostics, self.stopper) if hook]
+
+        self.epoch, self.history, self.status = 0, new_history(), "ok"
+        self.grad_squares = torch.empty(0)  # (steps, layers): ‖∇(W_l, b_l)‖² of the epoch's steps
+        self.hidden: list[tuple[nn.Module, torch.Tensor]] = []  # each hidden layer's output on the train rows
 
     def targets(self, y) -> torch.Tensor:
         return torch.tensor(y, dtype=self.dtype) if self.data.regression else torch.tensor(y)
@@ -116,59 +119,64 @@ class Trainer:
     def done(self) -> bool:
         return self.status != "ok" or self.epoch >= self.cfg.train.epochs
 
-    def run_epoch(self) -> dict[str, float]:
-        """Train one epoch, evaluate both splits, record it; sets ``status`` when the run ends early."""
-        model, optimizer, cfg = self.model, self.optimizer, self.cfg
-        self.epoch = epoch = self.epoch + 1
-        lr = lr_at(cfg.optim, epoch, cfg.train.epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    def epochs(self) -> Iterator[dict[str, float]]:
+        """Train epoch after epoch, yielding each one's record, until the last epoch or an early end."""
+        cfg, model, optimizer = self.cfg, self.model, self.optimizer
+        untrained_loss, _ = evaluate(model, self.X_train, self.y_train)  # the yardstick of divergence
+        for self.epoch in range(1, cfg.train.epochs + 1):
+            lr = lr_at(cfg.optim, self.epoch, cfg.train.epochs)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
-        model.train()
+            model.train()
+            step_norms = []  # per step: ‖∇W_l‖, ‖∇b_l‖ of every layer
+            for step, (X, y) in enumerate(self.minibatches()):
+                optimizer.zero_grad()
+                self.gradients(model, X, y)  # forward, loss, backward
+                for w in self.l1_weights:
+                    w.grad.add_(torch.sign(w), alpha=cfg.optim.l1)
+                step_norms.append(torch.stack([vector_norm(p.grad) for p in self.parameters]))
+                for hook in self.hooks:
+                    hook.on_step_begin(self, step)
+                optimizer.step()
+                for hook in self.hooks:
+                    hook.on_step_end(self, step)
+
+            model.eval()
+            with torch.no_grad():
+                outputs, self.hidden = forward_keeping_hidden(model, self.X_train)
+            train_loss, train_acc = score(outputs, self.y_train)
+            val_loss, val_acc = evaluate(model, self.X_val, self.y_val)
+            squares = torch.stack(step_norms).square()  # (steps, 2L)
+            self.grad_squares = squares.view(len(squares), -1, 2).sum(dim=2)  # ‖∇(W_l, b_l)‖² per step and layer
+            record = {
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "lr": lr,
+                "grad_norm": self.grad_squares.sum(dim=1).sqrt().mean().item(),  # ‖∇‖ over all parameters
+            }
+            for column, value in record.items():
+                self.history[column].append(value)
+
+            if diverged(train_loss, untrained_loss):
+                self.status = "diverged"  # the weights are lost: nothing more to learn
+            stop = [hook.on_epoch_end(self) for hook in self.hooks]  # every hook sees every epoch
+            if self.status == "ok" and any(stop):
+                self.status = "early_stopped"
+            yield record
+            if self.status != "ok":
+                return
+
+    def minibatches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The epoch's minibatches of the training split, in the run's order for this epoch (``rng``)."""
         n = len(self.X_train)
-        batch_size = cfg.train.batch_size or n
-        order = torch.from_numpy(rng.permutation(self.seed, epoch, n)) if batch_size < n else torch.arange(n)
-        step_norms = []  # per step: ‖∇W_l‖, ‖∇b_l‖ of every layer
+        batch_size = self.cfg.train.batch_size or n
+        order = torch.from_numpy(rng.permutation(self.seed, self.epoch, n)) if batch_size < n else torch.arange(n)
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
-            optimizer.zero_grad()
-            self.gradients(model, self.X_train[batch], self.y_train[batch])
-            for w in self.l1_weights:
-                w.grad.add_(torch.sign(w), alpha=cfg.optim.l1)
-            # one fused op, as clip_grad_norm_ does; the global and per-layer norms are sums of these
-            step_norms.append(torch.stack(torch._foreach_norm([p.grad for p in self.parameters])))
-            for cb in self.callbacks:
-                cb.on_after_backward(model)
-            if self.diagnostics and start == 0:
-                self.diagnostics.step_measuring_update(optimizer)
-            else:
-                optimizer.step()
-
-        model.eval()
-        with torch.no_grad():
-            outputs, hidden = forward_keeping_hidden(model, self.X_train)
-        train_loss, train_acc = score(outputs, self.y_train)
-        val_loss, val_acc = evaluate(model, self.X_val, self.y_val)
-        squares = torch.stack(step_norms).square()  # (steps, 2L)
-        layer_squares = squares.view(len(squares), -1, 2).sum(dim=2)  # ‖∇(W_l, b_l)‖² per step and layer
-        if self.diagnostics:
-            self.diagnostics.end_epoch(layer_squares.sqrt().mean(dim=0), hidden)
-        record = {
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "train_acc": train_acc,
-            "val_acc": val_acc,
-            "lr": lr,
-            "grad_norm": layer_squares.sum(dim=1).sqrt().mean().item(),  # ‖∇‖ over all parameters
-        }
-        for column, value in record.items():
-            self.history[column].append(value)
-
-        if not math.isfinite(train_loss) or train_loss > self.blows_up_at:
-            self.status = "diverged"  # nothing more to learn from weights this far gone
-        elif any([cb.on_epoch_end(epoch, model, record) for cb in self.callbacks]):
-            self.status = "early_stopped"
-        return record
+            yield self.X_train[batch], self.y_train[batch]
 
     def result(self, spec: RunSpec | None = None) -> RunResult:
         """The finished run (restoring the best weights if early stopping says so)."""
@@ -186,7 +194,7 @@ class Trainer:
         if data.X_test is not None:
             _, test_acc = evaluate(model, torch.tensor(data.X_test, dtype=self.dtype), self.targets(data.y_test))
 
-        result = RunResult(
+        return RunResult(
             spec=spec or RunSpec(
                 run_id=f"{cfg.experiment_name}/seed={self.seed}",
                 experiment=cfg.experiment_name,
@@ -202,12 +210,8 @@ class Trainer:
             test_acc=test_acc,
             params={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
             seconds=time.perf_counter() - self.started,
+            extra=dict(self.diagnostics.extra) if self.diagnostics else {},
         )
-        if self.diagnostics:
-            result.extra.update(self.diagnostics.extra)
-        for cb in self.callbacks:
-            cb.on_train_end(model, result)
-        return result
 
 
 @torch.no_grad()

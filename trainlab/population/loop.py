@@ -28,7 +28,7 @@ from torch import Tensor
 
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
-from trainlab.history import DIVERGENCE_FACTOR, HISTORY_COLUMNS, STATUSES, RunBatch
+from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, diverged as is_diverged, improves
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
 from trainlab.population.compiled import CompiledNet, DataOrders, compiled
@@ -249,7 +249,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     records = torch.empty(len(specs), len(HISTORY_COLUMNS), dtype=torch.float64)  # an epoch's history rows
     lr_of_rows = None  # the lr column, kept while lrs and rows are unchanged
     setup.train_val(params, out=records[:, : COLUMN["lr"]])
-    blows_up_at = DIVERGENCE_FACTOR * records[:, COLUMN["train_loss"]]  # of the untrained models
+    untrained_loss = records[:, COLUMN["train_loss"]].clone()  # the yardstick of divergence
 
     for epoch in range(1, epochs + 1):
         if stop is not None and stop.is_set():
@@ -278,7 +278,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
             progress(k)
 
         train_loss = record[:, COLUMN["train_loss"]]
-        diverged = ~torch.isfinite(train_loss) | (train_loss > blows_up_at)
+        diverged = is_diverged(train_loss, untrained_loss)
         stopped = tracker.update(epoch, record, params, ~diverged) if tracker else None
         done = diverged if stopped is None else diverged | stopped
         if epoch == epochs or done.any():
@@ -291,7 +291,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                    final_params)
             keep = (~done).nonzero().flatten()
             rows, params, grad = rows[keep], params[keep], grad[keep]
-            blows_up_at = blows_up_at[keep]
+            untrained_loss = untrained_loss[keep]
             orders.keep(keep)
             optimizer.keep(keep, params)
             if tracker:
@@ -312,11 +312,7 @@ class BestTracker:
     def update(self, epoch: int, record: Tensor, params: Tensor, active: Tensor) -> Tensor:
         """Record improvements of the active models; return which of them should stop."""
         value = record[:, COLUMN[self.cfg.monitor]]
-        if self.cfg.monitor == "val_loss":
-            better = value < self.best - self.cfg.min_delta
-        else:
-            better = value > self.best + self.cfg.min_delta
-        improved = active & torch.isfinite(value) & ((self.best_epoch == 0) | better)
+        improved = active & improves(value, self.best, self.cfg.monitor, self.cfg.min_delta)
         self.best = torch.where(improved, value, self.best)
         self.best_epoch[improved] = epoch
         if self.best_params is not None:

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from trainlab.activations import ACTIVATIONS
 
+
 class Workspace:
     """Named scratch buffers, grown on demand and reused for every shape asked of them."""
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request as HTTPRequest, UploadFile, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from trainlab.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES, RunConfig
+from trainlab.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, REGRESSION_DATASETS, SCHEDULES, RunConfig
 from trainlab.errors import BadInput
 from trainlab.web.export import python_snippet, toml_text
 from trainlab.web.limits import Limits, RequestRefused, Slots
@@ -60,6 +60,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
         """What the page offers: the choices of each setting, the defaults and the limits."""
         return {
             "datasets": list(DATASETS),
+            "regression_datasets": list(REGRESSION_DATASETS),
             "activations": list(ACTIVATIONS),
             "inits": list(INITS),
             "optimizers": list(OPTIMIZERS),

@@ -21,7 +21,7 @@ from trainlab.data import Dataset
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS
 from trainlab.models import layer_sizes
-from trainlab.train import Trainer
+from trainlab.train import Training
 from trainlab.web.compare import Comparison
 from trainlab.web.limits import RequestRefused, Slots
 from trainlab.web.requests import Request, make_data
@@ -37,18 +37,18 @@ class Session:
         self.reset()
 
     def reset(self) -> None:
-        self.trainer = Trainer(self.request.config, self.request.seed, self.data, diagnostics=True)
+        self.training = Training(self.request.config, self.request.seed, self.data, diagnostics=True)
+        self.epochs = self.training.epochs()  # the reference loop, stepped an epoch at a time
         self.sent = 0  # epochs already sent to the tab
 
     @property
     def done(self) -> bool:
-        return self.trainer.done
+        return self.training.done
 
     def advance(self, seconds: float) -> dict:
         """Train for about ``seconds`` (at least one epoch), then describe what changed."""
         end = time.perf_counter() + seconds
-        while not self.trainer.done:
-            self.trainer.run_epoch()
+        for _ in self.epochs:
             if time.perf_counter() >= end:
                 break
         return self.update()
@@ -69,7 +69,7 @@ class Session:
         }
 
     def update(self) -> dict:
-        t, model = self.trainer, self.trainer.model
+        t, model = self.training, self.training.model
         new = slice(self.sent, t.epoch)
         self.sent = t.epoch
         extra = t.diagnostics.extra
@@ -163,7 +163,7 @@ async def _handle(ws: WebSocket, message: Any, session: Session | None, playing:
             playing = True
         elif kind == "pause":
             playing = stop_playing()
-            await ws.send_json({"type": "paused", "epoch": session.trainer.epoch})
+            await ws.send_json({"type": "paused", "epoch": session.training.epoch})
         elif kind == "step" and not playing and not session.done:
             await ws.send_json(await asyncio.to_thread(session.advance, 0.0))
         elif kind == "reset":

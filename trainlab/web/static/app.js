@@ -15,7 +15,7 @@ const PRESETS = [
   ["depth", "model.hidden", "[8] | [8, 8] | [8, 8, 8]"],
 ];
 
-const REGRESSION_DATA = ["plane", "gaussian", "csv"]; // config.REGRESSION_DATASETS
+let REGRESSION_DATA = []; // config.REGRESSION_DATASETS, from /api/options
 const DEFAULTS = {
   "data.name": "moons", "data.task": "classification", "data.noise": 0.25, "data.n_samples": 600,
   "data.split": [0.7, 0.3], "data.seed": 42, "data.features": ["x1", "x2"],
@@ -715,6 +715,7 @@ const CHOICE_LABELS = { blobs: "blobs (3 classes)", plane: "plane (regression)",
 
 async function loadChoices() {
   const options = await (await fetch("/api/options")).json();
+  REGRESSION_DATA = options.regression_datasets;
   for (const [key, list] of Object.entries(CHOICES))
     $(key).replaceChildren(...options[list].map(v => new Option(CHOICE_LABELS[v] || v, v)));
 }

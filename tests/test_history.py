@@ -1,0 +1,44 @@
+"""history.py's rules, the same on one run's floats and on a population's tensors."""
+
+import math
+
+import torch
+
+from trainlab.history import DIVERGENCE_FACTOR, best_epoch, diverged, improves
+
+NAN, INF = math.nan, math.inf
+
+
+def test_divergence_is_a_non_finite_loss_or_one_above_100_times_the_untrained_models():
+    cases = [(0.7, 0.69, False), (68.9, 0.69, False), (69.1, 0.69, True), (NAN, 0.69, True), (INF, 0.69, True),
+             (1e30, INF, False), (INF, INF, True)]
+    assert DIVERGENCE_FACTOR == 100
+    for loss, untrained, expected in cases:
+        assert diverged(loss, untrained) is expected, (loss, untrained)
+    losses, untrained = torch.tensor([c[0] for c in cases]), torch.tensor([c[1] for c in cases])
+    assert diverged(losses, untrained).tolist() == [c[2] for c in cases]
+
+
+def test_an_improvement_beats_the_best_by_more_than_min_delta_and_is_finite():
+    cases = [  # value, best, monitor, min_delta, improves
+        (0.5, NAN, "val_loss", 0.0, True),  # the first finite value
+        (NAN, NAN, "val_loss", 0.0, False),
+        (INF, NAN, "val_loss", 0.0, False),
+        (0.4, 0.5, "val_loss", 0.0, True),
+        (0.5, 0.5, "val_loss", 0.0, False),
+        (0.45, 0.5, "val_loss", 0.1, False),
+        (0.9, 0.8, "val_acc", 0.0, True),
+        (0.7, 0.8, "val_acc", 0.0, False),
+        (0.85, 0.8, "val_acc", 0.1, False),
+    ]
+    for value, best, monitor, min_delta, expected in cases:
+        assert improves(value, best, monitor, min_delta) is expected
+        as_tensors = improves(torch.tensor([value]), torch.tensor([best]), monitor, min_delta)
+        assert as_tensors.tolist() == [expected]
+
+
+def test_best_epoch_is_the_last_improvement():
+    assert best_epoch([0.5, 0.4, NAN, 0.45, 0.3]) == 5
+    assert best_epoch([0.5, 0.49, 0.6], min_delta=0.05) == 1
+    assert best_epoch([0.6, 0.8, 0.7], monitor="val_acc") == 2
+    assert best_epoch([NAN, NAN]) == 1
