@@ -134,7 +134,7 @@ same seed always gives the same numbers.</li>
 <li>A finding calls a difference <b>beyond noise</b> only when Welch's t-test gives p &lt; 0.05;
 otherwise the settings are <b>within noise</b> and these seeds cannot tell them apart.</li>
 <li>Loss is the mean cross-entropy, or the mean squared error of a regression (lower is better); accuracies are on the named split;
-“final” means the last epoch. <i>diverged</i> runs (loss NaN/inf) are left out of the statistics.</li>
+“final” means the last epoch. <i>diverged</i> runs (train loss NaN/inf, or above 100× the untrained model's) are left out of the statistics.</li>
 </ul></details>
 </section>
 {body}

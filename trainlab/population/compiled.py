@@ -30,10 +30,11 @@ import torch
 from torch import Tensor
 
 from trainlab import rng
+from trainlab.activations import ACTIVATIONS
 from trainlab.population.net import Net
 
 SOURCE = Path(__file__).with_name("kernel.c")
-ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "identity"]  # kernel.c's enum
+ACTIVATION_IDS = {name: i for i, name in enumerate(ACTIVATIONS)}  # kernel.c's enum lists them in this order
 MAX_LAYERS = 16
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-shared", "-fPIC"]
 C_REAL = {torch.float32: "float", torch.float64: "double"}
@@ -50,7 +51,7 @@ class Layout(ctypes.Structure):
 
 def layout(net: Net) -> Layout:
     """Read off ``net``'s views of a parameter row: offsets and strides of each W and b."""
-    out = Layout(n_layers=net.n_layers, activation=ACTIVATIONS.index(net.activation))
+    out = Layout(n_layers=net.n_layers, activation=ACTIVATION_IDS[net.activation])
     out.sizes[: len(net.sizes)] = net.sizes
     probe = torch.empty(1, net.n_params, dtype=net.dtype)
     for layer in range(net.n_layers):
