@@ -70,3 +70,10 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("notebook execution times")
         for name, seconds in sorted(times.items()):
             terminalreporter.write_line(f"{seconds:6.1f} s  {name}")
+
+
+def same_history(a: dict, b: dict) -> bool:
+    """Two runs' histories (``history.History``) equal bit for bit, NaN where the other has NaN."""
+    import numpy as np
+
+    return a.keys() == b.keys() and all(np.array_equal(a[c], b[c], equal_nan=True) for c in a)

@@ -59,7 +59,7 @@ def test_each_compilers_kernel_agrees_with_the_reference_engine(built_by, dtype,
         assert max(gaps) <= 1e-12
         for p, r in zip(population, expected):
             np.testing.assert_allclose(p.history["val_loss"], r.history["val_loss"], rtol=1e-12, atol=1e-14)
-            assert p.history["train_acc"] == r.history["train_acc"]
+            assert np.array_equal(p.history["train_acc"], r.history["train_acc"])
     else:
         assert max(gaps) <= 1e-4
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from trainlab.activations import ACTIVATIONS
 from trainlab.config import ModelConfig, config_from_dict, expand
-from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult, history_arrays
+from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult, histories
 from trainlab.models import build_model, linear_layers
 from trainlab.population import train_population
 from trainlab.population.compiled import compiled
@@ -329,7 +329,7 @@ def test_a_kernel_that_does_not_compile_is_said_once_and_the_torch_code_trains(m
 
 
 def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
-    """The report takes the runs just trained from memory (history_arrays), not from the store."""
+    """The report takes the runs just trained from memory (histories), not from the store."""
 
     cfg = config_from_dict({"seeds": 2, "data": {"n_samples": 120}, "train": {"epochs": 5, "batch_size": 16},
                             "grid": {"optim.lr": [0.05, 1e6]}})  # NaN in the diverged runs' history
@@ -341,12 +341,12 @@ def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
         store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
         runs = store.runs()
         stored = store.curves(runs)
-        for known in (history_arrays(batch), history_arrays(reference)):
+        for known in (histories(batch), histories(reference)):
             assert known.keys() == {s.run_id for s in specs}
             from_memory = store.curves(runs, known)
             assert from_memory.keys() == stored.keys()
-            for group, histories in stored.items():
-                for a, b in zip(histories, from_memory[group], strict=True):
+            for group, runs_of_group in stored.items():
+                for a, b in zip(runs_of_group, from_memory[group], strict=True):
                     assert a.keys() == b.keys()
                     for column in a:
                         np.testing.assert_array_equal(a[column], b[column])
@@ -445,7 +445,7 @@ def test_history_csv_reads_back_as_the_stored_floats(tmp_path):
         batch.history[0, 0, :3] = [1e-05, -math.inf, math.inf]  # small numbers and infinities too
         store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
         from_store = b"".join(store.history_csv()).decode()
-        from_memory = b"".join(store.history_csv(known=history_arrays(batch))).decode()
+        from_memory = b"".join(store.history_csv(known=histories(batch))).decode()
         expected = [["run_id", "epoch", *HISTORY_COLUMNS]]
         for s in specs:
             h = store.history(s.run_id)

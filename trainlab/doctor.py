@@ -115,7 +115,8 @@ class Checks:
     def __init__(self, cfg: RunConfig, data: Dataset, seed: int, result: RunResult, lr_find: LRFind,
                  sanity: RunResult):
         self.cfg, self.data, self.result, self.lr_find, self.sanity = cfg, data, result, lr_find, sanity
-        self.h, self.extra = result.history, result.extra
+        self.h = {c: values.tolist() for c, values in result.history.items()}  # the checklist reads lists
+        self.extra = result.extra
         self.lr = cfg.optim.lr
         self.chance_loss = math.log(data.n_classes)
         self.start_loss = initial_loss(cfg, seed, data)

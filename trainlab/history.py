@@ -31,10 +31,10 @@ STATUSES = ("ok", "early_stopped", "diverged")
 
 @dataclass
 class RunResult:
-    """One finished run. ``history[c][e - 1]`` is column ``c`` at epoch ``e``."""
+    """One finished run. ``history[c][e - 1]`` is column ``c`` at epoch ``e`` (see ``History``)."""
 
     spec: RunSpec
-    history: dict[str, list[float]]
+    history: History
     status: str
     best_epoch: int
     final_epoch: int  # the epoch whose weights the run returns (best_epoch when restored)
@@ -58,18 +58,33 @@ class RunResult:
             "status": self.status,
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
-            "final_train_loss": h["train_loss"][at],
-            "final_val_loss": h["val_loss"][at],
-            "final_train_acc": h["train_acc"][at],
-            "final_val_acc": h["val_acc"][at],
+            "final_train_loss": float(h["train_loss"][at]),
+            "final_val_loss": float(h["val_loss"][at]),
+            "final_train_acc": float(h["train_acc"][at]),
+            "final_val_acc": float(h["val_acc"][at]),
             "best_val_acc": _nanmax(h["val_acc"]),
             "test_acc": self.test_acc,
             "seconds": self.seconds,
         }
 
 
+# A run's history, in every place one is handed over (a RunResult, the store, the report): the
+# epochs (1, 2, ...) and one float64 array per column of HISTORY_COLUMNS, one value per epoch.
+History = dict[str, np.ndarray]
+
+
 def new_history() -> dict[str, list[float]]:
+    """The columns of a history being recorded, as lists to append to (``as_history`` ends it)."""
     return {c: [] for c in HISTORY_COLUMNS}
+
+
+def as_history(columns: dict[str, list[float]] | np.ndarray) -> History:
+    """A ``History`` from recorded columns, or from a (epochs, HISTORY_COLUMNS) table."""
+    if isinstance(columns, np.ndarray):
+        values = dict(zip(HISTORY_COLUMNS, columns.T.copy()))  # copies: no view keeps a whole batch alive
+    else:
+        values = {c: np.asarray(columns[c], dtype=np.float64) for c in HISTORY_COLUMNS}
+    return {"epoch": np.arange(1, len(values[HISTORY_COLUMNS[0]]) + 1), **values}
 
 
 # A run has diverged when its train loss is no longer finite, or is above this many times the
@@ -113,9 +128,9 @@ def _isnan(x):
     return x != x
 
 
-def _nanmax(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return max(finite) if finite else math.nan
+def _nanmax(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if len(finite) else math.nan
 
 
 class RunBatch(Sequence):
@@ -161,7 +176,7 @@ class RunBatch(Sequence):
         n = int(self.epochs_run[i])
         return RunResult(
             spec=self.specs[i],
-            history=dict(zip(HISTORY_COLUMNS, self.history[i, :n].T.tolist())),
+            history=as_history(self.history[i, :n]),
             status=STATUSES[self.status[i]],
             best_epoch=int(self.best_epoch[i]),
             final_epoch=int(self.final_epoch[i]),
@@ -190,12 +205,9 @@ class RunBatch(Sequence):
         }
 
 
-def history_arrays(results: Sequence[RunResult]) -> dict[str, dict[str, np.ndarray]]:
-    """Each run's history as ``Store.history`` reads it back (``epoch`` and a float64 array per
-    column), by run id: what the report would otherwise read again from the store."""
-    if isinstance(results, RunBatch):  # copies: no view keeps the whole batch's array alive
-        return {spec.run_id: {"epoch": np.arange(1, n + 1), **dict(zip(HISTORY_COLUMNS, h[:n].T.copy()))}
-                for spec, n, h in zip(results.specs, results.epochs_run.tolist(), results.history)}
-    return {r.spec.run_id: {"epoch": np.arange(1, len(r.history[HISTORY_COLUMNS[0]]) + 1),
-                            **{c: np.asarray(r.history[c], dtype=np.float64) for c in HISTORY_COLUMNS}}
-            for r in results}
+def histories(results: Sequence[RunResult]) -> dict[str, History]:
+    """Each run's history by run id: what the report would otherwise read again from the store."""
+    if isinstance(results, RunBatch):  # without a RunResult per run
+        return {spec.run_id: as_history(h[:n]) for spec, n, h in
+                zip(results.specs, results.epochs_run.tolist(), results.history)}
+    return {r.spec.run_id: r.history for r in results}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import sqlite3
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -56,7 +55,7 @@ class Report:
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
                  histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
     """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
-    ``histories``: those of the runs already in memory (``history.history_arrays``), not read again."""
+    ``histories``: those of the runs already in memory (``history.histories``), not read again."""
     from trainlab.plots import figure_drawers, save_png
 
     out_dir = Path(out_dir)
@@ -90,12 +89,7 @@ def open_store(out_dir: Path) -> Store:
         raise BadInput(f"{out_dir}: no such directory (expected an output directory of trainlab run or lab)")
     if not (out_dir / STORE_NAME).is_file():
         raise BadInput(f"{out_dir}: no {STORE_NAME} here (expected an output directory of trainlab run or lab)")
-    try:
-        store = Store(out_dir)
-        store.experiments()
-    except sqlite3.DatabaseError as e:
-        raise BadInput(f"{out_dir / STORE_NAME}: not a trainlab run store ({e})") from None
-    return store
+    return Store(out_dir)
 
 
 # ---------------------------------------------------------------------------- HTML

@@ -18,7 +18,7 @@ from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_tom
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import Setting, Summary, settings, summarize, write_finding
-from trainlab.history import RunResult, history_arrays
+from trainlab.history import History, RunResult, histories as histories_of
 from trainlab.outdir import check_resumable, data_fingerprint, writing_to
 from trainlab.store import Store
 
@@ -234,11 +234,11 @@ def run(
 
 def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engines: list[str], resume: bool,
                fingerprints: dict[str, str], progress: bool, data_for: DataFor, engine_options: dict[str, Any]
-               ) -> dict[str, dict[str, Any]]:
+               ) -> dict[str, History]:
     """Record the experiments in the store, train the runs it does not have, storing each batch as
     it comes, and export the CSV files; the histories of the runs trained now (up to
     KEEP_HISTORIES_BYTES), for the report."""
-    histories: dict[str, dict[str, Any]] = {}
+    histories: dict[str, History] = {}
     kept_bytes = 0
     with Store(out_dir) as store, ProgressBar(progress) as bar:
         for c, _ in plan:
@@ -257,7 +257,7 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
             for results in ENGINES[name](todo, data_for, progress=bar.to(task), **options):
                 store.save(results, positions)
                 if kept_bytes < KEEP_HISTORIES_BYTES:
-                    arrays = history_arrays(results)
+                    arrays = histories_of(results)
                     histories.update(arrays)
                     kept_bytes += sum(a.nbytes for h in arrays.values() for a in h.values())
         store.export_csv(out_dir, histories)

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from trainlab.errors import BadInput
-from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, RunBatch, RunResult
+from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, History, RunBatch, RunResult
 
 STORE_NAME = "runs.sqlite"
 
@@ -146,7 +146,7 @@ class Store:
             out.append(record)
         return out
 
-    def history(self, run_id: str) -> dict[str, np.ndarray]:
+    def history(self, run_id: str) -> History:
         rows = self.db.execute(
             f"SELECT epoch, {', '.join(HISTORY_COLUMNS)} FROM history WHERE run_id = ? ORDER BY epoch",
             (run_id,),
@@ -154,12 +154,12 @@ class Store:
         cols = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(HISTORY_COLUMNS)).T
         return {"epoch": cols[0].astype(int), **dict(zip(HISTORY_COLUMNS, cols[1:]))}
 
-    def curves(self, runs: list[dict[str, Any]], known: Mapping[str, dict[str, np.ndarray]] | None = None
-               ) -> dict[str, list[dict[str, np.ndarray]]]:
+    def curves(self, runs: list[dict[str, Any]], known: Mapping[str, History] | None = None
+               ) -> dict[str, list[History]]:
         """``history`` of each of ``runs`` (from ``runs()``), by group in grid order; runs in ``known``
-        (``history.history_arrays`` of results just stored) are not read again."""
+        (``history.histories`` of results just stored) are not read again."""
         known = known or {}
-        groups: dict[str, list[dict[str, np.ndarray]]] = {}
+        groups: dict[str, list[History]] = {}
         for r in runs:
             history = known.get(r["run_id"])
             groups.setdefault(r["group"], []).append(history if history is not None else self.history(r["run_id"]))
@@ -171,9 +171,9 @@ class Store:
 
     # ------------------------------------------------------------------ export
 
-    def export_csv(self, out_dir: str | Path, known: Mapping[str, dict[str, np.ndarray]] | None = None) -> None:
+    def export_csv(self, out_dir: str | Path, known: Mapping[str, History] | None = None) -> None:
         """Write runs.csv and history.csv (each through a temporary file, so a reader never sees
-        half); the histories in ``known`` (``history.history_arrays``) are not read again."""
+        half); the histories in ``known`` (``history.histories``) are not read again."""
         self.export_runs_csv(out_dir)
         _write_atomic(Path(out_dir) / "history.csv", self.history_csv(known))
 
@@ -196,8 +196,8 @@ class Store:
             )),
         )
 
-    def history_csv(self, known: Mapping[str, dict[str, np.ndarray]] | None = None) -> Iterator[bytes]:
-        """history.csv, a run at a time in grid order; runs in ``known`` (``history.history_arrays``)
+    def history_csv(self, known: Mapping[str, History] | None = None) -> Iterator[bytes]:
+        """history.csv, a run at a time in grid order; runs in ``known`` (``history.histories``)
         come from there, the others from SQLite."""
         # A query per run reads the table in its key order: one query sorting all rows by grid
         # order took 1.1 s against 0.75 s for 614,400 rows.

@@ -22,7 +22,7 @@ from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
 from trainlab.errors import BadInput
-from trainlab.history import RunResult, best_epoch, diverged, new_history
+from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
 from trainlab.models import build_model, forward_keeping_hidden, linear_layers
 from trainlab.optim import build_optimizer, lr_at
 
@@ -203,7 +203,7 @@ class Training:
                 grid_values={},
                 config=cfg,
             ),
-            history=history,
+            history=as_history(history),
             status=status,
             best_epoch=best,
             final_epoch=final_epoch,

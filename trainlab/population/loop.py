@@ -166,7 +166,9 @@ class Setup:
         self.own_buffers()
 
     def own_buffers(self) -> Setup:
-        """Scratch buffers of its own (a slice's thread writes into them); the rest is shared."""
+        """Scratch buffers and the net's cache of views of its own (a slice's thread writes into
+        them); the data is shared."""
+        self.net = copy.copy(self.net)  # without the views it cached (Net.__getstate__)
         self.ws = Workspace(self.net.dtype)
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
         return self
