@@ -14,6 +14,7 @@ import sqlite3
 import statistics
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -61,6 +62,17 @@ _own_process = False
 
 def libraries_loading():
     return gc_paused(keep_frozen=_own_process)
+
+
+@contextmanager
+def status_line():
+    """A spinner on stderr with what a long command is doing (``say(text)`` updates it), shown only
+    in a terminal."""
+    if not _show_interactive():
+        yield lambda text: None
+        return
+    with err_console.status("starting") as status:
+        yield lambda text: status.update(f"{text}…")
 
 
 # ---------------------------------------------------------------------------- run
@@ -113,7 +125,8 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
             err_console.print("Interrupted before any run finished.")
         raise typer.Exit(130) from None
     # the report's runs are the stored ones, read once: reading 4,096 again took 0.13 s
-    print_summary([r for e in results.report.experiments for r in e.runs] if results.report else results.runs())
+    print_summary([r for e in results.report.experiments for r in e.runs] if results.report else results.runs(),
+                  results.config, results.data_for)
     if results.report is not None:
         print_findings(results.report)
     out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
@@ -134,12 +147,16 @@ def print_report_location(path: Path) -> None:
                       highlight=False, soft_wrap=True)
 
 
-def print_summary(runs: list[dict]) -> None:
-    """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong."""
+def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
+    """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong.
+    ``config_of(experiment)`` and ``data_for(config)`` let the advice on diverged runs name a value."""
+    from trainlab.config import with_values
+    from trainlab.data import huge_inputs
     from trainlab.plots import by_group
 
     table = Table(title="Runs", show_lines=False)
-    for col in ("experiment", "setting", "seeds", "final val loss", "final val acc", "status"):
+    for col in ("experiment", "setting", "seeds", "final val loss (mean ± std)", "final val acc (mean ± std)",
+                "status"):
         table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
     advice = []
     for group, rs in by_group(runs).items():
@@ -156,10 +173,19 @@ def print_summary(runs: list[dict]) -> None:
         diverged = [r for r in rs if r["status"] == "diverged"]
         if diverged:
             r = diverged[0]
-            advice.append(
-                f"{group}: {len(diverged)} of {len(rs)} runs diverged (loss became NaN/inf at epoch "
-                f"{r['epochs_run']}). Try a lower learning rate, e.g. 10× smaller: --set optim.lr=..."
-            )
+            what = (f"{group}: {len(diverged)} of {len(rs)} runs diverged (the loss became NaN/inf or rose far "
+                    f"above its start, by epoch {r['epochs_run']}).")
+            cfg = with_values(config_of(r["experiment"]), r["grid"], "grid") if config_of else None
+            huge = huge_inputs(data_for(cfg)) if cfg and data_for else None
+            if huge:
+                advice.append(f"{what} The cause: {huge}. Scale them: --set data.scale=standard (or minmax)")
+            elif cfg:
+                lr = f"{cfg.optim.lr / 10:.2g}"
+                how = (f"{lr} in place of {cfg.optim.lr:g} among the grid's optim.lr values" if "optim.lr" in r["grid"]
+                       else f"--set optim.lr={lr}")
+                advice.append(f"{what} Try a lower learning rate, 10× smaller: {how}")
+            else:
+                advice.append(f"{what} Try a lower learning rate, 10× smaller.")
     out_console.print(table)
     for line in advice:
         out_console.print(f"[yellow]⚠ {line}[/]")
@@ -343,7 +369,8 @@ def doctor(
     with libraries_loading():
         from trainlab.doctor import diagnose, render
 
-    diagnosis = diagnose(cfg, seed=seed, engine=engine, epochs=epochs)
+    with status_line() as say:
+        diagnosis = diagnose(cfg, seed=seed, engine=engine, epochs=epochs, progress=say)
     render(diagnosis, out_console)
     if not diagnosis.healthy:
         raise typer.Exit(1)
@@ -366,7 +393,9 @@ def lrfind(
 
     out = out or Path("runs") / f"{cfg.name}-lrfind.png"
     check_writable(out)
-    result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
+    with status_line() as say:
+        say(f"LR range test: {steps} steps from lr {lr_min:g} to {lr_max:g}")
+        result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
     path = plot_lr_find(result, out,
                         title=f"LR range test: {cfg.name} ({cfg.optim.name}, batch {cfg.train.batch_size or 'full'})")
     stopped = "" if len(result.lrs) == steps else f", stopped at lr {result.lrs[-1]:.3g} when the loss blew up"

@@ -16,6 +16,7 @@ import pickle
 import re
 import stat
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -331,12 +332,14 @@ class Inputs:
         """These transforms with a ``scale`` scaler fitted on the raw points ``R``."""
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-        if scale == "standard":
-            s = StandardScaler().fit(self.features(R))
-            return Inputs(self.transforms, scale, s.mean_, s.scale_)
-        if scale == "minmax":
-            s = MinMaxScaler().fit(self.features(R))
-            return Inputs(self.transforms, scale, s.scale_, s.min_)
+        with warnings.catch_warnings():  # inputs so large they overflow: make_dataset says so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if scale == "standard":
+                s = StandardScaler().fit(self.features(R))
+                return Inputs(self.transforms, scale, s.mean_, s.scale_)
+            if scale == "minmax":
+                s = MinMaxScaler().fit(self.features(R))
+                return Inputs(self.transforms, scale, s.scale_, s.min_)
         return Inputs(self.transforms)
 
     def __call__(self, R: np.ndarray) -> np.ndarray:
@@ -346,6 +349,20 @@ class Inputs:
         if self.scale == "minmax":
             return Z * self.a + self.b
         return Z
+
+
+# Model inputs beyond this size make the first layer's outputs, and with them the loss and its
+# gradients, so large that training blows up whatever the learning rate.
+HUGE_INPUT = 1e4
+
+
+def huge_inputs(data: Dataset) -> str | None:
+    """What is wrong with inputs too large to train on, or None."""
+    largest = float(np.abs(data.X_train).max(initial=0.0))
+    if largest <= HUGE_INPUT:
+        return None
+    return (f"the inputs are huge (|x| up to {largest:.3g}, data.scale = {data.prepare.scale!r}): the layers' "
+            "outputs overflow whatever the learning rate")
 
 
 # ---------------------------------------------------------------------------- split and scale
@@ -371,12 +388,18 @@ def make_dataset(cfg: DataConfig) -> Dataset:
         raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
     prepare = Inputs(funcs).fitted(cfg.scale, raw[parts[0]])
     test = parts[2] if len(parts) == 3 else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = [prepare(raw[p]) for p in parts]
+    if not all(np.isfinite(x).all() for x in X):
+        where = f"{cfg.path}: " if cfg.name == "csv" else ""
+        raise BadInput(f"{where}the inputs overflow when computed and scaled (data.scale = {cfg.scale!r}; raw values "
+                       f"up to {np.abs(raw).max():.3g}): rescale the columns, or --set data.scale=minmax")
     return Dataset(
-        X_train=prepare(raw[parts[0]]),
+        X_train=X[0],
         y_train=y[parts[0]],
-        X_val=prepare(raw[parts[1]]),
+        X_val=X[1],
         y_val=y[parts[1]],
-        X_test=prepare(raw[test]) if test is not None else None,
+        X_test=X[2] if test is not None else None,
         y_test=y[test] if test is not None else None,
         raw_train=raw[parts[0]],
         raw_val=raw[parts[1]],
