@@ -49,6 +49,9 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a config value: --set optim.lr=0.01 (TOML values)."),
 ]
 
+YesOption = Annotated[bool, typer.Option("--yes", help="Go on even when the runs would take more than 10 minutes, "
+                                                      "half the memory or over 100,000 runs.")]
+
 
 def _show_interactive() -> bool:
     return sys.stderr.isatty()
@@ -90,6 +93,7 @@ def run(
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start Ray here).")] = None,
     max_memory: Annotated[Optional[str], typer.Option(
         help="Memory budget of one population chunk, e.g. 4GiB (default: a quarter of RAM).")] = None,
+    yes: YesOption = False,
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
@@ -103,7 +107,8 @@ def run(
         command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
         _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
                                                 progress=_show_interactive(), executor=executor,
-                                                ray_address=ray_address, max_memory=budget, data_for=data_for),
+                                                ray_address=ray_address, max_memory=budget, data_for=data_for,
+                                                yes=yes),
                         out_dir, command)
 
 
@@ -212,6 +217,7 @@ def lab(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
     engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
+    yes: YesOption = False,
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
@@ -224,7 +230,7 @@ def lab(
             " --quick" if quick else ""
         )
         _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
-                                                progress=_show_interactive(), data_for=data_for),
+                                                progress=_show_interactive(), data_for=data_for, yes=yes),
                         out_dir, command.replace("  ", " "))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from trainlab.budget import check_size, count_runs
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
@@ -204,9 +205,11 @@ def run(
     ray_address: str | None = None,
     max_memory: int | None = None,
     data_for: DataCache | None = None,
+    yes: bool = False,
 ) -> Results:
     """Train every run of one or more experiments into ``out`` and return the results.
-    ``data_for``: a cache of the data sets, perhaps being made already (``DataCache.made_aside``)."""
+    ``data_for``: a cache of the data sets, perhaps being made already (``DataCache.made_aside``);
+    ``yes``: go on even when the experiments are larger than ``budget.check_size`` allows."""
     cfgs = cfg if isinstance(cfg, list) else [cfg]
     names = [c.experiment_name for c in cfgs]
     if len(set(names)) != len(names):
@@ -214,6 +217,7 @@ def run(
     out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
     check_executor(engine, executor)
     data_for = data_for or DataCache()
+    check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
     plan = [(c, expand(c)) for c in cfgs]
     engines = [choose_engine(engine, len(specs), executor) for _, specs in plan]
     for c, specs in plan:  # every data set must load before anything is written or replaced
