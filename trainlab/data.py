@@ -375,6 +375,37 @@ def make_dataset(cfg: DataConfig) -> Dataset:
     else:
         raw, y = generate(cfg)
         columns = ["x1", "x2"]
+    return split_and_scale(raw, y, columns, cfg)
+
+
+def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
+    """Points ``X`` (rows × features) and targets ``y`` given in Python, split and scaled as ``cfg``
+    says (its ``split``, ``stratify``, ``scale``, ``features``, ``task``), as a CSV of them would be."""
+    try:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+    except (TypeError, ValueError) as e:
+        raise BadInput(f"data=(X, y): X must be numbers ({e})") from None
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise BadInput(f"data=(X, y): X has shape {X.shape}; expected rows × features, e.g. (600, 2)")
+    if y.ndim != 1 or len(y) != len(X):
+        raise BadInput(f"data=(X, y): y has shape {y.shape}; expected one target per row of X, shape ({len(X)},)")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if len(bad):
+        raise BadInput(f"data=(X, y): X has NaN or infinite values (row {bad[0]}); expected finite numbers")
+    if cfg.task == "regression":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise BadInput("data=(X, y): data.task = 'regression' needs numeric targets y") from None
+        if not np.isfinite(y).all():
+            raise BadInput(f"data=(X, y): y has NaN or infinite values (row {np.flatnonzero(~np.isfinite(y))[0]})")
+    else:
+        y = _encode_labels([str(v) for v in y.tolist()], Path("data=(X, y)"))
+    return split_and_scale(X, y, [f"x{i + 1}" for i in range(X.shape[1])], cfg)
+
+
+def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: DataConfig) -> Dataset:
     features = cfg.features or columns
     if not features:
         raise BadInput("data.features: expected at least one input feature")
