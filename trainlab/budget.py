@@ -123,17 +123,21 @@ class _Point:
 
 def csv_rows(path: str | None) -> int:
     """About how many rows a CSV file has, from its size and its first lines."""
+    if not Path(str(path)).is_file():  # never open a pipe or a device: data.py says what is wrong
+        return 1
     try:
         with Path(str(path)).open("rb") as f:
             head = f.read(1 << 16)
             total = os.fstat(f.fileno()).st_size
     except OSError:
-        return 1  # data.py says what is wrong with it
+        return 1
     lines = max(head.count(b"\n"), 1)
     return max(1, round(total * lines / max(len(head), 1)))
 
 
 def csv_columns(path: str | None) -> int:
+    if not Path(str(path)).is_file():
+        return 3
     try:
         with Path(str(path)).open("rb") as f:
             return f.readline(1 << 16).count(b",") + 1

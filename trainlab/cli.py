@@ -88,7 +88,7 @@ def run(
     engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/<name>-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")] = False,
     executor: Annotated[str, typer.Option(help="local | ray: where population chunks train.")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start Ray here).")] = None,
     max_memory: Annotated[Optional[str], typer.Option(
@@ -215,7 +215,7 @@ def lab(
     quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")] = False,
     engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
     yes: YesOption = False,
 ) -> None:
