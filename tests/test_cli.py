@@ -93,7 +93,32 @@ def test_diverging_run_says_what_to_try(cli, write_config, tmp_path):
     r = cli("run", write_config(TINY), "--out", tmp_path / "o", "--set", "optim.lr=1e7", "--set",
             "model.init='large'", "--set", "seeds=1")
     assert r.code == 0, r.err
-    assert "diverged" in r.out and "lower learning rate" in r.out.replace("\n", " ").replace("  ", " ")
+    out = " ".join(r.out.split())
+    assert "diverged" in out and "Try a lower learning rate, 10× smaller: --set optim.lr=1e+06" in out
+    assert "..." not in out and "final val loss (mean ± std)" in out
+
+
+def test_diverging_lr_in_a_grid_gets_its_own_value(cli, write_config, tmp_path):
+    config = write_config(TINY.replace('"model.activation" = ["tanh", "relu"]', '"optim.lr" = [0.05, 3e6]'))
+    r = cli("run", config, "--out", tmp_path / "o", "--set", "model.init='large'", "--set", "seeds=1")
+    assert r.code == 0, r.err
+    assert "Try a lower learning rate, 10× smaller: 3e+05 in place of 3e+06 among the grid's optim.lr values" in (
+        " ".join(r.out.split()))
+
+
+def test_diverging_because_the_inputs_are_huge_says_so(cli, write_config, tmp_path):
+    rows = "".join(f"{(i % 7 - 3) * 1e300},{(i % 5 - 2) * 1e299},{i % 2}\n" for i in range(60))
+    (tmp_path / "huge.csv").write_text("x1,x2,y\n" + rows)
+    config = write_config('name = "huge"\n[data]\nname = "csv"\npath = "huge.csv"\nscale = "none"\n'
+                          '[train]\nepochs = 2\n')
+    r = cli("run", config, "--out", tmp_path / "o")
+    out = " ".join(r.out.split())
+    assert r.code == 0, r.err
+    assert "the inputs are huge (|x| up to 3e+300" in out and "--set data.scale=standard" in out
+    assert "lower learning rate" not in out
+    # scaled, they overflow float64: refused before training, with what to do
+    assert_bad_input(cli("run", config, "--out", tmp_path / "o2", "--set", "data.scale='standard'"),
+                     "huge.csv: the inputs overflow", "data.scale=minmax")
 
 
 @pytest.mark.parametrize(

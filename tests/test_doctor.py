@@ -135,7 +135,8 @@ def test_doctor_diagnoses_divergence_and_says_which_lr_to_try():
     assert list(faults(d)) == ["loss finite, not exploding"]
     finding = faults(d)["loss finite, not exploding"]
     assert d.result.status == "diverged"  # the loss passed 100 × the untrained model's in epoch 1
-    assert f"train loss became {d.result.history['train_loss'][-1]} at epoch 1" in finding.evidence
+    assert "(untrained) to" in finding.evidence and "at epoch 1" in finding.evidence
+    assert "a run diverges above 100×" in finding.evidence
     lr = float(finding.suggestion.split("--set optim.lr=")[1].split()[0])
     assert lr < 50 and lr == pytest.approx(d.lr_find.suggested_lr, rel=0.05)
     assert train(cfg(optim={"lr": lr}, train={"epochs": 20})).status == "ok"  # the advice works
@@ -178,7 +179,7 @@ def test_doctor_with_the_manual_engine_agrees():
     d = diagnose(cfg(**DIVERGING, train={"dtype": "float64"}), engine="manual")
     assert list(faults(d)) == ["loss finite, not exploding"]
     assert d.result.status == "diverged" and math.isfinite(d.result.history["train_loss"][-1])
-    assert "train loss became" in faults(d)["loss finite, not exploding"].evidence
+    assert "a run diverges above 100×" in faults(d)["loss finite, not exploding"].evidence
 
 
 CLI_CASES = {  # config, exit code, what the output must say
@@ -221,3 +222,39 @@ def test_the_lr_to_try_says_how_it_relates_to_the_current_rate(direction, sugges
 
     checks = SimpleNamespace(lr=0.01, lr_find=SimpleNamespace(suggested_lr=suggested, best_lr=10 * suggested))
     assert Checks.try_lr(checks, direction).startswith(expected)
+
+
+def test_doctor_explains_a_loss_that_explodes_but_stays_finite():
+    d = diagnose(cfg(optim={"name": "adam", "lr": 1e9}, train={"epochs": 4}))
+    finding = faults(d)["loss finite, not exploding"]
+    assert "(untrained) to" in finding.evidence and "a run diverges above 100×" in finding.evidence
+    start = float(finding.evidence.split("rose from ")[1].split()[0])
+    assert start == pytest.approx(math.log(2), rel=0.3)  # the untrained model's loss, before any step
+    lr = float(finding.suggestion.split("--set optim.lr=")[1].split()[0])
+    assert lr < 1e9
+
+
+def test_doctor_says_huge_inputs_are_the_cause_not_the_learning_rate(tmp_path):
+    path = tmp_path / "huge.csv"
+    rows = "".join(f"{(i % 7 - 3) * 1e300},{(i % 5 - 2) * 1e299},{i % 2}\n" for i in range(120))
+    path.write_text("x1,x2,y\n" + rows)
+    d = diagnose(cfg(data={"name": "csv", "path": str(path), "scale": "none"}, train={"epochs": 3}))
+    finding = faults(d)["loss finite, not exploding"]
+    assert "the inputs are huge" in finding.evidence
+    assert finding.suggestion.startswith("scale the inputs: --set data.scale=standard")
+    assert d.lr_find is None  # not even its first step had a finite loss
+
+
+def test_lr_range_test_whose_first_loss_is_not_finite_says_why(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("x1,x2,y\n" + "".join(f"{(i % 7 - 3) * 1e300},{i},{i % 2}\n" for i in range(60)))
+    with pytest.raises(tl.BadInput, match="the loss is not finite at the first step .lr 1e-05.: the inputs may be "
+                                          "too large"):
+        lr_range_test(cfg(data={"name": "csv", "path": str(path), "scale": "none"}))
+
+
+def test_doctor_reports_each_step_to_a_progress_callback():
+    steps = []
+    diagnose(cfg(train={"epochs": 3}), progress=steps.append)
+    assert steps == ["training 3 epochs with the diagnostics on", "LR range test",
+                     "overfitting 100 training rows (500 epochs)"]

@@ -126,7 +126,7 @@ def test_a_corrupt_store(cli, write_config, tmp_path, command):
     for name in ("runs.sqlite-wal", "runs.sqlite-shm"):
         (out / name).unlink(missing_ok=True)
     r = cli("run", config, "--out", out, "--resume") if command == "run" else cli("report", out)
-    assert_bad_input(r, "runs.sqlite: cannot use the run store", "not a database")
+    assert_bad_input(r, "runs.sqlite: not a trainlab run store", "not a database")
 
 
 def test_a_store_locked_by_another_program(cli, write_config, tmp_path, monkeypatch):

@@ -199,7 +199,7 @@ def test_report_on_a_bad_directory_is_one_line_and_exit_2(cli, tmp_path):
     assert_bad_input(cli("report", tmp_path / "missing"), "missing", "no such directory")
     assert_bad_input(cli("report", tmp_path), "no runs.sqlite")
     (tmp_path / "runs.sqlite").write_text("not a database at all")
-    assert_bad_input(cli("report", tmp_path), "runs.sqlite", "cannot use the run store")
+    assert_bad_input(cli("report", tmp_path), "runs.sqlite", "not a trainlab run store")
     assert (tmp_path / "runs.sqlite").read_text() == "not a database at all"
 
 

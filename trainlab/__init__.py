@@ -38,11 +38,11 @@ _EXPORTS = {
     "plot_data": ("trainlab.plots", "plot_data"),
     "plot_history": ("trainlab.plots", "plot_history"),
     "Results": ("trainlab.runner", "Results"),
-    "run": ("trainlab.runner", "run"),
+    "run": ("trainlab.api", "run"),
     "Estimate": ("trainlab.stats", "Estimate"),
     "mean_ci": ("trainlab.stats", "mean_ci"),
     "welch_p": ("trainlab.stats", "welch_p"),
-    "train": ("trainlab.train", "train"),
+    "train": ("trainlab.api", "train"),
 }
 __all__ = sorted(_EXPORTS)
 

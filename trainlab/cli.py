@@ -13,6 +13,7 @@ import sqlite3
 import statistics
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,6 +47,9 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a config value: --set optim.lr=0.01 (TOML values)."),
 ]
 
+YesOption = Annotated[bool, typer.Option("--yes", help="Go on even when the runs would take more than 10 minutes, "
+                                                      "half the memory or over 100,000 runs.")]
+
 
 def _show_interactive() -> bool:
     return sys.stderr.isatty()
@@ -61,6 +65,17 @@ def libraries_loading():
     return gc_paused(keep_frozen=_own_process)
 
 
+@contextmanager
+def status_line():
+    """A spinner on stderr with what a long command is doing (``say(text)`` updates it), shown only
+    in a terminal."""
+    if not _show_interactive():
+        yield lambda text: None
+        return
+    with err_console.status("starting") as status:
+        yield lambda text: status.update(f"{text}…")
+
+
 # ---------------------------------------------------------------------------- run
 
 
@@ -71,11 +86,12 @@ def run(
     engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/<name>-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")] = False,
     executor: Annotated[str, typer.Option(help="local | ray: where population chunks train.")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start Ray here).")] = None,
     max_memory: Annotated[Optional[str], typer.Option(
         help="Memory budget of one population chunk, e.g. 4GiB (default: a quarter of RAM).")] = None,
+    yes: YesOption = False,
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
@@ -88,7 +104,8 @@ def run(
     command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
     _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
                                             progress=_show_interactive(), executor=executor,
-                                            ray_address=ray_address, max_memory=budget),
+                                            ray_address=ray_address, max_memory=budget,
+                                            yes=yes),
                     out_dir, command)
 
 
@@ -110,7 +127,8 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
             err_console.print("Interrupted before any run finished.")
         raise typer.Exit(130) from None
     # the report's runs are the stored ones, already read
-    print_summary([r for e in results.report.experiments for r in e.runs] if results.report else results.runs())
+    print_summary([r for e in results.report.experiments for r in e.runs] if results.report else results.runs(),
+                  results.config, results.data_for)
     if results.report is not None:
         print_findings(results.report)
     out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
@@ -131,12 +149,16 @@ def print_report_location(path: Path) -> None:
                       highlight=False, soft_wrap=True)
 
 
-def print_summary(runs: list[dict]) -> None:
-    """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong."""
+def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
+    """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong.
+    ``config_of(experiment)`` and ``data_for(config)`` let the advice on diverged runs name a value."""
+    from trainlab.config import with_values
+    from trainlab.data import huge_inputs
     from trainlab.plots import by_group
 
     table = Table(title="Runs", show_lines=False)
-    for col in ("experiment", "setting", "seeds", "final val loss", "final val acc", "status"):
+    for col in ("experiment", "setting", "seeds", "final val loss (mean ± std)", "final val acc (mean ± std)",
+                "status"):
         table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
     advice = []
     for group, rs in by_group(runs).items():
@@ -153,10 +175,19 @@ def print_summary(runs: list[dict]) -> None:
         diverged = [r for r in rs if r["status"] == "diverged"]
         if diverged:
             r = diverged[0]
-            advice.append(
-                f"{group}: {len(diverged)} of {len(rs)} runs diverged (train loss NaN/inf or 100× the untrained model's at epoch "
-                f"{r['epochs_run']}). Try a lower learning rate, e.g. 10× smaller: --set optim.lr=..."
-            )
+            what = (f"{group}: {len(diverged)} of {len(rs)} runs diverged (the loss became NaN/inf or rose far "
+                    f"above its start, by epoch {r['epochs_run']}).")
+            cfg = with_values(config_of(r["experiment"]), r["grid"], "grid") if config_of else None
+            huge = huge_inputs(data_for(cfg)) if cfg and data_for else None
+            if huge:
+                advice.append(f"{what} The cause: {huge}. Scale them: --set data.scale=standard (or minmax)")
+            elif cfg:
+                lr = f"{cfg.optim.lr / 10:.2g}"
+                how = (f"{lr} in place of {cfg.optim.lr:g} among the grid's optim.lr values" if "optim.lr" in r["grid"]
+                       else f"--set optim.lr={lr}")
+                advice.append(f"{what} Try a lower learning rate, 10× smaller: {how}")
+            else:
+                advice.append(f"{what} Try a lower learning rate, 10× smaller.")
     out_console.print(table)
     for line in advice:
         out_console.print(f"[yellow]⚠ {line}[/]")
@@ -181,8 +212,9 @@ def lab(
     quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")] = False,
     engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
+    yes: YesOption = False,
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
@@ -194,7 +226,7 @@ def lab(
         " --quick" if quick else ""
     )
     _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
-                                            progress=_show_interactive()),
+                                            progress=_show_interactive(), yes=yes),
                     out_dir, command.replace("  ", " "))
 
 
@@ -346,7 +378,8 @@ def doctor(
     with libraries_loading():
         from trainlab.doctor import diagnose, render
 
-    diagnosis = diagnose(cfg, seed=seed, engine=engine, epochs=epochs)
+    with status_line() as say:
+        diagnosis = diagnose(cfg, seed=seed, engine=engine, epochs=epochs, progress=say)
     render(diagnosis, out_console)
     if not diagnosis.healthy:
         raise typer.Exit(1)
@@ -385,7 +418,9 @@ def lrfind(
 
     out = out or Path("runs") / f"{cfg.name}-lrfind.png"
     check_writable(out)
-    result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
+    with status_line() as say:
+        say(f"LR range test: {steps} steps from lr {lr_min:g} to {lr_max:g}")
+        result = lr_range_test(cfg, seed=seed, lr_min=lr_min, lr_max=lr_max, steps=steps)
     path = plot_lr_find(result, out,
                         title=f"LR range test: {cfg.name} ({cfg.optim.name}, batch {cfg.train.batch_size or 'full'})")
     stopped = "" if len(result.lrs) == steps else f", stopped at lr {result.lrs[-1]:.3g} when the loss blew up"

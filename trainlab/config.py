@@ -240,14 +240,24 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return config_from_dict(raw, source=str(path))
 
 
+# A grid of up to this many points is checked point by point when it is loaded; a larger one value
+# by value (its size is refused before it is expanded unless the user says to go on: budget.py).
+MAX_POINTS_CHECKED = 10_000
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
     """Validate a plain dict (as read from TOML) into a RunConfig, with one-line errors."""
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as e:
         raise BadInput(f"{source}: {_describe(e)}") from None
-    for spec_overrides in _grid_points(cfg):
-        with_values(cfg, spec_overrides, source)  # every grid point must be a valid config
+    if math.prod(len(v) for v in cfg.grid.values()) <= MAX_POINTS_CHECKED:
+        for values in _grid_points(cfg):
+            with_values(cfg, values, source)  # every grid point must be a valid config
+    else:  # each value on its own here (~50 µs a point); expand() checks every point
+        for key, values in cfg.grid.items():
+            for value in values:
+                with_values(cfg, {key: value}, source)
     return cfg
 
 

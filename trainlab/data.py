@@ -13,6 +13,7 @@ import functools
 import math
 import re
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -327,12 +328,14 @@ class Inputs:
         """These transforms with a ``scale`` scaler fitted on the raw points ``R``."""
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-        if scale == "standard":
-            s = StandardScaler().fit(self.features(R))
-            return Inputs(self.transforms, scale, s.mean_, s.scale_)
-        if scale == "minmax":
-            s = MinMaxScaler().fit(self.features(R))
-            return Inputs(self.transforms, scale, s.scale_, s.min_)
+        with warnings.catch_warnings():  # inputs so large they overflow: make_dataset says so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if scale == "standard":
+                s = StandardScaler().fit(self.features(R))
+                return Inputs(self.transforms, scale, s.mean_, s.scale_)
+            if scale == "minmax":
+                s = MinMaxScaler().fit(self.features(R))
+                return Inputs(self.transforms, scale, s.scale_, s.min_)
         return Inputs(self.transforms)
 
     def __call__(self, R: np.ndarray) -> np.ndarray:
@@ -342,6 +345,20 @@ class Inputs:
         if self.scale == "minmax":
             return Z * self.a + self.b
         return Z
+
+
+# Model inputs beyond this size make the first layer's outputs, and with them the loss and its
+# gradients, so large that training blows up whatever the learning rate.
+HUGE_INPUT = 1e4
+
+
+def huge_inputs(data: Dataset) -> str | None:
+    """What is wrong with inputs too large to train on, or None."""
+    largest = float(np.abs(data.X_train).max(initial=0.0))
+    if largest <= HUGE_INPUT:
+        return None
+    return (f"the inputs are huge (|x| up to {largest:.3g}, data.scale = {data.prepare.scale!r}): the layers' "
+            "outputs overflow whatever the learning rate")
 
 
 # ---------------------------------------------------------------------------- split and scale
@@ -354,6 +371,37 @@ def make_dataset(cfg: DataConfig) -> Dataset:
     else:
         raw, y = generate(cfg)
         columns = ["x1", "x2"]
+    return split_and_scale(raw, y, columns, cfg)
+
+
+def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
+    """Points ``X`` (rows × features) and targets ``y`` given in Python, split and scaled as ``cfg``
+    says (its ``split``, ``stratify``, ``scale``, ``features``, ``task``), as a CSV of them would be."""
+    try:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+    except (TypeError, ValueError) as e:
+        raise BadInput(f"data=(X, y): X must be numbers ({e})") from None
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise BadInput(f"data=(X, y): X has shape {X.shape}; expected rows × features, e.g. (600, 2)")
+    if y.ndim != 1 or len(y) != len(X):
+        raise BadInput(f"data=(X, y): y has shape {y.shape}; expected one target per row of X, shape ({len(X)},)")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if len(bad):
+        raise BadInput(f"data=(X, y): X has NaN or infinite values (row {bad[0]}); expected finite numbers")
+    if cfg.task == "regression":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise BadInput("data=(X, y): data.task = 'regression' needs numeric targets y") from None
+        if not np.isfinite(y).all():
+            raise BadInput(f"data=(X, y): y has NaN or infinite values (row {np.flatnonzero(~np.isfinite(y))[0]})")
+    else:
+        y = _encode_labels([str(v) for v in y.tolist()], Path("data=(X, y)"))
+    return split_and_scale(X, y, [f"x{i + 1}" for i in range(X.shape[1])], cfg)
+
+
+def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: DataConfig) -> Dataset:
     features = cfg.features or columns
     if not features:
         raise BadInput("data.features: expected at least one input feature")
@@ -367,12 +415,18 @@ def make_dataset(cfg: DataConfig) -> Dataset:
         raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
     prepare = Inputs(funcs).fitted(cfg.scale, raw[parts[0]])
     test = parts[2] if len(parts) == 3 else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = [prepare(raw[p]) for p in parts]
+    if not all(np.isfinite(x).all() for x in X):
+        where = f"{cfg.path}: " if cfg.name == "csv" else ""
+        raise BadInput(f"{where}the inputs overflow when computed and scaled (data.scale = {cfg.scale!r}; raw values "
+                       f"up to {np.abs(raw).max():.3g}): rescale the columns, or --set data.scale=minmax")
     return Dataset(
-        X_train=prepare(raw[parts[0]]),
+        X_train=X[0],
         y_train=y[parts[0]],
-        X_val=prepare(raw[parts[1]]),
+        X_val=X[1],
         y_val=y[parts[1]],
-        X_test=prepare(raw[test]) if test is not None else None,
+        X_test=X[2] if test is not None else None,
         y_test=y[test] if test is not None else None,
         raw_train=raw[parts[0]],
         raw_val=raw[parts[1]],

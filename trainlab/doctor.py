@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,9 +18,9 @@ import torch.nn.functional as F
 
 from trainlab.backprop import manual_gradients
 from trainlab.config import RunConfig
-from trainlab.data import Dataset, make_dataset
+from trainlab.data import Dataset, huge_inputs, make_dataset
 from trainlab.errors import BadInput
-from trainlab.history import RunResult
+from trainlab.history import DIVERGENCE_FACTOR, RunResult
 from trainlab.lrfind import LRFind, lr_range_test
 from trainlab.models import build_model
 from trainlab.train import DTYPES, autograd_gradients, train
@@ -48,7 +49,7 @@ class Diagnosis:
     cfg: RunConfig  # the brief run's config
     description: str  # the run in one line: data, architecture, optimizer, epochs, seed, engine
     result: RunResult
-    lr_find: LRFind
+    lr_find: LRFind | None  # None when not even its first step had a finite loss
     sanity: RunResult  # the 100-sample overfit run
     findings: list[Finding]
 
@@ -67,8 +68,10 @@ class Diagnosis:
         render(self, Console())
 
 
-def diagnose(cfg: RunConfig, seed: int = 0, engine: str = "reference", epochs: int | None = None) -> Diagnosis:
-    """Train ``cfg`` briefly and run the checklist on what happened."""
+def diagnose(cfg: RunConfig, seed: int = 0, engine: str = "reference", epochs: int | None = None,
+             progress: Callable[[str], None] | None = None) -> Diagnosis:
+    """Train ``cfg`` briefly and run the checklist on what happened; ``progress`` is told each step."""
+    say = progress or (lambda step: None)
     if engine not in GRADIENTS:
         raise BadInput(f"--engine {engine!r}: the doctor runs one of {', '.join(GRADIENTS)}")
     if epochs is not None and epochs < 1:
@@ -77,8 +80,14 @@ def diagnose(cfg: RunConfig, seed: int = 0, engine: str = "reference", epochs: i
         raise BadInput("data.task = 'regression': the doctor checks classifiers only")
     data = make_dataset(cfg.data)
     brief = _with_train(cfg, epochs=epochs or min(cfg.train.epochs, MAX_EPOCHS), early_stopping=None)
+    say(f"training {brief.train.epochs} epochs with the diagnostics on")
     result = train(brief, seed, data=data, gradients=GRADIENTS[engine], diagnostics=True)
-    lr_find = lr_range_test(brief, seed, data=data)
+    say("LR range test")
+    try:
+        lr_find = lr_range_test(brief, seed, data=data)
+    except BadInput:  # not even the first step's loss is finite: the loss check says why
+        lr_find = None
+    say(f"overfitting {min(SANITY_SAMPLES, len(data.y_train))} training rows ({SANITY_EPOCHS} epochs)")
     sanity = overfit_small_subset(brief, seed, data, engine)
     checks = Checks(brief, data, seed, result, lr_find, sanity)
     return Diagnosis(brief, describe_run(brief, data, engine, seed), result, lr_find, sanity, checks.run())
@@ -112,7 +121,7 @@ def initial_loss(cfg: RunConfig, seed: int, data: Dataset) -> float:
 class Checks:
     """The checklist, one method per item, in the order a person would debug."""
 
-    def __init__(self, cfg: RunConfig, data: Dataset, seed: int, result: RunResult, lr_find: LRFind,
+    def __init__(self, cfg: RunConfig, data: Dataset, seed: int, result: RunResult, lr_find: LRFind | None,
                  sanity: RunResult):
         self.cfg, self.data, self.result, self.lr_find, self.sanity = cfg, data, result, lr_find, sanity
         self.h = {c: values.tolist() for c, values in result.history.items()}  # the checklist reads lists
@@ -135,7 +144,7 @@ class Checks:
 
     def try_lr(self, direction: str) -> str:
         """A learning rate to try, from the LR range test, never on the wrong side of the current one."""
-        lr = self.lr_find.suggested_lr
+        lr = self.lr_find.suggested_lr if self.lr_find is not None else self.lr
         if (direction == "lower" and lr >= self.lr) or (direction == "raise" and lr <= self.lr):
             lr = self.lr / 10 if direction == "lower" else self.lr * 10
             source = "a tenth of the current rate" if direction == "lower" else "10× the current rate"
@@ -148,12 +157,12 @@ class Checks:
     def finite_loss(self) -> Finding:
         check = "loss finite, not exploding"
         losses = self.h["train_loss"]
+        huge = huge_inputs(self.data)
         if self.result.status == "diverged":
-            return Finding(
-                check, "fault",
-                f"train loss became {losses[-1]} at epoch {len(losses)} (lr {self.lr:g}, {self.cfg.optim.name})",
-                f"lower the learning rate: {self.try_lr('lower')}",
-            )
+            return Finding(check, "fault", f"{self.divergence()} (lr {self.lr:g}, {self.cfg.optim.name})"
+                           + (f"; {huge}" if huge else ""),
+                           "scale the inputs: --set data.scale=standard (or minmax)" if huge
+                           else f"lower the learning rate: {self.try_lr('lower')}")
         worst, best, final = max(losses), min(losses), losses[-1]
         if final > self.chance_loss and final > 2 * best:
             return Finding(
@@ -162,6 +171,20 @@ class Checks:
                 f"lower the learning rate: {self.try_lr('lower')}",
             )
         return Finding(check, "ok", f"finite in all {len(losses)} epochs, highest {worst:.3g} (epoch {losses.index(worst) + 1})")
+
+    def divergence(self) -> str:
+        """Why the run counts as diverged, from its history: the loss became NaN/inf, or rose above
+        ``DIVERGENCE_FACTOR`` times the untrained model's (the engines' rule, history.diverged)."""
+        losses = self.h["train_loss"]
+        if not math.isfinite(self.start_loss):
+            return f"train loss is {self.start_loss} before the first step already"
+        bad = next((e for e, v in enumerate(losses, start=1) if not math.isfinite(v)), None)
+        if bad is not None:
+            return f"train loss became {losses[bad - 1]} at epoch {bad} (from {self.start_loss:.3g} untrained)"
+        top = max(losses)
+        at = losses.index(top) + 1
+        return (f"train loss rose from {self.start_loss:.3g} (untrained) to {top:.3g} at epoch {at}, "
+                f"{top / self.start_loss:.3g}× its start: a run diverges above {DIVERGENCE_FACTOR:g}×")
 
     def loss_decreases(self) -> Finding:
         check = "loss decreases"

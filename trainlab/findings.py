@@ -128,7 +128,8 @@ class Summary:
 
     def _cells(self) -> tuple[list[str], list[list[str]]]:
         several = len({r["experiment"] for r in self.rows}) > 1
-        head = [*(["experiment"] if several else []), "setting", "seeds", *(METRIC_NAMES[m] for m in self.metrics)]
+        head = [*(["experiment"] if several else []), "setting", "seeds",
+                *(f"{METRIC_NAMES[m]} (mean ± 95% CI)" for m in self.metrics)]
         body = [[*([r["experiment"]] if several else []), r["setting"],
                  f"{r['seeds']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else ""),
                  *(fmt(r[m], m) for m in self.metrics)] for r in self.rows]
@@ -226,14 +227,22 @@ def write_finding(experiment: str, runs: list[dict[str, Any]], epochs: int, n_cl
     scored = [s for s in ss if s.ok_runs]
     ordered = scored if sweep else sorted(
         scored, key=lambda s: s.estimate(metric).mean * (1 if lower_is_better(metric) else -1))
-    listing = ", ".join(f"{s.label} {fmt(s.estimate(metric), metric)}" for s in ordered)
-    sentences.append(f"At epoch {epochs}, {name} (mean ± 95% CI over {n_seeds} seeds): {listing}.")
+    seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    if not scored:
+        sentences.append(f"Every run diverged before epoch {epochs}, so there is no {name} to compare.")
+    elif len(ss) == 1 and not ss[0].grid:  # one setting: no names to list
+        sentences.append(f"At epoch {epochs}, {name} (mean ± 95% CI over {seeds}): "
+                         f"{fmt(scored[0].estimate(metric), metric)}.")
+    else:
+        listing = ", ".join(f"{s.label} {fmt(s.estimate(metric), metric)}" for s in ordered)
+        sentences.append(f"At epoch {epochs}, {name} (mean ± 95% CI over {seeds}): {listing}.")
 
     for s in ss:
         if s.diverged:
             rest = f"; the numbers use the other {len(s.ok_runs)}" if s.ok_runs else ""
-            sentences.append(f"{s.label}: {s.diverged} of {len(s.runs)} seeds diverged "
-                             f"(the loss became NaN/inf){rest}.")
+            who = f"{s.label}: " if s.grid else ""
+            sentences.append(f"{who}{s.diverged} of {len(s.runs)} seeds diverged "
+                             f"(the loss became NaN/inf or rose far above its start){rest}.")
     sentences += _stuck_at_chance(scored, n_classes)
 
     if experiment == "overfit_check":
@@ -249,7 +258,7 @@ def write_finding(experiment: str, runs: list[dict[str, Any]], epochs: int, n_cl
             sentences.append(f"On {name}, {'; '.join(pairs)}.")
     if curves and len(scored) <= 6 and any(k.startswith("optim.") for k in ss[0].grid):
         sentences.append(_speed(curves, scored))
-    return " ".join(sentences)
+    return " ".join(filter(None, sentences))
 
 
 def _stuck_at_chance(ss: list[Setting], n_classes: int) -> list[str]:
@@ -259,7 +268,7 @@ def _stuck_at_chance(ss: list[Setting], n_classes: int) -> list[str]:
     for s in ss:
         e = s.estimate("final_train_loss")
         if abs(e.mean - chance) < 0.01 * chance:
-            out.append(f"{s.label} never leaves chance level: its train loss stays at {e.mean:.3f} ≈ "
+            out.append(f"{s.label if s.grid else 'The model'} never leaves chance level: its train loss stays at {e.mean:.3f} ≈ "
                        f"ln {n_classes}, the loss of a uniform guess, so it has learned nothing.")
     return out
 
@@ -342,10 +351,12 @@ def _overfit_verdict(ss: list[Setting]) -> str:
 def _speed(curves: dict[str, list[dict[str, np.ndarray]]], ss: list[Setting]) -> str:
     """How many epochs each setting needs to get as far as the slowest one gets in all of them."""
     means = {}
-    for s in ss:
-        table = [h["train_loss"] for h in curves.get(s.runs[0]["group"], []) if s.runs[0]["status"] != "diverged"]
-        length = min(len(t) for t in table)
-        means[s.label] = np.mean([t[:length] for t in table], axis=0)
+    for s in ss:  # the runs of a group and its curves are in the same order
+        table = [h["train_loss"] for r, h in zip(s.runs, curves.get(s.runs[0]["group"], []))
+                 if r["status"] != "diverged"]
+        if table:
+            length = min(len(t) for t in table)
+            means[s.label] = np.mean([t[:length] for t in table], axis=0)
     finals = [m[-1] for m in means.values() if np.isfinite(m[-1])]
     if not finals:
         return ""

@@ -84,6 +84,9 @@ def lr_range_test(
         if smoothed > BLOW_UP * best:
             break
 
+    if not losses:
+        raise BadInput(f"LR range test: the loss is not finite at the first step (lr {lr_min:g}): the inputs may "
+                       "be too large (scale them: --set data.scale=standard) or --lr-min too high")
     best_lr = lrs[losses.index(min(losses))]
     return LRFind(lrs=lrs, losses=losses, best_lr=best_lr, suggested_lr=best_lr / 10, optimizer=cfg.optim.name)
 

@@ -89,6 +89,11 @@ def plot_loss_curves(
         ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
 
 
+# The boundary's grid goes through the model in chunks of at most this many activations (points ×
+# widest layer): 80 MB of float32 however wide the network.
+BOUNDARY_ELEMENTS = 20_000_000
+
+
 @torch.no_grad()
 def plot_decision_boundary(
     ax: plt.Axes,
@@ -102,9 +107,12 @@ def plot_decision_boundary(
     raw_all = np.vstack([r for r in (data.raw_train, data.raw_val, data.raw_test) if r is not None])
     lo, hi = raw_all.min(axis=0) - 0.5, raw_all.max(axis=0) + 0.5
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
-    grid = np.c_[xx.ravel(), yy.ravel()]
+    grid = data.prepare(np.c_[xx.ravel(), yy.ravel()])
     dtype = next(model.parameters()).dtype
-    outputs = model(torch.tensor(data.prepare(grid), dtype=dtype)).double()
+    widest = max(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+    rows = max(1, BOUNDARY_ELEMENTS // widest)  # points per chunk, so no layer's output exceeds the budget
+    outputs = torch.cat([model(torch.tensor(grid[i : i + rows], dtype=dtype)).double()
+                         for i in range(0, len(grid), rows)])
     if data.regression:  # the prediction as a heat-map, the points coloured by their target on the same scale
         z = outputs[:, 0].numpy().reshape(xx.shape)
         ys = np.concatenate([t for t in (data.y_train, data.y_val, data.y_test) if t is not None])

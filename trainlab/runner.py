@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainlab.budget import check_size, count_runs
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
@@ -203,10 +204,12 @@ def run(
     progress: bool = False,
     plots: bool = True,
     data_for: DataCache | None = None,
+    yes: bool = False,
     **engine_options: Any,
 ) -> Results:
     """Train every run of one or more experiments into ``out`` and return the results: expand the
     grids, train, store each batch of runs as it finishes, export the CSV files, draw the report.
+    ``yes``: go on even when the experiments are larger than ``budget.check_size`` allows;
     ``engine_options`` go to the population engine: ``executor`` ("local" or "ray"),
     ``ray_address``, ``max_memory`` (bytes)."""
     cfgs = cfg if isinstance(cfg, list) else [cfg]
@@ -217,6 +220,7 @@ def run(
     executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
     data_for = data_for or DataCache()
+    check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
     plan = [(c, expand(c)) for c in cfgs]
     engines = [choose_engine(engine, len(specs), executor) for _, specs in plan]
     for c, specs in plan:  # every data set must load before anything is written or replaced

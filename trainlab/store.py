@@ -65,8 +65,10 @@ class Store:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(experiments)")}
             if "data_fingerprint" not in columns:  # a store written before fingerprints were kept
                 self.db.execute("ALTER TABLE experiments ADD COLUMN data_fingerprint TEXT")
-        except sqlite3.DatabaseError as e:  # corrupt, locked, not a database, cannot be opened
+        except sqlite3.OperationalError as e:  # locked, or cannot be opened
             raise BadInput(f"{self.path}: cannot use the run store ({e})") from None
+        except sqlite3.DatabaseError as e:  # corrupt, or some other file
+            raise BadInput(f"{self.path}: not a trainlab run store ({e})") from None
 
     def close(self) -> None:
         self.db.close()
