@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainlab.cli import main
+from trainlab.store import Store
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,3 +81,36 @@ def same_history(a: dict, b: dict) -> bool:
     import numpy as np
 
     return a.keys() == b.keys() and all(np.array_equal(a[c], b[c], equal_nan=True) for c in a)
+
+
+# The built-in experiments, and `trainlab lab --quick` run once for the tests that read its output.
+ALL = ["activations", "initialization", "depth", "optimizers", "learning_rates", "xor_sgd_vs_adam",
+       "overfit_check", "first_training_loop"]
+
+
+def run_cli(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lab") / "out"
+    # On a shared 2-core machine two torch threads per process oversubscribe the cores and the
+    # tiny population kernels slow down several-fold; one thread keeps this fixture in seconds.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code, stdout, stderr = run_cli("lab", "--quick", "--out", out)
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, stderr
+    with Store(out) as store:
+        runs = store.runs()
+    return out, runs, stdout

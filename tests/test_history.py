@@ -1,10 +1,16 @@
-"""history.py's rules, the same on one run's floats and on a population's tensors."""
+"""history.py: its rules, the same on one run's floats and on a population's tensors, and RunBatch."""
+
+from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
-from trainlab.history import DIVERGENCE_FACTOR, best_epoch, diverged, improves
+from trainlab.config import config_from_dict, expand
+from trainlab.data import DataCache
+from trainlab.history import DIVERGENCE_FACTOR, RunBatch, RunResult, best_epoch, diverged, improves
+from trainlab.population import train_population
 
 NAN, INF = math.nan, math.inf
 
@@ -42,3 +48,20 @@ def test_best_epoch_is_the_last_improvement():
     assert best_epoch([0.5, 0.49, 0.6], min_delta=0.05) == 1
     assert best_epoch([0.6, 0.8, 0.7], monitor="val_acc") == 2
     assert best_epoch([NAN, NAN]) == 1
+
+
+def test_run_batch_is_a_sequence_of_run_results():
+    cfg = config_from_dict({"seeds": 2, "data": {"n_samples": 120}, "train": {"epochs": 6, "batch_size": 16},
+                            "grid": {"optim.lr": [0.05, 0.01]}})
+    specs = expand(cfg)
+    batch = train_population(specs, DataCache()(cfg))
+    assert isinstance(batch, RunBatch) and len(batch) == len(specs)
+    runs = list(batch)
+    assert all(isinstance(r, RunResult) for r in runs) and [r.spec for r in runs] == specs
+    assert batch[-1].spec == specs[-1] and [r.spec for r in batch[1:3]] == specs[1:3]
+    with pytest.raises(IndexError):
+        batch[len(specs)]
+    summaries = batch.summaries()
+    for i, r in enumerate(runs):
+        assert len(r.history["val_loss"]) == r.epochs_run == batch.epochs_run[i]
+        assert {c: summaries[c][i] for c in summaries} == r.summary()

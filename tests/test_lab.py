@@ -1,57 +1,17 @@
 """`trainlab lab --quick`: every built-in experiment runs, its finding holds, and the report shows it.
 
-The quick lab (3 seeds per setting, the population engine) is run once for the module.
+The quick lab (3 seeds per setting, the population engine) is run once for the session (conftest.lab).
 """
 
-import contextlib
-import io
 import math
 import re
-import shutil
 import statistics
-import subprocess
-import sys
 
-import pytest
-import torch
 
-from conftest import assert_bad_input
+from conftest import ALL, assert_bad_input
 from trainlab import experiments
-from trainlab.cli import main
 from trainlab.config import load_config
 from trainlab.store import Store
-
-ALL = ["activations", "initialization", "depth", "optimizers", "learning_rates", "xor_sgd_vs_adam",
-       "overfit_check", "first_training_loop"]
-
-
-def run_cli(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab") / "out"
-    # On a shared 2-core machine two torch threads per process oversubscribe the cores and the
-    # tiny population kernels slow down several-fold; one thread keeps this fixture in seconds.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        code, stdout, stderr = run_cli("lab", "--quick", "--out", out)
-    finally:
-        torch.set_num_threads(threads)
-    assert code == 0, stderr
-    with Store(out) as store:
-        runs = store.runs()
-    return out, runs, stdout
-
 
 def final(runs, experiment, column, **grid):
     """Values of ``column`` over the seeds of one setting."""
@@ -152,55 +112,12 @@ def test_findings_are_written_from_the_numbers(lab):
     assert "activations" in stdout and "relu" in stdout
 
 
-def test_report_is_self_contained_with_every_section(lab):
-    out = lab[0]
-    html = (out / "report.html").read_text()
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from a network
-    assert "http://" not in html and "https://" not in html
-    assert 'id="overview"' in html
-    for name in ALL:
-        assert f'<section class="card" id="{name}">' in html
-        assert f'href="#{name}"' in html
-    images = re.findall(r'<img [^>]*src="([^"]+)"', html)
-    assert images and all(src.startswith("data:image/png;base64,") for src in images)
-    assert len(images) >= 2 * len(ALL) + 1  # loss + boundary each, and the lr sweep
-    for name in ALL:
-        assert (out / f"{name}-loss.png").stat().st_size > 10_000
-
-
 def test_lab_ends_by_saying_where_the_report_is(lab):
     out, _, stdout = lab
     tail = stdout.strip().splitlines()[-3:]
     full = str((out / "report.html").resolve())
     assert any(full in line for line in tail)
     assert any((out / "report.html").resolve().as_uri() in line for line in tail)
-
-
-def test_report_command_rebuilds_from_the_store(lab, tmp_path):
-    out = lab[0]
-    (out / "report.html").unlink()
-    code, stdout, stderr = run_cli("report", out)
-    assert code == 0, stderr
-    assert (out / "report.html").exists() and "report.html" in stdout
-
-
-def test_report_after_torch_ran_on_threads_does_not_hang(lab, tmp_path):
-    # half the figures are drawn in a forked process, which has none of the parent's OpenMP threads
-    out = shutil.copytree(lab[0], tmp_path / "copy")
-    (out / "report.html").unlink()
-    script = ("import sys, torch; torch.set_num_threads(2); torch.randn(4_000_000).exp().sum(); "
-              "from trainlab.report import build_report; build_report(sys.argv[1])")
-    subprocess.run([sys.executable, "-c", script, str(out)], timeout=120, check=True)
-    assert (out / "report.html").stat().st_size > 0
-    assert all((out / f"{name}-loss.png").read_bytes() == (lab[0] / f"{name}-loss.png").read_bytes() for name in ALL)
-
-
-def test_report_on_a_bad_directory_is_one_line_and_exit_2(cli, tmp_path):
-    assert_bad_input(cli("report", tmp_path / "missing"), "missing", "no such directory")
-    assert_bad_input(cli("report", tmp_path), "no runs.sqlite")
-    (tmp_path / "runs.sqlite").write_text("not a database at all")
-    assert_bad_input(cli("report", tmp_path), "runs.sqlite", "not a trainlab run store")
-    assert (tmp_path / "runs.sqlite").read_text() == "not a database at all"
 
 
 def test_unknown_experiment_is_bad_input(cli, tmp_path):

@@ -3,14 +3,9 @@ compact RunBatch results and how the store writes them."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
-import re
 import shutil
-import signal
-import time
 
 import numpy as np
 import pytest
@@ -19,13 +14,11 @@ import torch.nn.functional as F
 
 from trainlab.activations import ACTIVATIONS
 from trainlab.config import ModelConfig, config_from_dict, expand
-from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult, histories
+from trainlab.data import DataCache
 from trainlab.models import build_model, linear_layers
 from trainlab.population import train_population
 from trainlab.population.compiled import compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
-from trainlab.data import DataCache
-from trainlab.store import Store, _pack, _unpack, number_text
 
 
 def stacked(net: Net, models) -> torch.Tensor:
@@ -154,6 +147,15 @@ def test_evaluation_of_nan_and_tied_logits_is_torchs(code):
     assert math.isnan(losses[2].item()) and math.isnan(losses[3].item())
 
 
+def sweep(seeds=6, **train):
+    return config_from_dict({
+        "seeds": seeds, "data": {"n_samples": 120},
+        "optim": {"name": "adam", "lr": 0.05},
+        "train": {"epochs": 6, "batch_size": 16, "dtype": "float64", **train},
+        "grid": {"optim.lr": [0.05, 0.01], "model.activation": ["relu"]},
+    })
+
+
 def test_state_dict_is_build_models():
     net = Net([2, 4, 3, 2], "relu", torch.float32)
     model = build_model(ModelConfig(hidden=[4, 3]), 2, 2, generator=torch.Generator().manual_seed(1))
@@ -163,15 +165,6 @@ def test_state_dict_is_build_models():
     assert got.keys() == expected.keys()
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
-
-
-def sweep(seeds=6, **train):
-    return config_from_dict({
-        "seeds": seeds, "data": {"n_samples": 120},
-        "optim": {"name": "adam", "lr": 0.05},
-        "train": {"epochs": 6, "batch_size": 16, "dtype": "float64", **train},
-        "grid": {"optim.lr": [0.05, 0.01], "model.activation": ["relu"]},
-    })
 
 
 def test_slices_and_worker_threads_give_the_same_results():
@@ -213,60 +206,6 @@ def test_torch_thread_count_is_restored():
     before = torch.get_num_threads()
     train_population(expand(cfg), DataCache()(cfg), workers=2)
     assert torch.get_num_threads() == before
-
-
-def test_run_batch_is_a_sequence_of_run_results():
-    cfg = sweep(seeds=2)
-    specs = expand(cfg)
-    batch = train_population(specs, DataCache()(cfg))
-    assert isinstance(batch, RunBatch) and len(batch) == len(specs)
-    runs = list(batch)
-    assert all(isinstance(r, RunResult) for r in runs) and [r.spec for r in runs] == specs
-    assert batch[-1].spec == specs[-1] and [r.spec for r in batch[1:3]] == specs[1:3]
-    with pytest.raises(IndexError):
-        batch[len(specs)]
-    summaries = batch.summaries()
-    for i, r in enumerate(runs):
-        assert len(r.history["val_loss"]) == r.epochs_run == batch.epochs_run[i]
-        assert {c: summaries[c][i] for c in summaries} == r.summary()
-
-
-def test_the_store_writes_a_batch_as_it_writes_its_runs(tmp_path):
-    cfg = config_from_dict({"seeds": 3, "data": {"n_samples": 120, "split": [0.6, 0.2, 0.2]},
-                            "train": {"epochs": 4, "batch_size": 16},
-                            "grid": {"optim.lr": [0.05, 1e6]}})  # the second diverges: NaN in history
-    specs = expand(cfg)
-    batch = train_population(specs, DataCache()(cfg))
-    assert "diverged" in {r.status for r in batch}
-    batch.history[0, 1, 5] = math.nan  # SQLite keeps NaN as NULL: it must come back as nan
-    batch.history[0, 2, 5] = math.inf
-    positions = {s.run_id: i for i, s in enumerate(specs)}
-    for name, results in (("batch", batch), ("runs", list(batch))):
-        (tmp_path / name).mkdir()
-        with Store(tmp_path / name) as store:
-            store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
-            store.save(results, positions)
-            store.export_csv(tmp_path / name)
-    for f in ("runs.csv", "history.csv"):
-        assert (tmp_path / "batch" / f).read_text() == (tmp_path / "runs" / f).read_text()
-    text = (tmp_path / "batch" / "history.csv").read_text()
-    assert "0.05/seed=0,2," in text and ",nan\n" in text and ",inf" in text
-    with Store(tmp_path / "batch") as store:
-        for r in batch:
-            params = store.params(r.spec.run_id)
-            for name, value in r.params.items():
-                np.testing.assert_array_equal(params[name], value)
-
-
-def test_packed_params_are_an_npz_archive():
-    params = {"0.weight": np.arange(6, dtype=np.float32).reshape(3, 2), "0.bias": np.ones(3),
-              "empty": np.zeros((0, 4), dtype=np.float32)}
-    with np.load(io.BytesIO(_pack(params))) as z:
-        assert set(z.files) == set(params)
-        for name, value in params.items():
-            assert z[name].dtype == value.dtype
-            np.testing.assert_array_equal(z[name], value)
-    assert _unpack(_pack(params)).keys() == params.keys()
 
 
 @pytest.mark.parametrize("code", ["torch", "c"])
@@ -328,31 +267,6 @@ def test_a_kernel_that_does_not_compile_is_said_once_and_the_torch_code_trains(m
         kernel._build.cache_clear()
 
 
-def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
-    """The report takes the runs just trained from memory (histories), not from the store."""
-
-    cfg = config_from_dict({"seeds": 2, "data": {"n_samples": 120}, "train": {"epochs": 5, "batch_size": 16},
-                            "grid": {"optim.lr": [0.05, 1e6]}})  # NaN in the diverged runs' history
-    specs = expand(cfg)
-    batch = train_population(specs, DataCache()(cfg))
-    reference = list(batch)  # as RunResults, the reference engine's form
-    with Store(tmp_path) as store:
-        store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
-        store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
-        runs = store.runs()
-        stored = store.curves(runs)
-        for known in (histories(batch), histories(reference)):
-            assert known.keys() == {s.run_id for s in specs}
-            from_memory = store.curves(runs, known)
-            assert from_memory.keys() == stored.keys()
-            for group, runs_of_group in stored.items():
-                for a, b in zip(runs_of_group, from_memory[group], strict=True):
-                    assert a.keys() == b.keys()
-                    for column in a:
-                        np.testing.assert_array_equal(a[column], b[column])
-                        assert a[column].dtype == b[column].dtype
-
-
 def test_c_kernel_infinities_are_torchs():
     """Where training blows up, the kernel must say so exactly when torch does (a diverged run)."""
     # a float32 loss sum past the largest float is inf, as torch's float32 sum
@@ -407,18 +321,6 @@ def test_c_kernel_refuses_arrays_it_would_misread():
         kernel.evaluate(params, augmented_t(X), y, [4])
 
 
-def test_a_sweep_past_the_memory_kept_for_the_report_reads_the_rest_from_the_store(tmp_path, monkeypatch):
-    import trainlab.runner as runner
-
-    cfg = config_from_dict({"seeds": 6, "data": {"n_samples": 120}, "train": {"epochs": 4, "batch_size": 16},
-                            "grid": {"model.hidden": [[4], [6]]}})  # two populations: two chunks
-    whole = runner.run(cfg, out=tmp_path / "all")
-    monkeypatch.setattr(runner, "KEEP_HISTORIES_BYTES", 1)  # keeps the first chunk only
-    part = runner.run(cfg, out=tmp_path / "part")
-    assert (tmp_path / "all" / "history.csv").read_text() == (tmp_path / "part" / "history.csv").read_text()
-    assert whole.finding(cfg.experiment_name) == part.finding(cfg.experiment_name)
-
-
 def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(monkeypatch):
     import trainlab.population.loop as loop
 
@@ -432,45 +334,6 @@ def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(mo
     two = train_population(specs, data, workers=2)
     assert slices == [5, 5]  # 10 models in two slices, one per thread
     np.testing.assert_array_equal(one.history, two.history)
-
-
-def test_history_csv_reads_back_as_the_stored_floats(tmp_path):
-    # run ids with a comma (two grid keys) are quoted; a diverged run's NaN is written as nan
-    cfg = config_from_dict({"name": "g", "seeds": 2, "data": {"n_samples": 60}, "train": {"epochs": 4},
-                            "grid": {"model.activation": ["relu", "tanh"], "optim.lr": [0.1, 1e30]}})
-    specs = expand(cfg)
-    with Store(tmp_path) as store:
-        store.add_experiment(cfg.experiment_name, "", list(cfg.grid))
-        batch = train_population(specs, DataCache()(cfg))
-        batch.history[0, 0, :3] = [1e-05, -math.inf, math.inf]  # small numbers and infinities too
-        store.save(batch, {s.run_id: i for i, s in enumerate(specs)})
-        from_store = b"".join(store.history_csv()).decode()
-        from_memory = b"".join(store.history_csv(known=histories(batch))).decode()
-        expected = [["run_id", "epoch", *HISTORY_COLUMNS]]
-        for s in specs:
-            h = store.history(s.run_id)
-            expected += zip([s.run_id] * len(h["epoch"]), *(h[c].tolist() for c in ["epoch", *HISTORY_COLUMNS]))
-    assert any(math.isnan(v) for v in batch.history.ravel())
-    assert '"g/activation=relu,lr=0.1/seed=0",1,0.00001,-inf,inf,' in from_store
-    assert from_store == from_memory
-    assert from_store.endswith("\r\n") and from_store.count("\n") == from_store.count("\r\n") == len(expected)
-    rows = list(csv.reader(io.StringIO(from_store)))
-    assert rows[0] == expected[0]
-    read = [(r[0], int(r[1]), *map(float, r[2:])) for r in rows[1:]]
-    assert len(read) == len(expected) - 1
-    for got, want in zip(read, expected[1:]):  # every float as stored, bit for bit (NaN as NaN)
-        assert got[:2] == want[:2]
-        np.testing.assert_array_equal(np.array(got[2:]), np.array(want[2:], dtype=float))
-    # a run without epochs has no rows (and does not swallow the next run's first line), from
-    # memory or from the store
-    empty = {c: np.array([]) for c in ["epoch", *HISTORY_COLUMNS]}
-    with Store(tmp_path) as store:
-        without_first = b"".join(store.history_csv(known={specs[0].run_id: empty})).decode()
-        store.db.execute("DELETE FROM history WHERE run_id = ?", (specs[0].run_id,))
-        assert b"".join(store.history_csv()).decode() == without_first
-    assert without_first.splitlines() == [line for line in from_store.splitlines()
-                                         if not line.startswith(f'"{specs[0].run_id}"')]
-    assert number_text(np.float64(1e-05)) == number_text(1e-05) == b"0.00001"  # numpy floats too
 
 
 def test_progress_is_reported_every_epoch_and_adds_up_to_the_runs():

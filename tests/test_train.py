@@ -2,14 +2,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
-
 from conftest import same_history
+
 from trainlab.activations import ACTIVATIONS
 from trainlab.config import config_from_dict
 from trainlab.history import DIVERGENCE_FACTOR
-from trainlab.models import build_model
-from trainlab.optim import lr_at
 from trainlab.train import Training, evaluate, train
 
 
@@ -91,53 +88,6 @@ def test_early_stopping_restores_the_best_weights():
     assert r.epochs_run == r.best_epoch + 10
     assert r.final_epoch == r.best_epoch
     assert r.summary()["final_val_loss"] == min(r.history["val_loss"])
-
-
-def test_learning_rate_schedule_is_recorded():
-    c = cfg(optim={"lr": 0.1, "schedule": {"name": "step", "step_size": 2, "gamma": 0.5}}, train={"epochs": 5})
-    assert train(c).history["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
-
-
-@pytest.mark.parametrize("schedule", ["step", "exponential", "cosine"])
-def test_schedules_match_torch(schedule):
-    kwargs = {"step": {"step_size": 3, "gamma": 0.5}, "exponential": {"gamma": 0.9}, "cosine": {}}[schedule]
-    c = cfg(optim={"lr": 0.2, "schedule": {"name": schedule, **kwargs}}, train={"epochs": 10})
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
-    sched = {
-        "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
-        "exponential": lambda: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9),
-        "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10),
-    }[schedule]()
-    for epoch in range(1, 11):
-        assert lr_at(c.optim, epoch, 10) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
-        opt.step()
-        sched.step()
-
-
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"])
-def test_every_optimizer_learns(optimizer):
-    lr = {"sgd": 0.2, "momentum": 0.05, "nesterov": 0.05}.get(optimizer, 0.01)
-    r = train(cfg(optim={"name": optimizer, "lr": lr}, train={"epochs": 30}))
-    assert r.summary()["final_train_loss"] < 0.35
-
-
-def test_inits():
-    c = cfg(model={"hidden": [64, 64], "init": "he"})
-    w = build_model(c.model, 2, 2, torch.Generator().manual_seed(0))[2].weight
-    assert w.std().item() == pytest.approx((2 / 64) ** 0.5, rel=0.1)
-    for name, std in (("small", 1e-3), ("large", 1.0)):
-        w = build_model(cfg(model={"hidden": [64, 64], "init": name}).model, 2, 2,
-                        torch.Generator().manual_seed(0))[2].weight
-        assert w.std().item() == pytest.approx(std, rel=0.1)
-    zero = build_model(cfg(model={"init": "zeros"}).model, 2, 2)
-    assert all((p == 0).all() for p in zero.parameters())
-
-
-def test_default_init_matches_nn_linear_distribution():
-    c = cfg(model={"hidden": [256]})
-    w = build_model(c.model, 100, 2, torch.Generator().manual_seed(0))[0].weight
-    bound = 1 / 100**0.5
-    assert w.abs().max().item() <= bound and w.abs().max().item() > 0.95 * bound
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
