@@ -95,10 +95,12 @@ class Stepper(Callback):
         return self.trainer.done and len(self.trainer.history["train_loss"]) == self.trainer.epoch
 
     def close(self) -> None:
-        """End the training thread (at once if it is parked)."""
+        """End the training thread and wait for it (call it while the thread is parked: it ends at once)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
 
     # ---- in the training thread
 
@@ -303,7 +305,7 @@ class Tab:
             if job is not None:
                 await job.stop()
         if self.session is not None:
-            self.session.close()
+            await asyncio.to_thread(self.session.close)
 
     async def error(self, e: BadInput) -> None:
         status = e.status if isinstance(e, RequestRefused) else 422
@@ -330,7 +332,7 @@ class Tab:
             data = await asyncio.to_thread(self.make_data, request)
             session = await asyncio.to_thread(Session, request, data)
             if self.session is not None:
-                self.session.close()
+                await asyncio.to_thread(self.session.close)
             self.session = session
             self.credit = WINDOW
             await self.send(await asyncio.to_thread(session.ready))
@@ -378,6 +380,7 @@ class Tab:
         """Slices of training until paused, finished, or (a step) at the end of the epoch; an update
         for each slice the tab has room to draw, and always one for the last."""
         session = self.session
+        self.credit = WINDOW  # what was sent before was drawn, or will never be
         try:
             while not job.stopping and not session.done:
                 describe = self.credit > 0
