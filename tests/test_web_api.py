@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import re
 import tomllib
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -76,8 +78,11 @@ def test_training_session_streams_every_epoch(client):
     assert ready["sizes"] == [2, 8, 2] and len(ready["points"]["train"]["x"]) == 140
     assert last["epoch"] == 30 and last["status"] == "ok"
     assert len(history["train_loss"]) == 30
-    assert len(last["neurons"]) == 1 and len(last["neurons"][0]) == 8
-    assert len(last["weights"]) == 2 and len(last["weights"][0]["w"]) == 8
+    grid = ready["neuron_grid"]
+    assert len(last["neurons"]) == 1 and len(base64.b64decode(last["neurons"][0])) == 8 * grid * grid
+    assert [layer["shape"] for layer in last["weights"]] == [[8, 2], [2, 8]]
+    w = np.frombuffer(base64.b64decode(last["weights"][0]["w"]), "<f4").reshape(8, 2)
+    assert np.abs(w).max() > 0
     assert last["output"]["kind"] == "probability"
 
 
@@ -99,6 +104,8 @@ def test_step_pause_reset(client):
         ws.receive_json(), ws.receive_json()
         ws.send_json({"type": "step"})
         step = ws.receive_json()
+        while step["progress"]:  # a slice ended inside the epoch
+            step = ws.receive_json()
         assert step["epoch"] == 1 and len(step["history"]["train_loss"]) == 1
         ws.send_json({"type": "reset"})
         assert ws.receive_json()["type"] == "reset"

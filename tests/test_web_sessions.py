@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -49,6 +51,15 @@ def receive_until(ws, kind: str) -> list[dict]:
         messages.append(ws.receive_json())
         if messages[-1]["type"] == kind:
             return messages
+
+
+def receive_until_epoch(ws, epoch: int) -> list[dict]:
+    """Updates (acknowledged as drawn) until the end of ``epoch``."""
+    updates = []
+    while not updates or (updates[-1]["epoch"], updates[-1]["progress"]) != (epoch, 0):
+        updates.append(ws.receive_json())
+        ws.send_json({"type": "drawn"})
+    return updates
 
 
 def wait_for(condition, seconds: float) -> float:
@@ -187,8 +198,15 @@ def test_step_trains_to_the_end_of_the_epoch():
         set_up(ws, SMALL)
         for expected in (1, 2):
             ws.send_json({"type": "step"})
-            m = ws.receive_json()
-            assert (m["epoch"], m["progress"], len(m["history"]["train_loss"])) == (expected, 0, 1)
+            updates = [ws.receive_json()]
+            while updates[-1]["progress"]:  # a slice ended inside the epoch
+                updates.append(ws.receive_json())
+            assert updates[-1]["epoch"] == expected
+            assert sum(len(m["history"]["train_loss"]) for m in updates) == 1
+        set_up(ws, LONG_EPOCH)  # a long epoch: slices, then its end
+        ws.send_json({"type": "step"})
+        updates = receive_until_epoch(ws, 1)
+        assert len(updates) > 3 and all(0 < m["progress"] < 1 for m in updates[:-1])
 
 
 def test_reset_draws_the_initial_weights_of_its_seed():
@@ -213,7 +231,8 @@ def test_a_link_edited_on_the_page_changes_the_model():
         set_up(ws, SMALL)
         ws.send_json({"type": "set_weight", "layer": 1, "source": 7, "target": 0, "value": 2.5})
         update = ws.receive_json()
-        assert update["weights"][1]["w"][0][7] == 2.5
+        layer = update["weights"][1]
+        assert np.frombuffer(base64.b64decode(layer["w"]), "<f4").reshape(layer["shape"])[0, 7] == 2.5
         ws.send_json({"type": "step"})  # and trains on from there
         assert ws.receive_json()["epoch"] == 1
         for bad in ({"layer": 2, "source": 0, "target": 0, "value": 1}, {"layer": 0, "source": 2, "target": 0,

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from trainlab.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, SCHEDULES, RunConfig
+from trainlab.data import DEFAULT_NOISE, DEFAULT_REGRESSION_NOISE
 from trainlab.errors import BadInput
 from trainlab.web.export import python_snippet, toml_text
 from trainlab.web.limits import Limits, RequestRefused, Slots
@@ -77,6 +78,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
             "optimizers": list(OPTIMIZERS),
             "schedules": list(SCHEDULES),
             "defaults": RunConfig().model_dump(mode="json", include={"data", "model", "optim", "train"}),
+            "noise": {"classification": DEFAULT_NOISE, "regression": DEFAULT_REGRESSION_NOISE},
             "limits": vars(limits),
         }
 

@@ -197,6 +197,7 @@ class Session:
             "extent": self.views.extent,
             "points": self.views.points(),
             "inputs": self.views.inputs(),
+            "neuron_grid": self.views.neuron_grid,
             "target_scale": self.views.target_scale,
         }
 
