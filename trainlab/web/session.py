@@ -8,9 +8,10 @@ the last one and how far into the next it is, the model's output and neurons ove
 weights and per-layer gradient norms.
 
 Training never runs on the event loop. A session's Trainer runs in a thread of its own, parked
-between slices of ``SLICE_SECONDS`` (``Stepper``: a long epoch is cut into slices between its
-minibatches), so the tab gets an update ~30 times a second however long an epoch is, a pause takes
-effect within a slice, and no more updates are described than the tab has drawn (``WINDOW`` in flight).
+between slices (``Stepper``: a long epoch is cut into slices between its minibatches), so the tab
+gets an update 30 or more times a second however long an epoch is (a slice is ``FRAME_SECONDS``
+less the time describing the update takes), a pause takes effect within a slice, and no more
+updates are described than the tab has drawn (``WINDOW`` in flight).
 
 Playing, stepping and comparing each hold one of the server's training ``Slots`` for as long as
 they run, released once when they stop, whichever way they stop.
@@ -41,7 +42,8 @@ from trainlab.web.limits import Limits, RequestRefused, Slot, Slots
 from trainlab.web.requests import MAX_SEED, Request
 from trainlab.web.views import Views, weights
 
-SLICE_SECONDS = 1 / 40  # of training per update; describing and drawing it bring the rate to ~30/s
+FRAME_SECONDS = 1 / 36  # between updates: a slice of training, then describing it (30+ updates/s)
+MIN_SLICE_SECONDS = 0.004
 WINDOW = 2  # updates sent and not yet drawn by the tab
 PROGRESS_SECONDS = 0.1  # between compare_progress messages
 
@@ -163,6 +165,7 @@ class Session:
         self.trainer = self.stepper.trainer
         self.sent = 0  # epochs already sent to the tab
         self.sent_batches = 0
+        self.describe_seconds = 0.0  # the last update's
 
     def close(self) -> None:
         self.stepper.close()
@@ -201,14 +204,19 @@ class Session:
             "target_scale": self.views.target_scale,
         }
 
+    @property
+    def slice_seconds(self) -> float:
+        return max(MIN_SLICE_SECONDS, FRAME_SECONDS - self.describe_seconds)
+
     def update(self) -> dict:
         """What changed since the last update (call it while the training thread is parked)."""
+        started = time.perf_counter()
         t, model = self.trainer, self.trainer.model
         new = slice(self.sent, self.epochs)
         self.sent, self.sent_batches = self.epochs, self.stepper.batches
         extra = t.diagnostics.extra
         grad_norms = [extra[f"grad_norm.{l}"][new] for l in range(1, len(t.diagnostics.weights) + 1)]
-        return {
+        update = {
             "type": "update",
             "epoch": self.epochs,
             "progress": round(self.stepper.batches / self.stepper.batches_per_epoch, 3),  # into the next epoch
@@ -220,6 +228,8 @@ class Session:
             "neurons": self.views.neurons(model),
             "weights": weights(model),
         }
+        self.describe_seconds = time.perf_counter() - started
+        return update
 
     @torch.no_grad()
     def set_weight(self, layer: Any, source: Any, target: Any, value: Any) -> None:
@@ -385,7 +395,7 @@ class Tab:
         try:
             while not job.stopping and not session.done:
                 describe = self.credit > 0
-                update = await asyncio.wrap_future(session.advance(SLICE_SECONDS, describe, to_epoch_end))
+                update = await asyncio.wrap_future(session.advance(session.slice_seconds, describe, to_epoch_end))
                 if update is not None:
                     self.credit -= 1
                     await self.send(update)
