@@ -271,3 +271,19 @@ def test_sigterm_stops_the_server_within_two_seconds_and_removes_its_uploads(tmp
         server.kill()
         server.wait()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("trainlab-uploads-")]
+
+
+def test_a_bad_setup_while_training_stops_it_once_and_keeps_the_socket():
+    app, slots = app_with(max_trainings=1)
+    with TestClient(app, base_url=BASE) as client, client.websocket_connect(WS) as ws:
+        for _ in range(3):
+            set_up(ws, LONG)
+            ws.send_json({"type": "play"})
+            assert ws.receive_json()["type"] == "update"
+            ws.send_json({"type": "setup", "config": {"data": [1]}})
+            error = receive_until(ws, "error")[-1]
+            assert error["status"] == 422 and "config.data" in error["message"]
+            assert slots.used == 0
+        ws.send_json({"type": "play"})  # the session it had goes on
+        assert ws.receive_json()["type"] == "update"
+        assert slots.used == 1

@@ -510,7 +510,7 @@ function buildNetwork() {
   });
   net.nodes.push(net.inputPositions.map((p) => ({ p })));
   hidden.forEach((n, l) => {
-    net.nodes.push(layout[l + 1].map((p, j) => ({ p, el: makeNode(p, { layer: l + 1, unit: j }) })));
+    net.nodes.push(layout[l + 1].map((p, j) => ({ p, el: makeNode(p, { layer: l + 1, unit: j }, undefined, false) })));
     labelLayer(colX(l + 1), n, l);
   });
   const outP = layout[layout.length - 1][0];
@@ -537,13 +537,17 @@ function buildNetwork() {
   canvas.onclick = (e) => editLink(e);
 }
 
-function makeNode(p, which, label) {
+// A node: its border and hover; its picture on a canvas of its own, or (hidden units, up to 384 of
+// them) drawn with the others on the shared #thumbs canvas under it.
+function makeNode(p, which, label, ownCanvas = true) {
   const node = document.createElement("div");
-  node.className = "node";
+  node.className = ownCanvas ? "node" : "node unit";
   Object.assign(node.style, { left: `${p.x - p.size / 2}px`, top: `${p.y - p.size / 2}px`, width: `${p.size}px`, height: `${p.size}px` });
-  const c = document.createElement("canvas");
-  c.width = c.height = 24;
-  node.appendChild(c);
+  if (ownCanvas) {
+    const c = document.createElement("canvas");
+    c.width = c.height = 24;
+    node.appendChild(c);
+  }
   if (label) { const s = document.createElement("span"); s.textContent = label; node.appendChild(s); }
   if (which) {
     node.onmouseenter = () => { hovered = which; drawOutput(); };
@@ -586,12 +590,26 @@ function paint(node, values, offset = 0, size = 0) {
   ctx.putImageData(fill(node.image, values, NEURON_COLOURS(), null, offset), 0, 0);
 }
 
+// Every hidden unit's picture: each layer's maps (unit after unit) as one image, cut onto #thumbs.
+function drawUnits() {
+  const [ctx, w, h] = fitCanvas($("thumbs"));
+  ctx.clearRect(0, 0, w, h);
+  ctx.imageSmoothingEnabled = true;
+  const g = net.neuron_grid;
+  net.nodes.slice(1, -1).forEach((layer, l) => {
+    const atlas = document.createElement("canvas");
+    atlas.width = g; atlas.height = g * layer.length;
+    const actx = atlas.getContext("2d");
+    actx.putImageData(fill(actx.createImageData(g, g * layer.length), last.N[l], NEURON_COLOURS()), 0, 0);
+    layer.forEach(({ p }, j) => ctx.drawImage(atlas, 0, j * g, g, g, p.x - p.size / 2, p.y - p.size / 2, p.size, p.size));
+  });
+}
+
 const MAX_LINKS = 800; // drawn per frame: beyond that, only the strongest (6×64 has 21,000)
 
 function updateNetwork() {
   if (!net.links) return;
-  const g = net.neuron_grid;
-  net.nodes.slice(1, -1).forEach((layer, l) => layer.forEach((n, j) => paint(n.el, last.N[l], j * g * g, g)));
+  drawUnits();
   const out = last.output, outNode = net.nodes[net.nodes.length - 1][0].el;
   const c = outNode.querySelector("canvas");
   const img = mapImage(bytes(out.map), outputColour(out, false), out.confidence ? bytes(out.confidence) : null);
