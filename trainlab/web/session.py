@@ -48,6 +48,13 @@ WINDOW = 2  # updates sent and not yet drawn by the tab
 PROGRESS_SECONDS = 0.1  # between compare_progress messages
 
 
+class TrainingFailed(Exception):
+    """An error in a session's training thread, handed to whoever waits for the slice."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(f"{type(error).__name__}: {error}")
+
+
 class Stopped(Exception):
     """The session was closed: unwinds its training thread out of the epoch it was in."""
 
@@ -141,9 +148,9 @@ class Stepper(Callback):
         if future is None:
             return
         try:
-            future.set_result(then()) if error is None else future.set_exception(error)
+            future.set_result(then()) if error is None else future.set_exception(TrainingFailed(error))
         except BaseException as e:  # noqa: BLE001
-            future.set_exception(e)
+            future.set_exception(TrainingFailed(e))
 
 
 class Session:
@@ -405,6 +412,8 @@ class Tab:
                 await self.send(await asyncio.to_thread(session.update))
         except BadInput as e:
             await self.error(e)
+        except TrainingFailed as e:  # a bug: say so, rather than seem to play on
+            await self.error(RequestRefused(f"training stopped: {e}", status=500))
 
     async def compare(self, job: Job, request: Request) -> None:
         """Every setting over its seeds in a worker thread: progress after each epoch (at most every

@@ -240,7 +240,7 @@ function handle(m) {
     case "reset": curves = emptyHistory(); gradHistory = []; showSeed(m.seed); return setPlaying(false);
     case "paused": return setPlaying(false);
     case "error":
-      setPlaying(false);
+      if (m.status === 429 || m.status === 500 || settingUp) setPlaying(false); // else it trains on
       if (comparing && m.message.startsWith("compare")) onCompareEnd("stopped");
       if (settingUp) ["train", "step", "reset"].forEach((id) => ($(id).disabled = true));
       return showError(m.message);
