@@ -213,7 +213,7 @@ def test_reset_draws_the_initial_weights_of_its_seed():
     with TestClient(create_app("127.0.0.1", 8765), base_url=BASE) as client, client.websocket_connect(WS) as ws:
         set_up(ws, SMALL)
         ws.send_json({"type": "step"})
-        ws.receive_json()
+        receive_until_epoch(ws, 1)
         weights = {}
         for seed in (3, 4, 3):
             ws.send_json({"type": "reset", "seed": seed})
@@ -234,7 +234,7 @@ def test_a_link_edited_on_the_page_changes_the_model():
         layer = update["weights"][1]
         assert np.frombuffer(base64.b64decode(layer["w"]), "<f4").reshape(layer["shape"])[0, 7] == 2.5
         ws.send_json({"type": "step"})  # and trains on from there
-        assert ws.receive_json()["epoch"] == 1
+        receive_until_epoch(ws, 1)
         for bad in ({"layer": 2, "source": 0, "target": 0, "value": 1}, {"layer": 0, "source": 2, "target": 0,
                     "value": 1}, {"layer": 0, "source": 0, "target": 0, "value": "x"}):
             ws.send_json({"type": "set_weight", **bad})
