@@ -327,7 +327,8 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(cli, monkeypatch, h
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process's threads alone
     result = cli("serve", "--host", host, "--port", "8999")
-    assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning"}]
+    assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning",
+                                           "ws_per_message_deflate": False}]
     assert ("WARNING" in result.err) == warned
     assert cli("serve", "--port", "0").code == 2
 

@@ -596,16 +596,21 @@ function drawUnits() {
   ctx.clearRect(0, 0, w, h);
   ctx.imageSmoothingEnabled = true;
   const g = net.neuron_grid;
+  net.atlases ||= [];
   net.nodes.slice(1, -1).forEach((layer, l) => {
-    const atlas = document.createElement("canvas");
-    atlas.width = g; atlas.height = g * layer.length;
-    const actx = atlas.getContext("2d");
-    actx.putImageData(fill(actx.createImageData(g, g * layer.length), last.N[l], NEURON_COLOURS()), 0, 0);
-    layer.forEach(({ p }, j) => ctx.drawImage(atlas, 0, j * g, g, g, p.x - p.size / 2, p.y - p.size / 2, p.size, p.size));
+    if (!net.atlases[l]) { // made once per network, reused at every frame
+      const canvas = document.createElement("canvas");
+      canvas.width = g; canvas.height = g * layer.length;
+      const actx = canvas.getContext("2d");
+      net.atlases[l] = { canvas, actx, image: actx.createImageData(g, g * layer.length) };
+    }
+    const { canvas, actx, image } = net.atlases[l];
+    actx.putImageData(fill(image, last.N[l], NEURON_COLOURS()), 0, 0);
+    layer.forEach(({ p }, j) => ctx.drawImage(canvas, 0, j * g, g, g, p.x - p.size / 2, p.y - p.size / 2, p.size, p.size));
   });
 }
 
-const MAX_LINKS = 800; // drawn per frame: beyond that, only the strongest (6×64 has 21,000)
+const MAX_LINKS = 300; // drawn per frame, about TF Playground's most (6×8): beyond that, the strongest (6×64 has 21,000)
 
 function updateNetwork() {
   if (!net.links) return;
@@ -659,11 +664,12 @@ function drawLinks() {
       path.bezierCurveTo(mx, link.y0, mx, link.y1, link.x1, link.y1);
     }
   });
+  const widest = floor > 0 ? 2.5 : 5; // many links: thinner (wide strokes are most of a frame's painting)
   paths.forEach((path, k) => {
     const t = ((k % BANDS) + 0.5) / BANDS;
     ctx.strokeStyle = k < BANDS ? "rgb(8,119,189)" : "rgb(245,147,34)";
     ctx.globalAlpha = 0.3 + 0.7 * t;
-    ctx.lineWidth = 0.6 + 5 * t;
+    ctx.lineWidth = 0.6 + widest * t;
     ctx.stroke(path);
   });
   ctx.globalAlpha = 1;
