@@ -131,9 +131,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     async def socket(ws: WebSocket) -> None:
         tab = Tab(ws, parse, data_for, slots, limits)
         tabs.add(tab)
-        try:
-            await tab.run()
-        finally:
-            tabs.discard(tab)
+        await tab.run()  # closes the tab as it ends
+        tabs.discard(tab)  # (cancelled while closing, it stays for shut_down to close and wait for)
 
     return app

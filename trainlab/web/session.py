@@ -145,7 +145,7 @@ class Stepper(Callback):
         with self._cond:
             future, then = self._parked, self._then
             self._deadline, self._parked, self._then = None, None, None
-        if future is None:
+        if future is None or not future.set_running_or_notify_cancel():  # no one waits for it any more
             return
         try:
             future.set_result(then()) if error is None else future.set_exception(TrainingFailed(error))
@@ -226,7 +226,7 @@ class Session:
         update = {
             "type": "update",
             "epoch": self.epochs,
-            "progress": round(self.stepper.batches / self.stepper.batches_per_epoch, 3),  # into the next epoch
+            "progress": round(self.stepper.batches / self.stepper.batches_per_epoch, 4),  # into the next epoch
             "seed": self.request.seed,
             "status": t.status if self.done else "training",
             "history": {c: [_json_float(v) for v in t.history[c][new]] for c in HISTORY_COLUMNS},
