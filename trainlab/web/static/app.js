@@ -581,13 +581,12 @@ function addLabel(x, y, text) {
   $("net").appendChild(el);
 }
 
-// A node's thumbnail: grid `size` (default: all of `values`) from `offset` of `values`.
-function paint(node, values, offset = 0, size = 0) {
-  const c = node.querySelector("canvas"), n = size || Math.round(Math.sqrt(values.length));
-  if (c.width !== n) { c.width = c.height = n; node.image = null; }
+// An input node's thumbnail (a square grid of `values`).
+function paint(node, values) {
+  const c = node.querySelector("canvas"), n = Math.round(Math.sqrt(values.length));
+  if (c.width !== n) c.width = c.height = n;
   const ctx = c.getContext("2d");
-  node.image ||= ctx.createImageData(n, n);
-  ctx.putImageData(fill(node.image, values, NEURON_COLOURS(), null, offset), 0, 0);
+  ctx.putImageData(fill(ctx.createImageData(n, n), values, NEURON_COLOURS()), 0, 0);
 }
 
 // Every hidden unit's picture: each layer's maps (unit after unit) as one image, cut onto #thumbs.
