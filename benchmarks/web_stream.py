@@ -1,20 +1,35 @@
-"""Epochs/s and updates/s of a playground training session, measured through a real WebSocket.
+"""Epochs/s, steps/s, updates/s and pause latency of playground sessions, measured through a real WebSocket.
 
-Starts `trainlab serve` on a free port (its own process, as a user runs it), trains a 2→32→2 ReLU
-MLP on moons (600 points, 70/30 split, batch 64, SGD) while the page's updates stream, and prints
-what arrived. Usage: .venv/bin/python benchmarks/web_stream.py [--epochs 3000]
+Starts `trainlab serve` on a free port (its own process, as a user runs it), and for each setting
+plays a session for ``--seconds`` while acknowledging every update as the page does once it has
+drawn it (``drawn``), then pauses and times the answer. The settings: the page's defaults (moons,
+600 points, 2×8 tanh, Adam, batch 32), TensorFlow Playground's largest (spiral, 5,000 points, 6×8,
+batch 10, and batch 1), and the playground's largest network (6×64).
+Usage: .venv/bin/python benchmarks/web_stream.py [--seconds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import socket
 import subprocess
 import sys
 import time
 
 from websockets.sync.client import connect
+
+DEFAULTS = {"data": {"name": "moons", "n_samples": 600, "noise": 0.25}, "model": {"hidden": [8, 8], "activation": "tanh"},
+            "optim": {"name": "adam", "lr": 0.01}, "train": {"epochs": 10_000, "batch_size": 32}}
+SPIRAL = {"data": {"name": "spiral", "n_samples": 5000}, "model": {"hidden": [8] * 6, "activation": "tanh"},
+          "optim": {"name": "adam", "lr": 0.01}}
+SETTINGS = {
+    "defaults (moons 600, 2×8, batch 32)": DEFAULTS,
+    "spiral 5,000 points, 6×8, batch 10": {**SPIRAL, "train": {"epochs": 10_000, "batch_size": 10}},
+    "spiral 5,000 points, 6×8, batch 1": {**SPIRAL, "train": {"epochs": 10_000, "batch_size": 1}},
+    "6×64 (moons 600, batch 32)": {**DEFAULTS, "model": {"hidden": [64] * 6, "activation": "tanh"}},
+}
 
 
 def free_port() -> int:
@@ -23,50 +38,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def measure(port: int, config: dict, seconds: float) -> dict:
+    with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+        ws.send(json.dumps({"type": "setup", "seed": 0, "config": config}))
+        ready = json.loads(ws.recv())
+        assert ready["type"] == "ready", ready
+        json.loads(ws.recv())  # epoch 0
+        started = time.perf_counter()
+        ws.send(json.dumps({"type": "play"}))
+        updates, size, m = 0, 0, None
+        while time.perf_counter() - started < seconds:
+            text = ws.recv()
+            m = json.loads(text)
+            updates, size = updates + 1, size + len(text)
+            ws.send('{"type":"drawn"}')
+        elapsed = time.perf_counter() - started
+        asked = time.perf_counter()
+        ws.send(json.dumps({"type": "pause"}))
+        while (reply := json.loads(ws.recv()))["type"] != "paused":
+            m = reply
+        pause = time.perf_counter() - asked
+    n_train = round(config["data"]["n_samples"] * 0.7)
+    epochs = m["epoch"] + m["progress"]
+    return {"epochs_per_s": epochs / elapsed, "steps_per_s": epochs * math.ceil(n_train / config["train"]["batch_size"])
+            / elapsed, "updates_per_s": updates / elapsed, "kib": size / updates / 1024, "pause_ms": 1000 * pause}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "trainlab", "serve", "--port", str(port)],
                               stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                ws = connect(f"ws://127.0.0.1:{port}/ws", max_size=None)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        with ws:
-            ws.send(json.dumps({"type": "setup", "seed": 0, "config": {
-                "data": {"name": "moons", "n_samples": 600},
-                "model": {"hidden": [32], "activation": "relu"},
-                "optim": {"name": "sgd", "lr": 0.05},
-                "train": {"epochs": args.epochs, "batch_size": 64}}}))
-            ready = json.loads(ws.recv())
-            assert ready["type"] == "ready", ready
-            json.loads(ws.recv())  # epoch 0
-            started = time.perf_counter()
-            ws.send(json.dumps({"type": "play"}))
-            updates, size = 0, 0
-            while True:
-                text = ws.recv()
-                updates += 1
-                size += len(text)
-                m = json.loads(text)
-                if m["status"] != "training":
-                    break
-            seconds = time.perf_counter() - started
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        for name, config in SETTINGS.items():
+            r = measure(port, config, args.seconds)
+            print(f"{name}: {r['epochs_per_s']:,.1f} epochs/s ({r['steps_per_s']:,.0f} steps/s), "
+                  f"{r['updates_per_s']:.1f} updates/s, {r['kib']:.0f} KiB per update; paused in {r['pause_ms']:.0f} ms",
+                  flush=True)
     finally:
         server.terminate()
         server.wait(10)
-    print(f"{m['epoch']} epochs of a {'→'.join(map(str, ready['sizes']))} MLP on moons (600 points, batch 64) "
-          f"in {seconds:.2f} s while streaming:")
-    print(f"  {m['epoch'] / seconds:,.0f} epochs/s, {updates / seconds:.1f} updates/s, "
-          f"{size / updates / 1024:.1f} KiB per update; final train loss {m['history']['train_loss'][-1]:.4f}")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import re
 import tomllib
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -46,6 +48,19 @@ def run_to_end(ws, body) -> dict:
             return {"ready": ready, "last": m, "history": history, "grad_norms": grad_norms}
 
 
+def compare_results(ws, n: int = 2) -> tuple[list[dict], list[float]]:
+    """A comparison's settings as they finish, and the progress reported on the way."""
+    settings, progress = [], []
+    while len(settings) < n:
+        m = ws.receive_json()
+        assert m["type"] in ("compare_progress", "compare_result"), m
+        if m["type"] == "compare_progress":
+            progress.append(m["done"])
+        else:
+            settings += m["settings"]
+    return settings, progress
+
+
 def test_page_and_static_files(client):
     page = client.get("/")
     assert page.status_code == 200 and 'data-testid="train"' in page.text
@@ -66,8 +81,11 @@ def test_training_session_streams_every_epoch(client):
     assert ready["sizes"] == [2, 8, 2] and len(ready["points"]["train"]["x"]) == 140
     assert last["epoch"] == 30 and last["status"] == "ok"
     assert len(history["train_loss"]) == 30
-    assert len(last["neurons"]) == 1 and len(last["neurons"][0]) == 8
-    assert len(last["weights"]) == 2 and len(last["weights"][0]["w"]) == 8
+    grid = ready["neuron_grid"]
+    assert len(last["neurons"]) == 1 and len(base64.b64decode(last["neurons"][0])) == 8 * grid * grid
+    assert [layer["shape"] for layer in last["weights"]] == [[8, 2], [2, 8]]
+    w = np.frombuffer(base64.b64decode(last["weights"][0]["w"]), "<f4").reshape(8, 2)
+    assert np.abs(w).max() > 0
     assert last["output"]["kind"] == "probability"
 
 
@@ -89,6 +107,8 @@ def test_step_pause_reset(client):
         ws.receive_json(), ws.receive_json()
         ws.send_json({"type": "step"})
         step = ws.receive_json()
+        while step["progress"]:  # a slice ended inside the epoch
+            step = ws.receive_json()
         assert step["epoch"] == 1 and len(step["history"]["train_loss"]) == 1
         ws.send_json({"type": "reset"})
         assert ws.receive_json()["type"] == "reset"
@@ -117,12 +137,32 @@ def test_regression_session_reports_mse_and_no_accuracy(client):
     ({**SMALL, "vary": {"data.noise": [0.1, 0.2]}}, 422, "same data"),
     ({**SMALL, "vary": {"model.activation": ["relu"] * 7}}, 422, "settings"),
     ({**SMALL, "vary": {"model.activation": ["relu", "tanh"]}, "seeds": 100}, 422, "seeds"),
+    ({"config": {"data": [1]}}, 422, "config.data: expected an object"),
+    ({"config": {"model": "big"}}, 422, "config.model: expected an object"),
+    ({"config": {"data": {"name": "blobs", "n_classes": 10**6}}}, 422, "at most 6 classes"),
+    ({"config": {"data": {"features": ["x1"] * 20_000}}}, 422, "at most 8 input features"),
+    ({"config": {"data": {"features": ["x1", "x1"]}}}, 422, "each feature once"),
+    # compare: every setting is held to the same limits, and the whole comparison to a budget of work
+    ({**SMALL, "vary": {"model.hidden": [[100000], [8]]}}, 422, "vary: model.hidden: at most 64 units"),
+    ({**SMALL, "vary": {"model.hidden": [[1024, 1024, 1024], [8]]}}, 422, "at most 64 units"),
+    ({**SMALL, "vary": {"model.hidden": [[8] * 7, [8]]}}, 422, "at most 6 hidden layers"),
+    ({**SMALL, "vary": {"train.epochs": [3_000_000, 10]}, "seeds": 10}, 422, "vary: train.epochs: at most 10000"),
+    ({"config": {"data": {"n_samples": 5000}, "model": {"hidden": [64] * 6}, "train": {"epochs": 10_000}},
+      "vary": {"model.activation": ["relu", "tanh"]}, "seeds": 10}, 413, "too much training"),
+    ({**SMALL, "vary": {"model.activation": ["relu", "tanh"], "optim.l1": [0.0], "optim.lr": [0.1],
+                        "train.epochs": [5]}}, 422, "at most 3 settings varied"),
 ])
 def test_bad_setups_get_one_clear_4xx_line(client, body, status, fragment):
-    r = client.post("/api/check", json=body)
-    assert r.status_code == status, r.text
-    message = r.json()["error"]
-    assert fragment in message and "\n" not in message and "Traceback" not in message
+    for route in ("/api/check", "/api/export"):
+        r = client.post(route, json=body)
+        assert r.status_code == status, r.text
+        message = r.json()["error"]
+        assert fragment in message and "\n" not in message and "Traceback" not in message
+    with client.websocket_connect(WS) as ws:  # the socket's setup and compare: the same check, the same words
+        ws.send_json({"type": "compare" if "vary" in body else "setup", **body})
+        m = ws.receive_json()
+        assert m["type"] == "error" and m["status"] == status and fragment in m["message"]
+    assert client.app.state.slots.used == 0
 
 
 def test_bad_setup_over_the_socket_is_an_error_message_not_a_crash(client):
@@ -264,9 +304,8 @@ def test_compare_mode_trains_every_setting_over_seeds(client):
         ws.send_json({"type": "compare", **body})
         start = ws.receive_json()
         assert start["type"] == "compare_start" and len(start["settings"]) == 2
-        settings = []
-        while len(settings) < 2:
-            settings += ws.receive_json()["settings"]
+        settings, progress = compare_results(ws)
+    assert progress == sorted(progress) and 0 < progress[0] < 1  # streamed while it trains
     for s in settings:
         assert s["seeds"] == 3 and s["engine"] == "population"
         assert len(s["curves"]["val_loss"]["mean"]) == 30 and s["output"]["kind"] == "probability"
@@ -277,9 +316,7 @@ def test_compare_falls_back_to_the_reference_engine_for_l1(client):
     with client.websocket_connect(WS) as ws:
         ws.send_json({"type": "compare", **body})
         ws.receive_json()
-        settings = []
-        while len(settings) < 2:
-            settings += ws.receive_json()["settings"]
+        settings, _ = compare_results(ws)
     engines = {s["label"]: s["engine"] for s in settings}
     assert engines["l1=0"] == "population" and engines["l1=0.01"].startswith("reference (optim.l1")
 
@@ -293,7 +330,8 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(cli, monkeypatch, h
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process's threads alone
     result = cli("serve", "--host", host, "--port", "8999")
-    assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning"}]
+    assert result.code == 0 and calls == [{"host": host, "port": 8999, "log_level": "warning",
+                                           "ws_per_message_deflate": False}]
     assert ("WARNING" in result.err) == warned
     assert cli("serve", "--port", "0").code == 2
 
@@ -314,3 +352,13 @@ def test_upload_with_more_rows_than_the_limit_is_refused():
     with TestClient(create_app("127.0.0.1", 8765, Limits(max_samples=50)), base_url=BASE) as client:
         r = client.post("/api/upload", files={"file": ("big.csv", rows.encode(), "text/csv")})
     assert r.status_code == 422 and r.json()["error"] == "upload: at most 50 rows in the playground (got 60)"
+
+
+def test_uploaded_labels_beyond_the_class_limit_are_refused_before_training(client):
+    rows = "x1,x2,y\n" + "".join(f"{i},{-i},{i % 9}\n" for i in range(60))
+    up = client.post("/api/upload", files={"file": ("many.csv", rows.encode(), "text/csv")}).json()
+    body = {"config": {"data": {"name": "csv"}}, "upload": up["upload"]}
+    r = client.post("/api/check", json=body)
+    assert r.status_code == 422 and "at most 6 classes" in r.json()["error"]
+    regression = {"config": {"data": {"name": "csv", "task": "regression"}}, "upload": up["upload"]}
+    assert client.post("/api/check", json=regression).status_code == 200  # a real-valued y has no classes

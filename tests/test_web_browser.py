@@ -130,3 +130,94 @@ def test_link_of_a_csv_regression_setup_opens_on_generated_regression_data(serve
     assert page.input_value("[data-key='data.name']") == "plane"
     assert errors == []
     page.close()
+
+
+def test_a_6x64_network_pauses_within_half_a_second(server, browser):
+    page, errors = open_page(browser, server + "/#model.hidden=[64,64,64,64,64,64]&train.epochs=10000")
+    page.wait_for_function("document.getElementById('output-title').textContent.startsWith('Output:')")
+    page.get_by_test_id("train").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 5", timeout=60_000)
+    # From the click (the input event's time stamp) to the first frame painted after it
+    page.evaluate("""() => document.querySelector('[data-testid=pause]').addEventListener('click', (e) =>
+        requestAnimationFrame(() => setTimeout(() => { window.pauseShownMs = performance.now() - e.timeStamp; })),
+        { capture: true })""")
+    box = page.get_by_test_id("pause").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # as a user: no waiting for it
+    page.wait_for_function("window.pauseShownMs !== undefined", timeout=5_000)
+    assert page.evaluate("window.pauseShownMs") < 500
+    assert page.is_enabled("[data-testid=train]") and page.is_disabled("[data-testid=pause]")
+    page.wait_for_timeout(400)  # the server's last update has come
+    stopped = epoch(page)
+    page.wait_for_timeout(600)
+    assert epoch(page) == stopped, "training went on after the pause"
+    page.screenshot(path=str(ARTIFACTS / "playground-6x64.png"))
+    assert errors == []
+    page.close()
+
+
+def test_links_show_their_weight_and_a_click_edits_it(server, browser):
+    page, errors = open_page(browser, server + "/#model.hidden=[3]")
+    page.wait_for_function("document.getElementById('output-title').textContent.startsWith('Output:')")
+    # the middle of the link from x1 to the first hidden unit, where the curve crosses its midpoint
+    x, y = page.evaluate("""() => {
+        const link = net.links[0][0], r = document.getElementById('links').getBoundingClientRect();
+        return [r.left + (link.x0 + link.x1) / 2, r.top + (link.y0 + link.y1) / 2];
+    }""")
+    page.mouse.move(x, y)
+    tip = page.locator("#link-tip")
+    tip.wait_for(state="visible")
+    weight = float(tip.inner_text().rsplit(" ", 1)[1])
+    assert tip.inner_text().startswith("x1 → L1 #1: weight")
+    assert weight == pytest.approx(page.evaluate("last.W[0].w[0]"), abs=1e-4)
+    page.mouse.click(x, y)
+    page.fill("#link-editor input", "1.5")
+    page.press("#link-editor input", "Enter")
+    page.wait_for_function("last.W[0].w[0] === 1.5")
+    assert errors == []
+    page.close()
+
+
+def test_reset_advances_the_seed_and_the_link_reproduces_it(server, browser):
+    page, errors = open_page(browser, server + "/#seed=7")
+    page.wait_for_function("document.getElementById('output-title').textContent.startsWith('Output:')")
+    first = page.evaluate("Array.from(last.W[0].w)")
+    page.get_by_test_id("reset").click()
+    page.wait_for_function("last.seed === 8")
+    assert page.input_value("#seed") == "8" and "seed=8" in page.url
+    assert page.evaluate("Array.from(last.W[0].w)") != first  # new initial weights
+    again, _ = open_page(browser, page.url)  # the shared link: the same weights
+    again.wait_for_function("last && last.seed === 8")
+    assert again.evaluate("Array.from(last.W[0].w)") == page.evaluate("Array.from(last.W[0].w)")
+    assert errors == []
+    page.close()
+    again.close()
+
+
+def test_each_data_set_has_its_own_noise_and_a_failed_upload_keeps_the_data(server, browser, tmp_path):
+    page, errors = open_page(browser, server + "/")
+    page.wait_for_function("document.getElementById('output-title').textContent.startsWith('Output:')")
+    for name, noise in [("blobs", "1.00"), ("circles", "0.10"), ("moons", "0.25")]:
+        page.select_option("[data-key='data.name']", name)
+        assert page.text_content("#noise-out") == noise
+    page.wait_for_timeout(300)  # the setup of moons is sent 120 ms after the last change
+    page.wait_for_function("!settingUp")  # and the server has it
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c,y\n1,2,3,0\n4,5,6,1\n")
+    with page.expect_file_chooser() as chooser:
+        page.select_option("[data-key='data.name']", "csv")
+    chooser.value.set_files(str(bad))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "expected columns x1, x2, y" in page.text_content("#error")
+    assert page.input_value("[data-key='data.name']") == "moons"  # the data still training
+    assert [e for e in errors if "422" not in e] == []  # the refused upload's response is the only error
+    page.close()
+
+
+def test_the_output_plot_is_visible_at_1024x768(server, browser):
+    page, errors = open_page(browser, server + "/", width=1024, height=768)
+    page.wait_for_function("document.getElementById('output-title').textContent.startsWith('Output:')")
+    box = page.get_by_test_id("boundary").bounding_box()
+    assert box["width"] >= 240 and box["y"] + box["height"] <= 768, box
+    page.screenshot(path=str(ARTIFACTS / "playground-1024.png"))
+    assert errors == []
+    page.close()

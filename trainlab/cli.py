@@ -457,7 +457,8 @@ def serve(
     torch.set_num_threads(1)
     out_console.print(f"trainlab playground: [bold]http://{'localhost' if is_loopback(host) else host}:{port}/[/] "
                       "(Ctrl-C to stop)", highlight=False)
-    uvicorn.run(create_app(host, port), host=host, port=port, log_level="warning")
+    # Updates are mostly base64 already, sent ~30 times a second: compressing them costs more CPU than it saves.
+    uvicorn.run(create_app(host, port), host=host, port=port, log_level="warning", ws_per_message_deflate=False)
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -7,6 +7,7 @@ host are refused (see ``security``). Every route answers bad input with a 4xx an
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from trainlab.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, REGRESSION_DATASETS, SCHEDULES, RunConfig
+from trainlab.data import DEFAULT_NOISE, DEFAULT_REGRESSION_NOISE
 from trainlab.errors import BadInput
 from trainlab.web.export import python_snippet, toml_text
 from trainlab.web.limits import Limits, RequestRefused, Slots
 from trainlab.web.requests import make_data, parse_request
 from trainlab.web.security import GuardMiddleware, HostPolicy
-from trainlab.web.session import run_socket
+from trainlab.web.session import Tab
 from trainlab.web.uploads import Uploads
 
 STATIC = Path(__file__).parent / "static"
@@ -29,13 +31,24 @@ STATIC = Path(__file__).parent / "static"
 def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
     uploads, slots = Uploads(limits.max_samples), Slots(limits.max_trainings)
+    tabs: set[Tab] = set()
+
+    async def shut_down() -> None:
+        # Tabs still open stop their trainings and comparisons (at their next slice or epoch) first.
+        await asyncio.gather(*(tab.close() for tab in list(tabs)))
+        uploads.close()
+
     app = FastAPI(title="trainlab playground", docs_url=None, redoc_url=None, openapi_url=None,
-                  on_shutdown=[uploads.close])
+                  on_shutdown=[shut_down])
+    app.state.slots = slots
     app.add_middleware(GuardMiddleware, policy=HostPolicy(host, port))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def parse(body: Any, compare: bool = False):
         return parse_request(body, uploads, limits, compare=compare)
+
+    def data_for(request):
+        return make_data(request, limits)
 
     def parse_either(body: Any):
         # The HTTP routes take a session's setup or a comparison; a "vary" makes it the latter.
@@ -66,6 +79,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
             "optimizers": list(OPTIMIZERS),
             "schedules": list(SCHEDULES),
             "defaults": RunConfig().model_dump(mode="json", include={"data", "model", "optim", "train"}),
+            "noise": {"classification": DEFAULT_NOISE, "regression": DEFAULT_REGRESSION_NOISE},
             "limits": vars(limits),
         }
 
@@ -74,7 +88,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
         """Validate a setup without training it: the normalised config, or a 422 naming the key."""
         body = await json_body(request)
         parsed = parse_either(body)
-        make_data(parsed)
+        await asyncio.to_thread(data_for, parsed)
         return {"ok": True, "config": parsed.config.model_dump(mode="json", exclude={"grid"} if not parsed.compare
                                                                else set())}
 
@@ -99,7 +113,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
             content.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestRefused("upload: expected a UTF-8 text CSV file (x1,x2,y)") from None
-        item = uploads.add(content, file.filename or "points.csv")
+        item = await asyncio.to_thread(uploads.add, content, file.filename or "points.csv")
         return {"upload": item.id, "filename": item.filename, "rows": item.rows, "columns": item.columns}
 
     @app.middleware("http")
@@ -116,6 +130,9 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
 
     @app.websocket("/ws")
     async def socket(ws: WebSocket) -> None:
-        await run_socket(ws, parse, slots)
+        tab = Tab(ws, parse, data_for, slots, limits)
+        tabs.add(tab)
+        await tab.run()  # closes the tab as it ends
+        tabs.discard(tab)  # (cancelled while closing, it stays for shut_down to close and wait for)
 
     return app

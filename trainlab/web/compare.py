@@ -1,11 +1,15 @@
 """Compare mode: settings side by side on the same data, each over several seeds, as mean ± std curves.
 
 The request is an ordinary grid config (``vary`` is its grid), trained by the population engine,
-which sends any setting it cannot train exactly to the reference engine; so an exported TOML and
-``trainlab run`` give the same runs.
+with any setting it cannot train exactly sent to the reference engine, as ``trainlab run`` does;
+so an exported TOML gives the same runs. It runs in a worker thread, reports its progress after
+every epoch, and stops at the next epoch once ``cancelled`` is set.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -14,37 +18,60 @@ from trainlab.config import expand
 from trainlab.data import Dataset
 from trainlab.history import RunResult
 from trainlab.models import model_from_params
-from trainlab.population import population_engine, unsupported
+from trainlab.population import plan, train_in_slices, unsupported
+from trainlab.train import Training
 from trainlab.web.requests import Request
 from trainlab.web.views import Views
 
 CURVES = ("train_loss", "val_loss", "train_acc", "val_acc")
 
 
-class Comparison:
-    """An iterator of ``compare_result`` messages, one per setting, in the order its seeds finish."""
+class Cancelled(Exception):
+    """The comparison was cancelled (its tab closed or asked to, or the server is stopping)."""
 
-    def __init__(self, request: Request, data: Dataset):
+
+class Comparison:
+    """Trains every setting over its seeds; ``run`` yields a ``compare_result`` message as settings finish."""
+
+    def __init__(self, request: Request, data: Dataset, cancelled: threading.Event,
+                 progress: Callable[[float], None] = lambda fraction: None):
         self.specs = expand(request.config)
         self.labels = list(dict.fromkeys(s.group for s in self.specs))
         self.seeds = request.config.seed_list
         self.data, self.views = data, Views(data)
-        self._chunks = population_engine(self.specs, lambda cfg: data)
+        self.cancelled, self.report = cancelled, progress
+        self.runs_done = 0.0  # runs trained so far, fractions of a run included
         self._done: dict[str, list[RunResult]] = {label: [] for label in self.labels}
 
-    def __iter__(self) -> Comparison:
-        return self
+    def advanced(self, runs: float) -> None:
+        """After each epoch of any run: report, or stop here if cancelled."""
+        if self.cancelled.is_set():
+            raise Cancelled
+        self.runs_done += runs
+        self.report(self.runs_done / len(self.specs))
 
-    def __next__(self) -> dict:
-        while True:
-            finished = []
-            for result in next(self._chunks):
-                runs = self._done[result.spec.group]
-                runs.append(result)
-                if len(runs) == len(self.seeds):
-                    finished.append(result.spec.group)
-            if finished:
-                return {"type": "compare_result", "settings": [self.describe(label) for label in finished]}
+    def run(self) -> Iterator[dict]:
+        for chunk in plan(self.specs, lambda cfg: self.data):
+            if chunk.population:
+                for batch, finished in train_in_slices(chunk.specs, self.data, progress=self.advanced):
+                    yield from self._finished(batch.take(finished))
+                continue
+            for spec in chunk.specs:
+                epochs = spec.config.train.epochs
+                training = Training(spec.config, spec.seed, self.data, diagnostics=False)
+                for _ in training.epochs():
+                    self.advanced(1 / epochs)
+                yield from self._finished([training.result(spec)])
+
+    def _finished(self, results) -> Iterator[dict]:
+        finished = []
+        for result in results:
+            runs = self._done[result.spec.group]
+            runs.append(result)
+            if len(runs) == len(self.seeds):
+                finished.append(result.spec.group)
+        if finished:
+            yield {"type": "compare_result", "settings": [self.describe(label) for label in finished]}
 
     def describe(self, label: str) -> dict:
         runs = sorted(self._done[label], key=lambda r: r.spec.seed)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from trainlab.config import RunConfig, config_from_dict
+from trainlab.config import RunConfig, config_from_dict, expand
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
 from trainlab.web.limits import Limits, RequestRefused
@@ -36,15 +36,20 @@ class Request:
 
 
 def parse_request(body: Any, uploads: Uploads, limits: Limits, compare: bool = False) -> Request:
-    """A RunConfig for one training session (or, with ``compare``, a grid over seeds), or RequestRefused."""
+    """A RunConfig for one training session (or, with ``compare``, a grid over seeds), or RequestRefused.
+
+    Every limit is checked here, before any data is made: for a comparison, on every setting.
+    """
     if not isinstance(body, dict):
         raise RequestRefused("expected a JSON object with a 'config'")
     raw = body.get("config", {})
     if not isinstance(raw, dict):
         raise RequestRefused("config: expected an object with data, model, optim and train sections")
-    for key in raw:
+    for key, section in raw.items():
         if key not in SECTIONS:
             raise RequestRefused(f"config.{key}: not accepted from the browser (expected {', '.join(SECTIONS)})")
+        if not isinstance(section, dict):
+            raise RequestRefused(f"config.{key}: expected an object of settings (got {type(section).__name__})")
     seed = body.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise RequestRefused(f"seed: expected an integer from 0 to {MAX_SEED} (got {seed!r})")
@@ -60,25 +65,39 @@ def parse_request(body: Any, uploads: Uploads, limits: Limits, compare: bool = F
         vary, seeds = _vary(body.get("vary")), body.get("seeds", 5)
         if not isinstance(seeds, int) or isinstance(seeds, bool):
             raise RequestRefused(f"seeds: expected a count of seeds (got {seeds!r})")
+        if len(vary) > limits.max_vary_keys:
+            raise RequestRefused(f"vary: at most {limits.max_vary_keys} settings varied at once (got {len(vary)})")
         limits.check_compare(math.prod(len(v) for v in vary.values()), seeds)
         raw["grid"], raw["seeds"] = vary, seeds
     try:
         cfg = config_from_dict(raw, source="config")
     except BadInput as e:
         raise RequestRefused(str(e)) from None
-    limits.check(cfg, upload.rows if upload else None)
+    rows = upload.rows if upload else None
+    limits.check(cfg, rows)
+    if compare:
+        settings = list({spec.group: spec.config for spec in expand(cfg)}.values())
+        for setting in settings:
+            try:
+                limits.check(setting, rows)
+            except RequestRefused as e:
+                raise RequestRefused(f"vary: {e}", e.status) from None
+        limits.check_compare_work(settings, len(cfg.seed_list), rows)
     return Request(cfg, seed, upload)
 
 
-def make_data(request: Request) -> Dataset:
-    """The request's data set; errors name the uploaded file, never the server's copy of it."""
+def make_data(request: Request, limits: Limits) -> Dataset:
+    """The request's data set (call it off the event loop); errors name the uploaded file, never the
+    server's copy of it."""
     try:
-        return make_dataset(request.config.data)
+        data = make_dataset(request.config.data)
     except BadInput as e:
         message = str(e)
         if request.upload is not None:
             message = message.replace(str(request.upload.path), request.upload.filename)
         raise RequestRefused(message) from None
+    limits.check_data(data)
+    return data
 
 
 def _vary(vary: Any) -> dict[str, list[Any]]:

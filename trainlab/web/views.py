@@ -1,7 +1,7 @@
 """What the page draws of a model: its output over the plane, each neuron's output, its weights.
 
 Maps are square grids over the data's raw (x1, x2) plane, row 0 at the top, sent as base64 bytes
-(0–255) because JSON lists of floats would be ten times larger at 15 updates a second.
+(0–255) because JSON lists of floats would be ten times larger at 30 updates a second.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from trainlab.models import linear_layers
 
 OUTPUT_GRID = 64  # the big plot
 NEURON_GRID = 24  # each neuron's thumbnail (hovering one shows it big, smoothed)
+SMALL_NEURON_GRID = 12  # in layers wider than WIDE_LAYER, whose thumbnails are a few pixels across
+WIDE_LAYER = 16
 
 
 def encode(values: np.ndarray) -> str:
@@ -30,14 +32,15 @@ def signed(values: np.ndarray, scale: float) -> str:
 
 
 class Views:
-    def __init__(self, data: Dataset):
+    def __init__(self, data: Dataset, max_units: int = 0):
         self.data = data
+        self.neuron_grid = SMALL_NEURON_GRID if max_units > WIDE_LAYER else NEURON_GRID
         raw = np.vstack([data.raw_train, data.raw_val])
         lo, hi = raw.min(axis=0), raw.max(axis=0)
         centre, half = (lo + hi) / 2, max((hi - lo).max() / 2 * 1.1, 1e-6)
         # square, so the picture is not stretched
         self.extent = [centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half]
-        self._grids = {n: data.prepare(self._plane(n)) for n in (OUTPUT_GRID, NEURON_GRID)}
+        self._grids = {n: data.prepare(self._plane(n)) for n in {OUTPUT_GRID, NEURON_GRID, self.neuron_grid}}
         targets = np.concatenate([data.y_train, data.y_val])
         self.target_scale = float(np.abs(targets).max()) if data.regression else 1.0
 
@@ -68,8 +71,7 @@ class Views:
     @torch.no_grad()
     def output(self, model: nn.Module) -> dict:
         """Regression: the prediction; two classes: P(class 1); more: the winning class and its probability."""
-        model.eval()
-        out = model(self._inputs(OUTPUT_GRID, model))
+        out = model(self._inputs(OUTPUT_GRID, model))  # (no dropout or batch norm: train and eval modes agree)
         if self.data.regression:
             return {"kind": "value", "map": signed(out[:, 0].numpy(), self.target_scale), "scale": self.target_scale}
         probs = torch.softmax(out, dim=1)
@@ -79,21 +81,24 @@ class Views:
         return {"kind": "classes", "map": encode(cls.numpy() / 255), "confidence": encode(best.numpy())}
 
     @torch.no_grad()
-    def neurons(self, model: nn.Module) -> list[list[str]]:
-        """Every hidden unit's output over the plane, layer by layer, each scaled by its own largest value."""
-        model.eval()
-        x, maps = self._inputs(NEURON_GRID, model), []
+    def neurons(self, model: nn.Module) -> list[str]:
+        """Every hidden unit's output over the plane, each scaled by its own largest value: per layer,
+        one string of bytes, unit after unit (``neuron_grid``² bytes each), rows from the top."""
+        x, maps = self._inputs(self.neuron_grid, model), []
         for module in model[:-1]:
             x = module(x)
             if not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
-                a = x.numpy()
-                scale = np.abs(a).max(axis=0)
-                maps.append([signed(a[:, j], scale[j]) for j in range(a.shape[1])])
+                a = x.numpy().T  # (units, points)
+                scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
+                maps.append(encode((a / scale + 1) / 2))
         return maps
 
 
 def weights(model: nn.Module) -> list[dict]:
-    """Each layer's weights as [out][in] and biases, rounded: enough for line widths and tooltips."""
-    return [{"w": np.round(layer.weight.detach().numpy().astype(np.float64), 4).tolist(),
-             "b": np.round(layer.bias.detach().numpy().astype(np.float64), 4).tolist()}
+    """Each layer's weights (``shape`` [out, in], row after row) and biases, as base64 float32 bytes:
+    a quarter of their size as JSON numbers, and read without parsing."""
+    def packed(t: torch.Tensor) -> str:
+        return base64.b64encode(t.detach().numpy().astype("<f4").tobytes()).decode()
+
+    return [{"shape": list(layer.weight.shape), "w": packed(layer.weight), "b": packed(layer.bias)}
             for layer in linear_layers(model)]

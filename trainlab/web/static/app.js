@@ -102,6 +102,7 @@ function syncControls() {
   const n = state["model.hidden"].length;
   $("layer-count").textContent = `${n} hidden layer${n === 1 ? "" : "s"}`;
   $("upload").closest("label").classList.toggle("active", state["data.name"] === "csv");
+  $("data.name").value = state["data.name"];
   renderFeatureChips();
 }
 
@@ -114,8 +115,11 @@ function setKey(key, value) {
   if (key === "data.task" && value === "regression" && !REGRESSION_DATA.includes(state["data.name"]))
     state["data.name"] = "plane";
   if (key === "data.task" && value === "classification" && state["data.name"] === "plane") state["data.name"] = "moons";
-  // Regression noise is the target's noise, on another scale than the generators' noise.
-  if (key === "data.name" || key === "data.task") state["data.noise"] = state["data.task"] === "regression" ? 0.05 : 0.25;
+  // Each data set's own default noise (data.py); regression noise is the target's, on another scale.
+  if (key === "data.name" || key === "data.task") {
+    const noise = NOISE[state["data.task"]][state["data.name"]];
+    if (noise !== undefined) state["data.noise"] = noise;
+  }
   changed();
 }
 
@@ -132,6 +136,10 @@ function bindControls() {
     el.addEventListener(el.type === "range" ? "input" : "change", () => {
       const key = el.dataset.key;
       let v = el.value;
+      if (key === "data.name" && v === "csv" && !upload) { // the points first: until then the old data trains
+        $("upload").closest("label").classList.add("active");
+        return $("upload").click();
+      }
       if (el.type === "number" || el.type === "range") v = v === "" ? DEFAULTS[key] : Number(v);
       setKey(key, v);
     });
@@ -147,6 +155,7 @@ function bindControls() {
   };
   $("layer-remove").onclick = () => setKey("model.hidden", state["model.hidden"].slice(0, -1));
   $("upload").addEventListener("change", uploadCsv);
+  $("upload").addEventListener("cancel", syncControls);
   $("show-test").onchange = () => { view.test = $("show-test").checked; writeHash(); drawOutput(); };
   $("discretize").onchange = () => { view.discretize = $("discretize").checked; writeHash(); drawOutput(); };
   $("vary-key").onchange = () => { view["vary.key"] = $("vary-key").value; writeHash(); };
@@ -190,7 +199,8 @@ async function uploadCsv() {
   form.append("file", file);
   const r = await fetch("/api/upload", { method: "POST", body: form });
   const body = await r.json();
-  if (!r.ok) return showError(body.error);
+  $("upload").value = "";
+  if (!r.ok) { syncControls(); return showError(body.error); } // back to the data still training
   upload = body;
   toast(`${body.filename}: ${body.rows} points`);
   setKey("data.name", "csv");
@@ -215,20 +225,29 @@ function send(message) {
 }
 
 let settingUp = false; // a setup the server has not accepted yet: until it does, ▶ would train the old one
-function setup() { hideError(); settingUp = true; send({ type: "setup", ...requestBody() }); }
+function setup() {
+  hideError();
+  settingUp = true;
+  setPlaying(false);
+  ["train", "step"].forEach((id) => ($(id).disabled = true)); // until "ready"
+  send({ type: "setup", ...requestBody() });
+}
 
 function handle(m) {
   switch (m.type) {
     case "ready": return onReady(m);
     case "update": return onUpdate(m);
-    case "reset": curves = emptyHistory(); gradHistory = []; return setPlaying(false);
+    case "reset": curves = emptyHistory(); gradHistory = []; showSeed(m.seed); return setPlaying(false);
     case "paused": return setPlaying(false);
     case "error":
-      setPlaying(false);
+      if (m.status === 429 || m.status === 500 || settingUp) setPlaying(false); // else it trains on
+      if (comparing && m.message.startsWith("compare")) onCompareEnd("stopped");
       if (settingUp) ["train", "step", "reset"].forEach((id) => ($(id).disabled = true));
       return showError(m.message);
     case "compare_start": return onCompareStart(m);
+    case "compare_progress": return onCompareProgress(m.done);
     case "compare_result": return onCompareResult(m);
+    case "compare_cancelled": return onCompareEnd("cancelled");
   }
 }
 
@@ -257,17 +276,41 @@ function onReady(m) {
   legend();
 }
 
+// Updates are drawn once per animation frame, then acknowledged: the server sends no more than
+// the page has drawn (a hidden tab draws nothing, so it is sent nothing while it trains).
+let undrawn = 0, frameRequested = false;
+
+function floats(b64) { return new Float32Array(bytes(b64).buffer); }
+
 function onUpdate(m) {
+  m.W = m.weights.map((layer) => ({ shape: layer.shape, w: floats(layer.w), b: floats(layer.b) }));
+  m.N = m.neurons.map(bytes);
   last = m;
   for (const k of Object.keys(curves)) curves[k].push(...m.history[k]);
   gradHistory.push(...m.layer_grad_norms);
+  showSeed(m.seed);
   $("epoch").textContent = m.epoch;
   const done = m.status !== "training";
   $("status").textContent = done && m.epoch > 0 ? { ok: "finished", diverged: "diverged", early_stopped: "stopped early" }[m.status] : "";
   $("status").className = "status " + (m.status === "diverged" ? "bad" : "");
   if (done) setPlaying(false);
-  onUpdateRedraw();
+  undrawn += 1;
+  if (!frameRequested) { frameRequested = true; requestAnimationFrame(drawFrame); }
+}
+
+function drawFrame() {
+  frameRequested = false;
+  if (view.mode === "play") onUpdateRedraw();
   metrics();
+  for (; undrawn > 0; undrawn--) send({ type: "drawn" });
+}
+
+// The seed of the weights being trained (Reset advances it): in the field and so in the share link.
+function showSeed(seed) {
+  if (seed === undefined || seed === state.seed) return;
+  state.seed = seed;
+  $("seed").value = seed;
+  writeHash();
 }
 
 function metrics() {
@@ -297,29 +340,52 @@ function bytes(b64) {
   return out;
 }
 
-function mapImage(values, colour, confidence) {
-  const n = Math.round(Math.sqrt(values.length));
+// A colour map as a table: 256 values (or, for classes, 256 confidences per class) → RGBA.
+const tables = new Map();
+function table(key, colour) {
+  if (!tables.has(key)) {
+    const classes = key.startsWith("classes") ? CLASS_COLORS.length : 1, t = new Uint8ClampedArray(classes * 256 * 4);
+    for (let k = 0; k < classes; k++) {
+      for (let v = 0; v < 256; v++) t.set([...colour(classes > 1 ? k : v, v), 255], 4 * (k * 256 + v));
+    }
+    tables.set(key, t);
+  }
+  return tables.get(key);
+}
+
+// `values` (bytes, a square grid) through the colour table into `img` (an ImageData), from `offset`.
+function fill(img, values, lut, confidence, offset = 0) {
+  const out = img.data, n = img.width * img.height;
+  for (let i = 0; i < n; i++) {
+    const k = confidence ? 4 * ((values[offset + i] % CLASS_COLORS.length) * 256 + confidence[i]) : 4 * values[offset + i];
+    out[4 * i] = lut[k]; out[4 * i + 1] = lut[k + 1]; out[4 * i + 2] = lut[k + 2]; out[4 * i + 3] = 255;
+  }
+  return img;
+}
+
+function mapImage(values, colour, confidence, offset = 0, size = 0) {
+  const n = size || Math.round(Math.sqrt(values.length));
   const c = document.createElement("canvas");
   c.width = c.height = n;
-  const ctx = c.getContext("2d"), img = ctx.createImageData(n, n);
-  for (let i = 0; i < values.length; i++) {
-    const rgb = colour(values[i], confidence ? confidence[i] : 255);
-    img.data[4 * i] = rgb[0]; img.data[4 * i + 1] = rgb[1]; img.data[4 * i + 2] = rgb[2]; img.data[4 * i + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
+  const ctx = c.getContext("2d");
+  ctx.putImageData(fill(ctx.createImageData(n, n), values, colour, confidence, offset), 0, 0);
   return c;
 }
 
+// The colour table of an output map (see `fill`).
 function outputColour(output, discretize) {
+  const key = `${output.kind}:${discretize}`;
   if (output.kind === "classes") {
-    return (cls, conf) => mix(WHITE, CLASS_COLORS[cls % CLASS_COLORS.length], discretize ? 0.55 : 0.7 * Math.max(0, (conf / 255 - 0.3) / 0.7));
+    return table(key, (cls, conf) => mix(WHITE, CLASS_COLORS[cls], discretize ? 0.55 : 0.7 * Math.max(0, (conf / 255 - 0.3) / 0.7)));
   }
-  return (v) => {
+  return table(key, (v) => {
     let t = v / 255;
     if (discretize) t = output.kind === "value" ? Math.round(t * 8) / 8 : (t > 0.5 ? 0.8 : 0.2);
     return mix(WHITE, diverging(t), 0.8);
-  };
+  });
 }
+
+const NEURON_COLOURS = () => table("neuron", (v) => mix(WHITE, diverging(v / 255), 0.85));
 
 // ---------------------------------------------------------------------------- the big plot
 
@@ -340,8 +406,9 @@ function drawOutput() {
   const discretize = $("discretize").checked;
   let image, title = "Output";
   if (hovered) {
-    const map = hovered.layer === 0 ? net.inputs[hovered.unit] : last.neurons[hovered.layer - 1][hovered.unit];
-    image = mapImage(bytes(map), outputColour({ kind: "value" }, discretize));
+    const g = net.neuron_grid;
+    image = hovered.layer === 0 ? mapImage(bytes(net.inputs[hovered.unit]), outputColour({ kind: "value" }, discretize))
+      : mapImage(last.N[hovered.layer - 1], outputColour({ kind: "value" }, discretize), null, hovered.unit * g * g, g);
     title = hovered.layer === 0 ? `Input ${net.features[hovered.unit]}` : `Layer ${hovered.layer}, neuron ${hovered.unit + 1}`;
   } else {
     const out = last.output;
@@ -352,13 +419,25 @@ function drawOutput() {
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(image, 0, 0, w, h);
+  ctx.drawImage(pointsLayer(w, h), 0, 0, w, h);
+}
+
+// The data points and axes, drawn once per data set, size and "test data" setting (5,000 points
+// are ~5 ms to draw: too much to redraw at every update).
+function pointsLayer(w, h) {
+  const ratio = window.devicePixelRatio || 1, showTest = $("show-test").checked, key = `${w}x${h}x${ratio}:${showTest}`;
+  if (net.pointsKey === key) return net.pointsCanvas;
+  const c = document.createElement("canvas");
+  c.width = Math.round(w * ratio); c.height = Math.round(h * ratio);
+  const ctx = c.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   const [x0, x1, y0, y1] = net.extent;
   const px = (x) => ((x - x0) / (x1 - x0)) * w, py = (y) => ((y1 - y) / (y1 - y0)) * h;
   const pointColour = (y) => net.task === "regression"
     ? diverging(Math.max(0, Math.min(1, (y / net.target_scale + 1) / 2)))
     : CLASS_COLORS[y % CLASS_COLORS.length];
   const splits = [["train", "#fff"]];
-  if ($("show-test").checked) splits.push(["val", "#222"]);
+  if (showTest) splits.push(["val", "#222"]);
   for (const [split, stroke] of splits) {
     const pts = net.points[split];
     ctx.lineWidth = 1;
@@ -372,6 +451,9 @@ function drawOutput() {
     }
   }
   axes(ctx, w, h, net.extent);
+  net.pointsKey = key;
+  net.pointsCanvas = c;
+  return c;
 }
 
 function axes(ctx, w, h, [x0, x1, y0, y1]) {
@@ -403,10 +485,9 @@ function legend() {
 function buildNetwork() {
   const box = $("net");
   box.querySelectorAll(".node, .layer-label").forEach((e) => e.remove());
-  const svg = $("links");
-  svg.innerHTML = "";
+  $("link-editor").hidden = true;
   const hidden = net.sizes.slice(1, -1);
-  box.style.height = `${Math.max(440, 40 + 14 * Math.max(FEATURES.length, ...hidden))}px`; // wide layers get room
+  box.style.height = `${Math.max(440, 40 + 9 * Math.max(FEATURES.length, ...hidden))}px`; // wide layers get room
   const W = box.clientWidth, H = box.clientHeight;
   const columns = [FEATURES.length, ...hidden, 1];
   const colX = (i) => 34 + (i * (W - 68)) / (columns.length - 1);
@@ -425,11 +506,11 @@ function buildNetwork() {
     node.classList.add("input", k >= 0 ? "on" : "off");
     node.title = k >= 0 ? `${f}: click to stop using it` : `${f}: click to use it as an input`;
     node.onclick = () => toggleFeature(f);
-    if (k >= 0) { net.inputPositions[k] = p; paint(node, net.inputs[k]); }
+    if (k >= 0) { net.inputPositions[k] = p; paint(node, bytes(net.inputs[k])); }
   });
   net.nodes.push(net.inputPositions.map((p) => ({ p })));
   hidden.forEach((n, l) => {
-    net.nodes.push(layout[l + 1].map((p, j) => ({ p, el: makeNode(p, { layer: l + 1, unit: j }) })));
+    net.nodes.push(layout[l + 1].map((p, j) => ({ p, el: makeNode(p, { layer: l + 1, unit: j }, undefined, false) })));
     labelLayer(colX(l + 1), n, l);
   });
   const outP = layout[layout.length - 1][0];
@@ -439,31 +520,34 @@ function buildNetwork() {
   net.nodes.push([{ p: { ...outP, size: 44 }, el: out }]);
   addLabel(colX(columns.length - 1), 12, "output");
   addLabel(colX(0), 12, "inputs");
-  // links from every unit to every unit of the next layer
+  // links from every unit to every unit of the next layer, drawn on one canvas (updateNetwork)
   net.links = [];
   for (let l = 0; l < net.nodes.length - 1; l++) {
     const group = [];
     for (const [j, b] of net.nodes[l + 1].entries()) {
       for (const [i, a] of net.nodes[l].entries()) {
-        const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-        const x0 = a.p.x + a.p.size / 2, x1 = b.p.x - b.p.size / 2, mx = (x0 + x1) / 2;
-        path.setAttribute("d", `M${x0},${a.p.y} C${mx},${a.p.y} ${mx},${b.p.y} ${x1},${b.p.y}`);
-        path.setAttribute("stroke", "#d0d5dd");
-        svg.appendChild(path);
-        group.push({ path, i, j });
+        group.push({ i, j, x0: a.p.x + a.p.size / 2, y0: a.p.y, x1: b.p.x - b.p.size / 2, y1: b.p.y });
       }
     }
     net.links.push(group);
   }
+  const canvas = $("links");
+  canvas.onmousemove = (e) => hoverLink(e);
+  canvas.onmouseleave = () => { $("link-tip").hidden = true; };
+  canvas.onclick = (e) => editLink(e);
 }
 
-function makeNode(p, which, label) {
+// A node: its border and hover; its picture on a canvas of its own, or (hidden units, up to 384 of
+// them) drawn with the others on the shared #thumbs canvas under it.
+function makeNode(p, which, label, ownCanvas = true) {
   const node = document.createElement("div");
-  node.className = "node";
+  node.className = ownCanvas ? "node" : "node unit";
   Object.assign(node.style, { left: `${p.x - p.size / 2}px`, top: `${p.y - p.size / 2}px`, width: `${p.size}px`, height: `${p.size}px` });
-  const c = document.createElement("canvas");
-  c.width = c.height = 24;
-  node.appendChild(c);
+  if (ownCanvas) {
+    const c = document.createElement("canvas");
+    c.width = c.height = 24;
+    node.appendChild(c);
+  }
   if (label) { const s = document.createElement("span"); s.textContent = label; node.appendChild(s); }
   if (which) {
     node.onmouseenter = () => { hovered = which; drawOutput(); };
@@ -497,38 +581,158 @@ function addLabel(x, y, text) {
   $("net").appendChild(el);
 }
 
-function paint(node, b64, colour) {
-  const c = node.querySelector("canvas"), values = bytes(b64), n = Math.round(Math.sqrt(values.length));
+// An input node's thumbnail (a square grid of `values`).
+function paint(node, values) {
+  const c = node.querySelector("canvas"), n = Math.round(Math.sqrt(values.length));
   if (c.width !== n) c.width = c.height = n;
-  const ctx = c.getContext("2d"), img = ctx.createImageData(n, n), col = colour || ((v) => mix(WHITE, diverging(v / 255), 0.85));
-  for (let i = 0; i < values.length; i++) {
-    const rgb = col(values[i]);
-    img.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
-  }
-  ctx.putImageData(img, 0, 0);
+  const ctx = c.getContext("2d");
+  ctx.putImageData(fill(ctx.createImageData(n, n), values, NEURON_COLOURS()), 0, 0);
 }
+
+// Every hidden unit's picture: each layer's maps (unit after unit) as one image, cut onto #thumbs.
+function drawUnits() {
+  const [ctx, w, h] = fitCanvas($("thumbs"));
+  ctx.clearRect(0, 0, w, h);
+  ctx.imageSmoothingEnabled = true;
+  const g = net.neuron_grid;
+  net.atlases ||= [];
+  net.nodes.slice(1, -1).forEach((layer, l) => {
+    if (!net.atlases[l]) { // made once per network, reused at every frame
+      const canvas = document.createElement("canvas");
+      canvas.width = g; canvas.height = g * layer.length;
+      const actx = canvas.getContext("2d");
+      net.atlases[l] = { canvas, actx, image: actx.createImageData(g, g * layer.length) };
+    }
+    const { canvas, actx, image } = net.atlases[l];
+    actx.putImageData(fill(image, last.N[l], NEURON_COLOURS()), 0, 0);
+    layer.forEach(({ p }, j) => ctx.drawImage(canvas, 0, j * g, g, g, p.x - p.size / 2, p.y - p.size / 2, p.size, p.size));
+  });
+}
+
+const MAX_LINKS = 300; // drawn per frame, about TF Playground's most (6×8): beyond that, the strongest (6×64 has 21,000)
 
 function updateNetwork() {
   if (!net.links) return;
-  net.nodes.slice(1, -1).forEach((layer, l) => layer.forEach((n, j) => paint(n.el, last.neurons[l][j])));
+  drawUnits();
   const out = last.output, outNode = net.nodes[net.nodes.length - 1][0].el;
   const c = outNode.querySelector("canvas");
   const img = mapImage(bytes(out.map), outputColour(out, false), out.confidence ? bytes(out.confidence) : null);
   c.width = c.height = 32;
   c.getContext("2d").drawImage(img, 0, 0, 32, 32);
-  const all = last.weights.flatMap((l) => l.w.flat().map(Math.abs));
-  const scale = Math.max(1e-6, ...all);
-  last.weights.forEach((layer, l) => {
-    for (const { path, i, j } of net.links[l]) {
-      // the output column is one node standing for all output units: draw the strongest weight
-      const w = l === last.weights.length - 1 ? layer.w.reduce((m, row) => (Math.abs(row[i]) > Math.abs(m) ? row[i] : m), 0) : layer.w[j][i];
-      const t = Math.abs(w) / scale;
-      path.setAttribute("stroke", w >= 0 ? "rgb(8,119,189)" : "rgb(245,147,34)");
-      path.setAttribute("stroke-width", (0.6 + 5 * t).toFixed(2));
-      path.setAttribute("stroke-opacity", (0.35 + 0.65 * t).toFixed(2));
-      path.setAttribute("data-w", w);
+  drawLinks();
+}
+
+// The weight a link stands for: the output column is one node for all output units, so its links
+// show the strongest weight into any of them.
+function linkWeight(l, { i, j }) {
+  const { w, shape } = last.W[l], outs = shape[0], ins = shape[1];
+  if (l < last.W.length - 1) return w[j * ins + i];
+  let m = 0;
+  for (let o = 0; o < outs; o++) if (Math.abs(w[o * ins + i]) > Math.abs(m)) m = w[o * ins + i];
+  return m;
+}
+
+function drawLinks() {
+  const canvas = $("links");
+  const [ctx, w, h] = fitCanvas(canvas);
+  ctx.clearRect(0, 0, w, h);
+  // a layer's links run row by row of its weight matrix, as the weights do
+  const weights = net.links.map((group, l) => l < net.links.length - 1 ? last.W[l].w : Float32Array.from(group, (link) => linkWeight(l, link)));
+  let scale = 1e-6, count = 0;
+  for (const ws of weights) for (const v of ws) scale = Math.max(scale, Math.abs(v));
+  // Too many to draw: only the strongest MAX_LINKS, found from a histogram of |w| (no sort).
+  let floor = 0;
+  for (const ws of weights) count += ws.length;
+  if (count > MAX_LINKS) {
+    const BINS = 512, hist = new Uint32Array(BINS);
+    for (const ws of weights) for (const v of ws) hist[Math.min(BINS - 1, Math.floor((Math.abs(v) / scale) * BINS))]++;
+    let bin = BINS - 1;
+    for (let kept = hist[bin]; bin > 0 && kept + hist[bin - 1] <= MAX_LINKS; kept += hist[--bin]);
+    floor = (bin / BINS) * scale;
+  }
+  // one path per colour and width band: a few strokes however many links
+  const BANDS = 6, paths = Array.from({ length: 2 * BANDS }, () => new Path2D());
+  net.links.forEach((group, l) => {
+    const ws = weights[l];
+    for (let k = 0; k < group.length; k++) {
+      const a = Math.abs(ws[k]);
+      if (a < floor || (floor > 0 && a === 0)) continue;
+      const link = group[k], band = Math.min(BANDS - 1, Math.floor((a / scale) * BANDS));
+      const path = paths[(ws[k] >= 0 ? 0 : BANDS) + band], mx = (link.x0 + link.x1) / 2;
+      path.moveTo(link.x0, link.y0);
+      path.bezierCurveTo(mx, link.y0, mx, link.y1, link.x1, link.y1);
     }
   });
+  const widest = floor > 0 ? 2.5 : 5; // many links: thinner (wide strokes are most of a frame's painting)
+  paths.forEach((path, k) => {
+    const t = ((k % BANDS) + 0.5) / BANDS;
+    ctx.strokeStyle = k < BANDS ? "rgb(8,119,189)" : "rgb(245,147,34)";
+    ctx.globalAlpha = 0.3 + 0.7 * t;
+    ctx.lineWidth = 0.6 + widest * t;
+    ctx.stroke(path);
+  });
+  ctx.globalAlpha = 1;
+  net.linkFloor = floor;
+}
+
+// The drawn link nearest the mouse, within a few pixels: {l, link, w}.
+function linkAt(e) {
+  if (!net || !net.links || !last) return null;
+  const r = $("links").getBoundingClientRect(), x = e.clientX - r.left, y = e.clientY - r.top;
+  let best = null, bestD = 5;
+  net.links.forEach((group, l) => {
+    if (!group.length || x < group[0].x0 || x > group[0].x1) return;
+    for (const link of group) {
+      const w = linkWeight(l, link);
+      if (Math.abs(w) < net.linkFloor) continue;
+      // the curve's height at x: the Bézier's x(t) is monotonic, so solve it by bisection
+      let lo = 0, hi = 1;
+      const mx = (link.x0 + link.x1) / 2, bx = (t) => (1 - t) ** 3 * link.x0 + 3 * (1 - t) * t * mx + t ** 3 * link.x1;
+      for (let k = 0; k < 18; k++) { const t = (lo + hi) / 2; if (bx(t) < x) lo = t; else hi = t; }
+      const t = (lo + hi) / 2, cy = (1 - t) ** 3 * link.y0 + 3 * (1 - t) ** 2 * t * link.y0 + 3 * (1 - t) * t ** 2 * link.y1 + t ** 3 * link.y1;
+      const d = Math.abs(cy - y);
+      if (d < bestD) { bestD = d; best = { l, link, w }; }
+    }
+  });
+  return best;
+}
+
+function linkName({ l, link }) {
+  const from = l === 0 ? net.features[link.i] : `L${l} #${link.i + 1}`;
+  const to = l === net.links.length - 1 ? "output" : `L${l + 1} #${link.j + 1}`;
+  return `${from} → ${to}`;
+}
+
+function hoverLink(e) {
+  const hit = linkAt(e), tip = $("link-tip");
+  $("links").style.cursor = hit ? "pointer" : "";
+  if (!hit) { tip.hidden = true; return; }
+  const box = $("net").getBoundingClientRect();
+  tip.textContent = `${linkName(hit)}: weight ${hit.w.toFixed(4)}`;
+  Object.assign(tip.style, { left: `${e.clientX - box.left + 12}px`, top: `${e.clientY - box.top + 12}px` });
+  tip.hidden = false;
+}
+
+// Click a link: type its new weight (as in TensorFlow Playground); Enter sets it, Escape cancels.
+function editLink(e) {
+  const hit = linkAt(e);
+  if (!hit) return;
+  const outputs = last.W[hit.l].shape[0];
+  if (hit.l === net.links.length - 1 && outputs > 1) return toast("The output node stands for every class: edit a hidden layer's link");
+  const editor = $("link-editor"), input = editor.querySelector("input"), box = $("net").getBoundingClientRect();
+  editor.querySelector("span").textContent = linkName(hit);
+  Object.assign(editor.style, { left: `${e.clientX - box.left + 8}px`, top: `${e.clientY - box.top + 8}px` });
+  editor.hidden = false;
+  input.value = hit.w.toFixed(4);
+  input.focus(); input.select();
+  input.onkeydown = (k) => {
+    if (k.key === "Escape") editor.hidden = true;
+    if (k.key !== "Enter") return;
+    const value = Number(input.value);
+    if (input.value.trim() === "" || !Number.isFinite(value)) return showError(`weight: expected a number (got ${input.value})`);
+    editor.hidden = true;
+    send({ type: "set_weight", layer: hit.l, source: hit.link.i, target: hit.l === net.links.length - 1 ? 0 : hit.link.j, value });
+  };
 }
 
 // ---------------------------------------------------------------------------- charts
@@ -555,31 +759,40 @@ function chart(canvas, series, opts = {}) {
     return;
   }
   if (opts.log) { lo = Math.log10(lo); hi = Math.log10(hi); }
-  if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
+  if (hi - lo < 1e-12 * Math.max(1, Math.abs(hi))) { // a constant: a small range around it
+    const d = opts.log ? 0.5 : Math.max(Math.abs(hi) * 0.1, 1e-6);
+    hi += d; lo -= d;
+  }
+  if (opts.percent) { lo = Math.max(lo, 0); hi = Math.min(hi, 1); }
+  if (opts.min !== undefined) lo = Math.max(lo, opts.min);
+  if (hi <= lo) hi = lo + (opts.percent ? 0.1 : 1e-6);
   const X = (i) => pad.l + (i / Math.max(1, n - 1)) * (w - pad.l - pad.r);
   const Y = (v) => { const u = opts.log ? Math.log10(v) : v; return pad.t + (1 - (u - lo) / (hi - lo)) * (h - pad.t - pad.b); };
   ctx.strokeStyle = "#e4e7ec"; ctx.fillStyle = "#667085"; ctx.font = "10px system-ui, sans-serif"; ctx.lineWidth = 1;
   for (let k = 0; k <= 3; k++) {
     const u = lo + ((hi - lo) * k) / 3, y = pad.t + (1 - k / 3) * (h - pad.t - pad.b);
     ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(w - pad.r, y); ctx.stroke();
-    const label = opts.log ? Number((10 ** u).toPrecision(2)).toString() : opts.percent ? `${Math.round(u * 100)}%` : Math.abs(u) < 10 ? u.toFixed(2) : u.toFixed(0);
+    const label = opts.log ? Number((10 ** u).toPrecision(2)).toString() : opts.percent ? `${+(u * 100).toFixed(digits(100 * (hi - lo) / 3))}%` : u.toFixed(digits((hi - lo) / 3));
     ctx.fillText(label, 2, y + 3);
   }
   const epochs = `${n} epoch${n === 1 ? "" : "s"}`;
   ctx.fillText(epochs, w - pad.r - ctx.measureText(epochs).width, h - 3);
+  // at most two points per pixel: 10,000 epochs draw as fast as 300
+  const stride = Math.max(1, Math.floor(n / (2 * (w - pad.l - pad.r)))), at = (i, len) => Math.min(i, len - 1);
   for (const s of series) {
     if (s.std) {
       ctx.fillStyle = s.color + "33";
       ctx.beginPath();
       let started = false;
-      for (let i = 0; i < s.mean.length; i++) if (finite(s.mean[i])) { const p = [X(i), Y(s.mean[i] + (s.std[i] || 0))]; started ? ctx.lineTo(...p) : ctx.moveTo(...p); started = true; }
-      for (let i = s.mean.length - 1; i >= 0; i--) if (finite(s.mean[i])) ctx.lineTo(X(i), Y(Math.max(s.mean[i] - (s.std[i] || 0), opts.log ? 1e-12 : -Infinity)));
+      for (let i = 0; i < s.mean.length; i += stride) if (finite(s.mean[i])) { const p = [X(i), Y(s.mean[i] + (s.std[i] || 0))]; started ? ctx.lineTo(...p) : ctx.moveTo(...p); started = true; }
+      for (let i = s.mean.length - 1; i >= 0; i -= stride) if (finite(s.mean[i])) ctx.lineTo(X(i), Y(Math.max(s.mean[i] - (s.std[i] || 0), opts.log ? 1e-12 : -Infinity)));
       ctx.fill();
     }
     ctx.strokeStyle = s.color; ctx.lineWidth = 1.6; ctx.setLineDash(s.dash ? [4, 3] : []);
     ctx.beginPath();
     let started = false;
-    for (let i = 0; i < s.mean.length; i++) {
+    for (let k = 0; k < s.mean.length + stride - 1; k += stride) {
+      const i = at(k, s.mean.length); // the last epoch always
       if (!finite(s.mean[i])) { started = false; continue; }
       started ? ctx.lineTo(X(i), Y(s.mean[i])) : ctx.moveTo(X(i), Y(s.mean[i]));
       started = true;
@@ -588,6 +801,9 @@ function chart(canvas, series, opts = {}) {
     ctx.setLineDash([]);
   }
 }
+
+// Decimals that tell ticks `step` apart: 0.004 apart → 3, 0.3 → 1, 3 → 0.
+function digits(step) { return Math.min(8, Math.max(0, Math.ceil(-Math.log10(step)))); }
 
 function drawCharts() {
   chart($("chart-loss"), [{ mean: curves.train_loss, color: SERIES[0] }, { mean: curves.val_loss, color: SERIES[1], dash: true }], { min: 0 });
@@ -601,6 +817,10 @@ function drawCharts() {
 
 // ---------------------------------------------------------------------------- compare mode
 
+// A comparison trains on the server beside the playground's session: the page stays live, and
+// Cancel (or closing the tab) stops it.
+let comparing = false;
+
 function runCompare() {
   hideError();
   send({ type: "compare", ...compareBody() });
@@ -608,7 +828,16 @@ function runCompare() {
 
 function onCompareStart(m) {
   compareRuns = m.settings.map((label) => ({ label, pending: true }));
+  comparing = true;
+  $("compare-cancel").hidden = false;
+  onCompareProgress(0);
   renderCompare();
+}
+
+function onCompareProgress(done) {
+  $("compare-progress").hidden = false;
+  $("compare-progress").value = done;
+  for (const el of document.querySelectorAll(".thumb.pending")) el.textContent = `training… ${Math.floor(100 * done)}%`;
 }
 
 function onCompareResult(m) {
@@ -616,6 +845,14 @@ function onCompareResult(m) {
     const i = compareRuns.findIndex((r) => r.label === s.label);
     if (i >= 0) compareRuns[i] = s;
   }
+  renderCompare();
+  if (compareRuns.every((s) => !s.pending)) onCompareEnd();
+}
+
+function onCompareEnd(why) {
+  comparing = false;
+  $("compare-cancel").hidden = $("compare-progress").hidden = true;
+  if (why) for (const s of compareRuns) if (s.pending) s.cancelled = true;
   renderCompare();
 }
 
@@ -629,7 +866,7 @@ function renderCompare() {
     card.style.borderTopColor = SERIES[k % SERIES.length];
     const pm = (b, pct) => b.mean[0] === null ? "–" : pct ? `${(100 * b.mean[0]).toFixed(1)} ± ${(100 * b.std[0]).toFixed(1)}%` : `${b.mean[0].toFixed(4)} ± ${b.std[0].toFixed(4)}`;
     card.innerHTML = s.pending
-      ? `<h3>${s.label}</h3><div class="thumb pending">training…</div>`
+      ? `<h3>${s.label}</h3><div class="thumb pending">${s.cancelled ? "cancelled" : `training… ${Math.floor(100 * $("compare-progress").value)}%`}</div>`
       : `<h3>${s.label}</h3><canvas class="thumb"></canvas>
          <dl><dt>val ${regression ? "MSE" : "loss"}</dt><dd>${pm(s.final.val_loss)}</dd>
          ${regression ? "" : `<dt>val acc</dt><dd>${pm(s.final.val_acc, true)}</dd>`}
@@ -659,7 +896,7 @@ function setMode(mode) {
   $("tab-play").classList.toggle("active", mode === "play");
   $("tab-compare").classList.toggle("active", mode === "compare");
   document.querySelector(".transport").classList.toggle("muted", mode !== "play");
-  if (playing) send({ type: "pause" });
+  if (playing) { send({ type: "pause" }); setPlaying(false); }
   redraw();
 }
 
@@ -713,9 +950,12 @@ const CHOICES = { "data.name": "datasets", "model.activation": "activations", "m
                   "optim.name": "optimizers", "optim.schedule.name": "schedules" };
 const CHOICE_LABELS = { blobs: "blobs (3 classes)", plane: "plane (regression)", csv: "uploaded CSV" };
 
+let NOISE = { classification: {}, regression: {} }; // each data set's default noise, from /api/options
+
 async function loadChoices() {
   const options = await (await fetch("/api/options")).json();
   REGRESSION_DATA = options.regression_datasets;
+  NOISE = options.noise;
   for (const [key, list] of Object.entries(CHOICES))
     $(key).replaceChildren(...options[list].map(v => new Option(CHOICE_LABELS[v] || v, v)));
 }
@@ -726,15 +966,17 @@ async function start() {
   bindControls();
   syncControls();
   $("train").onclick = () => {
-    if (last && last.status !== "training" && last.epoch > 0) send({ type: "reset" });
+    if (last && last.status !== "training" && last.epoch > 0) send({ type: "reset", seed: state.seed }); // again
     send({ type: "play" }); setPlaying(true);
   };
-  $("pause").onclick = () => send({ type: "pause" });
+  $("pause").onclick = () => { send({ type: "pause" }); setPlaying(false); };
   $("step").onclick = () => send({ type: "step" });
-  $("reset").onclick = () => send({ type: "reset" });
+  // New initial weights: the next seed, shown in the seed field and the link, so a shared link reproduces them.
+  $("reset").onclick = () => send({ type: "reset", seed: (Number(state.seed) + 1) % 2147483648 });
   $("tab-play").onclick = () => setMode("play");
   $("tab-compare").onclick = () => setMode("compare");
   $("compare-run").onclick = runCompare;
+  $("compare-cancel").onclick = () => send({ type: "compare_cancel" });
   $("share").onclick = () => copy(location.href, "Link copied: it opens this exact setup");
   $("export-toml").onclick = () => exportAs("toml");
   $("export-code").onclick = () => exportAs("python");
