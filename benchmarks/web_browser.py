@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import time
 
 from playwright.sync_api import sync_playwright
+from web_stream import playground_server  # benchmarks/, run as a script
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -36,12 +34,6 @@ window.__frames = [];
 const raf = window.requestAnimationFrame.bind(window);
 window.requestAnimationFrame = (f) => raf((t) => { const s = performance.now(); f(t); window.__frames.push(performance.now() - s); });
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def measure(browser, url: str, seconds: float) -> dict:
@@ -93,28 +85,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "trainlab", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            for name, hash_ in SETTINGS.items():
-                r = measure(browser, f"http://127.0.0.1:{port}/#{hash_}", args.seconds)
-                print(f"{name}:\n  {r['epochs_per_s']:,.1f} epochs/s, {r['drawn_per_s']:.1f} updates/s drawn, "
-                      f"{r['kib_per_update']:.0f} KiB per update; frame {r['frame_ms_mean']:.1f} ms "
-                      f"(p95 {r['frame_ms_p95']:.1f}); pause shown in {r['pause_page_ms']:.0f} ms, last update "
-                      f"{r['pause_server_ms']:.0f} ms after the click" + (f"; JS errors: {r['errors']}"
-                                                                            if r["errors"] else ""), flush=True)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(10)
-
+    with playground_server() as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for name, hash_ in SETTINGS.items():
+            r = measure(browser, f"http://127.0.0.1:{port}/#{hash_}", args.seconds)
+            print(f"{name}:\n  {r['epochs_per_s']:,.1f} epochs/s, {r['drawn_per_s']:.1f} updates/s drawn, "
+                  f"{r['kib_per_update']:.0f} KiB per update; frame {r['frame_ms_mean']:.1f} ms "
+                  f"(p95 {r['frame_ms_p95']:.1f}); pause shown in {r['pause_page_ms']:.0f} ms, last update "
+                  f"{r['pause_server_ms']:.0f} ms after the click" + (f"; JS errors: {r['errors']}"
+                                                                        if r["errors"] else ""), flush=True)
+        browser.close()
 
 if __name__ == "__main__":
     main()

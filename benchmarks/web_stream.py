@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from websockets.sync.client import connect
 
@@ -36,6 +38,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def playground_server() -> Iterator[int]:
+    """``trainlab serve`` on a free port of this machine, once it listens: its port."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "trainlab", "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def measure(port: int, config: dict, seconds: float) -> dict:
@@ -68,22 +87,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "trainlab", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+    with playground_server() as port:
         for name, config in SETTINGS.items():
             r = measure(port, config, args.seconds)
             print(f"{name}: {r['epochs_per_s']:,.1f} epochs/s ({r['steps_per_s']:,.0f} steps/s), "
                   f"{r['updates_per_s']:.1f} updates/s, {r['kib']:.0f} KiB per update; paused in {r['pause_ms']:.0f} ms",
                   flush=True)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

@@ -114,3 +114,16 @@ def lab(tmp_path_factory):
     with Store(out) as store:
         runs = store.runs()
     return out, runs, stdout
+
+
+# A config that trains in a moment, for the tests of what surrounds training.
+TINY = """
+name = "tiny"
+seeds = 2
+[data]
+n_samples = 120
+[train]
+epochs = 2
+"""
+# The environment of a `trainlab` subprocess: one torch thread (the test machine's cores are shared).
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}

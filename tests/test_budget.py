@@ -7,17 +7,9 @@ import pytest
 
 import trainlab.budget as budget
 import trainlab.runner  # noqa: F401  (imported here: the timings below are of the check, not of importing torch)
-from conftest import assert_bad_input
+from conftest import TINY, assert_bad_input
 from trainlab.config import config_from_dict
 
-TINY = """
-name = "tiny"
-seeds = 2
-[data]
-n_samples = 120
-[train]
-epochs = 2
-"""
 MILLION = TINY + "[grid]\n" + "".join(
     f'"{key}" = [{", ".join(str(v) for v in values)}]\n' for key, values in {
         "optim.lr": [0.01 * i for i in range(1, 11)],

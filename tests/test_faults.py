@@ -10,23 +10,13 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import ROOT, assert_bad_input
+from conftest import SUBPROCESS_ENV, TINY, assert_bad_input
 from trainlab.store import Store
-
-TINY = """
-name = "tiny"
-seeds = 2
-[data]
-n_samples = 120
-[train]
-epochs = 2
-"""
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
 
 
 def command(*args):
     return subprocess.run([sys.executable, "-m", "trainlab", *map(str, args)], capture_output=True, text=True,
-                          env=ENV)
+                          env=SUBPROCESS_ENV)
 
 
 def assert_one_line(p, *fragments):

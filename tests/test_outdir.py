@@ -1,26 +1,16 @@
 """The output directory: --force replaces only what trainlab made, one writer at a time, names that
 stay inside it, and --resume refuses data that changed."""
 
-import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, assert_bad_input
+from conftest import SUBPROCESS_ENV, TINY, assert_bad_input
 from trainlab.outdir import LOCK_NAME
 
-TINY = """
-name = "tiny"
-seeds = 1
-[data]
-n_samples = 120
-[train]
-epochs = 2
-"""
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
+ONE_SEED = TINY.replace("seeds = 2", "seeds = 1")  # one run: the reference engine
 
 
 def listing(path):
@@ -33,7 +23,7 @@ def test_force_refuses_a_directory_trainlab_did_not_make_and_touches_nothing(cli
     (work / "README.md").write_text("mine")
     (work / "src" / "code.py").write_text("x = 1")
     before = listing(work)
-    r = cli("run", write_config(TINY), "--out", work, "--force")
+    r = cli("run", write_config(ONE_SEED), "--out", work, "--force")
     assert_bad_input(r, f"--out {work} --force", "trainlab did not make", "README.md", "src/")
     assert listing(work) == before
     assert (work / "README.md").read_text() == "mine"
@@ -41,7 +31,7 @@ def test_force_refuses_a_directory_trainlab_did_not_make_and_touches_nothing(cli
 
 def test_force_removes_only_trainlabs_own_files(cli, write_config, tmp_path):
     out = tmp_path / "o"
-    config = write_config(TINY)
+    config = write_config(ONE_SEED)
     assert cli("run", config, "--out", out).code == 0
     (out / "notes.txt").write_text("keep me")
     (out / "old-loss.png").write_bytes(b"a figure of the earlier run")
@@ -56,16 +46,16 @@ def test_force_removes_only_trainlabs_own_files(cli, write_config, tmp_path):
 def test_force_replaces_an_empty_directory(cli, write_config, tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
-    assert cli("run", write_config(TINY), "--out", out, "--force").code == 0
+    assert cli("run", write_config(ONE_SEED), "--out", out, "--force").code == 0
     assert (out / "runs.sqlite").exists()
 
 
 def test_a_second_writer_is_refused_at_once_and_the_first_finishes(write_config, tmp_path):
     out = tmp_path / "o"
-    config = write_config(TINY.replace("epochs = 2", "epochs = 400").replace("seeds = 1", "seeds = 4"))
+    config = write_config(TINY.replace("epochs = 2", "epochs = 400").replace("seeds = 2", "seeds = 4"))
     first = subprocess.Popen([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(out),
                               "--engine", "reference"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=ENV)
+                             env=SUBPROCESS_ENV)
     deadline = time.monotonic() + 60
     while not (out / LOCK_NAME).exists():
         assert first.poll() is None, first.communicate()
@@ -73,7 +63,7 @@ def test_a_second_writer_is_refused_at_once_and_the_first_finishes(write_config,
         time.sleep(0.02)
     started = time.monotonic()
     second = subprocess.run([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(out), "--resume"],
-                            capture_output=True, text=True, env=ENV)
+                            capture_output=True, text=True, env=SUBPROCESS_ENV)
     lines = second.stderr.strip().splitlines()
     assert second.returncode == 2 and len(lines) == 1, second.stderr
     assert f"--out {out} is in use by pid {first.pid}" in lines[0]
@@ -87,7 +77,7 @@ def test_a_second_writer_is_refused_at_once_and_the_first_finishes(write_config,
 
 def test_the_stale_lock_of_a_dead_process_is_taken_over(cli, write_config, tmp_path):
     out = tmp_path / "o"
-    config = write_config(TINY)
+    config = write_config(ONE_SEED)
     assert cli("run", config, "--out", out, "--set", "train.epochs=1").code == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -100,14 +90,14 @@ def test_the_stale_lock_of_a_dead_process_is_taken_over(cli, write_config, tmp_p
 @pytest.mark.parametrize("name", ["moons/v2", "../../x", "", ".hidden", "a" * 65, "two words"])
 @pytest.mark.parametrize("key", ["name", "experiment"])
 def test_names_that_are_not_safe_file_names_are_refused(cli, write_config, tmp_path, key, name):
-    r = cli("run", write_config(TINY), "--out", tmp_path / "o", "--set", f"{key}={name!r}")
+    r = cli("run", write_config(ONE_SEED), "--out", tmp_path / "o", "--set", f"{key}={name!r}")
     assert_bad_input(r, f"{key}:", "letters, digits")
     assert not (tmp_path / "o").exists()
     assert listing(tmp_path) == ["exp.toml"]
 
 
 def test_a_safe_name_names_the_files(cli, write_config, tmp_path):
-    r = cli("run", write_config(TINY), "--out", tmp_path / "o", "--set", "name='moons-v2.1_b'")
+    r = cli("run", write_config(ONE_SEED), "--out", tmp_path / "o", "--set", "name='moons-v2.1_b'")
     assert r.code == 0, r.err
     assert (tmp_path / "o" / "moons-v2.1_b-loss.png").exists()
 
@@ -146,7 +136,7 @@ def test_resume_refuses_when_the_csv_data_changed(cli, write_config, tmp_path):
 def test_a_store_without_fingerprints_resumes_and_records_one(cli, write_config, tmp_path):
     import sqlite3
 
-    config = write_config(TINY)
+    config = write_config(ONE_SEED)
     out = tmp_path / "o"
     assert cli("run", config, "--out", out).code == 0
     db = sqlite3.connect(out / "runs.sqlite")
