@@ -330,7 +330,7 @@ def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(mo
     slices = []
     real = loop.train_slice
     monkeypatch.setattr(loop, "train_slice", lambda setup, sl, *a: (slices.append(len(sl)), real(setup, sl, *a))[1])
-    monkeypatch.setattr(loop, "SPLIT_WORK", 1)
+    monkeypatch.setattr(loop, "PARALLEL_EPOCH_WORK", 1)
     two = train_population(specs, data, workers=2)
     assert slices == [5, 5]  # 10 models in two slices, one per thread
     np.testing.assert_array_equal(one.history, two.history)

@@ -51,9 +51,12 @@ EVAL_ELEMENTS = 1 << 18
 # under this: about a second on one core with the C kernel (2-2.5e10 a second), so that finished
 # runs reach the store often; the torch code, ~4x slower, gets a quarter of it.
 SLICE_WORK = 2e10
-# A population too small to give every core a slice of the sizes above is cut into one slice per
-# core when its work is at least this (below it the split does not pay).
-SPLIT_WORK = 2e8
+# Slices train on several threads only when each epoch of a slice is at least this much work (about
+# a millisecond in C): below it the Python between the kernel's calls, which holds the GIL, is most
+# of the time, and threads taking turns at the GIL were twice as slow as one (xor_sgd_vs_adam's
+# populations of 20 models × 10,000 epochs: 10.9 s in four slices on two threads, 5.2 s in two
+# slices on one). A population too small to give every thread a slice is then cut into one each.
+PARALLEL_EPOCH_WORK = 2e7
 
 
 def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
@@ -69,14 +72,16 @@ def model_work(sizes: list[int], epochs: int, n_train: int, n_eval: int) -> floa
 
 
 def cut_into_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int, n_eval: int,
-                    cores: int, in_c: bool) -> int:
-    """Models per slice for a population of ``k``: cache-sized, about a second of work, and at
-    least one slice per core when there is enough work to share."""
+                    cores: int, in_c: bool) -> tuple[int, int]:
+    """Models per slice for a population of ``k`` (cache-sized, about a second of work), and the
+    threads to train them on: one per core when a slice's epochs are long enough to share."""
     work = model_work(sizes, epochs, n_train, n_eval)
     size = min(slice_size(sizes, batch, k), max(1, int(SLICE_WORK / (1 if in_c else 4) // work)))
-    if k < size * cores and k * work >= SPLIT_WORK:
+    if not in_c or min(size, k) * work / epochs < PARALLEL_EPOCH_WORK:
+        return size, 1
+    if k < size * cores:
         size = math.ceil(k / cores)
-    return size
+    return size, cores
 
 
 def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
@@ -94,8 +99,8 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     """Train every spec (all of one shape, one optimizer kind); each time a slice finishes, yield
     the population's results (a RunBatch in spec order) and the indices of the runs it finished.
 
-    ``workers`` threads (default: torch's thread count, i.e. the cores; one without the C kernel,
-    whose torch code holds the GIL between its many small ops) train slices side by side.
+    ``workers`` threads (default: torch's thread count, i.e. the cores, when the slices' work is in
+    C rather than in Python, see ``cut_into_slices``) train slices side by side.
     ``progress(runs)`` is called after each epoch of a slice with the fraction of runs it advanced.
     Closing the generator early (an error, Ctrl-C) stops the slices in training at their next epoch.
     """
@@ -106,9 +111,12 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     n = len(data.X_train)
     batch_size = min(cfg.train.batch_size or n, n)
     setup = Setup(net, data, batch_size)
-    cores = (workers or torch.get_num_threads()) if setup.kernel else 1
-    size = slice_models or cut_into_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
-                                           in_c=setup.kernel is not None)
+    cores = workers or torch.get_num_threads()
+    if slice_models:
+        size, cores = slice_models, cores if setup.kernel else 1
+    else:
+        size, cores = cut_into_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
+                                      in_c=setup.kernel is not None)
     history = np.full((k, epochs, len(HISTORY_COLUMNS)), np.nan)
     params = np.zeros((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32)
     batch = RunBatch(specs, history, params, net.state_dict, has_test=data.X_test is not None)
