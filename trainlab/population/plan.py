@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from trainlab.budget import total_memory
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset
 from trainlab.errors import BadInput
@@ -104,17 +105,9 @@ def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     return workers * (models * per_model + 16 * SLICE_ELEMENTS * itemsize)  # activations: 8 of the widest
 
 
-def default_max_memory() -> int:
-    """A quarter of the machine's memory."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 4 << 30
-
-
 def plan(specs: list[RunSpec], data_for, max_memory: int | None = None) -> list[Chunk]:
     """Group ``specs`` into populations of at most the size that fits ``max_memory`` bytes."""
-    budget = max_memory or default_max_memory()
+    budget = max_memory or total_memory() // 4
     groups: dict[tuple, list[RunSpec]] = {}
     chunks = []
     keys: dict[int, tuple | None] = {}  # the seeds of a grid point share its config object
