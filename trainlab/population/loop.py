@@ -151,7 +151,8 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
 
 
 class Setup:
-    """What every slice of a population shares: the net, the data as tensors, scratch buffers."""
+    """What every slice of a population shares: the net, the data as tensors, the C kernel (each
+    slice trains with a copy that has scratch buffers of its own, ``own_buffers``)."""
 
     def __init__(self, net: Net, data: Dataset, batch_size: int):
         dtype = net.dtype
@@ -170,12 +171,11 @@ class Setup:
         if data.X_test is not None:
             X_test = torch.tensor(data.X_test, dtype=dtype)
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
-        self.kernel = compiled(net)
-        self.own_buffers()
+        self.kernel = compiled(net)  # the library; each slice gets its CompiledNet from own_buffers
 
     def own_buffers(self) -> Setup:
-        """Scratch buffers and the net's cache of views of its own (a slice's thread writes into
-        them); the data is shared."""
+        """Scratch buffers and the net's cache of views of its own, for the slice whose thread
+        trains with this copy (``copy.copy(setup).own_buffers()``); the data is shared."""
         self.net = copy.copy(self.net)  # without the views it cached (Net.__getstate__)
         self.ws = Workspace(self.net.dtype)
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
