@@ -82,7 +82,10 @@ def test_train_watch_the_boundary_change_then_compare(server, browser):
                            timeout=60_000)
     page.get_by_test_id("pause").click()
     page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
-    stopped = epoch(page)
+    stopped = None
+    while stopped != epoch(page):  # the page shows the pause at once; an update already sent may still land
+        stopped = epoch(page)
+        page.wait_for_timeout(300)
     assert stopped > 100
     after = page.eval_on_selector("[data-testid=boundary]", "c => c.toDataURL()")
     assert after != before, "the decision boundary did not change while training"
