@@ -35,3 +35,23 @@ def test_report_on_a_bad_directory_is_one_line_and_exit_2(cli, tmp_path):
     (tmp_path / "runs.sqlite").write_text("not a database at all")
     assert_bad_input(cli("report", tmp_path), "runs.sqlite", "not a trainlab run store")
     assert (tmp_path / "runs.sqlite").read_text() == "not a database at all"
+
+
+def tick_labels(lo, hi):
+    from trainlab.plots import plain_log_ticks, plt
+
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    ax.set_ylim(lo, hi)
+    plain_log_ticks(ax.yaxis)
+    fig.canvas.draw()
+    shown = [(tick.get_loc(), tick.label1.get_text())
+             for tick in ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()]
+    plt.close(fig)
+    return sorted((text for loc, text in shown if text and lo <= loc <= hi), key=float)
+
+
+def test_log_axes_are_labelled_in_plain_numbers_without_crowding():
+    assert tick_labels(0.15, 19) == ["0.2", "0.5", "1", "2", "5", "10"]  # two decades: 1, 2, 5
+    assert tick_labels(1e-4, 10) == ["0.0001", "0.001", "0.01", "0.1", "1", "10"]  # powers of ten only
+    assert len(tick_labels(0.3, 0.9)) >= 5  # within a decade every tick, else too few to read

@@ -208,10 +208,22 @@ def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[
     return ax
 
 
+class PlainLogFormatter(matplotlib.ticker.Formatter):
+    """0.2, 0.5, 1 rather than 2×10⁻¹ on a log axis, easier to read for a student; between the
+    powers of ten only as many labels as fit: 2 and 5 on an axis of two decades or less, every
+    tick on one of about half a decade."""
+
+    def __call__(self, x, pos=None):
+        lo, hi = sorted(self.axis.get_view_interval())
+        decades = math.log10(hi / lo) if lo > 0 else math.inf
+        leading = round(x / 10 ** math.floor(math.log10(x) + 1e-9), 6) if x > 0 else 0
+        shown = leading == 1 or (decades <= 2.2 and leading in (2, 5)) or decades <= 0.6
+        return f"{x:g}" if shown else ""
+
+
 def plain_log_ticks(axis) -> None:
-    """0.2, 0.5, 1 rather than 2×10⁻¹ on a log axis: easier to read for a student."""
-    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter())
 
 
 def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, list[str] | None]:
@@ -243,6 +255,7 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
     for ax in axes:
         if epochs >= 1000:  # long runs: the early epochs are where the settings part ways
             ax.set_xscale("log")
+            plain_log_ticks(ax.xaxis)
         if log_y:
             ax.set_yscale("log")
             plain_log_ticks(ax.yaxis)
@@ -251,10 +264,11 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
         axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
     axes[1].set_ylabel("")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.99, 0.5), fontsize=9, frameon=False,
-               title="setting (seeds)", title_fontsize=9)
+    legend = fig.legend(handles, labels, loc="center right", fontsize=9, frameon=False,
+                        title="setting (seeds)", title_fontsize=9)
     fig.suptitle(f"{experiment}: loss per epoch, mean ± 1 std over seeds", fontsize=11)
-    fig.tight_layout()
+    legend_width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+    fig.tight_layout(rect=(0, 0, 1 - legend_width, 1))
     return fig
 
 
@@ -327,6 +341,7 @@ def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[st
     for color, (lr, labels) in zip(setting_colors(len(schedules)), schedules.items()):
         ax.plot(np.arange(1, len(lr) + 1), lr, color=color, lw=2, label="\n".join(labels))
     ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate (log scale)")
     ax.set_title(f"{experiment}: learning-rate history", fontsize=11)
@@ -366,7 +381,7 @@ def figure_drawers(
 
 def png_bytes(fig: plt.Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
 
