@@ -26,11 +26,6 @@ from trainlab.config import DATASETS, DataConfig, apply_overrides, config_from_d
 from trainlab.errors import BadInput
 from trainlab.imports import gc_paused
 
-try:  # Typer ≥ 0.24 carries its own copy of Click
-    from typer._click import exceptions as click_errors
-except ImportError:  # pragma: no cover
-    from click import exceptions as click_errors
-
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -485,8 +480,9 @@ def main(argv: list[str] | None = None) -> None:
     except BadInput as e:
         err_console.print(f"trainlab: error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except click_errors.UsageError as e:
-        sub = e.ctx.info_name if e.ctx is not None and e.ctx.parent is not None else None
+    except typer.TyperException as e:  # a usage error of Typer's own copy of Click: bad option or value
+        ctx = getattr(e, "ctx", None)
+        sub = ctx.info_name if ctx is not None and ctx.parent is not None else None
         hint = f" (see trainlab {sub} --help)" if sub else " (see trainlab --help)"
         err_console.print(f"trainlab: error: {e.format_message()}{hint}", highlight=False, markup=False,
                           soft_wrap=True)
@@ -498,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     except sqlite3.Error as e:
         err_console.print(f"trainlab: error: run store: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Abort:  # Typer ≥ 0.24 defines these itself (typer._click.exceptions has none)
+    except typer.Abort:
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from trainlab import rng
 from trainlab.config import RunConfig
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
@@ -60,10 +61,11 @@ def lr_range_test(
 
     growth = (lr_max / lr_min) ** (1 / (steps - 1))
     lrs, losses, average, best = [], [], 0.0, math.inf
-    order, at = torch.randperm(n, generator=generator), 0
+    epoch, order, at = 1, torch.from_numpy(rng.permutation(seed, 1, n)), 0
     for step in range(steps):
-        if at >= n:  # a new epoch: a new order, as the training loop would draw
-            order, at = torch.randperm(n, generator=generator), 0
+        if at >= n:  # a new epoch: the order the training loop would draw for it
+            epoch += 1
+            order, at = torch.from_numpy(rng.permutation(seed, epoch, n)), 0
         batch = order[at : at + batch_size]
         at += batch_size
         lr = lr_min * growth**step
