@@ -173,10 +173,12 @@ class Training:
         """The epoch's minibatches of the training split, in the run's order for this epoch (``rng``)."""
         n = len(self.X_train)
         batch_size = self.cfg.train.batch_size or n
-        order = torch.from_numpy(rng.permutation(self.seed, self.epoch, n)) if batch_size < n else torch.arange(n)
+        X, y = self.X_train, self.y_train
+        if batch_size < n:  # shuffled once, then sliced: a slice is a view, where indexing copies
+            order = torch.from_numpy(rng.permutation(self.seed, self.epoch, n))
+            X, y = X[order], y[order]
         for start in range(0, n, batch_size):
-            batch = order[start : start + batch_size]
-            yield self.X_train[batch], self.y_train[batch]
+            yield X[start : start + batch_size], y[start : start + batch_size]
 
     def result(self, spec: RunSpec | None = None) -> RunResult:
         """The finished run (restoring the best weights if early stopping says so)."""
