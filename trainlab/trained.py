@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -149,18 +150,14 @@ class Model:
         if metadata.get("format") != FORMAT:
             raise BadInput(f"{path}: a safetensors file, but not a trainlab model (its metadata has no "
                            f"format = {FORMAT!r}); write one with trainlab export-model or Model.save")
-        import tomllib
-
-        try:
-            config = config_from_dict(tomllib.loads(metadata["config"]), source=f"{path} (config)")
-            inputs = json.loads(metadata["inputs"])
+        try:  # TOML's and JSON's decoding errors are ValueErrors
+            raw_config, inputs = tomllib.loads(metadata["config"]), json.loads(metadata["inputs"])
             columns, features, scale = inputs["columns"], inputs["features"], inputs["scale"]
-            a, b = (np.asarray(inputs[k], dtype=np.float64) for k in SCALER_NUMBERS[scale]) if scale != "none" else (
-                None, None)
-        except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
-            if isinstance(e, BadInput):
-                raise
+            a, b = ((np.asarray(inputs[k], dtype=np.float64) for k in SCALER_NUMBERS[scale]) if scale != "none"
+                    else (None, None))
+        except (KeyError, TypeError, ValueError) as e:
             raise BadInput(f"{path}: the trainlab metadata is damaged ({type(e).__name__}: {e})") from None
+        config = config_from_dict(raw_config, source=f"{path} (config)")
         prepare = Inputs([feature_function(f, columns) for f in features], scale, a, b)
         try:
             return cls(config, params, columns, features, prepare, metadata.get("run_id") or None)
