@@ -24,6 +24,9 @@ CLASSIFIER = {"name": "clf", "seeds": 2,
               "data": {"n_samples": 240, "features": FEATURES, "split": [0.6, 0.2, 0.2]},
               "model": {"hidden": [16]}, "optim": {"name": "adam", "lr": 0.02}, "train": {"epochs": 15},
               "grid": {"model.activation": ["tanh", "relu"]}}
+# The same with early stopping: each run keeps the weights of its best epoch, and its final metrics are that epoch's.
+STOPPED = {**CLASSIFIER, "name": "stopped",
+           "train": {"epochs": 40, "early_stopping": {"patience": 3, "min_delta": 0.01}}}
 REGRESSOR = {"name": "reg", "data": {"name": "plane", "task": "regression", "n_samples": 200},
              "model": {"hidden": [8]}, "optim": {"name": "adam", "lr": 0.02}, "train": {"epochs": 30}}
 
@@ -36,6 +39,13 @@ def clf(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def stopped(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "stopped"
+    results = tl.run(config_from_dict(STOPPED), out=out, plots=False)
+    return out, results.runs()
+
+
+@pytest.fixture(scope="module")
 def reg(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "reg"
     results = tl.run(config_from_dict(REGRESSOR), out=out, plots=False)
@@ -43,12 +53,15 @@ def reg(tmp_path_factory):
 
 
 def run_data(run):
-    """The data set a stored run of CLASSIFIER trained on, made afresh from its config."""
+    """The data set a stored run of CLASSIFIER or STOPPED trained on, made afresh from its config."""
     return tl.make_dataset(with_values(config_from_dict(CLASSIFIER), run["grid"], "test").data)
 
 
-def test_a_saved_model_predicts_in_a_fresh_process_exactly_what_the_run_scored(clf, tmp_path):
-    out, runs = clf
+@pytest.mark.parametrize("stored", ["clf", "stopped"])
+def test_a_saved_model_predicts_in_a_fresh_process_exactly_what_the_run_scored(stored, request, tmp_path):
+    out, runs = request.getfixturevalue(stored)
+    if stored == "stopped":
+        assert {r["status"] for r in runs} == {"early_stopped"}
     files, points = {}, {}
     for i, r in enumerate(runs):
         files[r["run_id"]] = str(tl.load_model(out, r["run_id"]).save(tmp_path / f"m{i}.safetensors"))
@@ -221,6 +234,11 @@ def test_cli_predict_and_export_model(clf, cli, tmp_path):
     assert tl.Model.load(model_file).run_id == best.run_id
     by_best = read_table(cli("predict", out, "--best", "--input", points).out)
     assert [int(row["pred"]) for row in by_best] == best.predict(data.raw_val).tolist()
+
+
+def test_list_mentions_predict_and_export_model(cli):
+    r = cli("list")
+    assert r.code == 0 and "trainlab predict DIR --run RUN_ID" in r.out and "trainlab export-model" in r.out
 
 
 def test_cli_predict_regression_writes_values(reg, cli, tmp_path):

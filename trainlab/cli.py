@@ -309,8 +309,9 @@ def predict(
         from trainlab.trained import Model, load_model, predict_csv, write_file
 
     if source.is_file():
-        if run or best:
-            raise BadInput(f"{source} is a model file: --run and --best pick a run of an output directory")
+        if run or best or experiment:
+            raise BadInput(f"{source} is a model file: --run, --best and --experiment pick a run of an output "
+                           "directory")
         model = Model.load(source)
     elif source.is_dir():
         if (run is None) == (not best):
