@@ -286,7 +286,6 @@ def data(
 
 # ---------------------------------------------------------------------------- predict, export-model
 
-SourceArgument = Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")]
 RunOption = Annotated[Optional[str], typer.Option("--run", help="The run's id (runs.csv's run_id column).")]
 BestOption = Annotated[bool, typer.Option("--best", help="The run the findings rank best (instead of --run).")]
 ExperimentOption = Annotated[Optional[str], typer.Option(
@@ -306,7 +305,7 @@ def predict(
 ) -> None:
     """Predict the points of a CSV with a trained model: its rows, plus pred (and p_<class> per class)."""
     with libraries_loading():
-        from trainlab.trained import Model, load_model, predict_csv, write_file
+        from trainlab.trained import Model, predict_csv, write_file
 
     if source.is_file():
         if run or best or experiment:
@@ -314,9 +313,7 @@ def predict(
                            "directory")
         model = Model.load(source)
     elif source.is_dir():
-        if (run is None) == (not best):
-            raise BadInput(f"predict {source}: choose the run with --run RUN_ID or --best")
-        model = load_model(source, run, best=best, experiment=experiment)
+        model = _stored_model("predict", source, run, best, experiment)
     else:
         raise BadInput(f"{source}: no such output directory or model file")
     table = predict_csv(model, input_)
@@ -329,23 +326,28 @@ def predict(
 
 @app.command("export-model")
 def export_model(
-    source: SourceArgument,
+    source: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
     out: Annotated[Path, typer.Option(help="The model file to write (safetensors), e.g. model.safetensors.")],
     run: RunOption = None,
     best: BestOption = False,
     experiment: ExperimentOption = None,
 ) -> None:
     """Write a stored run's model as one safetensors file: weights, config, input scaling."""
+    if source.is_file():
+        raise BadInput(f"{source} is a file; export-model reads an output directory of trainlab run or lab")
+    model = _stored_model("export-model", source, run, best, experiment)
+    model.save(out)
+    out_console.print(f"Wrote {model.run_id} to {out}: {model!r}", highlight=False, soft_wrap=True)
+
+
+def _stored_model(command: str, directory: Path, run: str | None, best: bool, experiment: str | None):
+    """The model of the run that --run or --best names in an output directory."""
     with libraries_loading():
         from trainlab.trained import load_model
 
-    if source.is_file():
-        raise BadInput(f"{source} is a file; export-model reads an output directory of trainlab run or lab")
     if (run is None) == (not best):
-        raise BadInput(f"export-model {source}: choose the run with --run RUN_ID or --best")
-    model = load_model(source, run, best=best, experiment=experiment)
-    model.save(out)
-    out_console.print(f"Wrote {model.run_id} to {out}: {model!r}", highlight=False, soft_wrap=True)
+        raise BadInput(f"{command} {directory}: choose the run with --run RUN_ID or --best")
+    return load_model(directory, run, best=best, experiment=experiment)
 
 
 # ---------------------------------------------------------------------------- bench

@@ -230,7 +230,7 @@ def best_run(runs: list[dict[str, Any]], experiment: str | None, out_dir: Path) 
     if experiment is None:
         if len(names) > 1:
             raise BadInput(f"{out_dir} holds {len(names)} experiments ({', '.join(names)}), each judged on its own "
-                           "metric: name the one to pick the best run of (--experiment NAME)")
+                           "metric: name the one to pick from (--experiment NAME; in Python experiment=NAME)")
         experiment = names[0]
     elif experiment not in names:
         raise BadInput(f"{out_dir}: no experiment {experiment!r} (found: {', '.join(names)})")
