@@ -124,6 +124,18 @@ def test_the_model_file_is_safetensors_with_the_weights_config_and_scaler(clf, t
     assert metadata["run_id"] == r["run_id"]
 
 
+def test_save_writes_the_networks_weights_as_they_are_now(clf, tmp_path):
+    """A PyTorch user may go on training ``model.network``: what is saved is what it predicts."""
+    model = tl.load_model(clf[0], best=True)
+    with torch.no_grad():
+        model.network[-1].weight.zero_()
+        model.network[-1].bias.copy_(torch.tensor([1.0, 0.0]))  # class 0, whatever the point
+    points = np.random.default_rng(0).uniform(-2, 2, size=(50, 2))
+    assert (model.predict(points) == 0).all()
+    loaded = tl.Model.load(model.save(tmp_path / "tuned.safetensors"))
+    assert np.array_equal(loaded.predict_proba(points), model.predict_proba(points))
+
+
 def test_regression_model_predicts_values_and_scores_r2(reg, tmp_path):
     from sklearn.metrics import r2_score
 

@@ -42,12 +42,13 @@ class Model:
 
     ``X`` is rows of the data's raw columns (``model.columns``; a numpy array or a list of rows): the
     model computes its features and scales them as in training, in the run's dtype.
-    ``network`` is the PyTorch module itself (eval mode), taking scaled features.
+    ``network`` is the PyTorch module itself (eval mode), taking scaled features; ``save`` writes its
+    weights as they are then.
     """
 
     def __init__(self, config: RunConfig, params: dict[str, np.ndarray], columns: list[str], features: list[str],
                  inputs: Inputs, run_id: str | None = None):
-        self.config, self.params, self.run_id = config, params, run_id
+        self.config, self.run_id = config, run_id
         self.columns, self.features, self.inputs = list(columns), list(features), inputs
         self.dtype = DTYPES[config.train.dtype]
         self.network = model_from_params(config.model, params, dtype=self.dtype)
@@ -128,7 +129,7 @@ class Model:
             "inputs": json.dumps({"columns": self.columns, "features": self.features,
                                   "scale": self.inputs.scale, **scaler}),
         }
-        tensors = {name: np.ascontiguousarray(w) for name, w in self.params.items()}
+        tensors = {name: w.detach().contiguous().numpy() for name, w in self.network.state_dict().items()}
         return write_file(path, save(tensors, metadata))
 
     @classmethod
