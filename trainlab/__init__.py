@@ -5,6 +5,7 @@
     result = tl.train(cfg, seed=0)          # one run, the reference engine
     results = tl.run(cfg, out="runs/moons") # every grid point × seed, stored and plotted
     cfg = tl.experiment("activations")      # a built-in lab experiment
+    model = tl.load_model("runs/moons", best=True)   # a stored run to use: model.predict(X), .save(path)
 """
 
 import importlib
@@ -43,6 +44,8 @@ _EXPORTS = {
     "mean_ci": ("trainlab.stats", "mean_ci"),
     "welch_p": ("trainlab.stats", "welch_p"),
     "train": ("trainlab.api", "train"),
+    "Model": ("trainlab.trained", "Model"),
+    "load_model": ("trainlab.trained", "load_model"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -247,6 +247,11 @@ def list_() -> None:
     out_console.print("[bold]Experiments[/] (trainlab lab NAME):")
     for name, description in experiments.describe().items():
         out_console.print(f"  {name:<22} {description}")
+    out_console.print("\n[bold]Trained models[/] (any run stored in an output directory):", highlight=False)
+    for command, what in (("trainlab predict DIR --run RUN_ID --input points.csv", "predictions, as CSV"),
+                          ("trainlab export-model DIR --best --out model.safetensors", "one file to keep"),
+                          ("trainlab predict model.safetensors --input points.csv", "predict from that file")):
+        out_console.print(f"  {command:<57} {what}", highlight=False, markup=False)
     out_console.print("\n[bold]Data sets[/] (data.name):")
     for name in DATASETS:
         out_console.print(f"  {name}")
@@ -272,6 +277,72 @@ def data(
     except OSError as e:
         raise BadInput(f"--out {out}: cannot write the CSV ({e.strerror})") from None
     out_console.print(f"Wrote {len(y)} rows of {cfg.name} to {out}")
+
+
+# ---------------------------------------------------------------------------- predict, export-model
+
+RunOption = Annotated[Optional[str], typer.Option("--run", help="The run's id (runs.csv's run_id column).")]
+BestOption = Annotated[bool, typer.Option("--best", help="The run the findings rank best (instead of --run).")]
+ExperimentOption = Annotated[Optional[str], typer.Option(
+    help="With --best in a directory of several experiments: the one to pick from.")]
+
+
+@app.command()
+def predict(
+    source: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab, or a model file "
+                                                "written by export-model.")],
+    input_: Annotated[Path, typer.Option("--input", help="CSV of points with the model's input columns "
+                                                         "(other columns are kept).")],
+    run: RunOption = None,
+    best: BestOption = False,
+    experiment: ExperimentOption = None,
+    out: Annotated[Optional[Path], typer.Option(help="CSV to write (default: standard output).")] = None,
+) -> None:
+    """Predict the points of a CSV with a trained model: its rows, plus pred (and p_<class> per class)."""
+    with libraries_loading():
+        from trainlab.trained import Model, predict_csv, write_file
+
+    if source.is_file():
+        if run or best or experiment:
+            raise BadInput(f"{source} is a model file: --run, --best and --experiment pick a run of an output "
+                           "directory")
+        model = Model.load(source)
+    elif source.is_dir():
+        model = _stored_model("predict", source, run, best, experiment)
+    else:
+        raise BadInput(f"{source}: no such output directory or model file")
+    table = predict_csv(model, input_)
+    if out is None:
+        sys.stdout.write(table)
+        return
+    write_file(out, table.encode())
+    out_console.print(f"Wrote the predictions of {model.run_id or source} to {out}", highlight=False, soft_wrap=True)
+
+
+@app.command("export-model")
+def export_model(
+    source: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    out: Annotated[Path, typer.Option(help="The model file to write (safetensors), e.g. model.safetensors.")],
+    run: RunOption = None,
+    best: BestOption = False,
+    experiment: ExperimentOption = None,
+) -> None:
+    """Write a stored run's model as one safetensors file: weights, config, input scaling."""
+    if source.is_file():
+        raise BadInput(f"{source} is a file; export-model reads an output directory of trainlab run or lab")
+    model = _stored_model("export-model", source, run, best, experiment)
+    model.save(out)
+    out_console.print(f"Wrote {model.run_id} to {out}: {model!r}", highlight=False, soft_wrap=True)
+
+
+def _stored_model(command: str, directory: Path, run: str | None, best: bool, experiment: str | None):
+    """The model of the run that --run or --best names in an output directory."""
+    with libraries_loading():
+        from trainlab.trained import load_model
+
+    if (run is None) == (not best):
+        raise BadInput(f"{command} {directory}: choose the run with --run RUN_ID or --best")
+    return load_model(directory, run, best=best, experiment=experiment)
 
 
 # ---------------------------------------------------------------------------- bench
