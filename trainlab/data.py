@@ -143,6 +143,34 @@ def column_names(cfg: DataConfig) -> list[str]:
     return load_fixed(cfg.name)[2] if cfg.name in FIXED else ["x1", "x2"]
 
 
+GENERATED_ABOUT = {
+    "moons": "two interleaved half circles",
+    "circles": "a circle inside a ring",
+    "xor": "class = whether x1 and x2 have different signs",
+    "spiral": "interleaved spiral arms",
+    "blobs": "Gaussian clusters",
+    "gaussian": "two Gaussian clouds (regression: two bumps)",
+    "plane": "target (x1 + x2) / 2",
+    "function": "above or below x2 = f(x1), data.function: " + ", ".join(FUNCTIONS),
+}
+
+
+def describe(name: str) -> str:
+    """A data set's size, inputs and classes, and what it is, in a line (``trainlab list``)."""
+    if name in FIXED:
+        d = FIXED[name]
+        return f"{d.rows} rows, {d.inputs} inputs, {d.classes} classes: {d.about}"
+    if name == "csv":
+        return "your CSV file (data.path): numeric columns and a target (data.target, default y)"
+    if name == "plane":
+        classes = "regression"
+    elif name in DEFAULT_CLASSES:
+        classes = f"{DEFAULT_CLASSES[name]} classes (data.n_classes)"
+    else:
+        classes = "2 classes" + (" or regression" if name in DEFAULT_REGRESSION_NOISE else "")
+    return f"n_samples rows, 2 inputs, {classes}: {GENERATED_ABOUT[name]}"
+
+
 @functools.cache
 def load_fixed(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """A data set scikit-learn ships: points, labels, column names (identifiers such as

@@ -139,7 +139,7 @@ class Results:
         with Store(self.out_dir) as store:
             drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),
                                      self.config(experiment), self.data_for)
-            return {kind: draw(store.params) for kind, draw in drawers.items()}
+            return {kind: draw(store) for kind, draw in drawers.items()}
 
     def history(self, run_id: str) -> dict[str, Any]:
         with Store(self.out_dir) as store:
