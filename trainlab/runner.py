@@ -145,6 +145,12 @@ class Results:
         with Store(self.out_dir) as store:
             return store.history(run_id)
 
+    def metrics(self, run_id: str) -> dict[str, Any] | None:
+        """The run's metrics on its val and test splits (``trainlab.metrics``): the confusion matrix
+        and per-class precision, recall and F1, or RMSE, MAE and R²."""
+        with Store(self.out_dir) as store:
+            return store.metrics(run_id)
+
     def params(self, run_id: str) -> dict[str, Any] | None:
         with Store(self.out_dir) as store:
             return store.params(run_id)

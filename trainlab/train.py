@@ -229,9 +229,14 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
 
 @torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor) -> np.ndarray:
-    """The model's predictions for ``X``: class indices, or the outputs of a regression (1 output)."""
+    """The model's predictions for ``X``: class indices, or the outputs of a regression (1 output).
+    Made in eval mode; the model is left in the mode it was in (the playground asks mid-epoch)."""
+    training = model.training
     model.eval()
-    outputs = model(X)
+    try:
+        outputs = model(X)
+    finally:
+        model.train(training)
     return (outputs[:, 0] if outputs.shape[1] == 1 else outputs.argmax(dim=1)).numpy()
 
 
