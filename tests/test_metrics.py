@@ -120,3 +120,13 @@ def test_regression_runs_have_rmse_mae_and_r2_and_no_confusion_figure(tmp_path):
         assert float(row["val_r2"]) < 1
     assert not (tmp_path / "out" / "plane-confusion.png").exists()
     assert "RMSE" in results.report.path.read_text()
+
+
+def test_plot_confusion_colours_cells_by_the_fraction_of_their_true_class():
+    import trainlab as tl
+
+    result = train(iris_config(epochs=2), seed=0)
+    ax = tl.plot_confusion(result, split="val")
+    shown = ax.images[0].get_array()
+    np.testing.assert_allclose(shown, metrics.row_normalized(result.metrics["val"]["confusion"]))
+    assert [t.get_text() for t in ax.texts] == [str(c) for row in result.metrics["val"]["confusion"] for c in row]

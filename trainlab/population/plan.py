@@ -28,7 +28,7 @@ from trainlab.train import DTYPES
 SUPPORTED_FIELDS = frozenset({
     "name", "description", "experiment", "seeds", "grid",
     "data.name", "data.n_samples", "data.noise", "data.seed", "data.n_classes", "data.split", "data.stratify",
-    "data.scale", "data.path", "data.features", "data.target",
+    "data.scale", "data.path", "data.features", "data.target", "data.function",
     "model.hidden", "model.activation", "model.init", "model.init_std",
     "optim.name", "optim.lr", "optim.momentum", "optim.betas", "optim.eps", "optim.alpha", "optim.weight_decay",
     "optim.schedule",  # every schedule: the engine asks the pure optim.lr_at
