@@ -19,8 +19,7 @@ from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
-from trainlab.metrics import METRIC_NAMES as SCORE_NAMES, SUMMARY_METRICS
-from trainlab.stats import mean_ci
+from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store
 
@@ -214,11 +213,10 @@ def _scores_table(s: ExperimentReport) -> str:
     columns = [m for m in SUMMARY_METRICS if any(r[m] is not None for r in s.runs)]
     if not columns:
         return ""
-    head = "".join(f"<th>{m.split('_', 1)[0]} {SCORE_NAMES[m.split('_', 1)[1]]}</th>" for m in columns)
+    head = "".join(f"<th>{METRIC_NAMES[m]}</th>" for m in columns)
     rows = []
     for x in settings(s.runs):
-        cells = "".join(f"<td class=num>{fmt(mean_ci(v for v in x.values(m) if v is not None), m)}</td>"
-                        for m in columns)
+        cells = "".join(f"<td class=num>{fmt(x.estimate(m), m)}</td>" for m in columns)
         rows.append(f"<tr><td>{html.escape(x.label)}</td>{cells}</tr>")
     return (f"<table class=scores><thead><tr><th>setting</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             "<p class=note>The returned model (the best epoch's, where early stopping restores it) on each split, "

@@ -87,7 +87,8 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
     itemsize = 8 if cfg.train.dtype == "float64" else 4
     _, n_params = shape_of(cfg, data)
     history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
-    return history + n_params * itemsize + 256
+    scores = 2 * (data.n_classes + 4) * data.n_classes * 40  # its metrics (Python lists) on two splits
+    return history + n_params * itemsize + scores + 256
 
 
 def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
