@@ -211,7 +211,7 @@ def test_the_registries_of_data_sets_and_curves_agree():
 @pytest.mark.parametrize("function", list(FUNCTIONS))
 def test_function_data_is_labelled_by_the_side_of_the_curve(function):
     X, y = generate(DataConfig(name="function", function=function, noise=0.0, n_samples=400))
-    curve = FUNCTIONS[function][1]
+    curve = FUNCTIONS[function]
     assert np.array_equal(y, (X[:, 1] > curve(X[:, 0])).astype(int))
     assert 0.2 < y.mean() < 0.8  # both sides of the curve hold points
     noisy, labels = generate(DataConfig(name="function", function=function, n_samples=400))

@@ -27,7 +27,7 @@ DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "
 # The data sets scikit-learn ships (no download): their rows are fixed, so n_samples, noise and
 # n_classes do not apply to them.
 FIXED_DATASETS = ("digits", "iris", "wine", "breast_cancer")
-# The curves y = f(x) of data.name = "function" (data.py defines each).
+# The curves x2 = f(x1) of data.name = "function" (data.py defines each).
 FUNCTIONS = ("line", "sin", "parabola", "cubic", "abs", "step")
 TASKS = ("classification", "regression")
 # Data sets with a real-valued target for data.task = "regression" (csv: the target column as numbers).

@@ -37,13 +37,13 @@ DEFAULT_FUNCTION = "sin"
 # The curves of data.name = "function" (TensorFlow Playground's issue #252): points uniform in
 # [-1, 1]², class 1 above the curve x2 = f(x1), class 0 below. A fixed set of named curves rather
 # than an expression to evaluate: a config (or a browser) never runs code.
-FUNCTIONS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
-    "line": ("x2 = x1 / 2", lambda x: x / 2),
-    "sin": ("x2 = sin(3 x1) / 2", lambda x: np.sin(3 * x) / 2),
-    "parabola": ("x2 = 1.5 x1² - 0.6", lambda x: 1.5 * x**2 - 0.6),
-    "cubic": ("x2 = 2 x1³ - 1.5 x1", lambda x: 2 * x**3 - 1.5 * x),
-    "abs": ("x2 = |x1| - 0.5", lambda x: np.abs(x) - 0.5),
-    "step": ("x2 = 0.5 where x1 > 0, else -0.5", lambda x: np.where(x > 0, 0.5, -0.5)),
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "line": lambda x: x / 2,
+    "sin": lambda x: np.sin(3 * x) / 2,
+    "parabola": lambda x: 1.5 * x**2 - 0.6,
+    "cubic": lambda x: 2 * x**3 - 1.5 * x,
+    "abs": lambda x: np.abs(x) - 0.5,
+    "step": lambda x: np.where(x > 0, 0.5, -0.5),
 }
 
 
@@ -215,7 +215,7 @@ def _function(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, n
     below; Gaussian noise of std ``noise`` then moves the points (not their labels), as in ``_xor``."""
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, size=(n, 2))
-    y = X[:, 1] > FUNCTIONS[name][1](X[:, 0])
+    y = X[:, 1] > FUNCTIONS[name](X[:, 0])
     return X + rng.normal(0, noise, size=X.shape), y.astype(np.int64)
 
 
