@@ -166,7 +166,7 @@ class Summary:
 
 def summarize(runs: list[dict[str, Any]]) -> Summary:
     """The ``Summary`` of stored runs (``Results.runs()``), one row per setting in grid order."""
-    metrics = [m for m in METRIC_NAMES if any(r[m] is not None and math.isfinite(r[m]) for r in runs)]
+    metrics = [m for m in METRIC_NAMES if any(r.get(m) is not None and math.isfinite(r[m]) for r in runs)]
     rows = []
     for experiment in dict.fromkeys(r["experiment"] for r in runs):
         for s in settings([r for r in runs if r["experiment"] == experiment]):
