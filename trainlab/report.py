@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand
-from trainlab.data import DataCache, Dataset
+from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
 from trainlab.metrics import SUMMARY_METRICS
@@ -228,6 +228,8 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
     data = (f"{Path(d.path).name} (CSV)" if d.name == "csv" else d.name if d.name in FIXED_DATASETS
             else f"{d.name}, {d.n_samples} points")
+    if d.name == "function":
+        data += f", curve {d.function or DEFAULT_FUNCTION}"
     if d.noise is not None:
         data += f", noise {d.noise:g}"
     split = "/".join(f"{f * 100:g}" for f in d.split)
