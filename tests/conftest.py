@@ -85,7 +85,7 @@ def same_history(a: dict, b: dict) -> bool:
 
 # The built-in experiments, and `trainlab lab --quick` run once for the tests that read its output.
 ALL = ["activations", "initialization", "depth", "optimizers", "learning_rates", "xor_sgd_vs_adam",
-       "overfit_check", "first_training_loop"]
+       "overfit_check", "first_training_loop", "digits_depth_width"]
 
 
 def run_cli(*args):

@@ -116,7 +116,7 @@ def test_results_summary_settings_finding_and_figures(results):
     assert 0 <= p <= 1
     assert "val loss" in results.finding("activations")
     figures = results.figures("activations")
-    assert set(figures) == {"loss", "boundary"}
+    assert set(figures) == {"loss", "boundary", "confusion"}
     assert results.config("activations").train.epochs == 5
     with pytest.raises(tl.BadInput, match="no experiment"):
         results.config("depth")

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from conftest import ROOT, assert_bad_input
+from trainlab.data import describe as describe_data
 
 TINY = """
 name = "tiny"
@@ -43,7 +44,7 @@ def test_run_writes_the_output_directory(cli, write_config, tmp_path):
     assert list(runs[0]) == [
         "run_id", "experiment", "seed", "model.activation", "status", "epochs_run", "best_epoch",
         "final_train_loss", "final_val_loss", "final_train_acc", "final_val_acc", "best_val_acc",
-        "test_acc", "seconds",
+        "test_acc", "val_macro_f1", "test_macro_f1", "seconds",
     ]
     assert [r["model.activation"] for r in runs] == ["tanh", "tanh", "relu", "relu"]
     assert all(r["status"] == "ok" and r["epochs_run"] == "4" and r["test_acc"] == "" for r in runs)
@@ -203,7 +204,7 @@ def test_console_script_output_is_whole_when_piped(tmp_path):
     cmd = console_script()
     listed = subprocess.run([*cmd, "list"], capture_output=True, text=True, cwd=tmp_path)
     assert listed.returncode == 0
-    assert "activations" in listed.stdout and listed.stdout.endswith("  csv\n")  # the last line too
+    assert "activations" in listed.stdout and listed.stdout.endswith(describe_data("csv") + "\n")  # the last line too
     ran = subprocess.run([*cmd, "run", str(config), "--out", "out"], capture_output=True, text=True, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "Report:" in ran.stdout

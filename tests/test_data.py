@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_circles, make_moons
 
-from trainlab.config import DataConfig
-from trainlab.data import generate, load_csv, make_dataset, write_csv
+from trainlab.config import FIXED_DATASETS, DataConfig
+from trainlab.data import FIXED, FUNCTIONS, generate, load_csv, make_dataset, write_csv
 from trainlab.errors import BadInput
 
 
@@ -166,3 +166,91 @@ def test_a_dataset_pickles_whole():
                                                                         "classification")
 
 
+
+
+# ---------------------------------------------------------------------------- real and function data
+
+
+@pytest.mark.parametrize("name", FIXED_DATASETS)
+def test_fixed_data_sets_are_scikit_learns_with_the_sizes_trainlab_list_gives(name):
+    from sklearn import datasets as skd
+
+    bunch = getattr(skd, f"load_{name}")()
+    X, y = generate(DataConfig(name=name))
+    assert np.array_equal(X, bunch.data) and np.array_equal(y, bunch.target)
+    info = FIXED[name]
+    assert (info.rows, info.inputs, info.classes) == (len(X), X.shape[1], len(set(y)))
+    data = make_dataset(DataConfig(name=name, split=[0.6, 0.2, 0.2]))
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == info.rows  # every row, in three parts
+    assert data.in_dim == info.inputs and data.n_classes == info.classes
+    assert len(data.columns) == info.inputs and all(c.isidentifier() for c in data.columns)
+    assert data.class_names == [str(c) for c in bunch.target_names]
+
+
+def test_fixed_data_set_columns_name_features():
+    data = make_dataset(DataConfig(name="iris", features=["petal_length_cm", "petal_width_cm^2"]))
+    assert data.in_dim == 2
+
+
+@pytest.mark.parametrize("key, value", [("noise", 0.1), ("n_samples", 100), ("n_classes", 3)])
+def test_generator_options_are_refused_for_fixed_data_sets(cli, tmp_path, key, value):
+    from conftest import assert_bad_input
+
+    result = cli("data", "wine", "--set", f"{key}={value}", "--out", tmp_path / "w.csv")
+    assert_bad_input(result, f"data.{key}", "'wine' is a fixed data set")
+    assert not (tmp_path / "w.csv").exists()
+
+
+def test_the_registries_of_data_sets_and_curves_agree():
+    from trainlab.config import DATASETS, FUNCTIONS as CURVE_NAMES
+
+    assert tuple(FIXED) == FIXED_DATASETS and set(FIXED_DATASETS) <= set(DATASETS)
+    assert tuple(FUNCTIONS) == CURVE_NAMES
+
+
+@pytest.mark.parametrize("function", list(FUNCTIONS))
+def test_function_data_is_labelled_by_the_side_of_the_curve(function):
+    X, y = generate(DataConfig(name="function", function=function, noise=0.0, n_samples=400))
+    curve = FUNCTIONS[function]
+    assert np.array_equal(y, (X[:, 1] > curve(X[:, 0])).astype(int))
+    assert 0.2 < y.mean() < 0.8  # both sides of the curve hold points
+    noisy, labels = generate(DataConfig(name="function", function=function, n_samples=400))
+    assert np.array_equal(labels, y) and not np.array_equal(noisy, X)  # noise moves points, not labels
+
+
+def test_an_unknown_curve_is_one_line_naming_the_choices(cli, tmp_path):
+    from conftest import assert_bad_input
+
+    result = cli("data", "function", "--set", "function=tan", "--out", tmp_path / "f.csv")
+    assert_bad_input(result, "data.function", "'sin'", "'step'", "tan")
+    result = cli("data", "moons", "--set", "function=sin", "--out", tmp_path / "f.csv")
+    assert_bad_input(result, "data.function applies to data.name = 'function'")
+
+
+def test_trainlab_list_shows_each_data_set_with_its_size_and_classes(cli):
+    out = cli("list").out
+    from trainlab.config import DATASETS
+
+    for name in DATASETS:
+        assert any(line.split()[:1] == [name] for line in out.splitlines()), name
+    assert "1797 rows, 64 inputs, 10 classes" in out and "150 rows, 4 inputs, 3 classes" in out
+
+
+def test_trainlab_data_writes_the_data_sets_column_names(cli, tmp_path):
+    assert cli("data", "iris", "--out", tmp_path / "iris.csv").code == 0
+    X, y, columns = load_csv(tmp_path / "iris.csv")
+    assert columns == ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+    assert X.shape == (150, 4) and set(y) == {0, 1, 2}
+
+
+def test_the_digits_example_reaches_95_percent_test_accuracy_on_each_of_5_seeds(tmp_path):
+    from conftest import ROOT
+    from trainlab.config import load_config
+    from trainlab.runner import run
+
+    cfg = load_config(ROOT / "examples" / "digits.toml")
+    assert cfg.seed_list == [0, 1, 2, 3, 4] and cfg.data.name == "digits"
+    runs = run(cfg, out=tmp_path / "out", plots=False).runs()
+    assert len(runs) == 5
+    assert min(r["test_acc"] for r in runs) >= 0.95, [r["test_acc"] for r in runs]
+    assert min(r["test_macro_f1"] for r in runs) >= 0.95

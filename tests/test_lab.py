@@ -139,3 +139,20 @@ def test_xor_adam_trains_faster_than_sgd(lab):
     assert mean(adam) < mean(sgd)
     assert min(final(runs, "xor_sgd_vs_adam", "final_train_acc")) > 0.9
     assert (out / "xor_sgd_vs_adam-lr.png").exists()
+
+
+def test_on_digits_hidden_units_beat_logistic_regression_and_width_beats_narrow(lab):
+    runs = lab[1]
+    loss = {tuple(h): mean(final(runs, "digits_depth_width", "final_val_loss", model__hidden=h))
+            for h in ([], [16], [64], [16, 16], [64, 64])}
+    assert loss[(16,)] < loss[()] and loss[(64,)] < loss[(16,)] and loss[(64, 64)] < loss[(16, 16)]
+    assert min(final(runs, "digits_depth_width", "test_acc", model__hidden=[64])) > 0.95
+    assert min(final(runs, "digits_depth_width", "test_macro_f1", model__hidden=[64])) > 0.95
+
+
+def test_the_report_shows_the_confusion_matrices_of_classification_experiments(lab):
+    out = lab[0]
+    report = (out / "report.html").read_text()
+    for name in ALL:
+        assert f'alt="{name} confusion"' in report
+        assert (out / f"{name}-confusion.png").is_file()

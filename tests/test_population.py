@@ -89,6 +89,32 @@ def test_float64_agrees_at_every_depth_with_two_or_three_classes(code, data, hid
             assert np.array_equal(p.history[column], r.history[column])
 
 
+@pytest.mark.parametrize("code", ["c", "torch"])
+@pytest.mark.parametrize("data, hidden", [({"name": "digits"}, [16]), ({"name": "iris"}, [6, 5]),
+                                          ({"name": "breast_cancer"}, [8]), ({"name": "function", "function": "cubic"}, [])])
+def test_float64_agrees_on_real_and_function_data(code, data, hidden, monkeypatch):
+    """64 inputs and 10 classes, 4 and 3, 30 and 2 (the batch-major in → H → 2 layout): the layouts
+    and kernels take any width, and the metrics of the returned models (their predictions) are the
+    reference engine's."""
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
+    cfg = config_from_dict({"seeds": 2, "data": {**data, "split": [0.6, 0.2, 0.2]}, "model": {"hidden": hidden},
+                            "optim": {"lr": 0.05}, "train": {"epochs": 3, "batch_size": 64, "dtype": "float64"},
+                            "grid": {"optim.name": ["sgd", "adam"]}})
+    assert unsupported(cfg) is None  # trained as a population
+    population, reference = both_engines(cfg)
+    assert max(final_loss_gaps(population, reference)) <= 1e-9
+    for p, r in zip(population, reference):
+        for column in ("train_acc", "val_acc"):
+            assert np.array_equal(p.history[column], r.history[column])
+        assert p.test_acc == r.test_acc
+        assert p.metrics.keys() == r.metrics.keys() == {"val", "test"}
+        for split, scores in r.metrics.items():  # confusion matrices equal, scores to rounding
+            assert p.metrics[split]["confusion"] == scores["confusion"]
+            for key in ("precision", "recall", "f1", "macro_f1"):
+                np.testing.assert_allclose(p.metrics[split][key], scores[key], rtol=1e-12)
+        assert p.summary()["test_macro_f1"] == pytest.approx(r.summary()["test_macro_f1"])
+
+
 def test_float32_agrees_loosely():
     population, reference = both_engines(mixed_grid("float32", activations=["tanh", "sigmoid"]))
     assert max(final_loss_gaps(population, reference)) <= 1e-4

@@ -115,3 +115,31 @@ def test_history_csv_reads_back_as_the_stored_floats(tmp_path):
     assert without_first.splitlines() == [line for line in from_store.splitlines()
                                          if not line.startswith(f'"{specs[0].run_id}"')]
     assert number_text(np.float64(1e-05)) == number_text(1e-05) == b"0.00001"  # numpy floats too
+
+
+def test_a_store_from_before_metrics_gains_their_columns_and_keeps_its_runs(tmp_path):
+    import sqlite3
+
+    from trainlab.metrics import SUMMARY_METRICS
+
+    cfg = config_from_dict({"seeds": 2, "data": {"n_samples": 100}, "train": {"epochs": 2}})
+    specs = expand(cfg)
+    batch = train_population(specs, DataCache()(cfg))
+    positions = {s.run_id: i for i, s in enumerate(specs)}
+    with Store(tmp_path) as store:
+        store.add_experiment(cfg.experiment_name, "", [])
+        store.save(batch.take(np.array([0])), positions)
+    db = sqlite3.connect(tmp_path / "runs.sqlite")  # the runs table as it was before runs had metrics
+    for column in ("metrics", *SUMMARY_METRICS):
+        db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+    db.commit()
+    db.close()
+    with Store(tmp_path) as store:
+        store.save(batch.take(np.array([1])), positions)  # a resumed run, stored with its metrics
+        old, new = store.runs()
+        assert old["val_macro_f1"] is None and store.metrics(old["run_id"]) is None
+        assert new["val_macro_f1"] == batch[1].metrics["val"]["macro_f1"]
+        assert store.metrics(new["run_id"]) == batch[1].metrics
+        store.export_csv(tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
+    assert [r["val_macro_f1"] == "" for r in rows] == [True, False]

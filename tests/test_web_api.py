@@ -362,3 +362,21 @@ def test_uploaded_labels_beyond_the_class_limit_are_refused_before_training(clie
     assert r.status_code == 422 and "at most 6 classes" in r.json()["error"]
     regression = {"config": {"data": {"name": "csv", "task": "regression"}}, "upload": up["upload"]}
     assert client.post("/api/check", json=regression).status_code == 200  # a real-valued y has no classes
+
+
+def test_the_output_panels_scores_are_the_runs_val_metrics(client):
+    from trainlab.config import config_from_dict
+    from trainlab.train import train
+
+    with client.websocket_connect(WS) as ws:
+        last = run_to_end(ws, SMALL)["last"]
+    val = train(config_from_dict(SMALL["config"]), seed=SMALL["seed"]).metrics["val"]
+    assert last["scores"]["confusion"] == val["confusion"]
+    assert last["scores"]["macro_f1"] == pytest.approx(val["macro_f1"])
+
+
+def test_the_playground_offers_only_data_it_can_draw(client):
+    options = client.get("/api/options").json()
+    assert "function" in options["datasets"] and "digits" not in options["datasets"]
+    r = client.post("/api/check", json={"config": {"data": {"name": "digits"}}})
+    assert r.status_code == 422 and "2-D data" in r.json()["error"] and "64 inputs" in r.json()["error"]

@@ -89,6 +89,9 @@ def test_train_watch_the_boundary_change_then_compare(server, browser):
     assert stopped > 100
     after = page.eval_on_selector("[data-testid=boundary]", "c => c.toDataURL()")
     assert after != before, "the decision boundary did not change while training"
+    cells = page.eval_on_selector_all("[data-testid=confusion] td", "tds => tds.map(td => Number(td.textContent))")
+    assert len(cells) == 4 and sum(cells) == 180  # the 180 val points, by true and predicted class
+    assert "Val macro F1" in page.text_content("#metrics")
     page.get_by_test_id("step").click()
     page.wait_for_function(f"Number(document.querySelector('[data-testid=epoch]').textContent) === {stopped + 1}")
     page.screenshot(path=str(ARTIFACTS / "playground.png"))

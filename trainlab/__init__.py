@@ -36,6 +36,7 @@ _EXPORTS = {
     "RunResult": ("trainlab.history", "RunResult"),
     "build_model": ("trainlab.models", "build_model"),
     "plot_boundary": ("trainlab.plots", "plot_boundary"),
+    "plot_confusion": ("trainlab.plots", "plot_confusion"),
     "plot_data": ("trainlab.plots", "plot_data"),
     "plot_history": ("trainlab.plots", "plot_history"),
     "Results": ("trainlab.runner", "Results"),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.config import RunConfig
-from trainlab.data import DEFAULT_CLASSES
+from trainlab.data import DEFAULT_CLASSES, FIXED
 from trainlab.errors import BadInput
 
 MAX_RUNS = 100_000
@@ -113,9 +113,12 @@ class _Point:
         features = get("data.features", d.features)
         path = get("data.path", d.path)
         name = get("data.name", d.name)
-        inputs = len(features) if features else (csv_columns(path) - 1 if name == "csv" else 2)
-        outputs = int(get("data.n_classes", d.n_classes) or DEFAULT_CLASSES.get(name, 2))
-        self.points = csv_rows(path) if name == "csv" else int(get("data.n_samples", d.n_samples))
+        fixed = FIXED.get(name)  # scikit-learn's bundled data: its own rows, inputs and classes
+        inputs = len(features) if features else (csv_columns(path) - 1 if name == "csv" else
+                                                 fixed.inputs if fixed else 2)
+        outputs = fixed.classes if fixed else int(get("data.n_classes", d.n_classes) or DEFAULT_CLASSES.get(name, 2))
+        self.points = (csv_rows(path) if name == "csv" else fixed.rows if fixed else
+                       int(get("data.n_samples", d.n_samples)))
         sizes = [max(inputs, 1), *self.hidden, outputs]
         self.params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
         self.memory = 4 * 8 * self.params + 3 * 8 * self.points * sum(sizes) + 2 * 8 * self.points * inputs

@@ -244,6 +244,8 @@ def report(
 @app.command("list")
 def list_() -> None:
     """The built-in experiments and data sets."""
+    from trainlab.data import describe as describe_data
+
     out_console.print("[bold]Experiments[/] (trainlab lab NAME):")
     for name, description in experiments.describe().items():
         out_console.print(f"  {name:<22} {description}")
@@ -254,17 +256,17 @@ def list_() -> None:
         out_console.print(f"  {command:<57} {what}", highlight=False, markup=False)
     out_console.print("\n[bold]Data sets[/] (data.name):")
     for name in DATASETS:
-        out_console.print(f"  {name}")
+        out_console.print(f"  {name:<22} {describe_data(name)}", highlight=False)
 
 
 @app.command()
 def data(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(DATASETS)}.")],
-    out: Annotated[Path, typer.Option(help="CSV file to write (columns x1, x2, y).")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (the data set's columns, then y).")],
     set_: SetOption = None,
 ) -> None:
     """Export a data set (all rows, before splitting) to CSV: trainlab data moons --out moons.csv."""
-    from trainlab.data import generate, write_csv
+    from trainlab.data import column_names, generate, write_csv
 
     raw = apply_overrides({"data": {"name": name}}, [f"data.{s}" for s in set_ or []])
     cfg: DataConfig = config_from_dict(raw, source="trainlab data").data
@@ -273,7 +275,7 @@ def data(
         raise BadInput(f"--out {out}: {out.parent} is a file, not a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_csv(out, X, y)
+        write_csv(out, X, y, None if cfg.name == "csv" else column_names(cfg))
     except OSError as e:
         raise BadInput(f"--out {out}: cannot write the CSV ({e.strerror})") from None
     out_console.print(f"Wrote {len(y)} rows of {cfg.name} to {out}")

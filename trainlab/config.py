@@ -22,7 +22,13 @@ from trainlab.errors import BadInput
 # The choices of the config's named settings (the web page lists them too, from /api/options).
 # data.py generates each data set; optim.py and population/optim.py build each optimizer;
 # activations.py holds the activations (tests/test_activations.py checks they all agree).
-DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "csv")
+DATASETS = ("moons", "circles", "xor", "spiral", "blobs", "gaussian", "plane", "function", "digits", "iris", "wine",
+            "breast_cancer", "csv")
+# The data sets scikit-learn ships (no download): their rows are fixed, so n_samples, noise and
+# n_classes do not apply to them.
+FIXED_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+# The curves x2 = f(x1) of data.name = "function" (data.py defines each).
+FUNCTIONS = ("line", "sin", "parabola", "cubic", "abs", "step")
 TASKS = ("classification", "regression")
 # Data sets with a real-valued target for data.task = "regression" (csv: the target column as numbers).
 REGRESSION_DATASETS = ("plane", "gaussian", "csv")
@@ -48,6 +54,7 @@ class DataConfig(_Strict):
     noise: float | None = Field(None, ge=0)  # None: the generator's usual amount (see data.py)
     seed: int = 42
     n_classes: int | None = Field(None, ge=2)  # blobs centres, spiral arms
+    function: Literal[FUNCTIONS] | None = None  # data.name = "function": the curve (None: "sin")
     split: list[float] = [0.7, 0.3]
     stratify: bool = True
     scale: Literal["none", "standard", "minmax"] = "standard"
@@ -70,6 +77,20 @@ class DataConfig(_Strict):
     def _csv_needs_path(self) -> DataConfig:
         if self.name == "csv" and not self.path:
             raise ValueError("data.name = 'csv' needs data.path = 'FILE.csv'")
+        return self
+
+    @model_validator(mode="after")
+    def _generator_options_fit_data(self) -> DataConfig:
+        if self.name in FIXED_DATASETS:
+            fixed = f"data.name = {self.name!r} is a fixed data set (scikit-learn's)"
+            if self.n_samples != DataConfig.model_fields["n_samples"].default:
+                raise ValueError(f"{fixed}: data.n_samples does not apply (it has its own rows): remove it")
+            if self.noise is not None:
+                raise ValueError(f"{fixed}: data.noise does not apply: remove it")
+            if self.n_classes is not None:
+                raise ValueError(f"{fixed}: data.n_classes does not apply (it has its own classes): remove it")
+        if self.function is not None and self.name != "function":
+            raise ValueError(f"data.function applies to data.name = 'function' only (got data.name = {self.name!r})")
         return self
 
     @model_validator(mode="after")

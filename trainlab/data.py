@@ -27,10 +27,44 @@ from trainlab.errors import BadInput
 # to import, which commands that never make a data set (list, report) need not pay.
 
 # The noise a generator uses when the config leaves `noise` unset.
-DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0}
+DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0,
+                 "function": 0.05}
 # For data.task = "regression" the noise is the std of the Gaussian noise added to the target.
 DEFAULT_REGRESSION_NOISE = {"plane": 0.05, "gaussian": 0.05}
 DEFAULT_CLASSES = {"blobs": 3, "spiral": 3}
+DEFAULT_FUNCTION = "sin"
+
+# The curves of data.name = "function" (TensorFlow Playground's issue #252): points uniform in
+# [-1, 1]², class 1 above the curve x2 = f(x1), class 0 below. A fixed set of named curves rather
+# than an expression to evaluate: a config (or a browser) never runs code.
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "line": lambda x: x / 2,
+    "sin": lambda x: np.sin(3 * x) / 2,
+    "parabola": lambda x: 1.5 * x**2 - 0.6,
+    "cubic": lambda x: 2 * x**3 - 1.5 * x,
+    "abs": lambda x: np.abs(x) - 0.5,
+    "step": lambda x: np.where(x > 0, 0.5, -0.5),
+}
+
+
+@dataclass(frozen=True)
+class FixedData:
+    """One of scikit-learn's bundled data sets: its loader, and its size and classes for ``trainlab list``
+    (tests/test_data.py checks them against the loader)."""
+
+    loader: str  # the sklearn.datasets function
+    rows: int
+    inputs: int
+    classes: int
+    about: str
+
+
+FIXED = {  # config.FIXED_DATASETS names these
+    "digits": FixedData("load_digits", 1797, 64, 10, "8×8 images of handwritten digits, pixel values 0-16"),
+    "iris": FixedData("load_iris", 150, 4, 3, "sepal and petal sizes of three species of iris"),
+    "wine": FixedData("load_wine", 178, 13, 3, "chemical analysis of wines from three cultivars"),
+    "breast_cancer": FixedData("load_breast_cancer", 569, 30, 2, "cell nuclei measurements, malignant or benign"),
+}
 
 # The XOR-pattern points of the course's backprop lab (x1, x2, y), shipped with trainlab.
 EXAMPLE_XOR_CSV = Path(__file__).parent / "datasets" / "xor_pattern.csv"
@@ -54,6 +88,7 @@ class Dataset:
     features: list[str]  # model input names (columns or transforms of them)
     prepare: Inputs = field(repr=False)  # raw points → model inputs
     task: str = "classification"  # or "regression": y is float, the loss is MSE
+    class_names: list[str] | None = None  # what each class index stands for, where the data names them
 
     @property
     def regression(self) -> bool:
@@ -74,13 +109,16 @@ def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     if cfg.name == "csv":
         X, y, _ = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
         return X, y
+    if cfg.name in FIXED:
+        X, y, _, _ = load_fixed(cfg.name)
+        return X, y
     n, seed = cfg.n_samples, cfg.seed
     if cfg.task == "regression":
         noise = cfg.noise if cfg.noise is not None else DEFAULT_REGRESSION_NOISE[cfg.name]
         return _regression(cfg.name, n, noise, seed)
     noise = cfg.noise if cfg.noise is not None else DEFAULT_NOISE[cfg.name]
     k = cfg.n_classes or DEFAULT_CLASSES.get(cfg.name, 2)
-    if cfg.name in ("moons", "circles", "xor", "gaussian") and k != 2:
+    if cfg.name in ("moons", "circles", "xor", "gaussian", "function") and k != 2:
         raise BadInput(f"data.n_classes: {cfg.name} has 2 classes (got {k})")
     match cfg.name:
         case "moons":
@@ -95,7 +133,55 @@ def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
             X, y = _spiral(n, noise, k, seed)
         case "gaussian":
             X, y = _gaussian(n, noise, seed)
+        case "function":
+            X, y = _function(cfg.function or DEFAULT_FUNCTION, n, noise, seed)
     return X.astype(np.float64), y.astype(np.int64)
+
+
+def column_names(cfg: DataConfig) -> list[str]:
+    """The raw columns of a generated or bundled data set (a CSV's are in its header)."""
+    return load_fixed(cfg.name)[2] if cfg.name in FIXED else ["x1", "x2"]
+
+
+GENERATED_ABOUT = {
+    "moons": "two interleaved half circles",
+    "circles": "a circle inside a ring",
+    "xor": "class = whether x1 and x2 have different signs",
+    "spiral": "interleaved spiral arms",
+    "blobs": "Gaussian clusters",
+    "gaussian": "two Gaussian clouds (regression: two bumps)",
+    "plane": "target (x1 + x2) / 2",
+    "function": "above or below x2 = f(x1), data.function: " + ", ".join(FUNCTIONS),
+}
+
+
+def describe(name: str) -> str:
+    """A data set's size, inputs and classes, and what it is, in a line (``trainlab list``)."""
+    if name in FIXED:
+        d = FIXED[name]
+        return f"{d.rows} rows, {d.inputs} inputs, {d.classes} classes: {d.about}"
+    if name == "csv":
+        return "your CSV file (data.path): numeric columns and a target (data.target, default y)"
+    if name == "plane":
+        classes = "regression"
+    elif name in DEFAULT_CLASSES:
+        classes = f"{DEFAULT_CLASSES[name]} classes (data.n_classes)"
+    else:
+        classes = "2 classes" + (" or regression" if name in DEFAULT_REGRESSION_NOISE else "")
+    return f"n_samples rows, 2 inputs, {classes}: {GENERATED_ABOUT[name]}"
+
+
+@functools.cache
+def load_fixed(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """A data set scikit-learn ships: points, labels, column names (identifiers such as
+    ``petal_length_cm``, usable in data.features) and class names. The arrays are read-only: shared."""
+    from sklearn import datasets as skd
+
+    bunch = getattr(skd, FIXED[name].loader)()
+    columns = [re.sub(r"\W+", "_", str(c).lower()).strip("_") for c in bunch.feature_names]
+    X, y = bunch.data.astype(np.float64), bunch.target.astype(np.int64)
+    X.flags.writeable = y.flags.writeable = False
+    return X, y, columns, [str(c) for c in bunch.target_names]
 
 
 def _xor(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +208,15 @@ def _gaussian(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     y = np.arange(n) % 2
     centres = np.where(y[:, None] == 1, 1.0, -1.0)
     return centres + rng.normal(0, noise, size=(n, 2)), y
+
+
+def _function(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points in [-1, 1]², labelled 1 above the curve x2 = f(x1) of ``FUNCTIONS[name]``, 0
+    below; Gaussian noise of std ``noise`` then moves the points (not their labels), as in ``_xor``."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    y = X[:, 1] > FUNCTIONS[name](X[:, 0])
+    return X + rng.normal(0, noise, size=X.shape), y.astype(np.int64)
 
 
 def _regression(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -370,8 +465,8 @@ def make_dataset(cfg: DataConfig) -> Dataset:
         raw, y, columns = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
     else:
         raw, y = generate(cfg)
-        columns = ["x1", "x2"]
-    return split_and_scale(raw, y, columns, cfg)
+        columns = column_names(cfg)
+    return split_and_scale(raw, y, columns, cfg, load_fixed(cfg.name)[3] if cfg.name in FIXED else None)
 
 
 def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
@@ -401,7 +496,8 @@ def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
     return split_and_scale(X, y, [f"x{i + 1}" for i in range(X.shape[1])], cfg)
 
 
-def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: DataConfig) -> Dataset:
+def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: DataConfig,
+                    class_names: list[str] | None = None) -> Dataset:
     features = cfg.features or columns
     if not features:
         raise BadInput("data.features: expected at least one input feature")
@@ -436,6 +532,7 @@ def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: Dat
         features=list(features),
         prepare=prepare,
         task=cfg.task,
+        class_names=class_names,
     )
 
 
@@ -449,7 +546,8 @@ def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: i
         raise BadInput(
             f"data.split: {n} rows are too few for the split {fractions} (each part needs at least 1 row)"
         )
-    sizes[-1] = min(sizes[-1], n - sum(sizes[:-1]))
+    # fractions that add up to 1 use every row (rounding would otherwise leave one out, or take one too many)
+    sizes[-1] = n - sum(sizes[:-1]) if math.isclose(sum(fractions), 1) else min(sizes[-1], n - sum(sizes[:-1]))
     idx = np.arange(n)
     parts = []
     rest, rest_y = idx, y

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from trainlab import metrics
 from trainlab.config import format_value, short_key
 from trainlab.stats import Estimate, mean_ci, welch_p
 
@@ -40,6 +41,9 @@ METRIC_NAMES = {
     "final_train_acc": "train accuracy",
     "final_val_acc": "val accuracy",
     "test_acc": "test accuracy",
+    # the returned model's scores (trainlab.metrics): macro F1, or RMSE, MAE and R²
+    **{f"{split}_{m}": f"{split} {metrics.METRIC_NAMES[m]}" for split in metrics.SPLITS
+       for ms in metrics.TASK_METRICS.values() for m in ms},
 }
 
 
@@ -48,7 +52,7 @@ def focus(experiment: str) -> str:
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric.endswith("loss")
+    return metric.endswith(("loss", "rmse", "mae"))
 
 
 # ---------------------------------------------------------------------------- settings
@@ -94,7 +98,8 @@ class Setting:
     runs: list[dict[str, Any]]
 
     def estimate(self, metric: str) -> Estimate:
-        return mean_ci(r[metric] for r in self.ok_runs)
+        """Mean ± 95% CI over the seeds that have the metric (a run stored before metrics were kept has none)."""
+        return mean_ci(r[metric] for r in self.ok_runs if r[metric] is not None)
 
     def values(self, metric: str) -> list[float]:
         return [r[metric] for r in self.ok_runs]
@@ -161,7 +166,7 @@ class Summary:
 
 def summarize(runs: list[dict[str, Any]]) -> Summary:
     """The ``Summary`` of stored runs (``Results.runs()``), one row per setting in grid order."""
-    metrics = [m for m in METRIC_NAMES if any(r[m] is not None and math.isfinite(r[m]) for r in runs)]
+    metrics = [m for m in METRIC_NAMES if any(r.get(m) is not None and math.isfinite(r[m]) for r in runs)]
     rows = []
     for experiment in dict.fromkeys(r["experiment"] for r in runs):
         for s in settings([r for r in runs if r["experiment"] == experiment]):

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from trainlab import metrics
 from trainlab.config import RunSpec
+from trainlab.metrics import SUMMARY_METRICS, RunMetrics
 from trainlab.models import model_from_params
 
 HISTORY_COLUMNS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm")
@@ -24,6 +26,7 @@ SUMMARY_COLUMNS = (
     "final_val_acc",
     "best_val_acc",
     "test_acc",
+    *SUMMARY_METRICS,  # val_macro_f1, test_macro_f1 (classification); val_rmse, ... test_r2 (regression)
     "seconds",
 )
 STATUSES = ("ok", "early_stopped", "diverged")
@@ -42,6 +45,9 @@ class RunResult:
     params: dict[str, np.ndarray] = field(repr=False)  # final weights, state-dict names
     seconds: float = 0.0
     extra: dict[str, list[float]] = field(default_factory=dict, repr=False)  # diagnostics
+    # the returned model's metrics on the val and test splits (``trainlab.metrics``): per class and
+    # the confusion matrix for classification, RMSE, MAE and R² for regression
+    metrics: RunMetrics | None = field(default=None, repr=False)
 
     def model(self) -> nn.Sequential:
         """The trained network (float64, eval mode), rebuilt from the returned weights."""
@@ -64,6 +70,7 @@ class RunResult:
             "final_val_acc": float(h["val_acc"][at]),
             "best_val_acc": _nanmax(h["val_acc"]),
             "test_acc": self.test_acc,
+            **metrics.summary(self.metrics, self.spec.config.data.task),
             "seconds": self.seconds,
         }
 
@@ -152,6 +159,7 @@ class RunBatch(Sequence):
         self.best_epoch = np.zeros(k, np.int64)
         self.final_epoch = np.zeros(k, np.int64)
         self.test_acc = np.full(k, np.nan) if has_test else None
+        self.metrics: list[RunMetrics | None] = [None] * k
         self.seconds = np.zeros(k)  # each run's share of its slice's training time
 
     def take(self, index: np.ndarray) -> RunBatch:
@@ -162,6 +170,7 @@ class RunBatch(Sequence):
             getattr(part, name)[:] = getattr(self, name)[index]
         if self.test_acc is not None:
             part.test_acc[:] = self.test_acc[index]
+        part.metrics = [self.metrics[i] for i in index]
         return part
 
     def __len__(self) -> int:
@@ -183,6 +192,7 @@ class RunBatch(Sequence):
             test_acc=None if self.test_acc is None else float(self.test_acc[i]),
             params=self.state_dict(self.params[i]),
             seconds=float(self.seconds[i]),
+            metrics=self.metrics[i],
         )
 
     def summaries(self) -> dict[str, list]:
@@ -191,6 +201,7 @@ class RunBatch(Sequence):
         at = self.final_epoch - 1
         final = self.history[np.arange(k), at]  # (K, columns)
         col = {c: i for i, c in enumerate(HISTORY_COLUMNS)}
+        runs_metrics = [metrics.summary(m, s.config.data.task) for m, s in zip(self.metrics, self.specs)]
         return {
             "status": [STATUSES[s] for s in self.status.tolist()],
             "epochs_run": self.epochs_run.tolist(),
@@ -201,6 +212,7 @@ class RunBatch(Sequence):
             "final_val_acc": final[:, col["val_acc"]].tolist(),
             "best_val_acc": np.fmax.reduce(self.history[:, :, col["val_acc"]], axis=1).tolist(),
             "test_acc": [None] * k if self.test_acc is None else self.test_acc.tolist(),
+            **{c: [m[c] for m in runs_metrics] for c in SUMMARY_METRICS},
             "seconds": self.seconds.tolist(),
         }
 

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import matplotlib
 import matplotlib.ticker
@@ -29,6 +29,7 @@ from trainlab.config import RunConfig, with_values  # noqa: E402
 from trainlab.data import Dataset  # noqa: E402
 from trainlab.findings import Setting, by_group, numeric_sweep, settings  # noqa: E402
 from trainlab.history import RunResult  # noqa: E402
+from trainlab.metrics import RunMetrics, row_normalized  # noqa: E402
 from trainlab.models import model_from_params  # noqa: E402
 from trainlab.stats import band  # noqa: E402
 
@@ -36,7 +37,7 @@ COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
 __all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
-           "plot_boundary", "plot_history", "figure_drawers"]
+           "plot_boundary", "plot_history", "plot_confusion", "figure_drawers"]
 # The y-axis of a history column, by its last word.
 AXIS_LABELS = {"acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
 LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}  # "loss" columns, by data.task
@@ -187,6 +188,37 @@ def plot_boundary(model: torch.nn.Module | RunResult, data: Dataset, ax: plt.Axe
     return ax
 
 
+# Up to this many classes a confusion matrix's cells carry their counts (beyond, they are too small to read).
+CONFUSION_COUNTS = 12
+
+
+def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None = None,
+                   class_names: list[str] | None = None, title: str = "", split: str = "test") -> plt.Axes:
+    """A confusion matrix: colour is the row-normalised fraction (of class i's points, predicted as
+    j), each cell carries its count. ``confusion`` is counts, or a finished run (its ``split``, the
+    val split where the data has no test split)."""
+    if isinstance(confusion, RunResult):
+        split = split if split in confusion.metrics else "val"
+        confusion = confusion.metrics[split]["confusion"]
+    counts = np.asarray(confusion)
+    n = len(counts)
+    ax = _axes(ax, (0.45 * n + 2.5, 0.45 * n + 2))
+    ax.imshow(row_normalized(counts), cmap="Blues", vmin=0, vmax=1)
+    if n <= CONFUSION_COUNTS:
+        fractions = row_normalized(counts)
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8 if n > 5 else 10,
+                        color="white" if fractions[i, j] > 0.6 else "black")
+    labels = class_names if class_names is not None and len(class_names) == n else [str(k) for k in range(n)]
+    ax.set_xticks(range(n), labels, fontsize=8, rotation=45 if max(map(len, labels)) > 3 else 0)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
 def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[RunResult]],
                  columns: tuple[str, ...] | list[str] = ("train_loss", "val_loss"), ax: plt.Axes | None = None,
                  title: str = "", log: bool = False) -> plt.Axes:
@@ -303,6 +335,36 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
     return fig
 
 
+def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
+                     data_for: Callable[[RunConfig], Dataset],
+                     metrics_for: Callable[[str], RunMetrics | None]) -> plt.Figure:
+    """The confusion matrix of a typical seed of each setting (the median val loss, as the boundary
+    figure), on the test split (the val split without one), side by side."""
+    n = len(ss)
+    classes = data_for(cfg).n_classes
+    cols = min(n, 5)
+    rows = math.ceil(n / cols)
+    size = 3.2 if classes <= 4 else 3.8
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 0.4) * rows), squeeze=False)
+    for ax, s in zip(axes.flat, ss):
+        rep = representative(s.runs)
+        run_metrics = metrics_for(rep["run_id"])
+        if run_metrics is None:
+            ax.text(0.5, 0.5, f"{s.label}\n(no metrics stored)", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        split = "test" if "test" in run_metrics else "val"
+        scores = run_metrics[split]
+        plot_confusion(scores["confusion"], ax, data_for(with_values(cfg, rep["grid"], "grid")).class_names,
+                       title=f"{s.label}\nseed {rep['seed']} · {split} macro F1 {scores['macro_f1']:.3f}")
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    fig.suptitle(f"{experiment}: confusion matrix of a typical seed (median val loss); "
+                 "colour = fraction of the true class, numbers = counts", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
     """Final loss against a swept number (log axis), mean with 95% CI bars; diverged seeds counted."""
     ss = sorted(ss, key=lambda s: s.grid[key])
@@ -351,7 +413,12 @@ def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[st
     return fig
 
 
-ParamsFor = Callable[[str], dict[str, np.ndarray] | None]
+class RunData(Protocol):
+    """Where a figure reads the runs' weights and metrics from (a ``Store``)."""
+
+    def params(self, run_id: str) -> dict[str, np.ndarray] | None: ...
+
+    def metrics(self, run_id: str) -> RunMetrics | None: ...
 
 
 def figure_drawers(
@@ -360,9 +427,10 @@ def figure_drawers(
     curves: dict[str, list[dict[str, np.ndarray]]],
     cfg: RunConfig,
     data_for: Callable[[RunConfig], Dataset],
-) -> dict[str, Callable[[ParamsFor], plt.Figure]]:
-    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``sweep``, ``lr``,
-    each as a function drawing it given where the runs' weights come from (a store's ``params``).
+) -> dict[str, Callable[[RunData], plt.Figure]]:
+    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
+    (classification), ``sweep``, ``lr``, each as a function drawing it given where the runs'
+    weights and metrics come from (a ``Store``).
 
     ``curves`` maps each group to the histories of its runs.
     """
@@ -375,7 +443,9 @@ def figure_drawers(
     if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
         drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
     if len(data_for(cfg).columns) == 2:
-        drawers["boundary"] = lambda params_for: boundary_figure(experiment, ss, cfg, data_for, params_for)
+        drawers["boundary"] = lambda store: boundary_figure(experiment, ss, cfg, data_for, store.params)
+    if task == "classification":
+        drawers["confusion"] = lambda store: confusion_figure(experiment, ss, cfg, data_for, store.metrics)
     return drawers
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from trainlab.config import RunConfig, config_from_dict, expand
-from trainlab.data import DataCache, Dataset
+from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand
+from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
+from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store
 
@@ -29,6 +30,9 @@ FIGURE_CAPTIONS = {
             "(the spread of single runs).",
     "sweep": "Final loss against the swept value: mean with 95% confidence-interval bars.",
     "lr": "The learning rate used in each epoch.",
+    "confusion": "Confusion matrix of a typical seed (the one with the median val loss) per setting, on the test "
+                 "split (the val split without one): row i, column j counts the points of class i predicted as j; "
+                 "the colour is that count's fraction of row i (the diagonal is each class's recall).",
     "boundary": "Decision boundary of a typical seed (the one with the median val loss) per setting: "
                 "colour is the predicted probability of class 1, the black line where it is 0.5; "
                 "circles are training points, triangles validation, squares test.",
@@ -74,7 +78,7 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
                 curves = store.curves(runs, histories)
                 finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
                 for kind, draw in figure_drawers(name, runs, curves, cfg, data_for).items():
-                    figures[kind] = save_png(draw(store.params), out_dir / f"{name}-{kind}.png")
+                    figures[kind] = save_png(draw(store), out_dir / f"{name}-{kind}.png")
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
     path = out_dir / REPORT_NAME
     tmp = path.with_suffix(".html.tmp")
@@ -172,6 +176,7 @@ def _section(s: ExperimentReport) -> str:
 <p class="setup">{html.escape(_setup(s.cfg, s.sizes))}</p>
 <div class="finding"><b>Finding.</b> {html.escape(s.finding)}</div>
 {_table(s)}
+{_scores_table(s)}
 {figures}
 <details><summary>Full config (TOML)</summary><pre>{html.escape(_toml(s.cfg))}</pre></details>
 </section>"""
@@ -202,9 +207,29 @@ def _table(s: ExperimentReport) -> str:
             f"the highlighted column is what the finding ranks by.</p>")
 
 
+def _scores_table(s: ExperimentReport) -> str:
+    """Macro F1 (classification) or RMSE, MAE and R² (regression) of the returned models on the val
+    and test splits, mean ± 95% CI over seeds."""
+    columns = [m for m in SUMMARY_METRICS if any(r[m] is not None for r in s.runs)]
+    if not columns:
+        return ""
+    head = "".join(f"<th>{METRIC_NAMES[m]}</th>" for m in columns)
+    rows = []
+    for x in settings(s.runs):
+        cells = "".join(f"<td class=num>{fmt(x.estimate(m), m)}</td>" for m in columns)
+        rows.append(f"<tr><td>{html.escape(x.label)}</td>{cells}</tr>")
+    return (f"<table class=scores><thead><tr><th>setting</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            "<p class=note>The returned model (the best epoch's, where early stopping restores it) on each split, "
+            "mean ± 95% CI over seeds: macro F1 is the mean of the classes' F1 scores, so a class the model "
+            "neglects counts as much as a large one.</p>")
+
+
 def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
-    data = f"{Path(d.path).name} (CSV)" if d.name == "csv" else f"{d.name}, {d.n_samples} points"
+    data = (f"{Path(d.path).name} (CSV)" if d.name == "csv" else d.name if d.name in FIXED_DATASETS
+            else f"{d.name}, {d.n_samples} points")
+    if d.name == "function":
+        data += f", curve {d.function or DEFAULT_FUNCTION}"
     if d.noise is not None:
         data += f", noise {d.noise:g}"
     split = "/".join(f"{f * 100:g}" for f in d.split)

@@ -139,11 +139,17 @@ class Results:
         with Store(self.out_dir) as store:
             drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),
                                      self.config(experiment), self.data_for)
-            return {kind: draw(store.params) for kind, draw in drawers.items()}
+            return {kind: draw(store) for kind, draw in drawers.items()}
 
     def history(self, run_id: str) -> dict[str, Any]:
         with Store(self.out_dir) as store:
             return store.history(run_id)
+
+    def metrics(self, run_id: str) -> dict[str, Any] | None:
+        """The run's metrics on its val and test splits (``trainlab.metrics``): the confusion matrix
+        and per-class precision, recall and F1, or RMSE, MAE and R²."""
+        with Store(self.out_dir) as store:
+            return store.metrics(run_id)
 
     def params(self, run_id: str) -> dict[str, Any] | None:
         with Store(self.out_dir) as store:

@@ -20,6 +20,7 @@ import orjson
 
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS, SUMMARY_COLUMNS, History, RunBatch, RunResult
+from trainlab.metrics import SUMMARY_METRICS, RunMetrics
 
 STORE_NAME = "runs.sqlite"
 
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     seed INTEGER NOT NULL,
     grid TEXT NOT NULL,
     {", ".join(f"{c} {'TEXT' if c == 'status' else 'REAL'}" for c in SUMMARY_COLUMNS)},
-    params BLOB
+    params BLOB,
+    metrics TEXT  -- JSON: the run's trainlab.metrics (confusion matrices, per-class scores, ...)
 );
 CREATE TABLE IF NOT EXISTS history (
     run_id TEXT NOT NULL,
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS history (
 
 
 HISTORY_HEADER = ["run_id", "epoch", *HISTORY_COLUMNS]
+RUN_COLUMNS = ("run_id", "experiment", "position", "grp", "seed", "grid", *SUMMARY_COLUMNS, "params", "metrics")
 
 
 class Store:
@@ -65,6 +68,10 @@ class Store:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(experiments)")}
             if "data_fingerprint" not in columns:  # a store written before fingerprints were kept
                 self.db.execute("ALTER TABLE experiments ADD COLUMN data_fingerprint TEXT")
+            run_columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+            for column in (*SUMMARY_METRICS, "metrics"):  # a store written before runs had metrics
+                if column not in run_columns:
+                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {'TEXT' if column == 'metrics' else 'REAL'}")
         except sqlite3.OperationalError as e:  # locked, or cannot be opened
             raise BadInput(f"{self.path}: cannot use the run store ({e})") from None
         except sqlite3.DatabaseError as e:  # corrupt, or some other file
@@ -96,6 +103,7 @@ class Store:
         """Write finished runs, all or nothing."""
         if isinstance(results, RunBatch):  # from its arrays, without a RunResult per run
             params = (_pack(results.state_dict(row)) for row in results.params)
+            run_metrics = results.metrics
             valid = np.arange(results.history.shape[1]) < results.epochs_run[:, None]
             ids = np.array([s.run_id for s in results.specs], dtype=object)
             history = zip(np.repeat(ids, results.epochs_run).tolist(), (np.nonzero(valid)[1] + 1).tolist(),
@@ -103,12 +111,15 @@ class Store:
         else:
             results = list(results)
             params = (_pack(r.params) for r in results)
+            run_metrics = [r.metrics for r in results]
             history = ((r.spec.run_id, e, *values) for r in results
                        for e, values in enumerate(zip(*(r.history[c] for c in HISTORY_COLUMNS)), start=1))
         rows = list(run_rows(results, positions))
         with self.db:
-            self.db.executemany(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * (7 + len(SUMMARY_COLUMNS)))})",
-                                (row + (blob,) for row, blob in zip(rows, params)))
+            self.db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
+                                f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                                (row + (blob, None if m is None else json.dumps(m))
+                                 for row, blob, m in zip(rows, params, run_metrics)))
             self.db.executemany("DELETE FROM history WHERE run_id = ?", ((row[0],) for row in rows))
             self.db.executemany(f"INSERT INTO history VALUES (?, ?, {', '.join('?' * len(HISTORY_COLUMNS))})",
                                 history)
@@ -167,6 +178,11 @@ class Store:
             groups.setdefault(r["group"], []).append(history if history is not None else self.history(r["run_id"]))
         return groups
 
+    def metrics(self, run_id: str) -> RunMetrics | None:
+        """The run's ``trainlab.metrics`` on its val and test splits (None if it has none stored)."""
+        row = self.db.execute("SELECT metrics FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] is not None else None
+
     def params(self, run_id: str) -> dict[str, np.ndarray] | None:
         row = self.db.execute("SELECT params FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return _unpack(row[0]) if row and row[0] is not None else None
@@ -180,14 +196,17 @@ class Store:
         for e in self.experiments():
             grid_keys += [k for k in e["grid_keys"] if k not in grid_keys]
         runs = self.runs()
-        header = ["run_id", "experiment", "seed", *grid_keys, *SUMMARY_COLUMNS]
+        # the metric columns of the tasks the runs have (macro F1, or RMSE, MAE and R²)
+        columns = [c for c in SUMMARY_COLUMNS if c not in SUMMARY_METRICS
+                   or any(r["val_" + c.split("_", 1)[1]] is not None for r in runs)]
+        header = ["run_id", "experiment", "seed", *grid_keys, *columns]
         _write_atomic(
             Path(out_dir) / "runs.csv",
             (line.encode() for line in csv_lines(
                 [header]
                 + [
                     [r["run_id"], r["experiment"], r["seed"], *(_cell(r["grid"].get(k)) for k in grid_keys)]
-                    + [_cell(r[c]) for c in SUMMARY_COLUMNS]
+                    + [_cell(r[c]) for c in columns]
                     for r in runs
                 ]
             )),
@@ -290,8 +309,9 @@ def _cell(value: Any) -> Any:
 
 
 def _nan_for_none(column: str, value: Any) -> Any:
-    # SQLite stores NaN as NULL; test_acc is genuinely absent without a test split.
-    if value is None and column not in ("test_acc", "status"):
+    # SQLite stores NaN as NULL; test_acc and the metrics are genuinely absent without a test split
+    # (and the metrics of the other task).
+    if value is None and column not in ("test_acc", "status", *SUMMARY_METRICS):
         return math.nan
     if column in ("epochs_run", "best_epoch") and value is not None:
         return int(value)

@@ -11,12 +11,13 @@ import math
 import time
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.linalg import vector_norm
 
-from trainlab import rng
+from trainlab import metrics, rng
 from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
@@ -193,8 +194,11 @@ class Training:
             best = best_epoch(history["val_loss"])
 
         test_acc = None
+        splits = {"val": (data.y_val, predict(model, self.X_val))}
         if data.X_test is not None:
-            _, test_acc = evaluate(model, torch.tensor(data.X_test, dtype=self.dtype), self.targets(data.y_test))
+            X_test = torch.tensor(data.X_test, dtype=self.dtype)
+            _, test_acc = evaluate(model, X_test, self.targets(data.y_test))
+            splits["test"] = (data.y_test, predict(model, X_test))
 
         return RunResult(
             spec=spec or RunSpec(
@@ -213,6 +217,8 @@ class Training:
             params={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
             seconds=time.perf_counter() - self.started,
             extra=dict(self.diagnostics.extra) if self.diagnostics else {},
+            metrics=metrics.of_predictions(data.task, data.n_classes,
+                                           {split: (y, p[None]) for split, (y, p) in splits.items()})[0],
         )
 
 
@@ -221,6 +227,19 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
     """Mean loss and accuracy of ``model`` on the whole split (accuracy is NaN for regression)."""
     model.eval()
     return score(model(X), y)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: torch.Tensor) -> np.ndarray:
+    """The model's predictions for ``X``: class indices, or the outputs of a regression (1 output).
+    Made in eval mode; the model is left in the mode it was in (the playground asks mid-epoch)."""
+    training = model.training
+    model.eval()
+    try:
+        outputs = model(X)
+    finally:
+        model.train(training)
+    return (outputs[:, 0] if outputs.shape[1] == 1 else outputs.argmax(dim=1)).numpy()
 
 
 @torch.no_grad()

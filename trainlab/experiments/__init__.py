@@ -12,9 +12,10 @@ DEFAULT_SEEDS = 10
 QUICK_SEEDS = 3
 
 
-# The order of the course: notebook 004's experiments, then the XOR lab, then notebook 000's.
+# The order of the course: notebook 004's experiments, then the XOR lab, then notebook 000's; then
+# real data.
 ORDER = ("activations", "initialization", "depth", "optimizers", "learning_rates", "xor_sgd_vs_adam",
-         "overfit_check", "first_training_loop")
+         "overfit_check", "first_training_loop", "digits_depth_width")
 
 
 def names() -> list[str]:

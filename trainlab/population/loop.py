@@ -26,13 +26,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trainlab import metrics
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
 from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, diverged as is_diverged, improves
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
 from trainlab.population.compiled import CompiledNet, DataOrders, compiled
-from trainlab.population.net import Net, Workspace, augmented_t
+from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
 from trainlab.population.optim import build_batched_optimizer
 from trainlab.train import DTYPES
 
@@ -167,10 +168,13 @@ class Setup:
         # Evaluation inputs: train and val side by side, one forward pass for both.
         self.eval_x = augmented_t(torch.cat([X_train, X_val]))
         self.eval_y = torch.cat([y_train, y_val])
+        # The splits a finished model's metrics are computed on: inputs (in + 1, N) and labels.
+        self.scored = {"val": (augmented_t(X_val), data.y_val)}
         self.test = None
         if data.X_test is not None:
             X_test = torch.tensor(data.X_test, dtype=dtype)
             self.test = (augmented_t(X_test), torch.tensor(data.y_test))
+            self.scored["test"] = (self.test[0], data.y_test)
         self.kernel = compiled(net)  # the library; each slice gets its CompiledNet from own_buffers
 
     def own_buffers(self) -> Setup:
@@ -217,6 +221,21 @@ class Setup:
     def test_acc(self, params: Tensor) -> Tensor:
         x, y = self.test
         return self.evaluate(params, x, y, [len(y)])[0][1]
+
+    @torch.no_grad()
+    def predictions(self, params: Tensor, x: Tensor) -> np.ndarray:
+        """Each model's predicted classes (K, N) for the inputs ``x`` (in + 1, N), as ``train.predict``;
+        a few models at a time, as ``evaluate`` takes them."""
+        ws, n = Workspace(self.net.dtype), x.shape[1]
+        step = max(1, EVAL_ELEMENTS // (n * max(self.net.sizes[1:])))
+        return np.concatenate([
+            argmax_classes(self.net.forward(part, x.expand(len(part), *x.shape), ws)).numpy()
+            for part in params.split(step)])
+
+    def run_metrics(self, params: Tensor) -> list[metrics.RunMetrics]:
+        """Each model's ``trainlab.metrics`` on the val (and test) split."""
+        return metrics.of_predictions("classification", self.n_classes,
+                                      {split: (y, self.predictions(params, x)) for split, (x, y) in self.scored.items()})
 
 
 def init_params(net: Net, specs: list[RunSpec]) -> Tensor:
@@ -361,4 +380,6 @@ def finish(setup: Setup, out: RunBatch, history: Tensor, index: Tensor, rows: Te
     out.final_epoch[index] = final_epoch.numpy()
     if setup.test is not None:
         out.test_acc[index] = setup.test_acc(final).numpy()
+    for i, run_metrics in zip(index.tolist(), setup.run_metrics(final)):
+        out.metrics[i] = run_metrics
 

@@ -28,7 +28,7 @@ from trainlab.train import DTYPES
 SUPPORTED_FIELDS = frozenset({
     "name", "description", "experiment", "seeds", "grid",
     "data.name", "data.n_samples", "data.noise", "data.seed", "data.n_classes", "data.split", "data.stratify",
-    "data.scale", "data.path", "data.features", "data.target",
+    "data.scale", "data.path", "data.features", "data.target", "data.function",
     "model.hidden", "model.activation", "model.init", "model.init_std",
     "optim.name", "optim.lr", "optim.momentum", "optim.betas", "optim.eps", "optim.alpha", "optim.weight_decay",
     "optim.schedule",  # every schedule: the engine asks the pure optim.lr_at
@@ -87,7 +87,8 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
     itemsize = 8 if cfg.train.dtype == "float64" else 4
     _, n_params = shape_of(cfg, data)
     history = cfg.train.epochs * len(HISTORY_COLUMNS) * 8
-    return history + n_params * itemsize + 256
+    scores = 2 * (data.n_classes + 4) * data.n_classes * 40  # its metrics (Python lists) on two splits
+    return history + n_params * itemsize + scores + 256
 
 
 def slice_workspace(cfg: RunConfig, data: Dataset) -> int:

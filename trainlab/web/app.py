@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request as HTTPRequest, UploadFile, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from trainlab.config import ACTIVATIONS, DATASETS, INITS, OPTIMIZERS, REGRESSION_DATASETS, SCHEDULES, RunConfig
+from trainlab.config import ACTIVATIONS, DATASETS, FIXED_DATASETS, INITS, OPTIMIZERS, REGRESSION_DATASETS, SCHEDULES, RunConfig
 from trainlab.data import DEFAULT_NOISE, DEFAULT_REGRESSION_NOISE
 from trainlab.errors import BadInput
 from trainlab.web.export import python_snippet, toml_text
@@ -72,7 +72,7 @@ def create_app(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None 
     async def options() -> dict:
         """What the page offers: the choices of each setting, the defaults and the limits."""
         return {
-            "datasets": list(DATASETS),
+            "datasets": [d for d in DATASETS if d not in FIXED_DATASETS],  # the plane shows 2-D data
             "regression_datasets": list(REGRESSION_DATASETS),
             "activations": list(ACTIVATIONS),
             "inits": list(INITS),

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from trainlab.config import RunConfig
-from trainlab.data import DEFAULT_CLASSES, Dataset
+from trainlab.config import FIXED_DATASETS, RunConfig
+from trainlab.data import DEFAULT_CLASSES, FIXED, Dataset
 from trainlab.errors import BadInput
 
 
@@ -45,6 +45,9 @@ class Limits:
 
     def check(self, cfg: RunConfig, n_rows: int | None = None) -> None:
         """Refuse a config bigger than these limits (``n_rows``: an uploaded CSV's rows)."""
+        if cfg.data.name in FIXED_DATASETS:
+            raise RequestRefused(f"data.name: the playground draws 2-D data; {cfg.data.name} has "
+                                 f"{FIXED[cfg.data.name].inputs} inputs (train it with trainlab run)")
         rows = n_rows if cfg.data.name == "csv" else cfg.data.n_samples
         if rows is not None and rows > self.max_samples:
             raise RequestRefused(f"data.n_samples: at most {self.max_samples} points in the playground (got {rows})")

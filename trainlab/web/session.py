@@ -5,7 +5,7 @@ epoch), ``reset`` (with the seed of the new initial weights), ``set_weight``, ``
 ``compare_cancel``; it answers every ``update`` it has drawn with ``drawn``. The server answers
 ``ready`` (the data and the network's shape), then ``update`` messages: the epochs finished since
 the last one and how far into the next it is, the model's output and neurons over the plane, its
-weights and per-layer gradient norms.
+weights, per-layer gradient norms and scores on the val split (``Views.scores``).
 
 Training never runs on the event loop. A session's Training runs in a thread of its own, parked
 between slices (``Stepper``: a long epoch is cut into slices between its minibatches), so the tab
@@ -232,6 +232,7 @@ class Session:
             "history": {c: [_json_float(v) for v in t.history[c][new]] for c in HISTORY_COLUMNS},
             "layer_grad_norms": [list(epoch) for epoch in zip(*grad_norms)],  # per epoch, per layer
             "output": self.views.output(model),
+            "scores": self.views.scores(model),
             "neurons": self.views.neurons(model),
             "weights": weights(model),
         }

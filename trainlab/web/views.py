@@ -1,4 +1,4 @@
-"""What the page draws of a model: its output over the plane, each neuron's output, its weights.
+"""What the page draws of a model: its output over the plane, each neuron's output, its weights, its scores.
 
 Maps are square grids over the data's raw (x1, x2) plane, row 0 at the top, sent as base64 bytes
 (0–255) because JSON lists of floats would be ten times larger at 30 updates a second.
@@ -7,13 +7,16 @@ Maps are square grids over the data's raw (x1, x2) plane, row 0 at the top, sent
 from __future__ import annotations
 
 import base64
+import math
 
 import numpy as np
 import torch
 from torch import nn
 
+from trainlab import metrics
 from trainlab.data import Dataset
 from trainlab.models import linear_layers
+from trainlab.train import predict
 
 OUTPUT_GRID = 64  # the big plot
 NEURON_GRID = 24  # each neuron's thumbnail (hovering one shows it big, smoothed)
@@ -79,6 +82,15 @@ class Views:
             return {"kind": "probability", "map": encode(probs[:, 1].numpy())}
         best, cls = probs.max(dim=1)
         return {"kind": "classes", "map": encode(cls.numpy() / 255), "confidence": encode(best.numpy())}
+
+    def scores(self, model: nn.Module) -> dict:
+        """The model's ``trainlab.metrics`` on the val split: macro F1 and the confusion matrix, or
+        RMSE, MAE and R² (the output panel shows them)."""
+        d = self.data
+        predicted = predict(model, torch.tensor(d.X_val, dtype=next(model.parameters()).dtype))
+        scores = metrics.of_predictions(d.task, d.n_classes, {"val": (d.y_val, predicted[None])})[0]["val"]
+        keep = ("rmse", "mae", "r2") if d.regression else ("macro_f1", "confusion")
+        return {k: v if k == "confusion" or math.isfinite(v) else None for k, v in scores.items() if k in keep}
 
     @torch.no_grad()
     def neurons(self, model: nn.Module) -> list[str]:

@@ -323,6 +323,15 @@ function metrics() {
     const a = curves.val_acc[n - 1];
     html += `<span>Val accuracy <b>${a === null ? "–" : (100 * a).toFixed(1) + "%"}</b></span>`;
   }
+  const s = last && last.scores; // the current model on the val split (views.scores)
+  if (s && net.task === "regression") {
+    html += `<span>Val RMSE <b>${f(s.rmse)}</b></span><span>MAE <b>${f(s.mae)}</b></span><span>R² <b>${f(s.r2)}</b></span>`;
+  } else if (s) {
+    const rows = s.confusion.map((row, i) => `<tr><th>${i}</th>${row.map((c, j) => `<td${i === j ? ' class="hit"' : ""}>${c}</td>`).join("")}</tr>`);
+    html += `<span>Val macro F1 <b>${f(s.macro_f1)}</b></span>
+      <table class="confusion" data-testid="confusion" title="val points of each true class (rows) by predicted class (columns)">
+      <tr><th></th>${s.confusion.map((_, j) => `<th>${j}</th>`).join("")}</tr>${rows.join("")}</table>`;
+  }
   $("metrics").innerHTML = html;
 }
 
