@@ -75,7 +75,8 @@ def check_size(cfgs: list[RunConfig], engines: list[str], yes: bool = False) -> 
 
 
 def count_runs(cfg: RunConfig) -> int:
-    return math.prod(len(values) for values in cfg.grid.values()) * len(cfg.seed_list)
+    points = cfg.search.trials if cfg.search else math.prod(len(values) for values in cfg.grid.values())
+    return points * len(cfg.seed_list)
 
 
 def estimate_all(cfgs: list[RunConfig], engines: list[str]) -> Estimate:
@@ -84,8 +85,11 @@ def estimate_all(cfgs: list[RunConfig], engines: list[str]) -> Estimate:
     for cfg, engine in zip(cfgs, engines):
         seeds = len(cfg.seed_list)
         keys = list(cfg.grid)
-        for combo in itertools.product(*(cfg.grid[k] for k in keys)):
-            point = _Point(cfg, dict(zip(keys, combo)))
+        # a search's trials are sized as its base config (every trial trained to the end: an upper bound)
+        points = ([{}] * cfg.search.trials if cfg.search else
+                  (dict(zip(keys, combo)) for combo in itertools.product(*(cfg.grid[k] for k in keys))))
+        for values in points:
+            point = _Point(cfg, values)
             runs += seeds
             model_epochs += seeds * point.epochs
             widest = max(widest, max(point.hidden, default=0))

@@ -29,6 +29,9 @@ REGRESSION_DATASETS = ("plane", "gaussian", "csv")
 INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
+SEARCH_METHODS = ("random", "halving", "pbt")
+# A search space key's distribution: exactly one of these, e.g. { log_uniform = [1e-4, 1] }.
+DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 
 # An experiment's name and ``experiment`` become file names (``NAME-loss.png``, ``runs/NAME-…``).
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
@@ -154,6 +157,74 @@ class TrainConfig(_Strict):
     dtype: Literal["float32", "float64"] = "float32"
 
 
+class SearchConfig(_Strict):
+    """``[search]``: trials sampled from ``space`` (one distribution per dotted key) instead of a grid.
+
+    ``random`` trains every trial for every epoch; ``halving`` (successive halving) trains all
+    trials to ``min_epochs``, keeps the best 1/``eta`` of them by val loss, trains those ``eta``
+    times as long, and so on to ``train.epochs``; ``pbt`` (population-based training) every
+    ``interval`` epochs lets the worst ``quantile`` of the trials copy the weights and optimizer
+    state of the best ``quantile`` and multiply their ``optim.*`` values by one of ``perturb``.
+    """
+
+    method: Literal[SEARCH_METHODS] = "random"
+    trials: int = Field(16, ge=1)
+    seed: int = 0
+    space: dict[str, dict[str, list[Any]]]
+    eta: int = Field(3, ge=2)
+    min_epochs: int = Field(1, ge=1)
+    interval: int = Field(5, ge=1)
+    quantile: float = Field(0.25, gt=0, le=0.5)
+    perturb: list[float] = [0.8, 1.25]
+
+    @field_validator("space")
+    @classmethod
+    def _distributions(cls, space: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
+        if not space:
+            raise ValueError("expected at least one key, e.g. \"optim.lr\" = { log_uniform = [1e-4, 1] }")
+        for key, dist in space.items():
+            problem = _distribution_problem(dist)
+            if problem:
+                raise ValueError(f"{key}: {problem}")
+        return space
+
+    @field_validator("perturb")
+    @classmethod
+    def _positive_factors(cls, perturb: list[float]) -> list[float]:
+        if not perturb or any(f <= 0 for f in perturb):
+            raise ValueError("expected a non-empty list of positive factors, e.g. [0.8, 1.25]")
+        return perturb
+
+    @model_validator(mode="after")
+    def _pbt_perturbs_optimizer(self) -> SearchConfig:
+        if self.method == "pbt":
+            for key, dist in self.space.items():
+                if not key.startswith("optim.") or "choice" in dist or key == "optim.name":
+                    raise ValueError(f"{key}: pbt changes optimizer numbers while training: every space key must "
+                                     "be a numeric optim.* key (log_uniform, uniform or int)")
+        return self
+
+
+def _distribution_problem(dist: dict[str, list[Any]]) -> str | None:
+    """What is wrong with one key's distribution, if anything."""
+    expected = "expected one of { log_uniform = [low, high] }, { uniform = [low, high] }, { int = [low, high] }, " \
+               "{ choice = [values...] }"
+    if len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+        return f"{expected} (got {dist!r})"
+    (kind, values), = dist.items()
+    if kind == "choice":
+        return None if values else "choice needs at least one value"
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if kind == "int":
+        numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not numbers or not values[0] <= values[1] or (kind != "int" and values[0] == values[1]):
+        kind_of = "integers" if kind == "int" else "numbers"
+        return f"{kind} expects [low, high], two {kind_of} with low < high (got {values!r})"
+    if kind == "log_uniform" and values[0] <= 0:
+        return f"log_uniform expects 0 < low < high (got {values!r})"
+    return None
+
+
 class RunConfig(_Strict):
     name: str = "trainlab"
     description: str = ""
@@ -164,6 +235,13 @@ class RunConfig(_Strict):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     grid: dict[str, list[Any]] = {}
+    search: SearchConfig | None = None
+
+    @model_validator(mode="after")
+    def _grid_or_search(self) -> RunConfig:
+        if self.grid and self.search:
+            raise ValueError("use either [grid] or [search], not both")
+        return self
 
     @field_validator("name", "experiment")
     @classmethod
@@ -197,6 +275,11 @@ class RunConfig(_Strict):
     @property
     def experiment_name(self) -> str:
         return self.experiment or self.name
+
+    @property
+    def varied_keys(self) -> list[str]:
+        """The keys that differ between runs: the grid's, or the search space's."""
+        return list(self.search.space) if self.search else list(self.grid)
 
     def at(self, values: dict[str, Any]) -> RunConfig:
         """One setting of this experiment, without its grid: ``cfg.at({"optim.name": "adam"})``.
@@ -251,7 +334,11 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as e:
         raise BadInput(f"{source}: {_describe(e)}") from None
-    if math.prod(len(v) for v in cfg.grid.values()) <= MAX_POINTS_CHECKED:
+    if cfg.search:  # the ends of each range, and every choice, must give a valid config
+        for key, dist in cfg.search.space.items():
+            for value in next(iter(dist.values())):
+                with_values(cfg, {key: value}, f"{source}: search.space.{key}")
+    elif math.prod(len(v) for v in cfg.grid.values()) <= MAX_POINTS_CHECKED:
         for values in _grid_points(cfg):
             with_values(cfg, values, source)  # every grid point must be a valid config
     else:  # each value on its own here (~50 µs a point); expand() checks every point
@@ -328,7 +415,11 @@ def _describe(error: ValidationError) -> str:
 
 
 def expand(cfg: RunConfig) -> list[RunSpec]:
-    """Every grid combination times every seed, in a stable order with readable run ids."""
+    """Every grid combination (or search trial) times every seed, in a stable order with readable run ids."""
+    if cfg.search:
+        from trainlab.search import trial_specs
+
+        return trial_specs(cfg)
     specs = []
     for values in _grid_points(cfg):
         point_cfg = with_values(cfg, values, "grid")
@@ -355,9 +446,10 @@ def _grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
 
 
 def with_values(cfg: RunConfig, values: dict[str, Any], source: str) -> RunConfig:
-    raw = cfg.model_dump(mode="python", exclude={"grid"})
+    raw = cfg.model_dump(mode="python", exclude={"grid", "search"})
     for key, value in values.items():
-        if key in ("seeds", "name", "description", "experiment", "grid") or "." not in key:
+        if key in ("seeds", "name", "description", "experiment", "grid", "search") or "." not in key \
+                or key.startswith("search."):
             raise BadInput(f"{source}: grid key {key!r}: expected a dotted key such as 'model.activation'")
         _set_dotted(raw, key, value)
     try:

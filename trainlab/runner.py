@@ -247,7 +247,7 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
     with Store(out_dir) as store, ProgressBar(progress) as bar:
         for c, _ in plan:
             check_resumable(store, c, resume, fingerprints[c.experiment_name])
-            store.add_experiment(c.experiment_name, to_toml(c), list(c.grid), fingerprints[c.experiment_name])
+            store.add_experiment(c.experiment_name, to_toml(c), c.varied_keys, fingerprints[c.experiment_name])
         (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c, _ in plan))
         done = store.done_ids()
         for (c, specs), name in zip(plan, engines):

@@ -1,0 +1,107 @@
+"""``[search]``: sampled trials stored like runs; halving prunes, PBT exploits; ``trainlab best``."""
+
+from __future__ import annotations
+
+import csv
+import math
+import tomllib
+
+import pytest
+
+from conftest import assert_bad_input
+from trainlab.config import config_from_dict, expand
+
+SEARCH = """
+name = "rs"
+[data]
+n_samples = 200
+[train]
+epochs = 6
+[search]
+method = "random"
+trials = 10
+seed = 3
+[search.space]
+"optim.lr" = { log_uniform = [1e-3, 1] }
+"optim.momentum" = { uniform = [0.0, 0.9] }
+"model.hidden" = { choice = [[8], [16, 16]] }
+"data.n_samples" = { int = [150, 200] }
+"""
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_seconds(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def search_config(**search):
+    raw = tomllib.loads(SEARCH)
+    raw["search"].update(search)
+    return config_from_dict(raw)
+
+
+def test_trials_are_drawn_from_their_distributions_reproducibly():
+    specs = expand(search_config(trials=200))
+    again = expand(search_config(trials=200))
+    other = expand(search_config(trials=200, seed=4))
+    assert [s.grid_values for s in specs] == [s.grid_values for s in again]
+    assert [s.grid_values for s in specs] != [s.grid_values for s in other]
+    lrs = [s.config.optim.lr for s in specs]
+    assert all(1e-3 <= lr <= 1 for lr in lrs)
+    # log-uniform: about half the draws below the geometric middle of the range
+    assert 0.35 < sum(lr < math.sqrt(1e-3) for lr in lrs) / len(lrs) < 0.65
+    assert all(0 <= s.config.optim.momentum <= 0.9 for s in specs)
+    assert {tuple(s.config.model.hidden) for s in specs} == {(8,), (16, 16)}
+    sizes = [s.config.data.n_samples for s in specs]
+    assert all(isinstance(n, int) and 150 <= n <= 200 for n in sizes) and len(set(sizes)) > 10
+
+
+def test_each_trial_runs_every_seed():
+    cfg = config_from_dict({**tomllib.loads(SEARCH), "seeds": 2})
+    specs = expand(cfg)
+    assert len(specs) == 2 * cfg.search.trials
+    assert specs[0].run_id == "rs/trial=0/seed=0" and specs[1].run_id == "rs/trial=0/seed=1"
+    assert specs[0].grid_values == specs[1].grid_values
+
+
+def test_a_seeded_search_run_is_reproducible_and_stores_the_sampled_values(cli, write_config, tmp_path):
+    config = write_config(SEARCH)
+    assert cli("run", config, "--out", tmp_path / "a").code == 0
+    assert cli("run", config, "--out", tmp_path / "b").code == 0
+    rows = read_csv(tmp_path / "a" / "runs.csv")
+    assert without_seconds(rows) == without_seconds(read_csv(tmp_path / "b" / "runs.csv"))
+    assert len(rows) == 10
+    assert {"optim.lr", "optim.momentum", "model.hidden", "data.n_samples"} <= set(rows[0])
+    assert len({r["optim.lr"] for r in rows}) == 10
+    assert all(r["status"] == "ok" and r["epochs_run"] == "6" for r in rows)
+
+
+@pytest.mark.parametrize("search, fragments", [
+    ({"space": {"optim.lr": {"log_uniform": [0, 1]}}}, ["search.space", "optim.lr", "0 < low"]),
+    ({"space": {"optim.lr": {"uniform": [1, 0.5]}}}, ["optim.lr", "low < high"]),
+    ({"space": {"model.hidden": {"int": [1.5, 3]}}}, ["model.hidden", "integers"]),
+    ({"space": {"optim.lr": {"normal": [0, 1]}}}, ["optim.lr", "log_uniform"]),
+    ({"space": {"optim.name": {"choice": []}}}, ["optim.name", "at least one value"]),
+    ({"space": {"optim.lr": {"uniform": [-1, 1]}}}, ["search.space.optim.lr", "greater than 0"]),
+    ({"space": {"optim.nmae": {"choice": [1]}}}, ["optim.nmae", "unknown key"]),
+    ({"space": {}}, ["search.space", "at least one key"]),
+    ({"method": "grid"}, ["search.method"]),
+    ({"trials": 0}, ["search.trials"]),
+    ({"method": "pbt"}, ["model.hidden", "optim.*"]),
+])
+def test_a_bad_search_section_is_one_line_naming_the_key(cli, write_config, tmp_path, search, fragments):
+    import tomli_w
+
+    raw = tomllib.loads(SEARCH)
+    raw["search"].update(search)
+    config = write_config(tomli_w.dumps(raw))
+    assert_bad_input(cli("run", config, "--out", tmp_path / "o"), *fragments)
+
+
+def test_grid_and_search_together_are_refused(cli, write_config, tmp_path):
+    config = write_config(SEARCH + '[grid]\n"model.activation" = ["relu", "tanh"]\n')
+    assert_bad_input(cli("run", config, "--out", tmp_path / "o"), "[grid] or [search]")
