@@ -105,3 +105,74 @@ def test_a_bad_search_section_is_one_line_naming_the_key(cli, write_config, tmp_
 def test_grid_and_search_together_are_refused(cli, write_config, tmp_path):
     config = write_config(SEARCH + '[grid]\n"model.activation" = ["relu", "tanh"]\n')
     assert_bad_input(cli("run", config, "--out", tmp_path / "o"), "[grid] or [search]")
+
+
+HALVING = """
+name = "halving"
+[data]
+n_samples = 600
+[train]
+epochs = 60
+[search]
+method = "halving"
+trials = 512
+seed = 0
+min_epochs = 4
+eta = 3
+[search.space]
+"optim.lr" = { log_uniform = [1e-4, 1] }
+"""
+
+
+def best_final(runs):
+    return min(r["final_val_loss"] for r in runs if r["status"] not in ("pruned", "diverged"))
+
+
+@pytest.mark.slow
+def test_halving_finds_a_top_five_percent_learning_rate_for_a_third_of_the_grids_epochs(tmp_path):
+    import numpy as np
+
+    from trainlab.runner import run
+
+    cfg = config_from_dict(tomllib.loads(HALVING))
+    search = run(cfg, out=tmp_path / "halving", plots=False).runs()
+    grid_cfg = config_from_dict({**tomllib.loads(HALVING.split("[search]")[0]),
+                                 "grid": {"optim.lr": np.geomspace(1e-4, 1, 512).tolist()}})
+    grid = run(grid_cfg, out=tmp_path / "grid", plots=False).runs()
+
+    grid_losses = np.sort([r["final_val_loss"] for r in grid])
+    assert best_final(search) <= grid_losses[int(0.05 * len(grid_losses))]
+    spent = sum(r["epochs_run"] for r in search) / sum(r["epochs_run"] for r in grid)
+    assert spent <= 0.35, spent
+
+
+def test_halving_prunes_at_each_rung_and_keeps_the_history_up_to_there(tmp_path):
+    from trainlab.runner import run
+    from trainlab.search import rungs
+
+    raw = tomllib.loads(HALVING)
+    raw["train"]["epochs"] = 12
+    raw["search"].update(trials=27, min_epochs=1)
+    raw["seeds"] = 2
+    cfg = config_from_dict(raw)
+    assert rungs(cfg.search, 12) == [1, 3, 9]
+    results = run(cfg, out=tmp_path / "o", plots=False)
+    runs = results.runs()
+    by_trial = {}
+    for r in runs:
+        by_trial.setdefault(r["group"], []).append(r)
+    # the seeds of a trial are judged together: pruned (or kept) at the same rung
+    stops = [{(r["status"], r["epochs_run"]) for r in rs} for rs in by_trial.values()]
+    assert all(len(s) == 1 for s in stops)
+    counts = {}
+    for (s,) in stops:
+        counts[s] = counts.get(s, 0) + 1
+    assert counts == {("pruned", 1): 18, ("pruned", 3): 6, ("pruned", 9): 2, ("ok", 12): 1}
+    pruned = next(r for r in runs if r["status"] == "pruned" and r["epochs_run"] == 3)
+    assert len(results.history(pruned["run_id"])["val_loss"]) == 3
+    rows = read_csv(tmp_path / "o" / "runs.csv")
+    assert sum(r["status"] == "pruned" for r in rows) == 2 * 26
+    # the kept trial had the lowest mean val loss of the trials alive at the last rung
+    last = [rs for rs in by_trial.values() if rs[0]["epochs_run"] >= 9]
+    mean_at_9 = {rs[0]["group"]: sum(results.history(r["run_id"])["val_loss"][8] for r in rs) for rs in last}
+    assert min(mean_at_9, key=mean_at_9.get) == next(rs[0]["group"] for rs in last if rs[0]["status"] == "ok")

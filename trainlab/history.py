@@ -26,7 +26,8 @@ SUMMARY_COLUMNS = (
     "test_acc",
     "seconds",
 )
-STATUSES = ("ok", "early_stopped", "diverged")
+# pruned: stopped by a search (successive halving) at a rung, its history up to there
+STATUSES = ("ok", "early_stopped", "diverged", "pruned")
 
 
 @dataclass

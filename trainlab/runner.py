@@ -7,6 +7,7 @@ which is what makes a kill lose little and ``--resume`` safe.
 
 from __future__ import annotations
 
+import functools
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -219,6 +220,10 @@ def run(
     out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
     executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
+    for c in cfgs:
+        if c.search and c.search.method != "random" and (engine not in ("auto", "population") or executor != "local"):
+            raise BadInput(f"{c.experiment_name}: search.method = {c.search.method!r} trains on the population engine "
+                           f"in this process: use --engine auto or population with --executor local")
     data_for = data_for or DataCache()
     check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
     plan = [(c, expand(c)) for c in cfgs]
@@ -258,7 +263,12 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
             if not todo:
                 continue
             options = engine_options if name == "population" else {}
-            for results in ENGINES[name](todo, data_for, progress=bar.to(task), **options):
+            engine = ENGINES[name]
+            if c.search and c.search.method != "random":
+                from trainlab.search import search_engine
+
+                engine, options = functools.partial(search_engine, search=c.search), engine_options
+            for results in engine(todo, data_for, progress=bar.to(task), **options):
                 store.save(results, positions)
                 if kept_bytes < KEEP_HISTORIES_BYTES:
                     arrays = histories_of(results)

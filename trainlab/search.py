@@ -63,3 +63,71 @@ def trial_specs(cfg: RunConfig) -> list[RunSpec]:
 def values_label(values: dict[str, Any]) -> str:
     """``lr=0.0123, hidden=[32]``: a trial's sampled values for a reader."""
     return ", ".join(f"{short_key(k, values)}={format_value(v)}" for k, v in values.items())
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def rungs(search: SearchConfig, epochs: int) -> list[int]:
+    """The epochs at which successive halving compares the trials: min_epochs × eta^k, before the last."""
+    out, rung = [], search.min_epochs
+    while rung < epochs:
+        out.append(rung)
+        rung *= search.eta
+    return out
+
+
+def trial_numbers(specs: list[RunSpec]) -> Tensor:
+    """Each spec's trial, as a number (the seeds of a trial share it)."""
+    ids = {group: i for i, group in enumerate(dict.fromkeys(s.group for s in specs))}
+    return torch.tensor([ids[s.group] for s in specs])
+
+
+def trial_scores(trials: Tensor, loss: Tensor) -> tuple[Tensor, Tensor]:
+    """(the distinct trials, each one's mean val loss over its seeds); not finite counts as worst."""
+    loss = torch.where(torch.isfinite(loss), loss, torch.inf)
+    unique, inverse = torch.unique(trials, return_inverse=True)
+    total = torch.zeros(len(unique), dtype=loss.dtype).index_add_(0, inverse, loss)
+    count = torch.zeros(len(unique), dtype=loss.dtype).index_add_(0, inverse, torch.ones_like(loss))
+    return unique, total / count
+
+
+class Halving:
+    """Successive halving: at each rung, keep the best 1/eta of the trials still training (by mean
+    val loss over their seeds) and prune the others."""
+
+    def __init__(self, specs: list[RunSpec], search: SearchConfig):
+        self.trial = trial_numbers(specs)
+        self.rungs = set(rungs(search, specs[0].config.train.epochs))
+        self.eta = search.eta
+
+    def after_epoch(self, epoch: int, rows: Tensor, record: Tensor, params: Tensor, optimizer: Any,
+                    active: Tensor) -> Tensor | None:
+        if epoch not in self.rungs or not active.any():
+            return None
+        trials = self.trial[rows]
+        unique, score = trial_scores(trials[active], record[active, VAL_LOSS])
+        keep = unique[torch.argsort(score, stable=True)[: math.ceil(len(unique) / self.eta)]]
+        return active & ~torch.isin(trials, keep)
+
+
+def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memory: int | None = None,
+                  progress=None, **_: Any) -> Iterator[RunBatch | list[RunResult]]:
+    """The runner's engine for ``halving`` and ``pbt``: each population of one shape trains as one
+    slice under the search's controller (the trials of different shapes are searched apart); a
+    config the population engine does not implement trains every epoch on the reference engine."""
+    from trainlab.population import plan, run_chunk, train_in_slices
+
+    for chunk in plan(specs, data_for, max_memory):
+        data = data_for(chunk.specs[0].config)
+        if not chunk.population:
+            yield run_chunk(chunk, data)
+            if progress:
+                progress(len(chunk.specs))
+            continue
+        controller = Halving(chunk.specs, search)
+        batch = None
+        for batch, _ in train_in_slices(chunk.specs, data, slice_models=len(chunk.specs), workers=1,
+                                        progress=progress, controller=controller):
+            pass
+        yield batch
