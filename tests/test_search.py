@@ -176,3 +176,48 @@ def test_halving_prunes_at_each_rung_and_keeps_the_history_up_to_there(tmp_path)
     last = [rs for rs in by_trial.values() if rs[0]["epochs_run"] >= 9]
     mean_at_9 = {rs[0]["group"]: sum(results.history(r["run_id"])["val_loss"][8] for r in rs) for rs in last}
     assert min(mean_at_9, key=mean_at_9.get) == next(rs[0]["group"] for rs in last if rs[0]["status"] == "ok")
+
+
+SMALL_HALVING = """
+name = "small-halving"
+[data]
+n_samples = 200
+[train]
+epochs = 9
+[search]
+method = "halving"
+trials = 9
+min_epochs = 1
+[search.space]
+"optim.lr" = { log_uniform = [1e-3, 1] }
+"optim.momentum" = { uniform = [0.0, 0.9] }
+"""
+
+
+def test_best_prints_the_best_trial_as_a_config_that_runs_it_again(cli, write_config, tmp_path):
+    out = tmp_path / "search"
+    assert cli("run", write_config(SMALL_HALVING), "--out", out).code == 0
+    rows = read_csv(out / "runs.csv")
+    finished = [r for r in rows if r["status"] == "ok"]
+    assert len(finished) == 1 and sum(r["status"] == "pruned" for r in rows) == 8
+    result = cli("best", out)
+    assert result.code == 0
+    config = tomllib.loads(result.out)  # comments and a config: valid TOML
+    assert "search" not in config
+    assert config["optim"]["lr"] == float(finished[0]["optim.lr"])
+    assert config["optim"]["momentum"] == float(finished[0]["optim.momentum"])
+    assert cli("run", write_config(result.out, "best.toml"), "--out", tmp_path / "again").code == 0
+    again = read_csv(tmp_path / "again" / "runs.csv")
+    assert float(again[0]["final_val_loss"]) == pytest.approx(float(finished[0]["final_val_loss"]), rel=1e-6)
+
+    report = (out / "report.html").read_text()
+    assert "Successive halving" in report and "epoch 1: 9 → 3" in report
+    assert (out / "small-halving-search.png").stat().st_size > 0
+    assert (out / "small-halving-rungs.png").stat().st_size > 0
+
+
+def test_best_of_a_directory_without_a_search_is_one_line(cli, write_config, tmp_path):
+    config = write_config('name = "plain"\n[data]\nn_samples = 100\n[train]\nepochs = 2\n')
+    assert cli("run", config, "--out", tmp_path / "o").code == 0
+    assert_bad_input(cli("best", tmp_path / "o"), "no search here")
+    assert_bad_input(cli("best", tmp_path / "missing"), "no such directory")

@@ -243,6 +243,18 @@ def report(
     print_report_location(built.path)
 
 
+@app.command()
+def best(
+    directory: Annotated[Path, typer.Argument(help="An output directory of a config with [search].")],
+    experiment: Annotated[Optional[str], typer.Option(help="The search to read, if the directory has several.")] = None,
+) -> None:
+    """Print the best finished trial of a search as a config (TOML) for trainlab run."""
+    with libraries_loading():
+        from trainlab.search import best_toml
+
+    sys.stdout.write(best_toml(directory, experiment))
+
+
 # ---------------------------------------------------------------------------- list, data
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from trainlab.config import RunConfig, config_from_dict, expand
+from trainlab.config import RunConfig, config_from_dict, expand, format_value
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
@@ -29,6 +29,9 @@ FIGURE_CAPTIONS = {
             "(the spread of single runs).",
     "sweep": "Final loss against the swept value: mean with 95% confidence-interval bars.",
     "lr": "The learning rate used in each epoch.",
+    "search": "Val loss of each trial (mean over seeds, at the epoch it stopped) against each sampled value; "
+              "the star is the best trial that trained to the end.",
+    "rungs": "Val loss of each trial by epoch: pruned (grey) trials stop where they were compared.",
     "boundary": "Decision boundary of a typical seed (the one with the median val loss) per setting: "
                 "colour is the predicted probability of class 1, the black line where it is 0.5; "
                 "circles are training points, triangles validation, squares test.",
@@ -72,8 +75,15 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
             sizes = None if "model.hidden" in cfg.grid else layer_sizes(cfg.model, data.in_dim, data.n_classes)
             if runs:
                 curves = store.curves(runs, histories)
-                finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
-                for kind, draw in figure_drawers(name, runs, curves, cfg, data_for).items():
+                if cfg.search:
+                    from trainlab.search import search_finding
+                    from trainlab.search_plots import search_drawers
+
+                    finding, drawers = search_finding(cfg, runs), search_drawers(name, cfg, runs, curves)
+                else:
+                    finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
+                    drawers = figure_drawers(name, runs, curves, cfg, data_for)
+                for kind, draw in drawers.items():
                     figures[kind] = save_png(draw(store.params), out_dir / f"{name}-{kind}.png")
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
     path = out_dir / REPORT_NAME
@@ -180,6 +190,8 @@ def _section(s: ExperimentReport) -> str:
 def _table(s: ExperimentReport) -> str:
     if not s.runs:
         return ""
+    if s.cfg.search:
+        return _search_table(s)
     ss = settings(s.runs)
     metrics = [m for m in TABLE_METRICS if any(r[m] is not None for r in s.runs)]
     focus_metric = focus(s.name)
@@ -202,6 +214,26 @@ def _table(s: ExperimentReport) -> str:
             f"the highlighted column is what the finding ranks by.</p>")
 
 
+SEARCH_TABLE_ROWS = 10
+
+
+def _search_table(s: ExperimentReport) -> str:
+    """The best trials that trained to the end, with their sampled values."""
+    from trainlab.search import ranked
+
+    keys = list(s.cfg.search.space)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    rows = []
+    for t in ranked(s.runs)[:SEARCH_TABLE_ROWS]:
+        values = "".join(f"<td class=num>{html.escape(format_value(t.values[k]))}</td>" for k in keys)
+        rows.append(f"<tr><td>{t.group}</td>{values}<td class=num>{t.epochs}</td>"
+                    f"<td class='num focus'>{t.score():.4g}</td><td class=num>{t.score('final_val_acc'):.1%}</td></tr>")
+    return (f"<table><thead><tr><th>trial</th>{head}<th>epochs</th><th class=focus>val loss</th>"
+            f"<th>val accuracy</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<p class=note>The best {SEARCH_TABLE_ROWS} trials that trained to the last epoch, by val loss "
+            f"(mean over seeds). <code>trainlab best DIR</code> prints the best one's config.</p>")
+
+
 def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
     data = f"{Path(d.path).name} (CSV)" if d.name == "csv" else f"{d.name}, {d.n_samples} points"
@@ -211,6 +243,9 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     hidden = "→".join(map(str, sizes)) if sizes else "see the settings"
     batch = "full batch" if t.batch_size == 0 else f"batch {t.batch_size}"
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in cfg.grid.items())
+    if cfg.search:
+        grid = f"{cfg.search.method} search of {cfg.search.trials} trials, " + ", ".join(
+            f"{k} ~ {kind} {values}" for k, d in cfg.search.space.items() for kind, values in d.items())
     return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
