@@ -255,6 +255,39 @@ def best(
     sys.stdout.write(best_toml(directory, experiment))
 
 
+export_app = typer.Typer(no_args_is_help=True, help="Send an output directory's runs to an experiment tracker.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("mlflow")
+def export_mlflow(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        help="MLflow tracking URI (default: a SQLite store, DIRECTORY/mlflow.db).")] = None,
+) -> None:
+    """Log every run of DIRECTORY to MLflow: config as parameters, history as per-epoch metrics, figures."""
+    with libraries_loading():
+        from trainlab.trackers import to_mlflow
+
+    uri, count = to_mlflow(directory, tracking_uri)
+    out_console.print(f"{count} runs logged to MLflow at {uri}  (view: mlflow ui --backend-store-uri {uri})",
+                      highlight=False, soft_wrap=True)
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    log_dir: Annotated[Optional[Path], typer.Option(help="Where to write (default: DIRECTORY/tensorboard).")] = None,
+) -> None:
+    """Write TensorBoard event files for every run of DIRECTORY: per-epoch metrics, hparams, figures."""
+    with libraries_loading():
+        from trainlab.trackers import to_tensorboard
+
+    path, count = to_tensorboard(directory, log_dir)
+    out_console.print(f"{count} runs written to {path}  (view: tensorboard --logdir {path})", highlight=False,
+                      soft_wrap=True)
+
+
 # ---------------------------------------------------------------------------- list, data
 
 
