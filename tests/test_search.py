@@ -221,3 +221,62 @@ def test_best_of_a_directory_without_a_search_is_one_line(cli, write_config, tmp
     assert cli("run", config, "--out", tmp_path / "o").code == 0
     assert_bad_input(cli("best", tmp_path / "o"), "no search here")
     assert_bad_input(cli("best", tmp_path / "missing"), "no such directory")
+
+
+PBT = """
+name = "pbt"
+[data]
+name = "%s"
+n_samples = 600
+[model]
+hidden = [32, 32]
+[train]
+epochs = 60
+[search]
+method = "%s"
+trials = 16
+seed = %d
+interval = 5
+[search.space]
+"optim.lr" = { log_uniform = [1e-3, 1] }
+"""
+
+
+def test_pbt_losers_continue_from_a_winners_weights_and_optimizer_state(tmp_path):
+    from trainlab.runner import run
+
+    raw = tomllib.loads(PBT % ("moons", "pbt", 0))
+    raw["train"]["epochs"] = 4
+    raw["optim"] = {"name": "momentum"}
+    raw["search"].update(trials=4, interval=3, quantile=0.5, perturb=[1.0])
+    results = run(config_from_dict(raw), out=tmp_path / "o", plots=False)
+    histories = {r["group"]: results.history(r["run_id"]) for r in results.runs()}
+    ranked_at_3 = sorted(histories, key=lambda g: histories[g]["val_loss"][2])
+    winners, losers = ranked_at_3[:2], ranked_at_3[2:]
+    for loser in losers:
+        # every trial trains from seed 0 (the same data order), so a copy with the same lr and momentum
+        # buffer goes on exactly as its winner does
+        epoch_4 = histories[loser]["val_loss"][3]
+        assert any(epoch_4 == pytest.approx(histories[w]["val_loss"][3], rel=1e-9) for w in winners)
+        assert not any(epoch_4 == pytest.approx(h["val_loss"][3], rel=1e-9) for g, h in histories.items()
+                       if g != loser and g not in winners)
+    # runs.csv shows the values each trial ended with: a loser's are its winner's
+    lrs = {r["group"]: r["grid"]["optim.lr"] for r in results.runs()}
+    assert all(lrs[loser] in {lrs[w] for w in winners} for loser in losers)
+    assert all(histories[loser]["lr"][3] == lrs[loser] for loser in losers)
+
+
+@pytest.mark.slow
+def test_pbt_beats_as_many_independent_random_trials_on_spiral(tmp_path):
+    from trainlab.runner import run
+    from trainlab.search import ranked
+
+    wins, gains = 0, []
+    for seed in range(5):
+        best = {}
+        for method in ("random", "pbt"):
+            cfg = config_from_dict(tomllib.loads(PBT % ("spiral", method, seed)))
+            best[method] = ranked(run(cfg, out=tmp_path / f"{method}-{seed}", plots=False).runs())[0].score()
+        wins += best["pbt"] < best["random"]
+        gains.append(best["random"] - best["pbt"])
+    assert wins >= 4 and sum(gains) > 0, gains

@@ -241,6 +241,9 @@ class RunConfig(_Strict):
     def _grid_or_search(self) -> RunConfig:
         if self.grid and self.search:
             raise ValueError("use either [grid] or [search], not both")
+        if self.search and self.search.method == "pbt" and self.train.early_stopping:
+            raise ValueError("search.method = 'pbt' copies weights between models: it cannot early-stop them "
+                             "(remove [train.early_stopping])")
         return self
 
     @field_validator("name", "experiment")

@@ -113,6 +113,65 @@ class Halving:
         return active & ~torch.isin(trials, keep)
 
 
+class PopulationBasedTraining:
+    """Every ``interval`` epochs, each trial in the worst ``quantile`` (by mean val loss over its
+    seeds) takes the weights and optimizer state of a trial drawn from the best ``quantile``, seed
+    for seed (exploit), and that trial's values each multiplied by a factor drawn from ``perturb``,
+    kept within the search range (explore). ``values[t]`` are trial t's values now."""
+
+    def __init__(self, specs: list[RunSpec], search: SearchConfig):
+        self.search = search
+        self.trial = trial_numbers(specs)
+        self.seed = torch.tensor([s.seed for s in specs])
+        self.seeds = list(dict.fromkeys(s.seed for s in specs))
+        first = {}
+        for spec, t in zip(specs, self.trial.tolist()):
+            first.setdefault(t, spec)
+        self.base = [first[t].config for t in range(len(first))]
+        self.values = [dict(first[t].grid_values) for t in range(len(first))]
+        self.rng = np.random.default_rng([search.seed, len(specs)])  # apart from the sampling's stream
+
+    def after_epoch(self, epoch: int, rows: Tensor, record: Tensor, params: Tensor, optimizer: Any,
+                    active: Tensor) -> None:
+        if epoch % self.search.interval:
+            return None
+        unique, score = trial_scores(self.trial[rows][active], record[active, VAL_LOSS])
+        n = min(max(1, int(len(unique) * self.search.quantile)), len(unique) // 2)
+        if n == 0:
+            return None
+        order = unique[torch.argsort(score, stable=True)].tolist()
+        at = {(t, s): i for i, (t, s, a) in enumerate(zip(self.trial[rows].tolist(), self.seed[rows].tolist(),
+                                                          active.tolist())) if a}
+        for loser in order[-n:]:
+            winner = order[int(self.rng.integers(n))]
+            pairs = [(at[loser, s], at[winner, s]) for s in self.seeds if (loser, s) in at and (winner, s) in at]
+            if not pairs:
+                continue
+            dst, src = (torch.tensor(x) for x in zip(*pairs))
+            self.values[loser] = self.explore(self.values[winner])
+            params[dst] = params[src]
+            optimizer.copy_rows(dst, src)
+            optimizer.reconfigure(dst, with_values(self.base[loser], self.values[loser], "pbt").optim, params)
+        return None
+
+    def explore(self, values: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in values.items():
+            (kind, (low, high)), = self.search.space[key].items()
+            new = min(max(value * float(self.rng.choice(self.search.perturb)), low), high)
+            out[key] = int(round(new)) if kind == "int" else new
+        return out
+
+    def final_specs(self, specs: list[RunSpec]) -> list[RunSpec]:
+        """The specs with the values each trial ended with (those its last epochs trained with)."""
+        out = []
+        for spec, t in zip(specs, self.trial.tolist()):
+            values = self.values[t]
+            out.append(spec.model_copy(update={"grid_values": values,
+                                               "config": with_values(self.base[t], values, "pbt")}))
+        return out
+
+
 def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memory: int | None = None,
                   progress=None, **_: Any) -> Iterator[RunBatch | list[RunResult]]:
     """The runner's engine for ``halving`` and ``pbt``: each population of one shape trains as one
@@ -127,11 +186,13 @@ def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memo
             if progress:
                 progress(len(chunk.specs))
             continue
-        controller = Halving(chunk.specs, search)
+        controller = (Halving if search.method == "halving" else PopulationBasedTraining)(chunk.specs, search)
         batch = None
         for batch, _ in train_in_slices(chunk.specs, data, slice_models=len(chunk.specs), workers=1,
                                         progress=progress, controller=controller):
             pass
+        if isinstance(controller, PopulationBasedTraining):
+            batch.specs = controller.final_specs(batch.specs)
         yield batch
 
 
