@@ -280,3 +280,19 @@ def test_pbt_beats_as_many_independent_random_trials_on_spiral(tmp_path):
         wins += best["pbt"] < best["random"]
         gains.append(best["random"] - best["pbt"])
     assert wins >= 4 and sum(gains) > 0, gains
+
+
+def test_halving_needs_the_population_engine_here(cli, write_config, tmp_path):
+    config = write_config(SMALL_HALVING)
+    assert_bad_input(cli("run", config, "--out", tmp_path / "o", "--engine", "reference"),
+                     "search.method = 'halving'", "--engine auto or population")
+
+
+def test_pruned_trials_have_no_final_value_in_the_summary(tmp_path):
+    from trainlab.runner import run
+
+    results = run(config_from_dict(tomllib.loads(SMALL_HALVING)), out=tmp_path / "o", plots=False)
+    rows = results.summary().rows
+    pruned = [r for r in rows if r["pruned"]]
+    assert len(pruned) == 8 and all(r["final_val_loss"].n == 0 for r in pruned)
+    assert "(1 pruned)" in str(results.summary()) and "n/a" in str(results.summary())
