@@ -6,6 +6,7 @@ import csv
 import math
 import tomllib
 
+import numpy as np
 import pytest
 
 from conftest import assert_bad_input
@@ -92,6 +93,8 @@ def test_a_seeded_search_run_is_reproducible_and_stores_the_sampled_values(cli, 
     ({"method": "grid"}, ["search.method"]),
     ({"trials": 0}, ["search.trials"]),
     ({"method": "pbt"}, ["model.hidden", "optim.*"]),
+    ({"method": "halving", "sampler": "tpe"}, ["search.sampler = 'tpe'", "method = 'random'"]),
+    ({"sampler": "bayes"}, ["search.sampler"]),
 ])
 def test_a_bad_search_section_is_one_line_naming_the_key(cli, write_config, tmp_path, search, fragments):
     import tomli_w
@@ -296,3 +299,41 @@ def test_pruned_trials_have_no_final_value_in_the_summary(tmp_path):
     pruned = [r for r in rows if r["pruned"]]
     assert len(pruned) == 8 and all(r["final_val_loss"].n == 0 for r in pruned)
     assert "(1 pruned)" in str(results.summary()) and "n/a" in str(results.summary())
+    assert "Successive halving" in results.finding("small-halving")
+    assert set(results.figures("small-halving")) == {"search", "rungs"}
+
+
+TPE = """
+name = "tpe"
+[data]
+n_samples = 300
+[train]
+epochs = 20
+[search]
+sampler = "tpe"
+trials = 48
+wave = 8
+seed = 0
+[search.space]
+"optim.lr" = { log_uniform = [1e-4, 1] }
+"model.hidden" = { choice = [[4], [16]] }
+"""
+
+
+def test_tpe_waves_are_reproducible_and_sample_where_earlier_waves_did_well(tmp_path):
+    pytest.importorskip("optuna", reason="the optuna extra: pip install 'trainlab[optuna]'")
+    from trainlab.runner import run
+
+    cfg = config_from_dict(tomllib.loads(TPE))
+    runs = run(cfg, out=tmp_path / "a", plots=False).runs()
+    again = run(cfg, out=tmp_path / "b", plots=False).runs()
+    assert [r["grid"] for r in runs] == [r["grid"] for r in again]
+    assert [r["final_val_loss"] for r in runs] == [r["final_val_loss"] for r in again]
+    assert all(1e-4 <= r["grid"]["optim.lr"] <= 1 and r["grid"]["model.hidden"] in ([4], [16]) for r in runs)
+    # after the first wave TPE samples where the earlier waves did well: its later trials end lower,
+    # on average, than as many trials drawn at random
+    raw = tomllib.loads(TPE)
+    raw["search"]["sampler"] = "random"
+    drawn = run(config_from_dict(raw), out=tmp_path / "random", plots=False).runs()
+    later = np.mean([r["final_val_loss"] for r in runs[8:]])  # runs are in trial order, wave by wave
+    assert later < np.mean([r["final_val_loss"] for r in drawn[8:]])

@@ -30,6 +30,7 @@ INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 SEARCH_METHODS = ("random", "halving", "pbt")
+SAMPLERS = ("random", "tpe")
 # A search space key's distribution: exactly one of these, e.g. { log_uniform = [1e-4, 1] }.
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 
@@ -165,9 +166,13 @@ class SearchConfig(_Strict):
     times as long, and so on to ``train.epochs``; ``pbt`` (population-based training) every
     ``interval`` epochs lets the worst ``quantile`` of the trials copy the weights and optimizer
     state of the best ``quantile`` and multiply their ``optim.*`` values by one of ``perturb``.
+    ``sampler = "tpe"`` (with ``random``) asks Optuna's TPE sampler for the trials ``wave`` at a
+    time, each wave trained as one population and told to it before the next is asked.
     """
 
     method: Literal[SEARCH_METHODS] = "random"
+    sampler: Literal[SAMPLERS] = "random"
+    wave: int = Field(16, ge=1)
     trials: int = Field(16, ge=1)
     seed: int = 0
     space: dict[str, dict[str, list[Any]]]
@@ -194,6 +199,13 @@ class SearchConfig(_Strict):
         if not perturb or any(f <= 0 for f in perturb):
             raise ValueError("expected a non-empty list of positive factors, e.g. [0.8, 1.25]")
         return perturb
+
+    @model_validator(mode="after")
+    def _tpe_samples_whole_trials(self) -> SearchConfig:
+        if self.sampler == "tpe" and self.method != "random":
+            raise ValueError(f"search.sampler = 'tpe' chooses trials trained to the end: use method = 'random' "
+                             f"(got {self.method!r})")
+        return self
 
     @model_validator(mode="after")
     def _pbt_perturbs_optimizer(self) -> SearchConfig:

@@ -130,16 +130,27 @@ class Results:
     def finding(self, experiment: str) -> str:
         """What the runs show, in words written from the numbers (the report's finding)."""
         cfg = self.config(experiment)
+        if cfg.search:
+            from trainlab.search import search_finding
+
+            return search_finding(cfg, self.runs(experiment))
         return write_finding(experiment, self.runs(experiment), cfg.train.epochs, self.data_for(cfg).n_classes,
                              self.curves(experiment))
 
     def figures(self, experiment: str) -> dict[str, Any]:
-        """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``)."""
+        """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``; a
+        search's ``search`` and ``rungs``)."""
         from trainlab.plots import figure_drawers
 
+        cfg = self.config(experiment)
         with Store(self.out_dir) as store:
-            drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),
-                                     self.config(experiment), self.data_for)
+            if cfg.search:
+                from trainlab.search_plots import search_drawers
+
+                drawers = search_drawers(experiment, cfg, store.runs(experiment), self.curves(experiment))
+            else:
+                drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment), cfg,
+                                         self.data_for)
             return {kind: draw(store.params) for kind, draw in drawers.items()}
 
     def history(self, run_id: str) -> dict[str, Any]:
@@ -224,6 +235,9 @@ def run(
         if c.search and c.search.method != "random" and (engine not in ("auto", "population") or executor != "local"):
             raise BadInput(f"{c.experiment_name}: search.method = {c.search.method!r} trains on the population engine "
                            f"in this process: use --engine auto or population with --executor local")
+        if c.search and c.search.sampler == "tpe" and engine not in ("auto", "population"):
+            raise BadInput(f"{c.experiment_name}: search.sampler = 'tpe' trains its waves on the population engine: "
+                           f"use --engine auto or population")
     data_for = data_for or DataCache()
     check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
     plan = [(c, expand(c)) for c in cfgs]
@@ -264,7 +278,7 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
                 continue
             options = engine_options if name == "population" else {}
             engine = ENGINES[name]
-            if c.search and c.search.method != "random":
+            if c.search and (c.search.method != "random" or c.search.sampler == "tpe"):
                 from trainlab.search import search_engine
 
                 engine, options = functools.partial(search_engine, search=c.search), engine_options

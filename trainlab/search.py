@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from trainlab.config import RunConfig, RunSpec, SearchConfig, format_value, short_key, with_values
+from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult
 
 VAL_LOSS = HISTORY_COLUMNS.index("val_loss")
@@ -50,10 +51,13 @@ def trial_label(i: int, trials: int) -> str:
 
 
 def trial_specs(cfg: RunConfig) -> list[RunSpec]:
-    """Each sampled trial times each seed; a trial is a setting (``group``), its values the grid values."""
+    """Each sampled trial times each seed; a trial is a setting (``group``), its values the grid values.
+    With ``sampler = "tpe"`` the values are chosen while the search trains (``tpe_engine``): until
+    then a trial has none, and the config it will change."""
     search = cfg.search
     specs = []
-    for i, values in enumerate(sample(search)):
+    drawn = [{}] * search.trials if search.sampler == "tpe" else sample(search)
+    for i, values in enumerate(drawn):
         trial_cfg = with_values(cfg, values, f"search trial {i}")
         group = trial_label(i, search.trials)
         for seed in cfg.seed_list:
@@ -173,11 +177,16 @@ class PopulationBasedTraining:
 
 
 def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memory: int | None = None,
-                  progress=None, **_: Any) -> Iterator[RunBatch | list[RunResult]]:
+                  progress=None, **options: Any) -> Iterator[RunBatch | list[RunResult]]:
     """The runner's engine for ``halving`` and ``pbt``: each population of one shape trains as one
     slice under the search's controller (the trials of different shapes are searched apart); a
-    config the population engine does not implement trains every epoch on the reference engine."""
+    config the population engine does not implement trains every epoch on the reference engine.
+    ``sampler = "tpe"``: ``tpe_engine``."""
     from trainlab.population import plan, run_chunk, train_in_slices
+
+    if search.sampler == "tpe":
+        yield from tpe_engine(specs, data_for, search, max_memory=max_memory, progress=progress, **options)
+        return
 
     for chunk in plan(specs, data_for, max_memory):
         data = data_for(chunk.specs[0].config)
@@ -297,7 +306,6 @@ def best_toml(out_dir, experiment: str | None = None) -> str:
     import tomllib
 
     from trainlab.config import config_from_dict, to_toml
-    from trainlab.errors import BadInput
     from trainlab.report import open_store
 
     with open_store(Path(out_dir)) as store:
@@ -321,3 +329,76 @@ def best_toml(out_dir, experiment: str | None = None) -> str:
             f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
             f"# {values_label(t.values)}\n")
     return head + to_toml(best_config(cfg, t))
+
+
+# ---------------------------------------------------------------------------- Optuna's TPE
+
+
+def tpe_engine(specs: list[RunSpec], data_for, search: SearchConfig, progress=None,
+               **options: Any) -> Iterator[RunBatch | list[RunResult]]:
+    """Trials chosen by Optuna's TPE sampler (seeded with the search's seed) through its ask-and-tell
+    API, ``search.wave`` at a time: each wave trains on the population engine (``options``: its
+    executor, memory), and each trial's mean final val loss over its seeds is told to the sampler
+    before the next wave is asked. A diverged trial is told as failed."""
+    try:
+        import optuna
+    except ImportError:
+        raise BadInput("search.sampler = 'tpe' needs Optuna: pip install 'trainlab[optuna]'") from None
+    from trainlab.population import population_engine
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=search.seed))
+    distributions = {key: optuna_distribution(dist) for key, dist in search.space.items()}
+    by_trial: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        by_trial.setdefault(spec.group, []).append(spec)
+    groups = list(by_trial)
+    for start in range(0, len(groups), search.wave):
+        asked = {group: study.ask(distributions) for group in groups[start : start + search.wave]}
+        wave = []
+        for group, trial in asked.items():
+            values = {key: from_optuna(search.space[key], trial.params[key]) for key in search.space}
+            config = with_values(by_trial[group][0].config, values, f"search {group}")
+            wave += [spec.model_copy(update={"grid_values": values, "config": config}) for spec in by_trial[group]]
+        losses: dict[str, list[float]] = {group: [] for group in asked}
+        for batch in population_engine(wave, data_for, progress=progress, **options):
+            yield batch
+            for spec, loss in zip(batch_specs(batch), final_val_losses(batch)):
+                losses[spec.group].append(loss)
+        for group, trial in asked.items():
+            value = float(np.mean(losses[group]))
+            if math.isfinite(value):
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def optuna_distribution(dist: dict[str, list[Any]]):
+    """A search-space distribution as Optuna's; a choice as the index of its value (Optuna takes
+    only plain values as choices, not lists such as layer widths)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    (kind, values), = dist.items()
+    if kind == "choice":
+        return CategoricalDistribution(list(range(len(values))))
+    if kind == "int":
+        return IntDistribution(values[0], values[1])
+    return FloatDistribution(values[0], values[1], log=kind == "log_uniform")
+
+
+def from_optuna(dist: dict[str, list[Any]], value: Any) -> Any:
+    (kind, values), = dist.items()
+    return values[value] if kind == "choice" else value
+
+
+def batch_specs(batch: RunBatch | list[RunResult]) -> list[RunSpec]:
+    return batch.specs if isinstance(batch, RunBatch) else [r.spec for r in batch]
+
+
+def final_val_losses(batch: RunBatch | list[RunResult]) -> list[float]:
+    """Each run's final val loss (NaN for a diverged run: it has none to tell)."""
+    if isinstance(batch, RunBatch):
+        summary = batch.summaries()
+        return [loss if status != "diverged" else math.nan
+                for loss, status in zip(summary["final_val_loss"], summary["status"])]
+    return [r.summary()["final_val_loss"] if r.status != "diverged" else math.nan for r in batch]
