@@ -337,3 +337,13 @@ def test_tpe_waves_are_reproducible_and_sample_where_earlier_waves_did_well(tmp_
     drawn = run(config_from_dict(raw), out=tmp_path / "random", plots=False).runs()
     later = np.mean([r["final_val_loss"] for r in runs[8:]])  # runs are in trial order, wave by wave
     assert later < np.mean([r["final_val_loss"] for r in drawn[8:]])
+
+
+def test_tl_train_refuses_a_search_and_at_gives_one_setting_of_it():
+    import trainlab as tl
+
+    cfg = config_from_dict(tomllib.loads(SEARCH))
+    with pytest.raises(tl.BadInput, match="search"):
+        tl.train(cfg)
+    one = cfg.at({"optim.lr": 0.1})
+    assert one.search is None and one.optim.lr == 0.1
