@@ -199,7 +199,8 @@ min_epochs = 1
 
 def test_best_prints_the_best_trial_as_a_config_that_runs_it_again(cli, write_config, tmp_path):
     out = tmp_path / "search"
-    assert cli("run", write_config(SMALL_HALVING), "--out", out).code == 0
+    ran = cli("run", write_config(SMALL_HALVING), "--out", out)
+    assert ran.code == 0 and "8 more trials were pruned" in ran.out
     rows = read_csv(out / "runs.csv")
     finished = [r for r in rows if r["status"] == "ok"]
     assert len(finished) == 1 and sum(r["status"] == "pruned" for r in rows) == 8

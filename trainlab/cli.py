@@ -161,7 +161,11 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
                 "status"):
         table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
     advice = []
+    pruned = 0
     for group, rs in by_group(runs).items():
+        if all(r["status"] == "pruned" for r in rs):  # a search's stopped trial: the report shows them
+            pruned += 1
+            continue
         statuses = statistics.multimode([r["status"] for r in rs])
         counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
         table.add_row(
@@ -189,6 +193,8 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
             else:
                 advice.append(f"{what} Try a lower learning rate, 10× smaller.")
     out_console.print(table)
+    if pruned:
+        out_console.print(f"{pruned} more trials were pruned by the search (the report shows them all).")
     for line in advice:
         out_console.print(f"[yellow]⚠ {line}[/]")
 
