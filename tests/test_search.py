@@ -105,9 +105,18 @@ def test_a_bad_search_section_is_one_line_naming_the_key(cli, write_config, tmp_
     assert_bad_input(cli("run", config, "--out", tmp_path / "o"), *fragments)
 
 
-def test_grid_and_search_together_are_refused(cli, write_config, tmp_path):
-    config = write_config(SEARCH + '[grid]\n"model.activation" = ["relu", "tanh"]\n')
-    assert_bad_input(cli("run", config, "--out", tmp_path / "o"), "[grid] or [search]")
+def test_a_grid_beside_a_search_runs_the_same_trials_at_each_grid_point(cli, write_config, tmp_path):
+    cfg = config_from_dict({**tomllib.loads(SEARCH), "grid": {"model.activation": ["relu", "tanh"]}})
+    specs = expand(cfg)
+    assert len(specs) == 2 * 10
+    assert specs[0].run_id == "rs/activation=relu,trial=0/seed=0" and specs[0].config.model.activation == "relu"
+    relu, tanh = specs[:10], specs[10:]
+    assert [s.config.optim.lr for s in relu] == [s.config.optim.lr for s in tanh]
+    assert all(s.config.model.activation == "tanh" for s in tanh)
+    assert cfg.varied_keys[0] == "model.activation"
+
+    clash = write_config(SEARCH + '[grid]\n"optim.lr" = [0.1, 0.01]\n')
+    assert_bad_input(cli("run", clash, "--out", tmp_path / "o"), "search.space.optim.lr", "also a [grid] key")
 
 
 HALVING = """

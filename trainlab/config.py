@@ -250,9 +250,7 @@ class RunConfig(_Strict):
     search: SearchConfig | None = None
 
     @model_validator(mode="after")
-    def _grid_or_search(self) -> RunConfig:
-        if self.grid and self.search:
-            raise ValueError("use either [grid] or [search], not both")
+    def _pbt_without_early_stopping(self) -> RunConfig:
         if self.search and self.search.method == "pbt" and self.train.early_stopping:
             raise ValueError("search.method = 'pbt' copies weights between models: it cannot early-stop them "
                              "(remove [train.early_stopping])")
@@ -293,8 +291,8 @@ class RunConfig(_Strict):
 
     @property
     def varied_keys(self) -> list[str]:
-        """The keys that differ between runs: the grid's, or the search space's."""
-        return list(self.search.space) if self.search else list(self.grid)
+        """The keys that differ between runs: the grid's, then the search space's."""
+        return list(self.grid) + [k for k in (self.search.space if self.search else {}) if k not in self.grid]
 
     def at(self, values: dict[str, Any]) -> RunConfig:
         """One setting of this experiment, without its grid: ``cfg.at({"optim.name": "adam"})``.
@@ -351,10 +349,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
         raise BadInput(f"{source}: {_describe(e)}") from None
     if cfg.search:  # the ends of each range, and every choice, must give a valid config
         for key, dist in cfg.search.space.items():
+            if key in cfg.grid:
+                raise BadInput(f"{source}: search.space.{key}: also a [grid] key (vary it in one of them)")
             for value in next(iter(dist.values())):
                 with_values(cfg, {key: value}, f"{source}: search.space.{key}")
-    elif math.prod(len(v) for v in cfg.grid.values()) <= MAX_POINTS_CHECKED:
-        for values in _grid_points(cfg):
+    if math.prod(len(v) for v in cfg.grid.values()) <= MAX_POINTS_CHECKED:
+        for values in grid_points(cfg):
             with_values(cfg, values, source)  # every grid point must be a valid config
     else:  # each value on its own here (~50 µs a point); expand() checks every point
         for key, values in cfg.grid.items():
@@ -436,7 +436,7 @@ def expand(cfg: RunConfig) -> list[RunSpec]:
 
         return trial_specs(cfg)
     specs = []
-    for values in _grid_points(cfg):
+    for values in grid_points(cfg):
         point_cfg = with_values(cfg, values, "grid")
         group = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in values.items())
         for seed in cfg.seed_list:
@@ -455,7 +455,7 @@ def expand(cfg: RunConfig) -> list[RunSpec]:
     return specs
 
 
-def _grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
+def grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
     keys = list(cfg.grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(cfg.grid[k] for k in keys))]
 

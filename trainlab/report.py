@@ -244,8 +244,9 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     batch = "full batch" if t.batch_size == 0 else f"batch {t.batch_size}"
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in cfg.grid.items())
     if cfg.search:
-        grid = f"{cfg.search.method} search of {cfg.search.trials} trials, " + ", ".join(
+        searched = f"{cfg.search.method} search of {cfg.search.trials} trials, " + ", ".join(
             f"{k} ~ {kind} {values}" for k, d in cfg.search.space.items() for kind, values in d.items())
+        grid = "; ".join(filter(None, [grid, searched]))
     return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trainlab.config import RunConfig, RunSpec, SearchConfig, format_value, short_key, with_values
+from trainlab.config import RunConfig, RunSpec, SearchConfig, format_value, grid_points, short_key, with_values
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult
 
@@ -51,18 +51,23 @@ def trial_label(i: int, trials: int) -> str:
 
 
 def trial_specs(cfg: RunConfig) -> list[RunSpec]:
-    """Each sampled trial times each seed; a trial is a setting (``group``), its values the grid values.
-    With ``sampler = "tpe"`` the values are chosen while the search trains (``tpe_engine``): until
-    then a trial has none, and the config it will change."""
+    """Each sampled trial times each seed, and with a ``[grid]`` beside the search, each grid point
+    times the same trials; a trial is a setting (``group``), its grid and sampled values the grid
+    values. With ``sampler = "tpe"`` the sampled values are chosen while the search trains
+    (``tpe_engine``): until then a trial has only its grid values."""
     search = cfg.search
-    specs = []
     drawn = [{}] * search.trials if search.sampler == "tpe" else sample(search)
-    for i, values in enumerate(drawn):
-        trial_cfg = with_values(cfg, values, f"search trial {i}")
-        group = trial_label(i, search.trials)
-        for seed in cfg.seed_list:
-            specs.append(RunSpec(run_id=f"{cfg.experiment_name}/{group}/seed={seed}", experiment=cfg.experiment_name,
-                                 group=group, seed=seed, grid_values=values, config=trial_cfg))
+    specs = []
+    for point in grid_points(cfg):
+        prefix = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in point.items())
+        for i, sampled in enumerate(drawn):
+            values = {**point, **sampled}
+            trial_cfg = with_values(cfg, values, f"search trial {i}")
+            group = ",".join(filter(None, [prefix, trial_label(i, search.trials)]))
+            for seed in cfg.seed_list:
+                specs.append(RunSpec(run_id=f"{cfg.experiment_name}/{group}/seed={seed}",
+                                     experiment=cfg.experiment_name, group=group, seed=seed, grid_values=values,
+                                     config=trial_cfg))
     return specs
 
 
@@ -152,15 +157,18 @@ class PopulationBasedTraining:
             if not pairs:
                 continue
             dst, src = (torch.tensor(x) for x in zip(*pairs))
-            self.values[loser] = self.explore(self.values[winner])
+            self.values[loser] = self.explore(self.values[winner], self.values[loser])
             params[dst] = params[src]
             optimizer.copy_rows(dst, src)
             optimizer.reconfigure(dst, with_values(self.base[loser], self.values[loser], "pbt").optim, params)
         return None
 
-    def explore(self, values: dict[str, Any]) -> dict[str, Any]:
-        out = {}
+    def explore(self, values: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+        """A winner's sampled ``values``, each perturbed, beside the loser's ``own`` grid values."""
+        out = dict(own)
         for key, value in values.items():
+            if key not in self.search.space:
+                continue
             (kind, (low, high)), = self.search.space[key].items()
             new = min(max(value * float(self.rng.choice(self.search.perturb)), low), high)
             out[key] = int(round(new)) if kind == "int" else new
@@ -357,7 +365,8 @@ def tpe_engine(specs: list[RunSpec], data_for, search: SearchConfig, progress=No
         asked = {group: study.ask(distributions) for group in groups[start : start + search.wave]}
         wave = []
         for group, trial in asked.items():
-            values = {key: from_optuna(search.space[key], trial.params[key]) for key in search.space}
+            values = {**by_trial[group][0].grid_values,
+                      **{key: from_optuna(search.space[key], trial.params[key]) for key in search.space}}
             config = with_values(by_trial[group][0].config, values, f"search {group}")
             wave += [spec.model_copy(update={"grid_values": values, "config": config}) for spec in by_trial[group]]
         losses: dict[str, list[float]] = {group: [] for group in asked}
