@@ -35,7 +35,7 @@ test: $(STAMP) /usr/bin/chromium /usr/bin/clang
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP) /usr/bin/chromium /usr/bin/clang
-	$(PIP_INSTALL) -e '.[dev,ray]'
+	$(PIP_INSTALL) -e '.[dev,ray,mlflow,tensorboard,optuna]'
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)

@@ -28,6 +28,9 @@ def train(cfg: RunConfig, seed: int = 0, data: Dataset | tuple[Any, Any] | None 
         raise BadInput(f"{cfg.experiment_name}: tl.train trains one setting, and this config has a grid over "
                        f"{', '.join(cfg.grid)}: use tl.run(cfg) for every setting, or one of them: "
                        f"tl.train(cfg.at({first!r}))")
+    if cfg.search:
+        raise BadInput(f"{cfg.experiment_name}: tl.train trains one setting, and this config has a [search] over "
+                       f"{', '.join(cfg.search.space)}: use tl.run(cfg) for its trials")
     if data is not None and not isinstance(data, Dataset):
         data = dataset_from_arrays(*_pair(data), cfg.data)
     return train_one(cfg, seed, data=data, **options)

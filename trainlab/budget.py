@@ -75,14 +75,17 @@ def check_size(cfgs: list[RunConfig], engines: list[str], yes: bool = False) -> 
 
 
 def count_runs(cfg: RunConfig) -> int:
-    return math.prod(len(values) for values in cfg.grid.values()) * len(cfg.seed_list)
+    trials = cfg.search.trials if cfg.search else 1
+    return math.prod(len(values) for values in cfg.grid.values()) * trials * len(cfg.seed_list)
 
 
 def estimate_all(cfgs: list[RunConfig], engines: list[str]) -> Estimate:
     runs = model_epochs = widest = model_memory = histories = 0
     seconds = 0.0
     for cfg, engine in zip(cfgs, engines):
-        seeds = len(cfg.seed_list)
+        # runs per grid point: its seeds, times a search's trials (each sized as its grid point and
+        # trained to the end: an upper bound for halving)
+        seeds = len(cfg.seed_list) * (cfg.search.trials if cfg.search else 1)
         keys = list(cfg.grid)
         for combo in itertools.product(*(cfg.grid[k] for k in keys)):
             point = _Point(cfg, dict(zip(keys, combo)))

@@ -156,7 +156,11 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
                 "status"):
         table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
     advice = []
+    pruned = 0
     for group, rs in by_group(runs).items():
+        if all(r["status"] == "pruned" for r in rs):  # a search's stopped trial: the report shows them
+            pruned += 1
+            continue
         statuses = statistics.multimode([r["status"] for r in rs])
         counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
         table.add_row(
@@ -184,6 +188,8 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
             else:
                 advice.append(f"{what} Try a lower learning rate, 10× smaller.")
     out_console.print(table)
+    if pruned:
+        out_console.print(f"{pruned} more trials were pruned by the search (the report shows them all).")
     for line in advice:
         out_console.print(f"[yellow]⚠ {line}[/]")
 
@@ -236,6 +242,51 @@ def report(
     built = build_report(directory)
     print_findings(built)
     print_report_location(built.path)
+
+
+@app.command()
+def best(
+    directory: Annotated[Path, typer.Argument(help="An output directory of a config with [search].")],
+    experiment: Annotated[Optional[str], typer.Option(help="The search to read, if the directory has several.")] = None,
+) -> None:
+    """Print the best finished trial of a search as a config (TOML) for trainlab run."""
+    with libraries_loading():
+        from trainlab.search import best_toml
+
+    sys.stdout.write(best_toml(directory, experiment))
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Send an output directory's runs to an experiment tracker.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("mlflow")
+def export_mlflow(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        help="MLflow tracking URI (default: a SQLite store, DIRECTORY/mlflow.db).")] = None,
+) -> None:
+    """Log every run of DIRECTORY to MLflow: config as parameters, history as per-epoch metrics, figures."""
+    with libraries_loading():
+        from trainlab.trackers import to_mlflow
+
+    uri, count = to_mlflow(directory, tracking_uri)
+    out_console.print(f"{count} runs logged to MLflow at {uri}  (view: mlflow ui --backend-store-uri {uri})",
+                      highlight=False, soft_wrap=True)
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(
+    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    log_dir: Annotated[Optional[Path], typer.Option(help="Where to write (default: DIRECTORY/tensorboard).")] = None,
+) -> None:
+    """Write TensorBoard event files for every run of DIRECTORY: per-epoch metrics, hparams, figures."""
+    with libraries_loading():
+        from trainlab.trackers import to_tensorboard
+
+    path, count = to_tensorboard(directory, log_dir)
+    out_console.print(f"{count} runs written to {path}  (view: tensorboard --logdir {path})", highlight=False,
+                      soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- list, data

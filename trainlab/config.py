@@ -35,6 +35,10 @@ REGRESSION_DATASETS = ("plane", "gaussian", "csv")
 INITS = ("default", "he", "xavier", "normal", "small", "large", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
+SEARCH_METHODS = ("random", "halving", "pbt")
+SAMPLERS = ("random", "tpe")
+# A search space key's distribution: exactly one of these, e.g. { log_uniform = [1e-4, 1] }.
+DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 
 # An experiment's name and ``experiment`` become file names (``NAME-loss.png``, ``runs/NAME-…``).
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
@@ -175,6 +179,85 @@ class TrainConfig(_Strict):
     dtype: Literal["float32", "float64"] = "float32"
 
 
+class SearchConfig(_Strict):
+    """``[search]``: trials sampled from ``space`` (one distribution per dotted key) instead of a grid.
+
+    ``random`` trains every trial for every epoch; ``halving`` (successive halving) trains all
+    trials to ``min_epochs``, keeps the best 1/``eta`` of them by val loss, trains those ``eta``
+    times as long, and so on to ``train.epochs``; ``pbt`` (population-based training) every
+    ``interval`` epochs lets the worst ``quantile`` of the trials copy the weights and optimizer
+    state of the best ``quantile`` and multiply their ``optim.*`` values by one of ``perturb``.
+    ``sampler = "tpe"`` (with ``random``) asks Optuna's TPE sampler for the trials ``wave`` at a
+    time, each wave trained as one population and told to it before the next is asked.
+    """
+
+    method: Literal[SEARCH_METHODS] = "random"
+    sampler: Literal[SAMPLERS] = "random"
+    wave: int = Field(16, ge=1)
+    trials: int = Field(16, ge=1)
+    seed: int = 0
+    space: dict[str, dict[str, list[Any]]]
+    eta: int = Field(3, ge=2)
+    min_epochs: int = Field(1, ge=1)
+    interval: int = Field(5, ge=1)
+    quantile: float = Field(0.25, gt=0, le=0.5)
+    perturb: list[float] = [0.8, 1.25]
+
+    @field_validator("space")
+    @classmethod
+    def _distributions(cls, space: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
+        if not space:
+            raise ValueError("expected at least one key, e.g. \"optim.lr\" = { log_uniform = [1e-4, 1] }")
+        for key, dist in space.items():
+            problem = _distribution_problem(dist)
+            if problem:
+                raise ValueError(f"{key}: {problem}")
+        return space
+
+    @field_validator("perturb")
+    @classmethod
+    def _positive_factors(cls, perturb: list[float]) -> list[float]:
+        if not perturb or any(f <= 0 for f in perturb):
+            raise ValueError("expected a non-empty list of positive factors, e.g. [0.8, 1.25]")
+        return perturb
+
+    @model_validator(mode="after")
+    def _tpe_samples_whole_trials(self) -> SearchConfig:
+        if self.sampler == "tpe" and self.method != "random":
+            raise ValueError(f"search.sampler = 'tpe' chooses trials trained to the end: use method = 'random' "
+                             f"(got {self.method!r})")
+        return self
+
+    @model_validator(mode="after")
+    def _pbt_perturbs_optimizer(self) -> SearchConfig:
+        if self.method == "pbt":
+            for key, dist in self.space.items():
+                if not key.startswith("optim.") or "choice" in dist or key == "optim.name":
+                    raise ValueError(f"{key}: pbt changes optimizer numbers while training: every space key must "
+                                     "be a numeric optim.* key (log_uniform, uniform or int)")
+        return self
+
+
+def _distribution_problem(dist: dict[str, list[Any]]) -> str | None:
+    """What is wrong with one key's distribution, if anything."""
+    expected = "expected one of { log_uniform = [low, high] }, { uniform = [low, high] }, { int = [low, high] }, " \
+               "{ choice = [values...] }"
+    if len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+        return f"{expected} (got {dist!r})"
+    (kind, values), = dist.items()
+    if kind == "choice":
+        return None if values else "choice needs at least one value"
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if kind == "int":
+        numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not numbers or not values[0] <= values[1] or (kind != "int" and values[0] == values[1]):
+        kind_of = "integers" if kind == "int" else "numbers"
+        return f"{kind} expects [low, high], two {kind_of} with low < high (got {values!r})"
+    if kind == "log_uniform" and values[0] <= 0:
+        return f"log_uniform expects 0 < low < high (got {values!r})"
+    return None
+
+
 class RunConfig(_Strict):
     name: str = "trainlab"
     description: str = ""
@@ -185,6 +268,14 @@ class RunConfig(_Strict):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     grid: dict[str, list[Any]] = {}
+    search: SearchConfig | None = None
+
+    @model_validator(mode="after")
+    def _pbt_without_early_stopping(self) -> RunConfig:
+        if self.search and self.search.method == "pbt" and self.train.early_stopping:
+            raise ValueError("search.method = 'pbt' copies weights between models: it cannot early-stop them "
+                             "(remove [train.early_stopping])")
+        return self
 
     @field_validator("name", "experiment")
     @classmethod
@@ -218,6 +309,11 @@ class RunConfig(_Strict):
     @property
     def experiment_name(self) -> str:
         return self.experiment or self.name
+
+    @property
+    def varied_keys(self) -> list[str]:
+        """The keys that differ between runs: the grid's, then the search space's."""
+        return list(self.grid) + [k for k in (self.search.space if self.search else {}) if k not in self.grid]
 
     def at(self, values: dict[str, Any]) -> RunConfig:
         """One setting of this experiment, without its grid: ``cfg.at({"optim.name": "adam"})``.
@@ -272,8 +368,14 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as e:
         raise BadInput(f"{source}: {_describe(e)}") from None
+    if cfg.search:  # the ends of each range, and every choice, must give a valid config
+        for key, dist in cfg.search.space.items():
+            if key in cfg.grid:
+                raise BadInput(f"{source}: search.space.{key}: also a [grid] key (vary it in one of them)")
+            for value in next(iter(dist.values())):
+                with_values(cfg, {key: value}, f"{source}: search.space.{key}")
     if math.prod(len(v) for v in cfg.grid.values()) <= MAX_POINTS_CHECKED:
-        for values in _grid_points(cfg):
+        for values in grid_points(cfg):
             with_values(cfg, values, source)  # every grid point must be a valid config
     else:  # each value on its own here (~50 µs a point); expand() checks every point
         for key, values in cfg.grid.items():
@@ -349,9 +451,13 @@ def _describe(error: ValidationError) -> str:
 
 
 def expand(cfg: RunConfig) -> list[RunSpec]:
-    """Every grid combination times every seed, in a stable order with readable run ids."""
+    """Every grid combination (or search trial) times every seed, in a stable order with readable run ids."""
+    if cfg.search:
+        from trainlab.search import trial_specs
+
+        return trial_specs(cfg)
     specs = []
-    for values in _grid_points(cfg):
+    for values in grid_points(cfg):
         point_cfg = with_values(cfg, values, "grid")
         group = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in values.items())
         for seed in cfg.seed_list:
@@ -370,15 +476,16 @@ def expand(cfg: RunConfig) -> list[RunSpec]:
     return specs
 
 
-def _grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
+def grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
     keys = list(cfg.grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(cfg.grid[k] for k in keys))]
 
 
 def with_values(cfg: RunConfig, values: dict[str, Any], source: str) -> RunConfig:
-    raw = cfg.model_dump(mode="python", exclude={"grid"})
+    raw = cfg.model_dump(mode="python", exclude={"grid", "search"})
     for key, value in values.items():
-        if key in ("seeds", "name", "description", "experiment", "grid") or "." not in key:
+        if key in ("seeds", "name", "description", "experiment", "grid", "search") or "." not in key \
+                or key.startswith("search."):
             raise BadInput(f"{source}: grid key {key!r}: expected a dotted key such as 'model.activation'")
         _set_dotted(raw, key, value)
     try:

@@ -106,11 +106,16 @@ class Setting:
 
     @property
     def ok_runs(self) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["status"] != "diverged"]
+        """The runs with a final value: not diverged, nor pruned by a search before the last epoch."""
+        return [r for r in self.runs if r["status"] not in ("diverged", "pruned")]
 
     @property
     def diverged(self) -> int:
-        return len(self.runs) - len(self.ok_runs)
+        return sum(r["status"] == "diverged" for r in self.runs)
+
+    @property
+    def pruned(self) -> int:
+        return sum(r["status"] == "pruned" for r in self.runs)
 
 
 def settings(runs: list[dict[str, Any]]) -> list[Setting]:
@@ -136,7 +141,8 @@ class Summary:
         head = [*(["experiment"] if several else []), "setting", "seeds",
                 *(f"{METRIC_NAMES[m]} (mean ± 95% CI)" for m in self.metrics)]
         body = [[*([r["experiment"]] if several else []), r["setting"],
-                 f"{r['seeds']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else ""),
+                 f"{r['seeds']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else "")
+                 + (f" ({r['pruned']} pruned)" if r["pruned"] else ""),
                  *(fmt(r[m], m) for m in self.metrics)] for r in self.rows]
         return head, body
 
@@ -171,7 +177,8 @@ def summarize(runs: list[dict[str, Any]]) -> Summary:
     for experiment in dict.fromkeys(r["experiment"] for r in runs):
         for s in settings([r for r in runs if r["experiment"] == experiment]):
             rows.append({"experiment": experiment, "setting": s.label, "seeds": len(s.runs),
-                         "diverged": s.diverged, **{m: s.estimate(m) for m in metrics}})
+                         "diverged": s.diverged, "pruned": s.pruned,
+                         **{m: s.estimate(m) for m in metrics}})
     return Summary(rows, metrics)
 
 

@@ -29,7 +29,8 @@ SUMMARY_COLUMNS = (
     *SUMMARY_METRICS,  # val_macro_f1, test_macro_f1 (classification); val_rmse, ... test_r2 (regression)
     "seconds",
 )
-STATUSES = ("ok", "early_stopped", "diverged")
+# pruned: stopped by a search (successive halving) at a rung, its history up to there
+STATUSES = ("ok", "early_stopped", "diverged", "pruned")
 
 
 @dataclass

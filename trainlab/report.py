@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand
+from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value
 from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
@@ -33,6 +33,9 @@ FIGURE_CAPTIONS = {
     "confusion": "Confusion matrix of a typical seed (the one with the median val loss) per setting, on the test "
                  "split (the val split without one): row i, column j counts the points of class i predicted as j; "
                  "the colour is that count's fraction of row i (the diagonal is each class's recall).",
+    "search": "Val loss of each trial (mean over seeds, at the epoch it stopped) against each sampled value; "
+              "the star is the best trial that trained to the end.",
+    "rungs": "Val loss of each trial by epoch: pruned (grey) trials stop where they were compared.",
     "boundary": "Decision boundary of a typical seed (the one with the median val loss) per setting: "
                 "colour is the predicted probability of class 1, the black line where it is 0.5; "
                 "circles are training points, triangles validation, squares test.",
@@ -76,8 +79,15 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
             sizes = None if "model.hidden" in cfg.grid else layer_sizes(cfg.model, data.in_dim, data.n_classes)
             if runs:
                 curves = store.curves(runs, histories)
-                finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
-                for kind, draw in figure_drawers(name, runs, curves, cfg, data_for).items():
+                if cfg.search:
+                    from trainlab.search import search_finding
+                    from trainlab.search_plots import search_drawers
+
+                    finding, drawers = search_finding(cfg, runs), search_drawers(name, cfg, runs, curves)
+                else:
+                    finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
+                    drawers = figure_drawers(name, runs, curves, cfg, data_for)
+                for kind, draw in drawers.items():
                     figures[kind] = save_png(draw(store), out_dir / f"{name}-{kind}.png")
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
     path = out_dir / REPORT_NAME
@@ -185,6 +195,8 @@ def _section(s: ExperimentReport) -> str:
 def _table(s: ExperimentReport) -> str:
     if not s.runs:
         return ""
+    if s.cfg.search:
+        return _search_table(s)
     ss = settings(s.runs)
     metrics = [m for m in TABLE_METRICS if any(r[m] is not None for r in s.runs)]
     focus_metric = focus(s.name)
@@ -211,7 +223,7 @@ def _scores_table(s: ExperimentReport) -> str:
     """Macro F1 (classification) or RMSE, MAE and R² (regression) of the returned models on the val
     and test splits, mean ± 95% CI over seeds."""
     columns = [m for m in SUMMARY_METRICS if any(r[m] is not None for r in s.runs)]
-    if not columns:
+    if not columns or s.cfg.search:  # a search's trials: the search table has them
         return ""
     head = "".join(f"<th>{METRIC_NAMES[m]}</th>" for m in columns)
     rows = []
@@ -222,6 +234,26 @@ def _scores_table(s: ExperimentReport) -> str:
             "<p class=note>The returned model (the best epoch's, where early stopping restores it) on each split, "
             "mean ± 95% CI over seeds: macro F1 is the mean of the classes' F1 scores, so a class the model "
             "neglects counts as much as a large one.</p>")
+
+
+SEARCH_TABLE_ROWS = 10
+
+
+def _search_table(s: ExperimentReport) -> str:
+    """The best trials that trained to the end, with their sampled values."""
+    from trainlab.search import ranked
+
+    keys = list(s.cfg.search.space)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    rows = []
+    for t in ranked(s.runs)[:SEARCH_TABLE_ROWS]:
+        values = "".join(f"<td class=num>{html.escape(format_value(t.values[k]))}</td>" for k in keys)
+        rows.append(f"<tr><td>{t.group}</td>{values}<td class=num>{t.epochs}</td>"
+                    f"<td class='num focus'>{t.score():.4g}</td><td class=num>{t.score('final_val_acc'):.1%}</td></tr>")
+    return (f"<table><thead><tr><th>trial</th>{head}<th>epochs</th><th class=focus>val loss</th>"
+            f"<th>val accuracy</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<p class=note>The best {SEARCH_TABLE_ROWS} trials that trained to the last epoch, by val loss "
+            f"(mean over seeds). <code>trainlab best DIR</code> prints the best one's config.</p>")
 
 
 def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
@@ -236,6 +268,10 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     hidden = "→".join(map(str, sizes)) if sizes else "see the settings"
     batch = "full batch" if t.batch_size == 0 else f"batch {t.batch_size}"
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in cfg.grid.items())
+    if cfg.search:
+        searched = f"{cfg.search.method} search of {cfg.search.trials} trials, " + ", ".join(
+            f"{k} ~ {kind} {values}" for k, d in cfg.search.space.items() for kind, values in d.items())
+        grid = "; ".join(filter(None, [grid, searched]))
     return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))

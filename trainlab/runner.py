@@ -7,6 +7,7 @@ which is what makes a kill lose little and ``--resume`` safe.
 
 from __future__ import annotations
 
+import functools
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -129,16 +130,27 @@ class Results:
     def finding(self, experiment: str) -> str:
         """What the runs show, in words written from the numbers (the report's finding)."""
         cfg = self.config(experiment)
+        if cfg.search:
+            from trainlab.search import search_finding
+
+            return search_finding(cfg, self.runs(experiment))
         return write_finding(experiment, self.runs(experiment), cfg.train.epochs, self.data_for(cfg).n_classes,
                              self.curves(experiment))
 
     def figures(self, experiment: str) -> dict[str, Any]:
-        """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``)."""
+        """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``; a
+        search's ``search`` and ``rungs``)."""
         from trainlab.plots import figure_drawers
 
+        cfg = self.config(experiment)
         with Store(self.out_dir) as store:
-            drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),
-                                     self.config(experiment), self.data_for)
+            if cfg.search:
+                from trainlab.search_plots import search_drawers
+
+                drawers = search_drawers(experiment, cfg, store.runs(experiment), self.curves(experiment))
+            else:
+                drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment), cfg,
+                                         self.data_for)
             return {kind: draw(store) for kind, draw in drawers.items()}
 
     def history(self, run_id: str) -> dict[str, Any]:
@@ -225,6 +237,13 @@ def run(
     out_dir = Path(out) if out else default_out_dir(cfgs[0].name)
     executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
+    for c in cfgs:
+        if c.search and c.search.method != "random" and (engine not in ("auto", "population") or executor != "local"):
+            raise BadInput(f"{c.experiment_name}: search.method = {c.search.method!r} trains on the population engine "
+                           f"in this process: use --engine auto or population with --executor local")
+        if c.search and c.search.sampler == "tpe" and engine not in ("auto", "population"):
+            raise BadInput(f"{c.experiment_name}: search.sampler = 'tpe' trains its waves on the population engine: "
+                           f"use --engine auto or population")
     data_for = data_for or DataCache()
     check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
     plan = [(c, expand(c)) for c in cfgs]
@@ -253,7 +272,7 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
     with Store(out_dir) as store, ProgressBar(progress) as bar:
         for c, _ in plan:
             check_resumable(store, c, resume, fingerprints[c.experiment_name])
-            store.add_experiment(c.experiment_name, to_toml(c), list(c.grid), fingerprints[c.experiment_name])
+            store.add_experiment(c.experiment_name, to_toml(c), c.varied_keys, fingerprints[c.experiment_name])
         (out_dir / "config.toml").write_text("\n".join(to_toml(c) for c, _ in plan))
         done = store.done_ids()
         for (c, specs), name in zip(plan, engines):
@@ -264,7 +283,12 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
             if not todo:
                 continue
             options = engine_options if name == "population" else {}
-            for results in ENGINES[name](todo, data_for, progress=bar.to(task), **options):
+            engine = ENGINES[name]
+            if c.search and (c.search.method != "random" or c.search.sampler == "tpe"):
+                from trainlab.search import search_engine
+
+                engine, options = functools.partial(search_engine, search=c.search), engine_options
+            for results in engine(todo, data_for, progress=bar.to(task), **options):
                 store.save(results, positions)
                 if kept_bytes < KEEP_HISTORIES_BYTES:
                     arrays = histories_of(results)

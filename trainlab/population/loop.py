@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Protocol
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
 from trainlab.population.compiled import CompiledNet, DataOrders, compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
-from trainlab.population.optim import build_batched_optimizer
+from trainlab.population.optim import BatchedOptimizer, build_batched_optimizer
 from trainlab.train import DTYPES
 
 COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
@@ -96,7 +97,7 @@ def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | No
 
 def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
                     workers: int | None = None, progress: Callable[[float], None] | None = None,
-                    ) -> Iterator[tuple[RunBatch, np.ndarray]]:
+                    controller: Controller | None = None) -> Iterator[tuple[RunBatch, np.ndarray]]:
     """Train every spec (all of one shape, one optimizer kind); each time a slice finishes, yield
     the population's results (a RunBatch in spec order) and the indices of the runs it finished.
 
@@ -104,6 +105,8 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     C rather than in Python, see ``cut_into_slices``) train slices side by side.
     ``progress(runs)`` is called after each epoch of a slice with the fraction of runs it advanced.
     Closing the generator early (an error, Ctrl-C) stops the slices in training at their next epoch.
+    ``controller`` (a search's, see ``Controller``) is asked after every epoch of every slice: give
+    it the whole population as one slice (``slice_models=len(specs)``) for it to compare them all.
     """
     cfg = specs[0].config
     dtype = DTYPES[cfg.train.dtype]
@@ -132,7 +135,7 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     def work(index: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         train_slice(setup, [specs[i] for i in index], torch.from_numpy(index), batch, torch.from_numpy(history),
-                    torch.from_numpy(params), stop, progress and (lambda models: progress(models / epochs)))
+                    torch.from_numpy(params), stop, progress and (lambda models: progress(models / epochs)), controller)
         batch.seconds[index] = (time.perf_counter() - started) / len(index)
         return index
 
@@ -255,11 +258,22 @@ def init_params(net: Net, specs: list[RunSpec]) -> Tensor:
     return params
 
 
+class Controller(Protocol):
+    """What a search does between epochs (``search.Halving``, ``search.PopulationBasedTraining``)."""
+
+    def after_epoch(self, epoch: int, rows: Tensor, record: Tensor, params: Tensor, optimizer: BatchedOptimizer,
+                    active: Tensor) -> Tensor | None:
+        """After ``epoch`` (not the last): the models still training are ``rows`` of the population
+        (``record``: their history row of this epoch, ``params`` and ``optimizer`` their state, which
+        it may change); ``active`` says which of them go on. Returns which of them to prune, if any."""
+
+
 def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch, history: Tensor,
                 final_params: Tensor, stop: threading.Event | None = None,
-                progress: Callable[[int], None] | None = None) -> None:
+                progress: Callable[[int], None] | None = None, controller: Controller | None = None) -> None:
     """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``;
-    ``stop`` set, it returns at the next epoch. ``progress(models)`` after each epoch."""
+    ``stop`` set, it returns at the next epoch. ``progress(models)`` after each epoch; ``controller``
+    may change the models' state or prune them after each epoch."""
     setup = copy.copy(setup).own_buffers()
     net = setup.net
     cfg = specs[0].config
@@ -285,7 +299,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
             return
         k = len(rows)
         record = records[:k]
-        lrs = [lr_at(c, epoch, epochs) for c in optim_configs]
+        lrs = [lr_at(c, epoch, epochs) for c in optimizer.configs]  # a controller may add configs
         shuffle = batch_size < n
         if shuffle:
             orders.draw(epoch, order[:k])
@@ -310,12 +324,17 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         diverged = is_diverged(train_loss, untrained_loss)
         stopped = tracker.update(epoch, record, params, ~diverged) if tracker else None
         done = diverged if stopped is None else diverged | stopped
+        pruned = controller.after_epoch(epoch, rows, record, params, optimizer, ~done) \
+            if controller and epoch < epochs else None
+        done = done if pruned is None else done | pruned
         if epoch == epochs or done.any():
             done = torch.ones_like(done) if epoch == epochs else done
             stopped = torch.zeros_like(done) if stopped is None else stopped
+            pruned = torch.zeros_like(done) if pruned is None else pruned
             leaving = done.nonzero().flatten()
             status = torch.where(diverged, STATUSES.index("diverged"),
-                                 torch.where(stopped, STATUSES.index("early_stopped"), STATUSES.index("ok")))
+                                 torch.where(stopped, STATUSES.index("early_stopped"),
+                                             torch.where(pruned, STATUSES.index("pruned"), STATUSES.index("ok"))))
             finish(setup, out, history, rows[leaving], leaving, status[leaving], params, tracker, epoch,
                    final_params)
             keep = (~done).nonzero().flatten()

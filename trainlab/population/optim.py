@@ -68,6 +68,18 @@ class BatchedOptimizer:
         self.state = {name: s[rows] for name, s in self.state.items()}
         self._alloc_scratch(params)
 
+    def copy_rows(self, dst: Tensor, src: Tensor) -> None:
+        """Models ``dst`` take the state of models ``src`` (population-based training's exploit)."""
+        for s in self.state.values():
+            s[dst] = s[src]
+
+    def reconfigure(self, rows: Tensor, config: OptimConfig, params: Tensor) -> None:
+        """Models ``rows`` take ``config`` from the next step on (population-based training's explore)."""
+        self.configs.append(config)
+        self.which = self.which.clone()
+        self.which[rows] = len(self.configs) - 1
+        self._alloc_scratch(params)
+
     def runs(self) -> list[tuple[int, int, int]] | None:
         """(config, first row, end row) of each config if each one's rows are consecutive, else None."""
         which = self.which.tolist()
