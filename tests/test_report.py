@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import ALL, assert_bad_input, run_cli
+from conftest import ALL, TINY, assert_bad_input, run_cli
 
 
 def test_report_is_self_contained_with_every_section(lab):
@@ -55,3 +55,14 @@ def test_log_axes_are_labelled_in_plain_numbers_without_crowding():
     assert tick_labels(0.15, 19) == ["0.2", "0.5", "1", "2", "5", "10"]  # two decades: 1, 2, 5
     assert tick_labels(1e-4, 10) == ["0.0001", "0.001", "0.01", "0.1", "1", "10"]  # powers of ten only
     assert len(tick_labels(0.3, 0.9)) >= 5  # within a decade every tick, else too few to read
+
+
+def test_a_large_grid_draws_a_readable_sample_of_its_settings(cli, write_config, tmp_path):
+    from PIL import Image
+
+    lrs = ", ".join(f"{0.001 * 1.2**i:.6f}" for i in range(40))
+    config = write_config(TINY.replace("seeds = 2", "seeds = 1") + f'[grid]\n"optim.lr" = [{lrs}]\n')
+    assert cli("run", config, "--out", tmp_path / "out").code == 0
+    for kind in ("boundary", "confusion"):
+        width, height = Image.open(tmp_path / "out" / f"tiny-{kind}.png").size
+        assert height < 1500, f"{kind}: {height} px high for 40 settings"  # 12 panels in <= 3 rows, not 40 in 7-8

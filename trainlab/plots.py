@@ -50,6 +50,21 @@ def representative(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ranked[(len(ranked) - 1) // 2]
 
 
+MOST_PANELS = 12  # settings drawn side by side; hundreds of panels are neither drawable nor readable
+MOST_LEGEND = 16
+
+
+def spread(items: list, most: int) -> list:
+    """At most ``most`` of ``items``, evenly spaced in their order, the first and the last among them."""
+    if len(items) <= most:
+        return items
+    return [items[round(i)] for i in np.linspace(0, len(items) - 1, most)]
+
+
+def shown_note(shown: list, every: list) -> str:
+    return "" if len(shown) == len(every) else f" ({len(shown)} of {len(every)} settings, evenly spaced in grid order)"
+
+
 def setting_colors(n: int, sequential: bool = False) -> list:
     """Distinct colours, or a dark-to-light ramp for an ordered sweep (small to large values)."""
     if sequential:
@@ -295,9 +310,11 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
         top = min(means.max() * (1.3 if log_y else 1.05), np.percentile(means, 99) * 3)
         axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
     axes[1].set_ylabel("")
-    handles, labels = axes[0].get_legend_handles_labels()
-    legend = fig.legend(handles, labels, loc="center right", fontsize=9, frameon=False,
-                        title="setting (seeds)", title_fontsize=9)
+    entries = list(zip(*axes[0].get_legend_handles_labels()))
+    shown = spread(entries, MOST_LEGEND)
+    legend = fig.legend(*zip(*shown) if shown else ((), ()), loc="center right", fontsize=9, frameon=False,
+                        title="setting (seeds)" + ("" if len(shown) == len(entries) else f"\n{len(shown)} of {len(entries)}"),
+                        title_fontsize=9)
     fig.suptitle(f"{experiment}: loss per epoch, mean ± 1 std over seeds", fontsize=11)
     legend_width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
     fig.tight_layout(rect=(0, 0, 1 - legend_width, 1))
@@ -307,7 +324,8 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
 def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                     data_for: Callable[[RunConfig], Dataset],
                     params_for: Callable[[str], dict[str, np.ndarray] | None]) -> plt.Figure:
-    """The decision boundary of a typical seed of each setting, side by side."""
+    """The decision boundary of a typical seed of each setting (at most ``MOST_PANELS``), side by side."""
+    every, ss = ss, spread(ss, MOST_PANELS)
     n = len(ss)
     cols = n if n <= 4 else min(6, math.ceil(n / math.ceil(n / 6)))
     rows = math.ceil(n / cols)
@@ -330,7 +348,8 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
         ax.set_axis_off()
     legend = ("colour = prediction (points: targets)" if cfg.data.task == "regression"
               else "colour = P(class 1), black line = 0.5")
-    fig.suptitle(f"{experiment}: decision boundary of a typical seed (median val loss); {legend}", fontsize=11)
+    fig.suptitle(f"{experiment}: decision boundary of a typical seed (median val loss){shown_note(ss, every)}; "
+                 f"{legend}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -339,7 +358,8 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                      data_for: Callable[[RunConfig], Dataset],
                      metrics_for: Callable[[str], RunMetrics | None]) -> plt.Figure:
     """The confusion matrix of a typical seed of each setting (the median val loss, as the boundary
-    figure), on the test split (the val split without one), side by side."""
+    figure), on the test split (the val split without one), side by side (at most ``MOST_PANELS``)."""
+    every, ss = ss, spread(ss, MOST_PANELS)
     n = len(ss)
     classes = data_for(cfg).n_classes
     cols = min(n, 5)
@@ -359,7 +379,7 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                        title=f"{s.label}\nseed {rep['seed']} · {split} macro F1 {scores['macro_f1']:.3f}")
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
-    fig.suptitle(f"{experiment}: confusion matrix of a typical seed (median val loss); "
+    fig.suptitle(f"{experiment}: confusion matrix of a typical seed (median val loss){shown_note(ss, every)}; "
                  "colour = fraction of the true class, numbers = counts", fontsize=11)
     fig.tight_layout()
     return fig
