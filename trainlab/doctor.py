@@ -212,7 +212,7 @@ class Checks:
         check = "gradients reach layer 1"
         evidence = f"median ‖∇W1‖ {first:.2g}, ‖∇W{L}‖ {last:.2g} (ratio {ratio:.1e})"
         if ratio < VANISHING:
-            activation = self.cfg.model.activation
+            activation = self.cfg.model.activation_label
             return Finding(
                 check, "fault",
                 evidence + (f": {math.log10(1 / ratio):.0f} orders of magnitude smaller at layer 1" if ratio > 0
@@ -249,7 +249,7 @@ class Checks:
             "keep pre-activations small: --set model.init=xavier, --set data.scale=standard, a lower learning rate; "
             "or --set model.activation=relu"
         )
-        return Finding(f"{self.cfg.model.activation} units not saturated", status, evidence, suggestion)
+        return Finding(f"{self.cfg.model.activation_label} units not saturated", status, evidence, suggestion)
 
     def val_above_chance(self) -> Finding:
         counts = torch.bincount(torch.tensor(self.data.y_val), minlength=self.data.n_classes)
@@ -318,7 +318,7 @@ STATUS_STYLE = {"ok": "[green]ok[/]", "note": "[yellow]note[/]", "fault": "[red 
 
 def describe_run(cfg: RunConfig, data: Dataset, engine: str, seed: int) -> str:
     m, o, t = cfg.model, cfg.optim, cfg.train
-    shape = "→".join(map(str, [data.in_dim, *m.hidden, data.n_classes])) + (f" {m.activation}" if m.hidden else "")
+    shape = "→".join(map(str, [data.in_dim, *m.hidden, data.n_classes])) + (f" {m.activation_label}" if m.hidden else "")
     return (f"{cfg.name}: {cfg.data.name}, {shape}, init {m.init}, {o.name} lr {o.lr:g}, "
             f"batch {t.batch_size or 'full'}, {t.epochs} epochs, seed {seed}, {engine} engine")
 

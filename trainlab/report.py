@@ -211,7 +211,8 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
     hidden = "→".join(map(str, sizes)) if sizes else "see the settings"
     batch = "full batch" if t.batch_size == 0 else f"batch {t.batch_size}"
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in cfg.grid.items())
-    return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation}, init {m.init}. "
+    return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation_label}"
+            f"{f', dropout {m.dropout}' if any(m.dropouts) else ''}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
 
