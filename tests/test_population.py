@@ -89,6 +89,31 @@ def test_float64_agrees_at_every_depth_with_two_or_three_classes(code, data, hid
             assert np.array_equal(p.history[column], r.history[column])
 
 
+@pytest.mark.parametrize("code", ["c", "torch"])
+def test_float64_agrees_with_dropout_and_an_activation_per_layer(code, monkeypatch):
+    """A mixed grid of per-layer activations, dropout rates (one, and one per layer) and optimizers:
+    the same dropout masks in both engines, so the same training to rounding."""
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
+    cfg = config_from_dict({
+        "name": "dropout", "seeds": [3], "data": {"n_samples": 150, "noise": 0.3}, "model": {"hidden": [8, 6]},
+        "optim": {"lr": 0.05}, "train": {"epochs": 5, "batch_size": 40, "dtype": "float64"},
+        "grid": {"model.activation": [["gelu", "relu"], "tanh"], "model.dropout": [0.0, 0.3, [0.5, 0.0]],
+                 "optim.name": ["sgd", "adam"]},
+    })
+    population, reference = both_engines(cfg)
+    assert max(final_loss_gaps(population, reference)) <= 1e-9
+    for p, r in zip(population, reference):
+        np.testing.assert_allclose(p.history["train_loss"], r.history["train_loss"], rtol=1e-9, atol=1e-12)
+        for name in r.params:
+            np.testing.assert_allclose(p.params[name], r.params[name], rtol=1e-9, atol=1e-12)
+    # dropout changed the training: each rate trains a different model from the same seed
+    by_rate: dict = {}
+    for r in reference:
+        point = (str(r.spec.grid_values["model.activation"]), r.spec.grid_values["optim.name"], r.spec.seed)
+        by_rate.setdefault(point, []).append(r.params["0.weight"])
+    assert all(not np.allclose(a, b) for weights in by_rate.values() for a, b in zip(weights, weights[1:]))
+
+
 def test_float32_agrees_loosely():
     population, reference = both_engines(mixed_grid("float32", activations=["tanh", "sigmoid"]))
     assert max(final_loss_gaps(population, reference)) <= 1e-4
