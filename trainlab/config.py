@@ -114,7 +114,7 @@ class ModelConfig(_Strict):
         names = activation if isinstance(activation, list) else [activation]
         for name in names:
             if not isinstance(name, str) or name not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}, "
+                raise ValueError(f"unknown activation {name!r}: expected one of {', '.join(map(repr, ACTIVATIONS))}, "
                                  "or a list of them with one per hidden layer")
         _one_per_hidden_layer(activation, info, "names")
         return activation
