@@ -7,6 +7,8 @@ Maps are square grids over the data's raw (x1, x2) plane, row 0 at the top, sent
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -71,7 +73,8 @@ class Views:
     @torch.no_grad()
     def output(self, model: nn.Module) -> dict:
         """Regression: the prediction; two classes: P(class 1); more: the winning class and its probability."""
-        out = model(self._inputs(OUTPUT_GRID, model))  # (no dropout or batch norm: train and eval modes agree)
+        with evaluating(model):  # without dropout, also when drawn mid-epoch
+            out = model(self._inputs(OUTPUT_GRID, model))
         if self.data.regression:
             return {"kind": "value", "map": signed(out[:, 0].numpy(), self.target_scale), "scale": self.target_scale}
         probs = torch.softmax(out, dim=1)
@@ -85,13 +88,26 @@ class Views:
         """Every hidden unit's output over the plane, each scaled by its own largest value: per layer,
         one string of bytes, unit after unit (``neuron_grid``² bytes each), rows from the top."""
         x, maps = self._inputs(self.neuron_grid, model), []
-        for module in model[:-1]:
-            x = module(x)
-            if not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
-                a = x.numpy().T  # (units, points)
-                scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
-                maps.append(encode((a / scale + 1) / 2))
+        with evaluating(model):
+            for module in model[:-1]:
+                x = module(x)
+                if not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
+                    a = x.numpy().T  # (units, points)
+                    scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
+                    maps.append(encode((a / scale + 1) / 2))
         return maps
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """``model`` in evaluation mode (dropout off) for a drawing, then back in the mode it was in
+    (the training loop parks between minibatches, in training mode)."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
 
 
 def weights(model: nn.Module) -> list[dict]:
