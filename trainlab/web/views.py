@@ -7,15 +7,13 @@ Maps are square grids over the data's raw (x1, x2) plane, row 0 at the top, sent
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 
 from trainlab.data import Dataset
-from trainlab.models import linear_layers
+from trainlab.models import evaluating, linear_layers
 
 OUTPUT_GRID = 64  # the big plot
 NEURON_GRID = 24  # each neuron's thumbnail (hovering one shows it big, smoothed)
@@ -73,7 +71,7 @@ class Views:
     @torch.no_grad()
     def output(self, model: nn.Module) -> dict:
         """Regression: the prediction; two classes: P(class 1); more: the winning class and its probability."""
-        with evaluating(model):  # without dropout, also when drawn mid-epoch
+        with evaluating(model):  # without dropout, also when drawn mid-epoch (parked between minibatches)
             out = model(self._inputs(OUTPUT_GRID, model))
         if self.data.regression:
             return {"kind": "value", "map": signed(out[:, 0].numpy(), self.target_scale), "scale": self.target_scale}
@@ -96,18 +94,6 @@ class Views:
                     scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
                     maps.append(encode((a / scale + 1) / 2))
         return maps
-
-
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[None]:
-    """``model`` in evaluation mode (dropout off) for a drawing, then back in the mode it was in
-    (the training loop parks between minibatches, in training mode)."""
-    training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(training)
 
 
 def weights(model: nn.Module) -> list[dict]:
