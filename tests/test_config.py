@@ -120,3 +120,11 @@ def test_bad_per_layer_settings_are_one_line_naming_the_key(setting, fragments, 
     config = write_config('[model]\nhidden = [4, 4]\n[train]\nepochs = 1\n')
     assert_bad_input(cli("run", str(config), "--out", str(tmp_path / "out"), "--set", setting), *fragments)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_terminal_shows_per_layer_labels_as_written(cli, write_config, tmp_path):
+    config = write_config('name = "pl"\n[data]\nn_samples = 100\n[model]\nhidden = [4, 4]\n[train]\nepochs = 2\n'
+                          '[grid]\n"model.activation" = [["relu", "tanh"], "relu"]\n')
+    result = cli("run", str(config), "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    assert "activation=[relu,tanh]" in result.out  # not swallowed as markup by the terminal's renderer
