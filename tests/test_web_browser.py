@@ -247,6 +247,7 @@ def test_a_per_layer_activation_and_dropout_train_and_the_link_restores_them(ser
     model = tomllib.loads(exported)["model"]
     assert (model["activation"], model["dropout"]) == (["tanh", "relu"], 0.2)
     page.get_by_test_id("export-code").click()
+    page.wait_for_function("document.getElementById('code').textContent.includes('tl.train')")  # fetched
     code = page.text_content("#code")
     assert '"activation": ["tanh", "relu"]' in code and '"dropout": 0.2' in code, code
     page.keyboard.press("Escape")

@@ -46,7 +46,7 @@ typedef struct {
     int64_t sizes[MAX_LAYERS + 1];
     /* layer l of a model's row p: W[j][q] = p[w_at + j * w_row + q * w_col], b[j] = p[b_at + j * b_step] */
     int64_t w_at[MAX_LAYERS], w_row[MAX_LAYERS], w_col[MAX_LAYERS], b_at[MAX_LAYERS], b_step[MAX_LAYERS];
-    /* the hidden layer layer l makes (its output A[l + 1]): its activation, and its dropout while
+    /* the hidden layer that layer l computes (its output A[l + 1]): its activation, and its dropout while
      * training (rng.py's spec): a unit is dropped where the top 53 bits of its draw are below
      * drop_below[l] (0: no dropout), a kept one scaled by keep_scale[l] = 1 / (1 - rate) */
     int64_t activation[MAX_LAYERS];
