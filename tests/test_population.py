@@ -115,6 +115,22 @@ def test_float64_agrees_with_dropout_and_an_activation_per_layer(code, monkeypat
     assert all(not np.allclose(a, b) for weights in by_rate.values() for a, b in itertools.pairwise(weights))
 
 
+@pytest.mark.parametrize("code", ["c", "torch"])
+def test_dropout_masks_follow_the_models_that_stay(code, monkeypatch):
+    """Models leave a slice as they diverge or stop early; each of the others keeps drawing its own masks."""
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
+    cfg = config_from_dict({
+        "seeds": 3, "data": {"n_samples": 150, "noise": 0.4},
+        "model": {"hidden": [8, 6], "activation": ["tanh", "relu"], "dropout": [0.3, 0.1], "init": "large"},
+        "optim": {"name": "adam"},
+        "train": {"epochs": 30, "batch_size": 40, "dtype": "float64", "early_stopping": {"patience": 3}},
+        "grid": {"optim.lr": [0.05, 0.01, 50.0]},
+    })
+    population, reference = both_engines(cfg)
+    assert len({(r.status, r.epochs_run) for r in reference}) > 2  # models leave at different epochs
+    assert max(final_loss_gaps(population, reference)) <= 1e-9
+
+
 def test_float32_agrees_loosely():
     population, reference = both_engines(mixed_grid("float32", activations=["tanh", "sigmoid"]))
     assert max(final_loss_gaps(population, reference)) <= 1e-4
