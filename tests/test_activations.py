@@ -10,12 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 import torch
 import torch.nn.functional as F
 
 from trainlab import data
 from trainlab.activations import ACTIVATIONS
-from trainlab.backprop import Backprop, activation_of
+from trainlab.backprop import Backprop, activations_of
 from trainlab.config import DATASETS, OPTIMIZERS, REGRESSION_DATASETS, DataConfig, ModelConfig, OptimConfig
 from trainlab.models import build_model, linear_layers
 from trainlab.optim import TORCH_OPTIMIZERS, build_optimizer
@@ -26,14 +27,19 @@ KERNEL_C = Path(__file__).parents[1] / "trainlab" / "population" / "kernel.c"
 
 
 def test_the_config_accepts_exactly_the_registered_activations():
-    assert ModelConfig.model_fields["activation"].annotation.__args__ == tuple(ACTIVATIONS)
+    for name in ACTIVATIONS:
+        assert ModelConfig(hidden=[3, 3], activation=name).activations == [name, name]
+    assert ModelConfig(hidden=[3, 3], activation=list(ACTIVATIONS)[:2]).activations == list(ACTIVATIONS)[:2]
+    for unknown in ("swish", "ReLU", ["relu", "swish"]):
+        with pytest.raises(ValidationError, match="unknown activation"):
+            ModelConfig(hidden=[3, 3], activation=unknown)
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_each_activation_builds_into_the_model_and_is_recognised_in_it(name):
     model = build_model(ModelConfig(hidden=[3, 3], activation=name), 2, 2)
     assert [type(m) for m in model][1] is type(ACTIVATIONS[name].module())
-    assert activation_of(model) == name
+    assert activations_of(model) == [name, name]
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from trainlab.activations import ACTIVATIONS
-from trainlab.backprop import Backprop, activation_of, manual_gradients
+from trainlab.backprop import Backprop, activations_of, dropout_masks, manual_gradients
 from trainlab.config import ModelConfig, config_from_dict
-from trainlab.models import build_model
+from trainlab.models import build_model, set_dropout_step
 from trainlab.runner import run
 from trainlab.train import train
 
@@ -30,7 +30,7 @@ def test_forward_loss_and_gradients_equal_autograd(activation, hidden):
     loss = F.cross_entropy(logits, y)
     loss.backward()
 
-    assert activation_of(model) == (activation if hidden else "identity")
+    assert activations_of(model) == [activation] * len(hidden)
     params = {k: p.detach() for k, p in model.named_parameters()}
     bp = Backprop(activation)
     manual_logits, _, _ = bp.forward(params, X)
@@ -40,6 +40,27 @@ def test_forward_loss_and_gradients_equal_autograd(activation, hidden):
     assert list(grads) == [k for k, _ in model.named_parameters()]
     for name, p in model.named_parameters():
         assert grads[name].shape == p.shape
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dropout", [0.0, [0.5, 0.0, 0.2]])
+def test_an_activation_per_layer_and_dropout_masks_give_autograds_gradients(dropout):
+    g = torch.Generator().manual_seed(2)
+    activations = ["tanh", "relu", "gelu"]
+    model = build_model(ModelConfig(hidden=[6, 5, 4], activation=activations, dropout=dropout), 3, 4, generator=g,
+                        dtype=torch.float64)
+    set_dropout_step(model, seed=4, epoch=2, step=1)
+    X = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, (30,), generator=g)
+    loss = F.cross_entropy(model(X), y)
+    loss.backward()
+    masks = dropout_masks(model, len(X))
+    assert (masks is None) == (dropout == 0.0)
+    bp = Backprop(activations_of(model), masks)
+    assert bp.activation == activations
+    manual_loss, grads = bp.loss_and_grads({k: p.detach() for k, p in model.named_parameters()}, X, y)
+    assert abs(manual_loss.item() - loss.item()) < 1e-13
+    for name, p in model.named_parameters():
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-10, atol=1e-13)
 
 
@@ -66,6 +87,8 @@ ENGINE_CASES = {
         train={"batch_size": 0},
     ),
     "identity-sgd-wd": dict(model={"hidden": [4], "activation": "identity"}, optim={"lr": 0.1, "weight_decay": 1e-3}),
+    "per-layer-dropout-adam": dict(model={"hidden": [12, 8], "activation": ["gelu", "tanh"], "dropout": [0.3, 0.1]},
+                                   optim={"name": "adam", "lr": 0.01}),
 }
 
 

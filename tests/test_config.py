@@ -3,6 +3,8 @@ import pytest
 from trainlab.config import RunConfig, apply_overrides, config_from_dict, expand, load_config
 from trainlab.errors import BadInput
 
+from conftest import assert_bad_input
+
 
 def test_three_line_config_runs_on_defaults(write_config):
     cfg = load_config(write_config('name = "tiny"\n[data]\nname = "circles"\n'))
@@ -84,3 +86,45 @@ def test_missing_config_file(tmp_path):
 def test_csv_path_is_relative_to_the_config(write_config, tmp_path):
     cfg = load_config(write_config('[data]\nname = "csv"\npath = "points.csv"\n'))
     assert cfg.data.path == str(tmp_path / "points.csv")
+
+
+def test_an_activation_and_a_dropout_rate_per_hidden_layer():
+    cfg = config_from_dict({"model": {"hidden": [8, 6, 4], "activation": ["tanh", "relu", "gelu"],
+                                      "dropout": [0.5, 0, 0.1]}})
+    assert cfg.model.activations == ["tanh", "relu", "gelu"]
+    assert cfg.model.dropouts == [0.5, 0.0, 0.1]
+    one = config_from_dict({"model": {"hidden": [8, 6], "activation": "sigmoid", "dropout": 0.2}}).model
+    assert one.activations == ["sigmoid", "sigmoid"] and one.dropouts == [0.2, 0.2]
+    assert config_from_dict({}).model.dropouts == [0.0]  # no dropout by default
+
+
+def test_a_grid_of_per_layer_activations_has_readable_groups():
+    cfg = config_from_dict({"name": "g", "model": {"hidden": [4, 4]},
+                            "grid": {"model.activation": [["relu", "tanh"], "relu"], "model.dropout": [0, [0.1, 0.5]]}})
+    specs = expand(cfg)
+    assert [s.group for s in specs] == ["activation=[relu,tanh],dropout=0", "activation=[relu,tanh],dropout=[0.1,0.5]",
+                                        "activation=relu,dropout=0", "activation=relu,dropout=[0.1,0.5]"]
+    assert specs[1].config.model.activations == ["relu", "tanh"] and specs[1].config.model.dropouts == [0.1, 0.5]
+
+
+@pytest.mark.parametrize("setting, fragments", [
+    ("model.activation=['relu','tanh','relu']", ["model.activation", "list of 2 names", "model.hidden = [4, 4]",
+                                                 "['relu', 'tanh', 'relu']"]),
+    ("model.dropout=[0.1]", ["model.dropout", "list of 2 rates", "model.hidden = [4, 4]", "[0.1]"]),
+    ("model.dropout=1", ["model.dropout", "in [0, 1)", "(got 1)"]),
+    ("model.dropout=[0.2,-0.1]", ["model.dropout", "in [0, 1)", "-0.1"]),
+    ("model.activation=['relu','swish']", ["model.activation", "unknown activation 'swish'", "'relu', 'tanh'"]),
+    ("grid.model.activation=[['relu'],'tanh']", ["grid point", "model.activation", "list of 2 names", "['relu']"]),
+])
+def test_bad_per_layer_settings_are_one_line_naming_the_key(setting, fragments, cli, write_config, tmp_path):
+    config = write_config('[model]\nhidden = [4, 4]\n[train]\nepochs = 1\n')
+    assert_bad_input(cli("run", str(config), "--out", str(tmp_path / "out"), "--set", setting), *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_terminal_shows_per_layer_labels_as_written(cli, write_config, tmp_path):
+    config = write_config('name = "pl"\n[data]\nn_samples = 100\n[model]\nhidden = [4, 4]\n[train]\nepochs = 2\n'
+                          '[grid]\n"model.activation" = [["relu", "tanh"], "relu"]\n')
+    result = cli("run", str(config), "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    assert "activation=[relu,tanh]" in result.out  # not swallowed as markup by the terminal's renderer

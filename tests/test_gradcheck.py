@@ -16,6 +16,8 @@ CASES = {
     "gelu-2": {"hidden": [8, 8], "activation": "gelu"},
     "leaky-2": {"hidden": [8, 8], "activation": "leaky_relu"},
     "identity-1": {"hidden": [6], "activation": "identity"},
+    "per-layer-3": {"hidden": [6, 5, 4], "activation": ["tanh", "relu", "sigmoid"]},
+    "per-layer-dropout": {"hidden": [8, 6], "activation": ["gelu", "leaky_relu"], "dropout": [0.4, 0.2]},
 }
 
 
@@ -111,3 +113,10 @@ def test_cli_bad_input(cli):
     assert_bad_input(cli("gradcheck", "--set", "optim.lr=1"), "optim.lr=1", "model.* and data.*")
     assert_bad_input(cli("gradcheck", "--set", "model.activation=swish"), "model.activation")
     assert_bad_input(cli("gradcheck", "--samples", "0"), "--samples")
+
+
+def test_a_planted_bug_is_caught_through_dropout_masks():
+    cfg = config_from_dict({"model": {"hidden": [8, 6], "activation": ["tanh", "relu"], "dropout": 0.3}})
+    result = gradcheck(cfg, bug="no-activation-derivative")
+    assert not result.ok and "0.weight" in result.wrong
+    assert "tanh,relu, dropout 0.3 (fixed masks)" in result.architecture

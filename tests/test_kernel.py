@@ -23,7 +23,8 @@ def grid(dtype: str):
     return config_from_dict({"seeds": 2, "data": {"n_samples": 150, "noise": 0.3}, "model": {"hidden": [6, 5]},
                              "optim": {"name": "adam", "lr": 0.03},
                              "train": {"epochs": 5, "batch_size": 32, "dtype": dtype},
-                             "grid": {"model.activation": ["relu", "tanh", "sigmoid", "gelu"]}})
+                             "grid": {"model.activation": ["relu", "tanh", "sigmoid", "gelu", ["leaky_relu", "relu"]],
+                                      "model.dropout": [0.0, 0.25]}})
 
 
 @functools.cache

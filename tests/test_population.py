@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import statistics
 
 import numpy as np
@@ -13,7 +14,6 @@ from trainlab.config import RunConfig, RunSpec, TrainConfig, config_from_dict, e
 from trainlab.population import plan, population_engine, train_population, unsupported
 from trainlab.population.plan import bytes_per_model, parse_memory
 from trainlab.data import DataCache
-from trainlab.runner import run
 from trainlab.train import train
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"]
@@ -113,6 +113,47 @@ def test_float64_agrees_on_real_and_function_data(code, data, hidden, monkeypatc
             for key in ("precision", "recall", "f1", "macro_f1"):
                 np.testing.assert_allclose(p.metrics[split][key], scores[key], rtol=1e-12)
         assert p.summary()["test_macro_f1"] == pytest.approx(r.summary()["test_macro_f1"])
+
+
+@pytest.mark.parametrize("code", ["c", "torch"])
+def test_float64_agrees_with_dropout_and_an_activation_per_layer(code, monkeypatch):
+    """A mixed grid of per-layer activations, dropout rates (one, and one per layer) and optimizers:
+    the same dropout masks in both engines, so the same training to rounding."""
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
+    cfg = config_from_dict({
+        "name": "dropout", "seeds": [3], "data": {"n_samples": 150, "noise": 0.3}, "model": {"hidden": [8, 6]},
+        "optim": {"lr": 0.05}, "train": {"epochs": 5, "batch_size": 40, "dtype": "float64"},
+        "grid": {"model.activation": [["gelu", "relu"], "tanh"], "model.dropout": [0.0, 0.3, [0.5, 0.0]],
+                 "optim.name": ["sgd", "adam"]},
+    })
+    population, reference = both_engines(cfg)
+    assert max(final_loss_gaps(population, reference)) <= 1e-9
+    for p, r in zip(population, reference):
+        np.testing.assert_allclose(p.history["train_loss"], r.history["train_loss"], rtol=1e-9, atol=1e-12)
+        for name in r.params:
+            np.testing.assert_allclose(p.params[name], r.params[name], rtol=1e-9, atol=1e-12)
+    # dropout changed the training: each rate trains a different model from the same seed
+    by_rate: dict = {}
+    for r in reference:
+        point = (str(r.spec.grid_values["model.activation"]), r.spec.grid_values["optim.name"], r.spec.seed)
+        by_rate.setdefault(point, []).append(r.params["0.weight"])
+    assert all(not np.allclose(a, b) for weights in by_rate.values() for a, b in itertools.pairwise(weights))
+
+
+@pytest.mark.parametrize("code", ["c", "torch"])
+def test_dropout_masks_follow_the_models_that_stay(code, monkeypatch):
+    """Models leave a slice as they diverge or stop early; each of the others keeps drawing its own masks."""
+    monkeypatch.setenv("TRAINLAB_KERNEL", code)
+    cfg = config_from_dict({
+        "seeds": 3, "data": {"n_samples": 150, "noise": 0.4},
+        "model": {"hidden": [8, 6], "activation": ["tanh", "relu"], "dropout": [0.3, 0.1], "init": "large"},
+        "optim": {"name": "adam"},
+        "train": {"epochs": 30, "batch_size": 40, "dtype": "float64", "early_stopping": {"patience": 3}},
+        "grid": {"optim.lr": [0.05, 0.01, 50.0]},
+    })
+    population, reference = both_engines(cfg)
+    assert len({(r.status, r.epochs_run) for r in reference}) > 2  # models leave at different epochs
+    assert max(final_loss_gaps(population, reference)) <= 1e-9
 
 
 def test_float32_agrees_loosely():

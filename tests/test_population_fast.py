@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from trainlab.activations import ACTIVATIONS
 from trainlab.config import ModelConfig, config_from_dict, expand
 from trainlab.data import DataCache
-from trainlab.models import build_model, linear_layers
+from trainlab.models import build_model, linear_layers, set_dropout_step
 from trainlab.population import train_population
 from trainlab.population.compiled import compiled
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
@@ -70,6 +70,46 @@ def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code
         net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad)
 
     torch.testing.assert_close(grad, autograd_gradients(net, models, X, y, params), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("code", ["torch", "c"])
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("hidden, activations, dropouts", [
+    ([70], ["tanh"], [0.3]),  # one hidden layer (batch-major in torch); rows wider than a block
+    ([8, 6], ["gelu", "relu"], [0.5, 0.2]),
+    ([5, 4, 3], ["relu", "sigmoid", "leaky_relu"], [0.0, 0.4, 0.1]),  # a layer without dropout among others
+])
+def test_gradients_with_dropout_and_an_activation_per_layer_equal_autograd(hidden, activations, dropouts, classes,
+                                                                             code):
+    """The step's masks drawn by the population engine (C or torch) are the reference model's, unit
+    for unit and point for point: its gradients equal autograd's through the reference model's dropout."""
+    torch.manual_seed(len(hidden) + classes)
+    k, m, epoch, step = 3, 150, 4, 2
+    seeds = torch.tensor([0, 11, 2**40 + 5])
+    net = Net([2, *hidden, classes], activations, torch.float64, dropouts)
+    cfg = ModelConfig(hidden=hidden, activation=activations, dropout=dropouts)
+    models = [build_model(cfg, 2, classes, dtype=torch.float64) for _ in range(k)]
+    for seed, model in zip(seeds.tolist(), models):
+        set_dropout_step(model, seed, epoch, step)
+    params = stacked(net, models)
+    X = torch.randn(k, m, 2, dtype=torch.float64)
+    y = torch.randint(0, classes, (k, m))
+    grad = torch.empty_like(params)
+    if code == "c":
+        table = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64), F.one_hot(y, classes).double()], 2)
+        c_kernel(net).gradients(params, table.reshape(k * m, -1), torch.arange(k * m).view(k, m), m, grad, seeds,
+                                epoch, step)
+    else:
+        xa = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64)], dim=2).transpose(1, 2)
+        onehot = F.one_hot(y, classes).double().transpose(1, 2)
+        masks = net.dropout_masks(seeds.tolist(), epoch, step, m, batch_major=net.first_transposed)
+        net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad, masks=masks)
+    expected = autograd_gradients(net, models, X, y, params)
+    torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
+    for model in models:  # and the masks matter: without them the gradients differ
+        model.eval()
+        model.zero_grad()
+    assert not torch.allclose(autograd_gradients(net, models, X, y, params), expected, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize("hidden", [[40], [16, 33]])  # float32 sums 16 rows at a time: widths past 16

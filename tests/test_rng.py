@@ -106,3 +106,24 @@ def test_no_warnings_from_numpy_for_the_largest_seeds(recwarn):
     rng.permutations([2**63 - 1, 0], 2**40, 10)
     rng.permutation(2**63 - 1, 2**40, 10)
     assert not recwarn.list
+
+
+def test_dropout_masks_follow_the_spec():
+    seeds, epoch, step, layer, rate = [0, 12345, -7], 3, 5, 1, 0.4
+    keep = rng.dropout_keep(seeds, epoch, step, layer, 6, 70, rate)
+    assert keep.shape == (3, 6, 70) and keep.dtype == bool
+    for s, seed in enumerate(seeds):  # the docstring's spec in Python integers
+        layer_key = rng.splitmix64((rng.key(seed, rng.DROPOUT, epoch) + (step << 16 | layer)) % 2**64)
+        for unit in range(6):
+            for sample in (0, 1, 63, 64, 69):
+                u = rng.splitmix64((layer_key + (unit << 32 | sample)) % 2**64)
+                assert keep[s, unit, sample] == ((u >> 11) >= int(rate * 2**53))
+
+
+def test_dropout_keeps_each_unit_with_probability_one_minus_the_rate():
+    for rate in (0.0, 0.1, 0.5, 0.9):
+        keep = rng.dropout_keep(SEEDS, 1, 0, 0, 50, 400, rate)
+        assert abs(keep.mean() - (1 - rate)) < 0.01
+    assert rng.dropout_keep([1], 1, 0, 0, 8, 8, 0.0).all()
+    masks = [rng.dropout_keep([1], 1, step, layer, 16, 64, 0.5) for step in (0, 1) for layer in (0, 1)]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(masks) for b in masks[i + 1:])  # each its own

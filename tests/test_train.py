@@ -96,6 +96,22 @@ def test_every_activation_trains(activation):
     assert r.status == "ok" and r.summary()["final_val_acc"] > 0.8
 
 
+def test_dropout_changes_training_but_not_evaluation():
+    base = {"model": {"hidden": [32, 32]}, "optim": {"name": "adam", "lr": 0.01}, "train": {"epochs": 8}}
+    plain = train(cfg(**base), seed=1)
+    training = Training(cfg(**{**base, "model": {"hidden": [32, 32], "dropout": 0.3}}), seed=1)
+    for _ in training.epochs():
+        pass
+    dropped = training.result()
+    assert not np.allclose(plain.history["train_loss"], dropped.history["train_loss"])  # another training
+    assert dropped.summary()["final_val_acc"] > 0.8  # that still learns the moons
+    # The recorded losses are evaluations without dropout: the same numbers every time they are taken.
+    model = training.model
+    once, again = evaluate(model, training.X_val, training.y_val), evaluate(model, training.X_val, training.y_val)
+    assert once == again == (dropped.history["val_loss"][-1], dropped.history["val_acc"][-1])
+    assert same_history(train(training.cfg, seed=1).history, dropped.history)  # and the run is reproducible
+
+
 def test_multiclass_spiral():
     r = train(cfg(data={"name": "spiral", "n_classes": 3, "noise": 0.1}, model={"hidden": [64, 64]},
                   optim={"name": "adam", "lr": 0.01}, train={"epochs": 80}))

@@ -126,6 +126,9 @@ def test_regression_session_reports_mse_and_no_accuracy(client):
 
 @pytest.mark.parametrize("body, status, fragment", [
     ({"config": {"model": {"activation": "swish"}}}, 422, "model.activation"),
+    ({"config": {"model": {"hidden": [8], "activation": ["relu", "tanh"]}}}, 422, "model.activation: expected one"),
+    ({"config": {"model": {"dropout": 1.5}}}, 422, "model.dropout"),
+    ({**SMALL, "vary": {"model.dropout": [0.1, [0.2] * 7]}}, 422, "model.dropout: expected one"),
     ({"config": {"data": {"name": "csv", "path": "/etc/passwd"}}}, 422, "file paths are not accepted"),
     ({"config": {"data": {"name": "csv"}}}, 422, "upload"),
     ({"config": {"grid": {"optim.lr": [1, 2]}}}, 422, "config.grid"),

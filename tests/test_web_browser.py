@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,41 @@ def test_the_output_plot_is_visible_at_1024x768(server, browser):
     page.screenshot(path=str(ARTIFACTS / "playground-1024.png"))
     assert errors == []
     page.close()
+
+
+def test_a_per_layer_activation_and_dropout_train_and_the_link_restores_them(server, browser):
+    page, errors = open_page(browser, server + "/#model.hidden=[8,8]&train.epochs=40")
+    page.wait_for_function("document.querySelectorAll('.layer-activation select').length === 2")
+    page.get_by_test_id("layer-activation-2").select_option("relu")  # layer 1 keeps the page's tanh
+    page.fill("[data-key='model.dropout']", "0.2")
+    page.press("[data-key='model.dropout']", "Tab")  # typed, then left: one change
+    page.wait_for_function("decodeURIComponent(location.hash).includes('model.activation=[\"tanh\",\"relu\"]')")
+    assert "model.dropout=0.2" in page.url
+    assert page.input_value("[data-key='model.activation']") == ""  # the one-for-all selector says "per layer"
+    page.wait_for_timeout(400)  # past the page's pause before it sets a change up
+    page.wait_for_function("!settingUp && !document.querySelector('[data-testid=train]').disabled")
+
+    page.get_by_test_id("train").click()
+    page.wait_for_function("document.querySelector('[data-testid=epoch]').textContent === '40'", timeout=60_000)
+    assert page.evaluate("last.status") != "training"
+    exported = page.evaluate("""async () => (await fetch('/api/export?format=toml', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify(requestBody())})).text()""")
+    model = tomllib.loads(exported)["model"]
+    assert (model["activation"], model["dropout"]) == (["tanh", "relu"], 0.2)
+    page.get_by_test_id("export-code").click()
+    page.wait_for_function("document.getElementById('code').textContent.includes('tl.train')")  # fetched
+    code = page.text_content("#code")
+    assert '"activation": ["tanh", "relu"]' in code and '"dropout": 0.2' in code, code
+    page.keyboard.press("Escape")
+
+    again, more_errors = open_page(browser, page.url)  # the shared link
+    again.wait_for_function("document.querySelectorAll('.layer-activation select').length === 2")
+    assert again.get_by_test_id("layer-activation-1").input_value() == "tanh"
+    assert again.get_by_test_id("layer-activation-2").input_value() == "relu"
+    assert again.input_value("[data-key='model.dropout']") == "0.2"
+    again.click("#layer-add")  # a new layer takes the last layer's activation
+    again.wait_for_function("document.querySelectorAll('.layer-activation select').length === 3")
+    assert again.get_by_test_id("layer-activation-3").input_value() == "relu"
+    assert errors == more_errors == []
+    page.close()
+    again.close()

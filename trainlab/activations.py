@@ -119,9 +119,12 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
 
 
 def activation_of_layer(module: nn.Module) -> str | None:
-    """The name of the activation ``module`` is, or None (a Linear, say)."""
+    """The name of the activation ``module`` is, or None (a Linear, say). A hidden layer with
+    dropout (``models.build_model``: its activation, then dropout) counts as its activation."""
     from torch import nn
 
+    if isinstance(module, nn.Sequential) and len(module):
+        module = module[0]
     for activation in ACTIVATIONS.values():
         if type(module) is getattr(nn, activation.torch_module):
             return activation.name

@@ -5,14 +5,17 @@ Notation, for layers l = 1..L with widths d_0 (inputs) .. d_L (classes) and a ba
 
     A_0 = X                                   (N, d_0)
     Z_l = A_{l-1} W_lᵀ + b_l                  (N, d_l)     W_l: (d_l, d_{l-1}) as in nn.Linear
-    A_l = f(Z_l)              for l < L       (N, d_l)
+    A_l = f_l(Z_l) ⊙ M_l      for l < L       (N, d_l)     f_l: layer l's activation
     p̂   = softmax(Z_L)                        (N, k)
     L   = −mean_i log p̂[i, y_i]               ()
 
 Backward, from dL/dZ_L = (p̂ − Y) / N down to layer 1:
 
     dW_l = dZ_lᵀ A_{l-1}        db_l = Σ_i dZ_l[i]        dA_{l-1} = dZ_l W_l
-    dZ_{l-1} = dA_{l-1} ⊙ f'(Z_{l-1})
+    dZ_{l-1} = dA_{l-1} ⊙ M_{l-1} ⊙ f_{l-1}'(Z_{l-1})
+
+M_l is layer l's dropout mask while training (1 / (1 − p) where a unit is kept, 0 where it is
+dropped: ``models.Dropout``), given fixed; without dropout it is all ones and left out.
 
 Parameters are a dict in the state-dict layout of ``models.build_model`` ("0.weight", "0.bias",
 "2.weight", …), so the same numbers can be loaded into the autograd model and compared.
@@ -26,7 +29,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from trainlab.activations import ACTIVATIONS, activation_of_layer
+from trainlab.activations import ACTIVATIONS, Activation, activation_of_layer
+from trainlab.models import Dropout, linear_layers
 
 Params = dict[str, Tensor]
 
@@ -45,17 +49,26 @@ def n_layers(params: Params) -> int:
 
 
 class Backprop:
-    """Forward, loss, backward and the SGD update of an MLP with activation ``activation``.
+    """Forward, loss, backward and the SGD update of an MLP with activation ``activation`` (one name
+    for every hidden layer, or a list with one per hidden layer), and the dropout masks ``masks``
+    (one per hidden layer, (N, d_l) or None; None: no dropout).
 
     The backward steps take the layer index ``l`` even where the math does not need it, so a
     variant can change the step for one layer only (``gradcheck.TransposedFirstWeight``).
     """
 
-    def __init__(self, activation: str = "relu"):
-        self.activation = activation
-        # f and f' of models.py's activation; f' is written from the quantity autograd reads
-        # (A = f(Z) for relu, tanh and sigmoid; Z for the others), so both get the same numbers.
-        self.f, self.df = ACTIVATIONS[activation].f, ACTIVATIONS[activation].df
+    def __init__(self, activation: str | list[str] = "relu", masks: list[Tensor | None] | None = None):
+        self.activation, self.masks = activation, masks
+
+    def act(self, l: int) -> Activation:
+        """f_l and f_l' of hidden layer l (from 1), models.py's activation; f' is written from the
+        quantity autograd reads (A = f(Z) for relu, tanh and sigmoid; Z for the others), so both get
+        the same numbers."""
+        return ACTIVATIONS[self.activation if isinstance(self.activation, str) else self.activation[l - 1]]
+
+    def mask(self, l: int) -> Tensor | None:
+        """M_l, hidden layer l's dropout mask (N, d_l), or None."""
+        return None if self.masks is None else self.masks[l - 1]
 
     # ------------------------------------------------------------------ forward
 
@@ -67,8 +80,12 @@ class Backprop:
             As.append(A)
             Z = A @ params[weight(l)].T + params[bias(l)]  # (N, d_{l-1}) @ (d_{l-1}, d_l) + (d_l,) = (N, d_l)
             Zs.append(Z)
-            A = self.f(Z) if l < L else Z  # no activation on the logits
-        return A, As, Zs
+            if l == L:
+                return Z, As, Zs  # no activation on the logits
+            A = self.act(l).f(Z)  # (N, d_l)
+            if self.mask(l) is not None:
+                A = A * self.mask(l)  # dropout: (N, d_l) ⊙ (N, d_l)
+        raise AssertionError("unreachable")
 
     def log_probs(self, logits: Tensor) -> Tensor:
         return logits - torch.logsumexp(logits, dim=1, keepdim=True)  # log p̂: (N, k), stable softmax
@@ -97,7 +114,7 @@ class Backprop:
         return dZ @ W  # (N, d_l) @ (d_l, d_{l-1}) = (N, d_{l-1})
 
     def dZ(self, l: int, dA: Tensor, Z: Tensor, A: Tensor) -> Tensor:
-        return dA * self.df(Z, A)  # (N, d_l) ⊙ f'(Z_l): (N, d_l)
+        return dA * self.act(l).df(Z, A)  # (N, d_l) ⊙ f_l'(Z_l): (N, d_l)
 
     def backward(self, params: Params, As: list[Tensor], Zs: list[Tensor], y: Tensor) -> Params:
         """dL/dθ for every parameter, from the forward pass's A and Z."""
@@ -109,7 +126,11 @@ class Backprop:
             grads[bias(l)] = self.db(l, dZ)  # (d_l,)
             if l > 1:
                 dA = self.dA_prev(l, dZ, params[weight(l)])  # (N, d_{l-1})
-                dZ = self.dZ(l - 1, dA, Zs[l - 2], As[l - 1])  # (N, d_{l-1}); A_{l-1} = f(Z_{l-1})
+                M = self.mask(l - 1)
+                if M is None:
+                    dZ = self.dZ(l - 1, dA, Zs[l - 2], As[l - 1])  # (N, d_{l-1}); A_{l-1} = f(Z_{l-1})
+                else:  # through dropout, then f' at the activation's own output f(Z_{l-1})
+                    dZ = self.dZ(l - 1, dA * M, Zs[l - 2], self.act(l - 1).f(Zs[l - 2]))
         return {name: grads[name] for name in params}  # state-dict order
 
     def loss_and_grads(self, params: Params, X: Tensor, y: Tensor) -> tuple[Tensor, Params]:
@@ -123,19 +144,32 @@ class Backprop:
         return {name: params[name] - lr * grads[name] for name in params}
 
 
-def activation_of(model: nn.Sequential) -> str:
-    """The activation name of a model built by ``models.build_model`` ("identity" without hidden layers)."""
-    names = [activation_of_layer(module) for module in model]
-    return next((name for name in names if name is not None), "identity")
+def activations_of(model: nn.Sequential) -> list[str]:
+    """Each hidden layer's activation name in a model built by ``models.build_model``."""
+    return [activation_of_layer(module) for module in model if not isinstance(module, nn.Linear)]
+
+
+def dropout_masks(model: nn.Sequential, rows: int) -> list[Tensor | None] | None:
+    """The masks ``model``'s dropout layers apply to a minibatch of ``rows`` points at their current
+    step (``models.set_dropout_step``), one per hidden layer (None: no dropout there); None when the
+    model does not drop (no dropout layers, or evaluation mode)."""
+    if not model.training:
+        return None
+    hidden = [module for module in model if not isinstance(module, nn.Linear)]
+    masks = [module[1].mask(rows, linear.out_features, linear.weight.dtype)
+             if isinstance(module, nn.Sequential) and isinstance(module[1], Dropout) else None
+             for linear, module in zip(linear_layers(model), hidden)]
+    return masks if any(mask is not None for mask in masks) else None
 
 
 def manual_gradients(model: nn.Sequential, X: Tensor, y: Tensor) -> Tensor:
     """The training loop's gradient step done by hand: set each ``p.grad``, return the loss.
 
-    Drop-in for ``train.autograd_gradients``, so ``torch.optim`` steps on these gradients.
+    Drop-in for ``train.autograd_gradients``, so ``torch.optim`` steps on these gradients (with the
+    same dropout masks as the model's own forward pass would draw).
     """
     params = {name: p.detach() for name, p in model.named_parameters()}
-    loss, grads = Backprop(activation_of(model)).loss_and_grads(params, X, y)
+    loss, grads = Backprop(activations_of(model), dropout_masks(model, len(X))).loss_and_grads(params, X, y)
     for name, p in model.named_parameters():
         p.grad = grads[name]
     return loss

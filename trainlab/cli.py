@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trainlab import experiments
@@ -133,7 +134,7 @@ def _run_and_report(job, out_dir: Path, command: str) -> None:
 
 def print_findings(report) -> None:
     for e in report.experiments:
-        out_console.print(f"\n[bold]{e.name}[/]: {e.finding}", highlight=False)
+        out_console.print(f"\n[bold]{e.name}[/]: {escape(e.finding)}", highlight=False)  # labels hold [16,16]
 
 
 def print_report_location(path: Path) -> None:
@@ -165,7 +166,7 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
         counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
         table.add_row(
             rs[0]["experiment"],
-            group if group != rs[0]["experiment"] else "-",
+            escape(group) if group != rs[0]["experiment"] else "-",
             str(len(rs)),
             _mean_std([r["final_val_loss"] for r in rs]),
             _mean_std([r["final_val_acc"] for r in rs]),
@@ -191,7 +192,7 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
     if pruned:
         out_console.print(f"{pruned} more trials were pruned by the search (the report shows them all).")
     for line in advice:
-        out_console.print(f"[yellow]⚠ {line}[/]")
+        out_console.print(f"[yellow]⚠ {escape(line)}[/]")
 
 
 def _mean_std(values: list[float]) -> str:

@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from trainlab.activations import ACTIVATIONS
 from trainlab.errors import BadInput
@@ -107,9 +108,21 @@ class DataConfig(_Strict):
         return self
 
 
+def _one_per_hidden_layer(value: Any, info: ValidationInfo, what: str) -> None:
+    """A per-layer list of model.activation or model.dropout has one entry per hidden layer."""
+    hidden = info.data.get("hidden")  # validated before (declared first); absent if it was invalid
+    if isinstance(value, list) and hidden is not None and len(value) != len(hidden):
+        raise ValueError(f"expected one value, or a list of {len(hidden)} {what} (one per hidden layer of "
+                         f"model.hidden = {hidden})")
+
+
 class ModelConfig(_Strict):
     hidden: list[int] = [32]
-    activation: Literal[tuple(ACTIVATIONS)] = "relu"
+    # One activation for every hidden layer, or a list with one per hidden layer.
+    activation: str | list[str] = "relu"
+    # Inverted dropout after each hidden layer's activation while training (off at evaluation): the
+    # probability of dropping a unit, for every hidden layer or one per hidden layer.
+    dropout: float | list[float] = 0.0
     init: Literal[INITS] = "default"
     init_std: float = Field(0.01, gt=0)  # for init = "normal"
 
@@ -119,6 +132,43 @@ class ModelConfig(_Strict):
         if any(h < 1 for h in hidden):
             raise ValueError("every hidden layer needs at least 1 unit")
         return hidden
+
+    @field_validator("activation", mode="before")
+    @classmethod
+    def _known_activations(cls, activation: Any, info: ValidationInfo) -> Any:
+        names = activation if isinstance(activation, list) else [activation]
+        for name in names:
+            if not isinstance(name, str) or name not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {name!r}: expected one of {', '.join(map(repr, ACTIVATIONS))}, "
+                                 "or a list of them with one per hidden layer")
+        _one_per_hidden_layer(activation, info, "names")
+        return activation
+
+    @field_validator("dropout", mode="before")
+    @classmethod
+    def _rates_in_range(cls, dropout: Any, info: ValidationInfo) -> Any:
+        rates = dropout if isinstance(dropout, list) else [dropout]
+        for rate in rates:
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+                raise ValueError("expected a dropout rate in [0, 1), or a list of them with one per hidden layer")
+        _one_per_hidden_layer(dropout, info, "rates")
+        # TOML's 0 is an integer: a rate all the same
+        return [float(r) for r in dropout] if isinstance(dropout, list) else float(dropout)
+
+    @property
+    def activations(self) -> list[str]:
+        """The activation of each hidden layer."""
+        return list(self.activation) if isinstance(self.activation, list) else [self.activation] * len(self.hidden)
+
+    @property
+    def dropouts(self) -> list[float]:
+        """The dropout rate after each hidden layer."""
+        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
+
+    @property
+    def activation_label(self) -> str:
+        """The activation(s) in a few characters: "relu", or "relu,tanh" layer by layer."""
+        return ",".join(self.activation) if isinstance(self.activation, list) else self.activation
 
 
 class ScheduleConfig(_Strict):

@@ -8,7 +8,7 @@ Linear, W_l and b_l):
 - ``update_ratio.l``  ‖ΔW_l‖ / ‖W_l‖ of the epoch's first optimizer step (healthy ~1e-3)
 - ``dead.l``          hidden ReLU units that output 0 for every training row (relu only)
 - ``saturated.l``     hidden activations in a flat tail: σ < 0.01 or > 0.99, |tanh| > 0.99 (sigmoid/tanh only)
-- ``dead``, ``saturated``  the same over all hidden units
+- ``dead``, ``saturated``  the same over the hidden layers of those activations
 
 Almost all of it is work the loop does anyway: the gradient norms are the per-tensor norms the
 history's ``grad_norm`` is summed from, and the units are counted on the activations of the
@@ -70,18 +70,22 @@ class Diagnostics(Callback):
         """Record the epoch from its gradient norms and the hidden activations of its evaluation.
 
         ``run.hidden`` holds each hidden layer's activation function and its output A_l on every
-        training row; the model's hidden layers share one activation function.
+        training row; each layer is judged by its own activation function (dead ReLU units,
+        saturated sigmoid or tanh units), and the totals are over the layers judged alike.
         """
         layer_grad_norms = run.grad_squares.sqrt().mean(dim=0)  # per layer, mean over the epoch's steps
         for l, (norm, ratio) in enumerate(zip(layer_grad_norms.tolist(), self.update_ratio.tolist()), start=1):
             self.extra[f"grad_norm.{l}"].append(norm)
             self.extra[f"update_ratio.{l}"].append(ratio)
-        activation = activation_of_layer(run.hidden[0][0]) if run.hidden else None
-        if activation in STUCK:
-            key, is_stuck = STUCK[activation]
-            stuck = [is_stuck(A) for _, A in run.hidden]
-            counts = torch.stack([s.sum() for s in stuck]).tolist()
-            for l, (count, s) in enumerate(zip(counts, stuck), start=1):
+        by_key: dict[str, list[tuple[int, torch.Tensor]]] = defaultdict(list)  # key → (layer, stuck)
+        for l, (module, A) in enumerate(run.hidden, start=1):
+            activation = activation_of_layer(module)
+            if activation in STUCK:
+                key, is_stuck = STUCK[activation]
+                by_key[key].append((l, is_stuck(A)))
+        for key, layers in by_key.items():
+            counts = torch.stack([s.sum() for _, s in layers]).tolist()
+            for (l, s), count in zip(layers, counts):
                 self.extra[f"{key}.{l}"].append(count / s.numel())
-            self.extra[key].append(sum(counts) / sum(s.numel() for s in stuck))
+            self.extra[key].append(sum(counts) / sum(s.numel() for _, s in layers))
         return False

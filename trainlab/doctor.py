@@ -113,7 +113,7 @@ def overfit_small_subset(cfg: RunConfig, seed: int, data: Dataset, engine: str) 
 def initial_loss(cfg: RunConfig, seed: int, data: Dataset) -> float:
     """The training loss before the first step (the same init as ``train``)."""
     dtype = DTYPES[cfg.train.dtype]
-    model = build_model(cfg.model, data.in_dim, data.n_classes, torch.Generator().manual_seed(seed), dtype)
+    model = build_model(cfg.model, data.in_dim, data.n_classes, torch.Generator().manual_seed(seed), dtype).eval()
     with torch.no_grad():
         return F.cross_entropy(model(torch.tensor(data.X_train, dtype=dtype)), torch.tensor(data.y_train)).item()
 
@@ -212,7 +212,7 @@ class Checks:
         check = "gradients reach layer 1"
         evidence = f"median ‖∇W1‖ {first:.2g}, ‖∇W{L}‖ {last:.2g} (ratio {ratio:.1e})"
         if ratio < VANISHING:
-            activation = self.cfg.model.activation
+            activation = self.cfg.model.activation_label
             return Finding(
                 check, "fault",
                 evidence + (f": {math.log10(1 / ratio):.0f} orders of magnitude smaller at layer 1" if ratio > 0
@@ -229,7 +229,7 @@ class Checks:
             return None
         dead = self.extra["dead"][-1]
         per_layer = ", ".join(f"layer {l}: {self.extra[f'dead.{l}'][-1]:.0%}"
-                              for l in range(1, len(self.cfg.model.hidden) + 1))
+                              for l in range(1, len(self.cfg.model.hidden) + 1) if f"dead.{l}" in self.extra)
         evidence = (f"{dead:.0%} of hidden units dead (0 on every training row) at epoch "
                     f"{self.result.epochs_run} ({per_layer})")
         status = "fault" if dead >= DEAD_FAULT else "note" if dead >= DEAD_NOTE else "ok"
@@ -249,7 +249,8 @@ class Checks:
             "keep pre-activations small: --set model.init=xavier, --set data.scale=standard, a lower learning rate; "
             "or --set model.activation=relu"
         )
-        return Finding(f"{self.cfg.model.activation} units not saturated", status, evidence, suggestion)
+        judged = ", ".join(dict.fromkeys(a for a in self.cfg.model.activations if a in ("sigmoid", "tanh")))
+        return Finding(f"{judged} units not saturated", status, evidence, suggestion)
 
     def val_above_chance(self) -> Finding:
         counts = torch.bincount(torch.tensor(self.data.y_val), minlength=self.data.n_classes)
@@ -318,7 +319,7 @@ STATUS_STYLE = {"ok": "[green]ok[/]", "note": "[yellow]note[/]", "fault": "[red 
 
 def describe_run(cfg: RunConfig, data: Dataset, engine: str, seed: int) -> str:
     m, o, t = cfg.model, cfg.optim, cfg.train
-    shape = "→".join(map(str, [data.in_dim, *m.hidden, data.n_classes])) + (f" {m.activation}" if m.hidden else "")
+    shape = "→".join(map(str, [data.in_dim, *m.hidden, data.n_classes])) + (f" {m.activation_label}" if m.hidden else "")
     return (f"{cfg.name}: {cfg.data.name}, {shape}, init {m.init}, {o.name} lr {o.lr:g}, "
             f"batch {t.batch_size or 'full'}, {t.epochs} epochs, seed {seed}, {engine} engine")
 

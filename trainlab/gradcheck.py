@@ -19,12 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from trainlab.activations import ACTIVATIONS
-from trainlab.backprop import Backprop, Params
-from trainlab.config import RunConfig
+from trainlab.backprop import Backprop, Params, dropout_masks
+from trainlab.config import RunConfig, format_value
 from trainlab.data import make_dataset
 from trainlab.errors import BadInput
-from trainlab.models import build_model
+from trainlab.models import build_model, set_dropout_step
 
 EPS = 1e-5  # central-difference step: truncation error ~ε², round-off ~1e-16/ε; both ~1e-11 here
 TINY = 1e-6  # gradients smaller than this are float64 noise of the differences: judge them absolutely
@@ -186,9 +185,8 @@ def numerical_gradients(
 
 def kink_sides(bp: Backprop, Zs: list[Tensor]) -> Tensor:
     """Which side of 0 each hidden unit is on, for the activations with a kink there."""
-    if not ACTIVATIONS[bp.activation].kink:
-        return torch.empty(0, dtype=torch.bool)
-    return torch.cat([(Z > 0).flatten() for Z in Zs[:-1]]) if len(Zs) > 1 else torch.empty(0, dtype=torch.bool)
+    sides = [(Z > 0).flatten() for l, Z in enumerate(Zs[:-1], start=1) if bp.act(l).kink]
+    return torch.cat(sides) if sides else torch.empty(0, dtype=torch.bool)
 
 
 def autograd_grads(model: torch.nn.Module, X: Tensor, y: Tensor) -> Params:
@@ -206,7 +204,11 @@ def gradcheck(
     eps: float = EPS,
     threshold: float = THRESHOLD,
 ) -> GradcheckResult:
-    """Check the hand-written gradients of ``cfg.model`` on ``n_samples`` training rows of ``cfg.data``."""
+    """Check the hand-written gradients of ``cfg.model`` on ``n_samples`` training rows of ``cfg.data``.
+
+    With dropout, every derivative is taken of the loss under one fixed set of masks: those the
+    model draws for the first minibatch of the first epoch.
+    """
     cfg = cfg or RunConfig()
     if bug is not None and bug not in BUGS:
         raise BadInput(f"--bug {bug!r}: expected one of {', '.join(BUGS)} (see --list-bugs)")
@@ -218,9 +220,10 @@ def gradcheck(
     X = torch.tensor(data.X_train[:n_samples], dtype=torch.float64)
     y = torch.tensor(data.y_train[:n_samples])
     model = build_model(cfg.model, data.in_dim, data.n_classes, torch.Generator().manual_seed(seed), torch.float64)
+    set_dropout_step(model, seed, epoch=1, step=0)  # autograd's forward draws the same masks
     params = {name: p.detach() for name, p in model.named_parameters()}
 
-    bp = (BUGS[bug] if bug else Backprop)(cfg.model.activation)
+    bp = (BUGS[bug] if bug else Backprop)(cfg.model.activation, dropout_masks(model, len(y)))
     _, analytic = bp.loss_and_grads(params, X, y)
     def loss(p: Params) -> tuple[float, Tensor]:
         logits, _, Zs = bp.forward(p, X)
@@ -248,14 +251,15 @@ def gradcheck(
         shrunk_steps=shrunk,
         n_samples=len(y),
         architecture="→".join(map(str, [data.in_dim, *cfg.model.hidden, data.n_classes]))
-        + (f" {cfg.model.activation}" if cfg.model.hidden else " (logistic regression)"),
+        + (f" {cfg.model.activation_label}" if cfg.model.hidden else " (logistic regression)")
+        + (f", dropout {format_value(cfg.model.dropout)} (fixed masks)" if any(cfg.model.dropouts) else ""),
         bug=bug,
     )
 
 
 def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor, lr: float = DESCENT_LR) -> DescentCheck:
     """One update of ``bp`` with a small lr, judged by the true loss (not the one ``bp`` may have wrong)."""
-    truth = Backprop(bp.activation)
+    truth = Backprop(bp.activation, bp.masks)
     before = truth.loss(truth.forward(params, X)[0], y).item()
     stepped = bp.sgd_step(params, grads, lr)
     after = truth.loss(truth.forward(stepped, X)[0], y).item()

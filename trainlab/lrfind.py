@@ -18,7 +18,7 @@ from trainlab import rng
 from trainlab.config import RunConfig
 from trainlab.data import Dataset, make_dataset
 from trainlab.errors import BadInput
-from trainlab.models import build_model
+from trainlab.models import build_model, set_dropout_step
 from trainlab.optim import build_optimizer
 from trainlab.train import DTYPES
 
@@ -71,6 +71,7 @@ def lr_range_test(
         lr = lr_min * growth**step
         for group in optimizer.param_groups:
             group["lr"] = lr
+        set_dropout_step(model, seed, epoch=1, step=step)  # the sweep's steps as one long epoch
         loss = F.cross_entropy(model(X[batch]), y[batch])
         optimizer.zero_grad()
         loss.backward()

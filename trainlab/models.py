@@ -1,10 +1,15 @@
-"""The MLP: any depth (no hidden layer is logistic regression), any activation, seeded init."""
+"""The MLP: any depth (no hidden layer is logistic regression), an activation per hidden layer,
+dropout after it, seeded init."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
+from trainlab import rng
 from trainlab.activations import ACTIVATIONS
 from trainlab.config import INIT_PRESET_STD, ModelConfig
 
@@ -22,8 +27,10 @@ def build_model(
 ) -> nn.Sequential:
     """Linear → activation → … → Linear, initialised layer by layer from ``generator``.
 
-    The initial weights depend only on the generator's seed, so any engine that draws them in
-    this order gets the same model.
+    A hidden layer with dropout has ``nn.Sequential(activation, Dropout)`` in its activation's
+    place, so the Linear layers keep their state-dict names (``0.weight``, ``2.weight``, …) with
+    or without it. The initial weights depend only on the generator's seed, so any engine that
+    draws them in this order gets the same model.
     """
     sizes = layer_sizes(cfg, in_dim, n_out)
     layers: list[nn.Module] = []
@@ -36,8 +43,59 @@ def build_model(
         init_weights(linear.weight, linear.bias, cfg, generator)
         layers.append(linear)
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[cfg.activation].module())
+            activation, rate = ACTIVATIONS[cfg.activations[i]].module(), cfg.dropouts[i]
+            layers.append(nn.Sequential(activation, Dropout(rate, i)) if rate else activation)
     return nn.Sequential(*layers)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout after hidden layer ``layer`` (0 = the first): while training, each unit of
+    each point is kept with probability 1 - rate and scaled by 1 / (1 - rate), else zeroed; at
+    evaluation it passes its input on.
+
+    The masks are ``rng.dropout_keep``'s, a function of (seed, epoch, step, layer, unit, position
+    in the minibatch), not torch's generator: the population engine draws the same ones. The
+    training loop says which step it is before each forward pass (``set_dropout_step``).
+    """
+
+    def __init__(self, rate: float, layer: int):
+        super().__init__()
+        self.rate, self.layer = rate, layer
+        self.step: tuple[int, int, int] | None = None  # (seed, epoch, step) of the current minibatch
+
+    def mask(self, samples: int, units: int, dtype: torch.dtype) -> torch.Tensor:
+        """(samples, units): 1 / (1 - rate) where a unit is kept, 0 where it is dropped."""
+        if self.step is None:
+            raise RuntimeError("Dropout: call models.set_dropout_step(model, seed, epoch, step) before training")
+        seed, epoch, step = self.step
+        keep = rng.dropout_keep([seed], epoch, step, self.layer, units, samples, self.rate)[0].T
+        return torch.zeros(samples, units, dtype=dtype).masked_fill_(torch.from_numpy(keep), 1 / (1 - self.rate))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return a
+        return a * self.mask(a.shape[0], a.shape[1], a.dtype)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}, layer={self.layer}"
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """``model`` in evaluation mode (dropout off), then back in the mode it was in."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
+
+
+def set_dropout_step(model: nn.Module, seed: int, epoch: int, step: int) -> None:
+    """Tell ``model``'s dropout layers which minibatch comes next: their masks are drawn for it."""
+    for module in model.modules():
+        if isinstance(module, Dropout):
+            module.step = (seed, epoch, step)
 
 
 @torch.no_grad()
@@ -69,7 +127,7 @@ def linear_layers(model: nn.Sequential) -> list[nn.Linear]:
 
 
 def forward_keeping_hidden(model: nn.Sequential, X: torch.Tensor) -> tuple[torch.Tensor, list]:
-    """``model(X)``, and each hidden layer's activation function f and output A_l = f(Z_l) on the way.
+    """``model(X)``, and each hidden layer's activation module and output A_l on the way.
 
     The same modules in the same order as ``nn.Sequential`` runs them, so the output is bit-identical.
     """

@@ -30,7 +30,7 @@ from trainlab.data import Dataset  # noqa: E402
 from trainlab.findings import Setting, by_group, numeric_sweep, settings  # noqa: E402
 from trainlab.history import RunResult  # noqa: E402
 from trainlab.metrics import RunMetrics, row_normalized  # noqa: E402
-from trainlab.models import model_from_params  # noqa: E402
+from trainlab.models import evaluating, model_from_params  # noqa: E402
 from trainlab.stats import band  # noqa: E402
 
 COLORS = plt.get_cmap("tab10").colors
@@ -127,8 +127,9 @@ def plot_decision_boundary(
     dtype = next(model.parameters()).dtype
     widest = max(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
     rows = max(1, BOUNDARY_ELEMENTS // widest)  # points per chunk, so no layer's output exceeds the budget
-    outputs = torch.cat([model(torch.tensor(grid[i : i + rows], dtype=dtype)).double()
-                         for i in range(0, len(grid), rows)])
+    with evaluating(model):  # what it predicts: without dropout
+        outputs = torch.cat([model(torch.tensor(grid[i : i + rows], dtype=dtype)).double()
+                             for i in range(0, len(grid), rows)])
     if data.regression:  # the prediction as a heat-map, the points coloured by their target on the same scale
         z = outputs[:, 0].numpy().reshape(xx.shape)
         ys = np.concatenate([t for t in (data.y_train, data.y_val, data.y_test) if t is not None])

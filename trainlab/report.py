@@ -272,7 +272,8 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
         searched = f"{cfg.search.method} search of {cfg.search.trials} trials, " + ", ".join(
             f"{k} ~ {kind} {values}" for k, d in cfg.search.space.items() for kind, values in d.items())
         grid = "; ".join(filter(None, [grid, searched]))
-    return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation}, init {m.init}. "
+    return (f"Data: {data}, split {split}, scaling {d.scale}. Model: {hidden}, {m.activation_label}"
+            f"{f', dropout {m.dropout}' if any(m.dropouts) else ''}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
 

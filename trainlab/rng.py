@@ -15,8 +15,17 @@ The spec (all arithmetic on unsigned 64-bit integers, i.e. mod 2^64)::
     permutation: Fisher–Yates on 0..n-1: for i = n-1 down to 1,
                  j = ((u_i >> 32) * (i + 1)) >> 32  (the top 32 bits of u_i scaled to 0..i);  swap a[i], a[j]
 
-Streams keep independent uses of one seed apart: ``DATA_ORDER`` for the shuffles; ``DROPOUT`` is
-reserved for dropout masks. Seeds are integers below 2^63 in absolute value (a negative one is
+Dropout masks (``dropout_keep``) come from the ``DROPOUT`` stream, one draw per unit and point of
+a training step's minibatch::
+
+    layer_key(seed, epoch, step, layer) = splitmix64(key(seed, DROPOUT, epoch) + (step << 16 | layer))
+    u = splitmix64(layer_key + (unit << 32 | sample))     sample: the point's position in the minibatch
+    keep iff (u >> 11) >= floor(rate · 2^53)               (the top 53 bits of u against the rate)
+
+(steps, hidden layers, units and minibatch positions below 2^48, 2^16, 2^32 and 2^32).
+
+Streams keep independent uses of one seed apart: ``DATA_ORDER`` for the shuffles, ``DROPOUT`` for
+dropout masks. Seeds are integers below 2^63 in absolute value (a negative one is
 taken mod 2^64, as C's conversion of an int64_t to a uint64_t does).
 """
 
@@ -80,3 +89,20 @@ def permutations(seeds: list[int], epoch: int, n: int) -> np.ndarray:
         j = swap_partners(u, np.uint64(i)).astype(np.int64)
         out[rows, i], out[rows, j] = out[rows, j], out[rows, i]
     return out
+
+
+def dropout_threshold(rate: float) -> int:
+    """floor(rate · 2^53): a unit is dropped when the top 53 bits of its draw are below it."""
+    return int(rate * 2.0**53)  # rate · 2^53 is exact in a double
+
+
+def dropout_keep(seeds: list[int], epoch: int, step: int, layer: int, units: int, samples: int, rate: float
+                 ) -> np.ndarray:
+    """Which units of hidden ``layer`` (0 = the first) each model keeps for each point of minibatch
+    ``step`` (0 = the first) of ``epoch``: a (len(seeds), units, samples) bool array."""
+    s = np.array(seeds, dtype=np.int64).reshape(-1).view(np.uint64)
+    keys = _splitmix64(_splitmix64(_splitmix64(s) ^ np.uint64(DROPOUT)) ^ np.uint64(epoch))
+    layer_keys = _splitmix64(keys + np.uint64(step << 16 | layer))
+    counters = (np.arange(units, dtype=np.uint64)[:, None] << np.uint64(32)) | np.arange(samples, dtype=np.uint64)
+    u = _splitmix64(layer_keys[:, None, None] + counters)
+    return (u >> np.uint64(11)) >= np.uint64(dropout_threshold(rate))

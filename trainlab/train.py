@@ -24,7 +24,7 @@ from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
 from trainlab.errors import BadInput
 from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
-from trainlab.models import build_model, forward_keeping_hidden, linear_layers
+from trainlab.models import build_model, forward_keeping_hidden, linear_layers, set_dropout_step
 from trainlab.optim import build_optimizer, lr_at
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -96,7 +96,8 @@ class Training:
         self.X_train, self.y_train = torch.tensor(data.X_train, dtype=dtype), self.targets(data.y_train)
         self.X_val, self.y_val = torch.tensor(data.X_val, dtype=dtype), self.targets(data.y_val)
 
-        # One generator per run draws the initial weights; the data orders come from trainlab.rng.
+        # One generator per run draws the initial weights; the data orders and dropout masks come
+        # from trainlab.rng.
         self.generator = torch.Generator().manual_seed(seed)
         self.model = build_model(cfg.model, data.in_dim, data.n_classes, generator=self.generator, dtype=dtype)
         self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
@@ -133,6 +134,7 @@ class Training:
             step_norms = []  # per step: ‖∇W_l‖, ‖∇b_l‖ of every layer
             for step, (X, y) in enumerate(self.minibatches()):
                 optimizer.zero_grad()
+                set_dropout_step(model, self.seed, self.epoch, step)  # its masks: a function of the step
                 self.gradients(model, X, y)  # forward, loss, backward
                 for w in self.l1_weights:
                     w.grad.add_(torch.sign(w), alpha=cfg.optim.l1)

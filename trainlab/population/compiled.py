@@ -42,17 +42,23 @@ COMPILE_SECONDS = 300
 
 
 class Layout(ctypes.Structure):
-    """kernel.c's ``Layout``: layer sizes, the activation, and where each layer's W and b sit in a row."""
+    """kernel.c's ``Layout``: layer sizes, where each layer's W and b sit in a row, and each hidden
+    layer's activation and dropout."""
 
-    _fields_ = [("n_layers", ctypes.c_int64), ("activation", ctypes.c_int64),
-                ("sizes", ctypes.c_int64 * (MAX_LAYERS + 1))] + [
-        (name, ctypes.c_int64 * MAX_LAYERS) for name in ("w_at", "w_row", "w_col", "b_at", "b_step")]
+    _fields_ = [("n_layers", ctypes.c_int64), ("sizes", ctypes.c_int64 * (MAX_LAYERS + 1))] + [
+        (name, ctypes.c_int64 * MAX_LAYERS) for name in ("w_at", "w_row", "w_col", "b_at", "b_step", "activation")] + [
+        ("drop_below", ctypes.c_uint64 * MAX_LAYERS), ("keep_scale", ctypes.c_double * MAX_LAYERS)]
 
 
 def layout(net: Net) -> Layout:
-    """Read off ``net``'s views of a parameter row: offsets and strides of each W and b."""
-    out = Layout(n_layers=net.n_layers, activation=ACTIVATION_IDS[net.activation])
+    """Read off ``net``'s views of a parameter row: offsets and strides of each W and b; and each
+    hidden layer's activation and dropout (``rng.dropout_threshold``, 1 / (1 - rate))."""
+    out = Layout(n_layers=net.n_layers)
     out.sizes[: len(net.sizes)] = net.sizes
+    for layer, (activation, rate) in enumerate(zip(net.activations, net.dropouts)):
+        out.activation[layer] = ACTIVATION_IDS[activation]
+        out.drop_below[layer] = rng.dropout_threshold(rate)
+        out.keep_scale[layer] = 1 / (1 - rate)
     probe = torch.empty(1, net.n_params, dtype=net.dtype)
     for layer in range(net.n_layers):
         w, b = net.weight(probe, layer), net.bias(probe, layer)  # (1, out, in), (1, out, 1)
@@ -131,7 +137,7 @@ def _build(dtype: torch.dtype, cc: str) -> tuple[ctypes.CDLL | None, str]:
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
     lib.gradients.restype = lib.evaluate.restype = lib.permutations.restype = None
-    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr]
+    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr, ptr, i64, i64]
     lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, i64, ptr]
     lib.permutations.argtypes = [ptr, i64, i64, i64, ptr]
     return lib, f"C kernel, built with {name} ({str(dtype).removeprefix('torch.')})"
@@ -167,10 +173,12 @@ class CompiledNet:
         self.work = torch.empty(lib.work_size(ctypes.byref(self.layout)), dtype=net.dtype)
         self.split_sizes: dict[tuple[int, ...], Tensor] = {}
 
-    def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor) -> None:
+    def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor,
+                  seeds: Tensor | None = None, epoch: int = 0, step: int = 0) -> None:
         """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch:
         the ``table`` rows ``rows[s, :m]`` (a view with unit stride along a row), or with ``rows``
-        None the first ``m`` rows; into ``out``."""
+        None the first ``m`` rows; into ``out``. The minibatch is number ``step`` of ``epoch``: the
+        dropout masks are drawn for it from each model's seed (``seeds``, int64)."""
         k, p = params.shape
         dtype = self.net.dtype
         row_ptr, row_stride = (None, 0)
@@ -179,9 +187,12 @@ class CompiledNet:
                 raise ValueError(f"rows: expected ({k}, {m}) int64 with unit stride along a row, got {rows.dtype} "
                                  f"{tuple(rows.shape)} strides {rows.stride()}")
             row_ptr, row_stride = rows.data_ptr(), rows.stride(0)
+        if seeds is None and any(self.net.dropouts):
+            raise ValueError("dropout draws its masks from each model's seed: pass seeds")
         self.lib.gradients(ctypes.byref(self.layout), k, c_array(params, dtype), p, c_array(table, dtype),
                            table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
-                           self.work.data_ptr())
+                           self.work.data_ptr(), None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch,
+                           step)
 
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None
                  ) -> list[tuple[Tensor, Tensor]]:
@@ -234,7 +245,7 @@ def compiled(net: Net) -> CompiledNet | None:
     first time in a process the kernel is missing, one line on stderr says so and why."""
     global _fallback_said
     if (os.environ.get("TRAINLAB_KERNEL", "c") == "torch" or net.n_layers > MAX_LAYERS
-            or net.activation not in ACTIVATIONS):
+            or any(a not in ACTIVATIONS for a in net.activations)):
         return None
     lib = library(net.dtype)
     if lib is None and not _fallback_said:

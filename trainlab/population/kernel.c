@@ -42,15 +42,44 @@ typedef __typeof__((vec){} < 0) lanes;
 enum { RELU, TANH, SIGMOID, LEAKY_RELU, GELU, IDENTITY }; /* compiled.ACTIVATIONS */
 
 typedef struct {
-    int64_t n_layers, activation;
+    int64_t n_layers;
     int64_t sizes[MAX_LAYERS + 1];
     /* layer l of a model's row p: W[j][q] = p[w_at + j * w_row + q * w_col], b[j] = p[b_at + j * b_step] */
     int64_t w_at[MAX_LAYERS], w_row[MAX_LAYERS], w_col[MAX_LAYERS], b_at[MAX_LAYERS], b_step[MAX_LAYERS];
+    /* the hidden layer that layer l computes (its output A[l + 1]): its activation, and its dropout while
+     * training (rng.py's spec): a unit is dropped where the top 53 bits of its draw are below
+     * drop_below[l] (0: no dropout), a kept one scaled by keep_scale[l] = 1 / (1 - rate) */
+    int64_t activation[MAX_LAYERS];
+    uint64_t drop_below[MAX_LAYERS];
+    double keep_scale[MAX_LAYERS];
 } Layout;
 
 /* Per layer l: pre-activations Z[l] and outputs A[l] (A[0]: the inputs; Z[L]: the logits), and two
- * rows of gradients w.r.t. pre-activations, D, used alternately going down. */
-typedef struct { real *Z[MAX_LAYERS + 1], *A[MAX_LAYERS + 1], *D[2], *margin, *sums; } Buffers;
+ * rows of gradients w.r.t. pre-activations, D, used alternately going down. A hidden layer with
+ * dropout keeps its activation's output in F[l], its mask (keep_scale or 0) in M[l], and in A[l]
+ * their product, what the next layer reads. */
+typedef struct { real *Z[MAX_LAYERS + 1], *A[MAX_LAYERS + 1], *F[MAX_LAYERS + 1], *M[MAX_LAYERS + 1], *D[2], *margin,
+                 *sums; } Buffers;
+
+/* A model's dropout draws for one minibatch: each hidden layer's key (rng.py's layer_key), and the
+ * block's first point and its number of points */
+typedef struct { uint64_t key[MAX_LAYERS]; int64_t first; int mb; } Draws;
+
+/* SplitMix64's output function: trainlab's counter-based generator (rng.py) */
+static uint64_t splitmix64(uint64_t x) {
+    uint64_t z = x + 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+enum { DATA_ORDER = 0, DROPOUT = 1 }; /* rng.DATA_ORDER, rng.DROPOUT */
+
+static int has_dropout(const Layout *net) {
+    for (int l = 0; l < net->n_layers - 1; l++)
+        if (net->drop_below[l]) return 1;
+    return 0;
+}
 
 static int64_t widest(const Layout *net) {
     int64_t width = 0;
@@ -60,7 +89,7 @@ static int64_t widest(const Layout *net) {
 
 int64_t work_size(const Layout *net) {
     int64_t rows = 2 * widest(net);
-    for (int l = 0; l <= net->n_layers; l++) rows += 2 * net->sizes[l];
+    for (int l = 0; l <= net->n_layers; l++) rows += 4 * net->sizes[l];
     return rows * BLOCK + 2 * widest(net) + 1;
 }
 
@@ -69,6 +98,8 @@ static Buffers buffers(const Layout *net, real *work) {
     for (int l = 0; l <= net->n_layers; l++) {
         b.Z[l] = work, work += net->sizes[l] * BLOCK;
         b.A[l] = work, work += net->sizes[l] * BLOCK;
+        b.F[l] = work, work += net->sizes[l] * BLOCK;
+        b.M[l] = work, work += net->sizes[l] * BLOCK;
     }
     b.D[0] = work;
     b.D[1] = work + widest(net) * BLOCK;
@@ -224,10 +255,11 @@ static void activate(int kind, const real *restrict z, real *restrict a, int64_t
     for (int64_t v = 0; v < n / LANES; v++) ROW(a)[v] = activation(kind, ROW(z)[v]);
 }
 
-/* d *= act'(z) over n values (a multiple of a vec's), given a = act(z): what aten's *_backward kernels compute (ReLU's:
- * relu_backward, in gradients) */
+/* d *= act'(z) over n values (a multiple of a vec's), given a = act(z): what aten's *_backward kernels compute (ReLU's
+ * is mostly applied in registers, in gradients) */
 static void activate_backward(int kind, const real *restrict z, const real *restrict a, real *restrict d, int64_t n) {
     switch (kind) {
+    case RELU: for (int64_t v = 0; v < n / LANES; v++) ROW(d)[v] = relu_backward(ROW(a)[v], ROW(d)[v]); break;
     case TANH: for (int64_t t = 0; t < n; t++) d[t] *= 1 - a[t] * a[t]; break;
     case SIGMOID: for (int64_t t = 0; t < n; t++) d[t] *= (1 - a[t]) * a[t]; break;
     case LEAKY_RELU: for (int64_t t = 0; t < n; t++) d[t] = z[t] > 0 ? d[t] : (real)0.01 * d[t]; break;
@@ -307,10 +339,10 @@ static void forward_hidden_to_margin(const Layout *net, const real *p, const Buf
         const int pair = j + 1 < out;
         vec z0[NV], z1[NV];
         two_rows(net, p, b, l, j, pair, z0, z1);
-        activate_row(net->activation, z0);
+        activate_row(net->activation[l], z0);
         for (int v = 0; v < NV; v++) even[v] += w[j] * z0[v];
         if (pair) {
-            activate_row(net->activation, z1);
+            activate_row(net->activation[l], z1);
             for (int v = 0; v < NV; v++) odd[v] += w[j + 1] * z1[v];
         }
     }
@@ -318,12 +350,23 @@ static void forward_hidden_to_margin(const Layout *net, const real *p, const Buf
     memcpy(b->Z[net->n_layers], even, sizeof even);
 }
 
+/* Hidden layer l's dropout mask for unit j of a block into m: keep_scale where the unit is kept,
+ * else 0 (rng.dropout_keep); the padding takes the first point's, as it takes its inputs. */
+static void dropout_mask(const Layout *net, const Draws *draws, int l, int64_t j, real *restrict m) {
+    const uint64_t counter = draws->key[l] + ((uint64_t)j << 32) + (uint64_t)draws->first, below = net->drop_below[l];
+    const real scale = (real)net->keep_scale[l];
+    for (int t = 0; t < BLOCK; t++) m[t] = splitmix64(counter + (uint64_t)t) >> 11 >= below ? scale : 0;
+    for (int t = draws->mb; t < BLOCK; t++) m[t] = m[0];
+}
+
 /* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only, or
  * with ``margin`` (two classes) their margin, in Z[L]'s first row); with ``keep`` 0 (evaluation)
- * only what the logits need. Rows are computed two at a time: twice the independent sums in flight (a row's sum
- * over a wide layer otherwise waits on its own previous step) and one load of A[l] for both. ReLU
- * is applied in registers, its Z not kept (its backward needs only A): a pass over the rows less. */
-static void forward(const Layout *net, const real *p, const Buffers *b, int keep, int margin) {
+ * only what the logits need. With ``draws`` (training with dropout) a hidden layer with dropout
+ * passes on its output times its mask. Rows are computed two at a time: twice the independent sums
+ * in flight (a row's sum over a wide layer otherwise waits on its own previous step) and one load
+ * of A[l] for both. ReLU is applied in registers, its Z not kept (its backward needs only its
+ * output): a pass over the rows less. */
+static void forward(const Layout *net, const real *p, const Buffers *b, int keep, int margin, const Draws *draws) {
     const int L = net->n_layers;
     for (int l = 0; l < L; l++) {
         if (margin && l == L - 1) {
@@ -335,8 +378,9 @@ static void forward(const Layout *net, const real *p, const Buffers *b, int keep
             break;
         }
         const int64_t out = net->sizes[l + 1];
-        const int hidden = l < L - 1, fused = hidden && net->activation == RELU;
-        real *into = fused ? b->A[l + 1] : b->Z[l + 1];
+        const int hidden = l < L - 1, fused = hidden && net->activation[l] == RELU;
+        const int dropout = hidden && draws && net->drop_below[l];
+        real *into = fused ? (dropout ? b->F[l + 1] : b->A[l + 1]) : b->Z[l + 1];
         for (int64_t j = 0; j < out; j += 2) {
             const int pair = j + 1 < out;
             vec z0[NV], z1[NV];
@@ -346,8 +390,27 @@ static void forward(const Layout *net, const real *p, const Buffers *b, int keep
             memcpy(into + j * BLOCK, z0, sizeof z0);
             if (pair) memcpy(into + (j + 1) * BLOCK, z1, sizeof z1);
         }
-        if (hidden && !fused) activate(net->activation, b->Z[l + 1], b->A[l + 1], out * BLOCK);
+        if (hidden && !fused) activate(net->activation[l], b->Z[l + 1], dropout ? b->F[l + 1] : b->A[l + 1], out * BLOCK);
+        if (dropout)
+            for (int64_t j = 0; j < out; j++) {
+                real *restrict m = b->M[l + 1] + j * BLOCK, *restrict a = b->A[l + 1] + j * BLOCK;
+                const real *restrict f = b->F[l + 1] + j * BLOCK;
+                dropout_mask(net, draws, l, j, m);
+                for (int t = 0; t < BLOCK; t++) a[t] = f[t] * m[t];
+            }
     }
+}
+
+/* The output of hidden layer A[l]'s activation (before dropout): what its derivative reads */
+static const real *activated(const Layout *net, const Buffers *b, const Draws *draws, int l) {
+    return draws && net->drop_below[l - 1] ? b->F[l] : b->A[l];
+}
+
+/* d *= the dropout mask of hidden layer A[l], if it has one, over its rows of a block */
+static void dropout_backward(const Layout *net, const Buffers *b, const Draws *draws, int l, real *restrict d) {
+    if (!draws || !net->drop_below[l - 1]) return;
+    const real *restrict m = b->M[l];
+    for (int64_t t = 0; t < net->sizes[l] * BLOCK; t++) d[t] *= m[t];
 }
 
 /* The sum of a vector's lanes, halving it (a chain of one add per lane would wait on each). */
@@ -484,7 +547,7 @@ static void softmax_backward(const Layout *net, const Buffers *b, const real *ta
  * (sigmoid(margin) - y1) / m, which z1 and z0 take with opposite signs; then the gradient w.r.t. the
  * last hidden layer's pre-activations, the margin's weights times it, into D[(L - 1) & 1]. */
 static void margin_backward(const Layout *net, const Buffers *b, real *g, const real *table, int64_t cols,
-                            const int64_t *rows, int64_t first, int mb, real scale) {
+                            const int64_t *rows, int64_t first, int mb, real scale, const Draws *draws) {
     const int L = net->n_layers, l = L - 1;
     const int64_t label = net->sizes[0] + 2, fan_in = net->sizes[l];  /* y1: the table's column in + 2 */
     real *restrict d = b->D[L & 1];
@@ -503,38 +566,50 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
         gw0[q * net->w_col[l]] -= b->sums[q];
     }
     if (l == 0) return;
+    const int kind = net->activation[l - 1], relu_here = kind == RELU && !(draws && net->drop_below[l - 1]);
     for (int64_t q = 0; q < fan_in; q++) {
         vec da[NV];
         for (int v = 0; v < NV; v++) da[v] = b->margin[q] * ROW(d)[v];
-        if (net->activation == RELU)
+        if (relu_here)
             for (int v = 0; v < NV; v++) da[v] = relu_backward(ROW(b->A[l] + q * BLOCK)[v], da[v]);
         memcpy(b->D[l & 1] + q * BLOCK, da, sizeof da);
     }
-    if (net->activation != RELU) activate_backward(net->activation, b->Z[l], b->A[l], b->D[l & 1], fan_in * BLOCK);
+    if (!relu_here) {
+        dropout_backward(net, b, draws, l, b->D[l & 1]);
+        activate_backward(kind, b->Z[l], activated(net, b, draws, l), b->D[l & 1], fan_in * BLOCK);
+    }
     clear_padding(b->D[l & 1], fan_in, mb);
 }
 
 /* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
  * minibatch is the table rows rows[s * row_stride + t], t < m (rows NULL: the first m rows). A
- * table row is the inputs, a one, the one-hot label (loop.Setup.table). */
+ * table row is the inputs, a one, the one-hot label (loop.Setup.table). The minibatch is number
+ * step of epoch: with dropout, model s's masks are drawn from seeds[s] for it (rng.py's spec). */
 void gradients(const Layout *net, int64_t S, const real *params, int64_t P, const real *table, int64_t cols,
-               const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *work) {
+               const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *work,
+               const int64_t *seeds, int64_t epoch, int64_t step) {
     const Buffers b = buffers(net, work);
     const int L = net->n_layers;
     const real scale = (real)1 / m;
+    Draws model_draws, *draws = has_dropout(net) ? &model_draws : NULL;
     for (int64_t s = 0; s < S; s++) {
         const real *p = params + s * P;
         real *g = grad + s * P;
         memset(g, 0, sizeof(real) * P);
         if (two_classes(net)) margin_weights(net, p, b.margin);
+        if (draws) {
+            const uint64_t key = splitmix64(splitmix64(splitmix64((uint64_t)seeds[s]) ^ DROPOUT) ^ (uint64_t)epoch);
+            for (int l = 0; l < L - 1; l++) draws->key[l] = splitmix64(key + ((uint64_t)step << 16 | (uint64_t)l));
+        }
         for (int64_t first = 0; first < m; first += BLOCK) {
             const int mb = m - first < BLOCK ? m - first : BLOCK;
             const int64_t *r = rows ? rows + s * row_stride + first : NULL;
+            if (draws) draws->first = first, draws->mb = mb;
             load_inputs(net, &b, table, cols, r, first, mb);
-            forward(net, p, &b, 1, two_classes(net));
+            forward(net, p, &b, 1, two_classes(net), draws);
             int below = L - 1;  /* the layers from here down: the loop below */
             if (two_classes(net)) {
-                margin_backward(net, &b, g, table, cols, r, first, mb, scale);
+                margin_backward(net, &b, g, table, cols, r, first, mb, scale, draws);
                 below = L - 2;
             } else
                 softmax_backward(net, &b, table, cols, r, first, mb, scale);
@@ -554,6 +629,7 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                 if (l == 0) break;
                 const real *w = p + net->w_at[l];  /* W^T dz, times act'(Z[l]); two rows at a time */
                 const int64_t w_row = net->w_row[l], w_col = net->w_col[l];
+                const int kind = net->activation[l - 1], relu_here = kind == RELU && !(draws && net->drop_below[l - 1]);
                 for (int64_t q = 0; q < fan_in; q += 2) {
                     const int pair = q + 1 < fan_in;
                     vec da0[NV] = {}, da1[NV] = {};
@@ -562,7 +638,7 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                         const vec *dj = ROW(dz + j * BLOCK);
                         for (int v = 0; v < NV; v++) da0[v] += w0 * dj[v], da1[v] += w1 * dj[v];
                     }
-                    if (net->activation == RELU) {  /* in registers, as in forward */
+                    if (relu_here) {  /* in registers, as in forward */
                         const vec *a0 = ROW(b.A[l] + q * BLOCK), *a1 = ROW(b.A[l] + (q + pair) * BLOCK);
                         for (int v = 0; v < NV; v++)
                             da0[v] = relu_backward(a0[v], da0[v]), da1[v] = relu_backward(a1[v], da1[v]);
@@ -570,8 +646,10 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                     memcpy(b.D[l & 1] + q * BLOCK, da0, sizeof da0);
                     if (pair) memcpy(b.D[l & 1] + (q + 1) * BLOCK, da1, sizeof da1);
                 }
-                if (net->activation != RELU)
-                    activate_backward(net->activation, b.Z[l], b.A[l], b.D[l & 1], fan_in * BLOCK);
+                if (!relu_here) {
+                    dropout_backward(net, &b, draws, l, b.D[l & 1]);
+                    activate_backward(kind, b.Z[l], activated(net, &b, draws, l), b.D[l & 1], fan_in * BLOCK);
+                }
                 clear_padding(b.D[l & 1], fan_in, mb);
             }
         }
@@ -641,7 +719,7 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                     memcpy(b.A[0] + q * BLOCK, x + q * N + first, sizeof(real) * mb);
                     memset(b.A[0] + q * BLOCK + mb, 0, sizeof(real) * (BLOCK - mb));
                 }
-                forward(net, p, &b, 0, two_classes(net));
+                forward(net, p, &b, 0, two_classes(net), NULL);
                 const int64_t *label = y + first;
                 real nll[BLOCK], block_loss;
                 int64_t best[BLOCK];
@@ -650,7 +728,7 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
                 } else {
                     /* a diverged two-class model too: torch's argmax of its logits (a NaN one is the
                      * class) cannot be read off their margin */
-                    if (two_classes(net)) forward(net, p, &b, 0, 0);
+                    if (two_classes(net)) forward(net, p, &b, 0, 0, NULL);
                     softmax_loss(b.Z[L], C, label, mb, nll, best);
                     _Pragma("omp simd reduction(+:loss)")
                     for (int t = 0; t < mb; t++) loss += nll[t];
@@ -669,15 +747,6 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
 /* Each model's data order for an epoch, rng.py's permutation(seeds[s], epoch, n) into row s of order
  * (S, n): Fisher-Yates driven by a counter-based generator, SplitMix64 of a key and the step
  * (the spec: rng.py's docstring; tested bit for bit against it). */
-static uint64_t splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9E3779B97F4A7C15u;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-enum { DATA_ORDER = 0 }; /* rng.DATA_ORDER */
-
 void permutations(const int64_t *seeds, int64_t S, int64_t epoch, int64_t n, int64_t *order) {
     for (int64_t s = 0; s < S; s++) {
         const uint64_t key = splitmix64(splitmix64(splitmix64((uint64_t)seeds[s]) ^ DATA_ORDER) ^ (uint64_t)epoch);

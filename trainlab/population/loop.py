@@ -110,7 +110,7 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     """
     cfg = specs[0].config
     dtype = DTYPES[cfg.train.dtype]
-    net = Net(layer_sizes(cfg.model, data.in_dim, data.n_classes), cfg.model.activation, dtype)
+    net = Net(layer_sizes(cfg.model, data.in_dim, data.n_classes), cfg.model.activations, dtype, cfg.model.dropouts)
     k, epochs = len(specs), cfg.train.epochs
     n = len(data.X_train)
     batch_size = min(cfg.train.batch_size or n, n)
@@ -188,11 +188,15 @@ class Setup:
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
         return self
 
-    def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor) -> None:
-        """Each model's gradient on its minibatch: the table rows ``rows`` (K, m), or all of them."""
+    def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor, seeds: Tensor, epoch: int, step: int
+                  ) -> None:
+        """Each model's gradient on its minibatch: the table rows ``rows`` (K, m), or all of them;
+        minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
+        m = self.n if rows is None else rows.shape[1]
         if self.compiled:
-            self.compiled.gradients(params, self.table, rows, self.n if rows is None else rows.shape[1], out)
+            self.compiled.gradients(params, self.table, rows, m, out, seeds, epoch, step)
             return
+        masks = self.net.dropout_masks(seeds.tolist(), epoch, step, m, batch_major=self.net.first_transposed)
         k, cols = len(params), self.table.shape[1]
         if rows is None:
             part = self.table.expand(k, self.n, cols)
@@ -200,7 +204,7 @@ class Setup:
             part = self.ws.get("rows", k, rows.shape[1], cols)
             torch.index_select(self.table, 0, rows.reshape(-1), out=self.ws.get("rows", k * rows.shape[1], cols))
         xa, onehot = self.inputs(part)
-        self.net.gradients(params, xa, onehot, self.ws, out=out)
+        self.net.gradients(params, xa, onehot, self.ws, out=out, masks=masks)
 
     def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
         """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
@@ -305,8 +309,9 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
             orders.draw(epoch, order[:k])
         grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
-        for start in range(0, n, batch_size):
-            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, out=grad)
+        for step, start in enumerate(range(0, n, batch_size)):
+            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, grad, orders.seeds,
+                            epoch, step)
             grad_norm += torch.linalg.vector_norm(grad, dim=1)
             steps += 1
             optimizer.step(params, grad, lrs)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from trainlab import rng
 from trainlab.activations import ACTIVATIONS
 
 
@@ -69,9 +70,15 @@ class Workspace:
 class Net:
     """The layer layout of one shape of MLP and its batched forward, backward and evaluation."""
 
-    def __init__(self, sizes: list[int], activation: str, dtype: torch.dtype):
-        self.sizes, self.activation, self.dtype = list(sizes), activation, dtype
+    def __init__(self, sizes: list[int], activations: str | list[str], dtype: torch.dtype,
+                 dropouts: list[float] | None = None):
+        """``activations``: one for every hidden layer or one per hidden layer; ``dropouts``: each
+        hidden layer's dropout rate (None: no dropout)."""
+        self.sizes, self.dtype = list(sizes), dtype
         self.n_layers = len(sizes) - 1
+        hidden = self.n_layers - 1
+        self.activations = [activations] * hidden if isinstance(activations, str) else list(activations)
+        self.dropouts = [0.0] * hidden if dropouts is None else list(dropouts)
         self.offsets = []
         at = 0
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -85,10 +92,10 @@ class Net:
         self._views_of: Tensor | None = None
         self._views: dict = {}
 
-    @property
-    def act(self):
-        """The activation's in-place forward and backward (the ATen kernels autograd calls)."""
-        return ACTIVATIONS[self.activation]
+    def act(self, layer: int):
+        """Hidden layer ``layer``'s activation: its in-place forward and backward (the ATen kernels
+        autograd calls)."""
+        return ACTIVATIONS[self.activations[layer]]
 
     def __getstate__(self) -> dict:  # pickled without the cache (Ray ships results with their Net)
         return {**self.__dict__, "_views_of": None, "_views": {}}
@@ -182,14 +189,16 @@ class Net:
     # ------------------------------------------------------------------ passes
 
     def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False,
-                rows: slice | None = None) -> Tensor:
+                rows: slice | None = None, masks: list[Tensor | None] | None = None) -> Tensor:
         """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
 
         With ``margin`` (two classes only) the logit difference ``l1 - l0`` ``(K, 1, m)`` instead:
         half the work of the last layer, and all that softmax cross-entropy needs of it. ``rows``:
         only these models (then ``xa`` has their number of rows; the margin weights must have been
         computed for all of ``params`` with ``margin_weights``).
-        Keeps each hidden layer's output (and pre-activation where its backward needs it) in ``ws``.
+        ``masks`` (training): each hidden layer's dropout mask (K, out, m) (``dropout_masks``), or None.
+        Keeps each hidden layer's output (and pre-activation where its backward needs it, and its
+        output after dropout) in ``ws``.
         """
         k, m = xa.shape[0], xa.shape[2]
         part = (lambda t: t) if rows is None else (lambda t: t[rows])
@@ -213,7 +222,10 @@ class Net:
                 z.add_(part(self.bias(params, layer)))
             if last:
                 return z
-            a = self.act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if self.act.needs_input else None)
+            act = self.act(layer)
+            a = act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if act.needs_input else None)
+            if masks is not None and masks[layer] is not None:
+                a = torch.mul(a, masks[layer], out=ws.get(f"o{layer}", k, fan_out, m))
         raise AssertionError("unreachable")
 
     def margin_weights(self, params: Tensor, ws: Workspace) -> tuple[Tensor, Tensor | None]:
@@ -228,30 +240,64 @@ class Net:
                 torch.sub(self.rows(b, "1:"), self.rows(b, ":1"), out=ws.get("bd", k, 1, 1)))
 
     def hidden(self, layer: int, ws: Workspace, k: int, m: int) -> tuple[Tensor | None, Tensor]:
-        """(pre-activation or None, output) of a hidden layer from the last ``forward``."""
+        """(pre-activation or None, activation's output) of a hidden layer from the last ``forward``."""
         shape = (k, self.sizes[layer + 1], m)
         z = ws.get(f"z{layer}", *shape)
-        if not self.act.needs_input:  # the output overwrote z
+        if not self.act(layer).needs_input:  # the output overwrote z
             return None, z
         return z, ws.get(f"a{layer}", *shape)
 
-    def gradients(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace, out: Tensor) -> None:
+    def passed_on(self, layer: int, ws: Workspace, k: int, m: int, masks: list[Tensor | None] | None) -> Tensor:
+        """What hidden layer ``layer`` passed on in the last ``forward``: its output, after dropout."""
+        if masks is not None and masks[layer] is not None:
+            return ws.get(f"o{layer}", k, self.sizes[layer + 1], m)
+        return self.hidden(layer, ws, k, m)[1]
+
+    def through_hidden(self, layer: int, da: Tensor, ws: Workspace, k: int, m: int,
+                       masks: list[Tensor | None] | None) -> Tensor:
+        """The gradient w.r.t. what hidden ``layer`` passed on, ``da``, taken back through its dropout
+        and activation to its pre-activation (in place)."""
+        if masks is not None and masks[layer] is not None:
+            da.mul_(masks[layer])
+        z, a = self.hidden(layer, ws, k, m)
+        return self.act(layer).backward_(da, z, a)
+
+    def dropout_masks(self, seeds: list[int], epoch: int, step: int, m: int, batch_major: bool = False
+                      ) -> list[Tensor | None] | None:
+        """Each hidden layer's dropout mask for minibatch ``step`` of ``epoch`` (``rng.dropout_keep``):
+        (K, units, m), 1 / (1 - rate) where a unit is kept, else 0; (K, m, units) if ``batch_major``;
+        None for a layer without dropout, or where no layer has any."""
+        if not any(self.dropouts):
+            return None
+        masks = []
+        for layer, rate in enumerate(self.dropouts):
+            if not rate:
+                masks.append(None)
+                continue
+            keep = torch.from_numpy(rng.dropout_keep(seeds, epoch, step, layer, self.sizes[layer + 1], m, rate))
+            mask = torch.zeros(keep.shape, dtype=self.dtype).masked_fill_(keep, 1 / (1 - rate))
+            masks.append(mask.transpose(1, 2).contiguous() if batch_major else mask)
+        return masks
+
+    def gradients(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace, out: Tensor,
+                  masks: list[Tensor | None] | None = None) -> None:
         """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P).
 
-        ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m).
+        ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m); ``masks``:
+        the step's dropout masks (``dropout_masks``, batch-major where ``first_transposed``).
         """
         k, m = params.shape[0], xa.shape[2]
         last = self.n_layers - 1
         binary = self.sizes[-1] == 2
         if self.first_transposed:
-            return self._gradients_one_hidden(params, xa, onehot_t, ws, out)
+            return self._gradients_one_hidden(params, xa, onehot_t, ws, out, masks)
         parts: list[Tensor] = []
         if binary:
             # Two classes: softmax CE depends on the margin d = l1 - l0 only, and
             # d CE / d l1 = sigmoid(d) - y1 = -(d CE / d l0): one row of gradients, used twice.
-            d = self.forward(params, xa, ws, margin=True)
+            d = self.forward(params, xa, ws, margin=True, masks=masks)
             dd = d.sigmoid_().sub_(ws.derived(onehot_t, "1:")).mul_(1.0 / m)
-            a_prev = xa if last == 0 else self.hidden(last - 1, ws, k, m)[1]
+            a_prev = xa if last == 0 else self.passed_on(last - 1, ws, k, m, masks)
             g = torch.bmm(dd, ws.derived(a_prev, "T"), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
             minus_g = torch.neg(g, out=ws.get("gw_minus", k, 1, a_prev.shape[1]))
             if last == 0:
@@ -263,11 +309,10 @@ class Net:
                       ws.derived(minus_g, "flat")]
             wd = ws.get("wd", k, 1, self.sizes[last])  # w1 - w0, from the forward pass
             da = torch.mul(ws.derived(wd, "T"), dd, out=ws.get(f"dz{last - 1}", k, self.sizes[last], m))
-            z_prev, a_prev = self.hidden(last - 1, ws, k, m)
-            dz = self.act.backward_(da, z_prev, a_prev)
+            dz = self.through_hidden(last - 1, da, ws, k, m, masks)
             start = last - 1
         else:
-            logits = self.forward(params, xa, ws)
+            logits = self.forward(params, xa, ws, masks=masks)
             # d(mean CE)/d logits = (softmax - onehot) / m
             dz = torch.softmax(logits, dim=1, out=ws.get("dz_out", *logits.shape))
             dz.sub_(onehot_t).mul_(1.0 / m)
@@ -278,36 +323,40 @@ class Net:
                 g = torch.bmm(dz, ws.derived(xa, "T"), out=ws.get("g0", k, fan_out, fan_in + 1))
                 parts.append(ws.derived(g, "flat"))
                 break
-            _, a_prev = self.hidden(layer - 1, ws, k, m)
+            a_prev = self.passed_on(layer - 1, ws, k, m, masks)
             gw = torch.bmm(dz, a_prev.transpose(1, 2), out=ws.get(f"gw{layer}", k, fan_out, fan_in))
             gb = torch.sum(dz, 2, out=ws.get(f"gb{layer}", k, fan_out))
             parts += [gb, gw.view(k, -1)]
             da = torch.bmm(self.weight(params, layer).transpose(1, 2), dz, out=ws.get(f"dz{layer - 1}", k, fan_in, m))
-            z_prev, a_prev = self.hidden(layer - 1, ws, k, m)
-            dz = self.act.backward_(da, z_prev, a_prev)
+            dz = self.through_hidden(layer - 1, da, ws, k, m, masks)
         torch.cat(parts[::-1], dim=1, out=out)
 
     def _gradients_one_hidden(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace,
-                              out: Tensor) -> None:
+                              out: Tensor, masks: list[Tensor | None] | None) -> None:
         """``gradients`` of in → H → 2 nets, batch-major: the hidden layer as ``(K, m, H)``, so both
         products with the thin inputs (``x @ [W | b]ᵀ`` and its gradient ``xᵀ @ dz``) have the wide
         dimension H as BLAS's contiguous one (the feature-major ``dz @ xᵀ`` is ~4× slower)."""
         k, m, hidden = params.shape[0], xa.shape[2], self.sizes[1]
         xt = ws.derived(xa, "T")  # (K, m, in + 1)
         z = torch.bmm(xt, self.first_t(params), out=ws.get("z0", k, m, hidden))  # shares the evaluation's buffer
-        if self.act.needs_input:
-            pre, a = z, self.act.apply_(z, ws.get("a0", k, m, hidden))
+        act = self.act(0)
+        if act.needs_input:
+            pre, a = z, act.apply_(z, ws.get("a0", k, m, hidden))
         else:
-            pre, a = None, self.act.apply_(z, None)
+            pre, a = None, act.apply_(z, None)
+        mask = masks[0] if masks is not None else None  # (K, m, H)
+        out0 = a if mask is None else torch.mul(a, mask, out=ws.get("o0", k, m, hidden))  # what is passed on
         wd, bd = self.margin_weights(params, ws)  # (K, 1, H), (K, 1, 1)
-        d = torch.baddbmm(bd, wd, ws.derived(a, "T"), out=ws.get("bmargin", k, 1, m))
+        d = torch.baddbmm(bd, wd, ws.derived(out0, "T"), out=ws.get("bmargin", k, 1, m))
         dd = d.sigmoid_().sub_(ws.derived(onehot_t, "1:")).mul_(1.0 / m)  # (K, 1, m)
-        g = torch.bmm(dd, a, out=ws.get("gw_last", k, 1, hidden))
+        g = torch.bmm(dd, out0, out=ws.get("gw_last", k, 1, hidden))
         minus_g = torch.neg(g, out=ws.get("gw_minus", k, 1, hidden))
         gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
         minus_gb = torch.neg(gb, out=ws.get("gb_minus", k, 1))
         da = torch.mul(ws.derived(dd, "T"), wd, out=ws.get("bdz", k, m, hidden))
-        dz = self.act.backward_(da, pre, a)
+        if mask is not None:
+            da.mul_(mask)
+        dz = act.backward_(da, pre, a)
         g0 = torch.bmm(xa, dz, out=ws.get("g0", k, xa.shape[1], hidden))  # (K, in + 1, H): as stored
         torch.cat([ws.derived(g0, "flat"), ws.derived(minus_g, "flat"), ws.derived(g, "flat"), minus_gb, gb],
                   dim=1, out=out)

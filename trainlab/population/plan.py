@@ -1,7 +1,7 @@
 """Which runs can train together, and how many at once.
 
 Runs share a population when everything that shapes its tensors or its loop is equal (data,
-layer sizes, activation, batch size, dtype, epochs, early stopping, optimizer kind); seeds, init,
+layer sizes, activations, dropout rates, batch size, dtype, epochs, early stopping, optimizer kind); seeds, init,
 learning rates, betas, momentum, weight decay and schedules may differ per model. A group is cut
 into chunks that fit a memory budget. A config using anything this engine does not implement (an
 option added after it was written, say) goes to the reference engine, which defines what a config
@@ -29,7 +29,7 @@ SUPPORTED_FIELDS = frozenset({
     "name", "description", "experiment", "seeds", "grid",
     "data.name", "data.n_samples", "data.noise", "data.seed", "data.n_classes", "data.split", "data.stratify",
     "data.scale", "data.path", "data.features", "data.target", "data.function",
-    "model.hidden", "model.activation", "model.init", "model.init_std",
+    "model.hidden", "model.activation", "model.dropout", "model.init", "model.init_std",
     "optim.name", "optim.lr", "optim.momentum", "optim.betas", "optim.eps", "optim.alpha", "optim.weight_decay",
     "optim.schedule",  # every schedule: the engine asks the pure optim.lr_at
     "train.epochs", "train.batch_size", "train.dtype", "train.early_stopping", "train.early_stopping.patience",
@@ -64,7 +64,8 @@ def group_key(cfg: RunConfig) -> tuple:
     return (
         cfg.data.model_dump_json(),
         tuple(cfg.model.hidden),
-        cfg.model.activation,
+        tuple(cfg.model.activations),
+        tuple(cfg.model.dropouts),
         cfg.train.batch_size,
         cfg.train.dtype,
         cfg.train.epochs,

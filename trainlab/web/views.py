@@ -15,7 +15,7 @@ from torch import nn
 
 from trainlab import metrics
 from trainlab.data import Dataset
-from trainlab.models import linear_layers
+from trainlab.models import evaluating, linear_layers
 from trainlab.train import predict
 
 OUTPUT_GRID = 64  # the big plot
@@ -74,7 +74,8 @@ class Views:
     @torch.no_grad()
     def output(self, model: nn.Module) -> dict:
         """Regression: the prediction; two classes: P(class 1); more: the winning class and its probability."""
-        out = model(self._inputs(OUTPUT_GRID, model))  # (no dropout or batch norm: train and eval modes agree)
+        with evaluating(model):  # without dropout, also when drawn mid-epoch (parked between minibatches)
+            out = model(self._inputs(OUTPUT_GRID, model))
         if self.data.regression:
             return {"kind": "value", "map": signed(out[:, 0].numpy(), self.target_scale), "scale": self.target_scale}
         probs = torch.softmax(out, dim=1)
@@ -97,12 +98,13 @@ class Views:
         """Every hidden unit's output over the plane, each scaled by its own largest value: per layer,
         one string of bytes, unit after unit (``neuron_grid``² bytes each), rows from the top."""
         x, maps = self._inputs(self.neuron_grid, model), []
-        for module in model[:-1]:
-            x = module(x)
-            if not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
-                a = x.numpy().T  # (units, points)
-                scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
-                maps.append(encode((a / scale + 1) / 2))
+        with evaluating(model):
+            for module in model[:-1]:
+                x = module(x)
+                if not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
+                    a = x.numpy().T  # (units, points)
+                    scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
+                    maps.append(encode((a / scale + 1) / 2))
         return maps
 
 

@@ -19,7 +19,7 @@ let REGRESSION_DATA = []; // config.REGRESSION_DATASETS, from /api/options
 const DEFAULTS = {
   "data.name": "moons", "data.task": "classification", "data.noise": 0.25, "data.n_samples": 600,
   "data.split": [0.7, 0.3], "data.seed": 42, "data.features": ["x1", "x2"],
-  "model.hidden": [8, 8], "model.activation": "tanh", "model.init": "default",
+  "model.hidden": [8, 8], "model.activation": "tanh", "model.dropout": 0, "model.init": "default",
   "optim.name": "adam", "optim.lr": 0.01, "optim.schedule.name": "constant", "optim.weight_decay": 0, "optim.l1": 0,
   "train.epochs": 300, "train.batch_size": 32, "seed": 0,
 };
@@ -101,13 +101,43 @@ function syncControls() {
   $("discretize").checked = view.discretize;
   const n = state["model.hidden"].length;
   $("layer-count").textContent = `${n} hidden layer${n === 1 ? "" : "s"}`;
+  // One activation or rate for all layers, or one per layer (the network panel's selectors, a link)
+  if (Array.isArray(state["model.activation"])) $("model.activation").value = "";
+  $("model.dropout").placeholder = Array.isArray(state["model.dropout"]) ? state["model.dropout"].join(", ") : "";
+  document.querySelectorAll(".layer-activation select").forEach((el, l) => { el.value = perLayer("model.activation")[l]; });
   $("upload").closest("label").classList.toggle("active", state["data.name"] === "csv");
   $("data.name").value = state["data.name"];
   renderFeatureChips();
 }
 
+// model.activation and model.dropout: one value for every hidden layer, or a list with one per layer.
+function perLayer(key) {
+  const v = state[key], n = state["model.hidden"].length;
+  return Array.isArray(v) ? v : Array(n).fill(v);
+}
+
+// A list of per-layer values as the config takes it: one value when they are all the same.
+function perLayerValue(values, fallback) {
+  if (!values.length) return fallback;
+  return values.every((v) => v === values[0]) ? values[0] : values;
+}
+
+function setLayerActivation(l, name) {
+  const names = [...perLayer("model.activation")];
+  names[l] = name;
+  setKey("model.activation", perLayerValue(names, name));
+}
+
 function setKey(key, value) {
   state[key] = value;
+  if (key === "model.hidden") { // per-layer lists follow the layers: a new layer takes the last one's
+    for (const k of ["model.activation", "model.dropout"]) {
+      const v = state[k];
+      if (!Array.isArray(v)) continue;
+      const fitted = value.map((_, l) => v[Math.min(l, v.length - 1)]);
+      state[k] = perLayerValue(fitted, v[v.length - 1]);
+    }
+  }
   if (key === "data.name") {
     if (value === "plane") state["data.task"] = "regression";
     else if (value !== "gaussian" && value !== "csv") state["data.task"] = "classification";
@@ -493,16 +523,16 @@ function legend() {
 
 function buildNetwork() {
   const box = $("net");
-  box.querySelectorAll(".node, .layer-label").forEach((e) => e.remove());
+  box.querySelectorAll(".node, .layer-label").forEach((e) => e.remove()); // and the layers' selectors
   $("link-editor").hidden = true;
   const hidden = net.sizes.slice(1, -1);
   box.style.height = `${Math.max(440, 40 + 9 * Math.max(FEATURES.length, ...hidden))}px`; // wide layers get room
   const W = box.clientWidth, H = box.clientHeight;
   const columns = [FEATURES.length, ...hidden, 1];
   const colX = (i) => 34 + (i * (W - 68)) / (columns.length - 1);
-  const layout = columns.map((n, i) => {
-    const spacing = Math.min(52, (H - 40) / n), size = Math.max(8, Math.min(38, spacing - 6));
-    const top = 28 + (H - 28 - spacing * n) / 2;
+  const layout = columns.map((n, i) => { // room above for each layer's width, below for its activation
+    const spacing = Math.min(52, (H - 64) / n), size = Math.max(8, Math.min(38, spacing - 6));
+    const top = 28 + (H - 52 - spacing * n) / 2;
     return Array.from({ length: n }, (_, j) => ({ x: colX(i), y: top + spacing * j + spacing / 2, size }));
   });
   net.nodes = [];
@@ -580,6 +610,17 @@ function labelLayer(x, n, l) {
   minus.onclick = () => resize(-1);
   plus.onclick = () => resize(1);
   $("net").appendChild(el);
+  const act = document.createElement("div"); // the layer's own activation
+  act.className = "layer-label layer-activation";
+  act.style.left = `${x - 40}px`;
+  const select = document.createElement("select");
+  select.dataset.testid = `layer-activation-${l + 1}`;
+  select.title = `Activation of hidden layer ${l + 1}`;
+  select.replaceChildren(...ACTIVATION_NAMES.map((v) => new Option(v, v)));
+  select.value = perLayer("model.activation")[l];
+  select.onchange = () => setLayerActivation(l, select.value);
+  act.appendChild(select);
+  $("net").appendChild(act);
 }
 
 function addLabel(x, y, text) {
@@ -960,6 +1001,7 @@ const CHOICES = { "data.name": "datasets", "model.activation": "activations", "m
 const CHOICE_LABELS = { blobs: "blobs (3 classes)", plane: "plane (regression)", csv: "uploaded CSV" };
 
 let NOISE = { classification: {}, regression: {} }; // each data set's default noise, from /api/options
+let ACTIVATION_NAMES = []; // from /api/options: each hidden layer's selector offers them
 
 async function loadChoices() {
   const options = await (await fetch("/api/options")).json();
@@ -967,6 +1009,10 @@ async function loadChoices() {
   NOISE = options.noise;
   for (const [key, list] of Object.entries(CHOICES))
     $(key).replaceChildren(...options[list].map(v => new Option(CHOICE_LABELS[v] || v, v)));
+  ACTIVATION_NAMES = options.activations;
+  const perLayerOption = new Option("per layer", ""); // shown while the layers differ
+  perLayerOption.disabled = true;
+  $("model.activation").appendChild(perLayerOption);
 }
 
 async function start() {
