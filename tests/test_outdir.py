@@ -147,3 +147,21 @@ def test_a_store_without_fingerprints_resumes_and_records_one(cli, write_config,
     db = sqlite3.connect(out / "runs.sqlite")
     assert db.execute("SELECT data_fingerprint FROM experiments").fetchone()[0]
     db.close()
+
+
+def test_a_store_from_before_an_option_existed_resumes(cli, write_config, tmp_path):
+    """An option added since takes its default: a stored config without it is the same experiment."""
+    import sqlite3
+
+    config = write_config(ONE_SEED)
+    out = tmp_path / "o"
+    assert cli("run", config, "--out", out).code == 0
+    db = sqlite3.connect(out / "runs.sqlite")
+    stored = db.execute("SELECT config_toml FROM experiments").fetchone()[0]
+    older = "\n".join(line for line in stored.splitlines() if not line.startswith("dropout ="))
+    assert older != stored
+    with db:
+        db.execute("UPDATE experiments SET config_toml = ?", (older,))
+    db.close()
+    assert cli("run", config, "--out", out, "--resume", "--set", "seeds=2").code == 0
+    assert_bad_input(cli("run", config, "--out", out, "--resume", "--set", "optim.lr=0.5"), "config of")

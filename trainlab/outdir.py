@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tomllib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from trainlab.config import RunConfig, RunSpec, to_toml
+from trainlab.config import RunConfig, RunSpec, config_from_dict, to_toml
 from trainlab.errors import BadInput
 from trainlab.store import STORE_NAME, Store
 
@@ -147,7 +148,7 @@ def check_resumable(store: Store, cfg: RunConfig, resume: bool, fingerprint: str
     old = stored.get(cfg.experiment_name)
     if old is None:
         return
-    if _without_seeds(old["config_toml"]) != _without_seeds(to_toml(cfg)):
+    if _without_seeds(_as_today(old["config_toml"])) != _without_seeds(to_toml(cfg)):
         raise BadInput(
             f"--resume: the config of {cfg.experiment_name!r} differs from the one stored in "
             f"{store.path}; use a new --out (or --force to start over)"
@@ -158,6 +159,15 @@ def check_resumable(store: Store, cfg: RunConfig, resume: bool, fingerprint: str
             f"--resume: the data of {cfg.experiment_name!r} differs from the data its stored runs trained "
             f"on{source}; use a new --out (or --force to start over)"
         )
+
+
+def _as_today(toml_text: str) -> str:
+    """A stored config as this version writes it: an option added since takes its default, so a
+    store made before it still resumes (the text itself, when the config no longer reads)."""
+    try:
+        return to_toml(config_from_dict(tomllib.loads(toml_text), source="the stored config"))
+    except (BadInput, tomllib.TOMLDecodeError):
+        return toml_text
 
 
 def _without_seeds(toml_text: str) -> str:
