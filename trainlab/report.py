@@ -21,7 +21,7 @@ from trainlab.errors import BadInput
 from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
 from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
-from trainlab.store import STORE_NAME, Store
+from trainlab.store import STORE_NAME, Store, write_atomic
 
 REPORT_NAME = "report.html"
 TABLE_METRICS = ("final_train_loss", "final_val_loss", "final_train_acc", "final_val_acc", "test_acc")
@@ -90,10 +90,7 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
                 for kind, draw in drawers.items():
                     figures[kind] = save_png(draw(store), out_dir / f"{name}-{kind}.png")
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
-    path = out_dir / REPORT_NAME
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render(sections, out_dir), encoding="utf-8")
-    tmp.replace(path)
+    path = write_atomic(out_dir / REPORT_NAME, [render(sections, out_dir).encode()])
     return Report(path, sections)
 
 

@@ -200,7 +200,7 @@ class Store:
         columns = [c for c in SUMMARY_COLUMNS if c not in SUMMARY_METRICS
                    or any(r["val_" + c.split("_", 1)[1]] is not None for r in runs)]
         header = ["run_id", "experiment", "seed", *grid_keys, *columns]
-        _write_atomic(
+        write_atomic(
             Path(out_dir) / "runs.csv",
             (line.encode() for line in csv_lines(
                 [header]
@@ -211,7 +211,7 @@ class Store:
                 ]
             )),
         )
-        _write_atomic(Path(out_dir) / "history.csv", self.history_csv(known, runs))
+        write_atomic(Path(out_dir) / "history.csv", self.history_csv(known, runs))
 
     def history_csv(self, known: Mapping[str, History] | None = None, runs: list[dict[str, Any]] | None = None
                     ) -> Iterator[bytes]:
@@ -280,11 +280,17 @@ def run_rows(results: Iterable[RunResult], positions: dict[str, int]) -> Iterato
     )
 
 
-def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as f:
-        f.writelines(chunks)
-    tmp.replace(path)
+def write_atomic(path: Path, chunks: Iterable[bytes]) -> Path:
+    """Write ``path`` whole or not at all: into ``NAME.tmp`` beside it, then renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.writelines(chunks)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def csv_lines(rows: Iterable[Iterable[Any]]) -> Iterator[str]:

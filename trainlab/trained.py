@@ -16,7 +16,6 @@ import difflib
 import io
 import json
 import math
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from trainlab.config import RunConfig, config_from_dict, expand, to_toml, with_v
 from trainlab.data import Dataset, Inputs, check_csv_file, feature_function
 from trainlab.errors import BadInput
 from trainlab.models import model_from_params
-from trainlab.store import STORE_NAME, Store, number_text
+from trainlab.store import STORE_NAME, Store, number_text, write_atomic
 from trainlab.train import DTYPES
 
 FORMAT = "trainlab.model/1"  # the "format" entry of a model file's metadata
@@ -300,11 +299,7 @@ def write_file(path: str | Path, content: bytes) -> Path:
         raise BadInput(f"{path}: is a directory; expected a file name")
     if not path.parent.is_dir():
         raise BadInput(f"{path}: the directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
+        return write_atomic(path, [content])
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise BadInput(f"{path}: cannot write there ({e.strerror or e})") from None
-    return path
