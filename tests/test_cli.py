@@ -181,9 +181,14 @@ def test_data_export(cli, tmp_path):
     assert_bad_input(cli("data", "mnist", "--out", out), "data.name")
 
 
-def test_list_names_experiments_and_datasets(cli):
+def test_list_names_experiments_datasets_and_model_options(cli):
+    from trainlab.activations import ACTIVATIONS
+
     r = cli("list")
-    assert r.code == 0 and "activations" in r.out and "spiral" in r.out
+    assert r.code == 0 and "activations" in r.out and "spiral" in r.out and "digits" in r.out
+    options = next(line for line in r.out.splitlines() if line.strip().startswith("model.activation"))
+    assert all(name in options for name in ACTIVATIONS)
+    assert "model.dropout" in r.out and "trainlab predict" in r.out
 
 
 def test_console_script_runs_without_traceback(tmp_path):

@@ -23,7 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from trainlab import experiments
-from trainlab.config import DATASETS, DataConfig, apply_overrides, config_from_dict, load_config
+from trainlab.activations import ACTIVATIONS
+from trainlab.config import (DATASETS, INITS, OPTIMIZERS, SCHEDULES, DataConfig, apply_overrides, config_from_dict,
+                             load_config)
 from trainlab.errors import BadInput
 from trainlab.imports import gc_paused
 
@@ -301,6 +303,14 @@ def list_() -> None:
     out_console.print("[bold]Experiments[/] (trainlab lab NAME):")
     for name, description in experiments.describe().items():
         out_console.print(f"  {name:<22} {description}")
+    out_console.print("\n[bold]Model and optimizer[/] (config keys; a list gives one value per hidden layer):",
+                      highlight=False)
+    for key, what in (("model.activation", f"{', '.join(ACTIVATIONS)}, or a list: [\"tanh\", \"relu\"]"),
+                      ("model.dropout", "a rate in [0, 1) after each hidden activation, or a list; off at evaluation"),
+                      ("model.init", ", ".join(INITS)),
+                      ("optim.name", ", ".join(OPTIMIZERS)),
+                      ("optim.schedule.name", ", ".join(SCHEDULES))):
+        out_console.print(f"  {key:<22} {what}", highlight=False, markup=False)
     out_console.print("\n[bold]Trained models[/] (any run stored in an output directory):", highlight=False)
     for command, what in (("trainlab predict DIR --run RUN_ID --input points.csv", "predictions, as CSV"),
                           ("trainlab export-model DIR --best --out model.safetensors", "one file to keep"),
