@@ -24,7 +24,7 @@ from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
 from trainlab.errors import BadInput
 from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
-from trainlab.models import build_model, forward_keeping_hidden, linear_layers, set_dropout_step
+from trainlab.models import build_model, evaluating, forward_keeping_hidden, linear_layers, set_dropout_step
 from trainlab.optim import build_optimizer, lr_at
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -232,15 +232,12 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
 
 
 @torch.no_grad()
+@torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor) -> np.ndarray:
     """The model's predictions for ``X``: class indices, or the outputs of a regression (1 output).
     Made in eval mode; the model is left in the mode it was in (the playground asks mid-epoch)."""
-    training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         outputs = model(X)
-    finally:
-        model.train(training)
     return (outputs[:, 0] if outputs.shape[1] == 1 else outputs.argmax(dim=1)).numpy()
 
 
