@@ -330,6 +330,7 @@ seed = 0
 """
 
 
+@pytest.mark.slow  # needs the optuna extra, which `make test-slow` installs
 def test_tpe_waves_are_reproducible_and_sample_where_earlier_waves_did_well(tmp_path):
     pytest.importorskip("optuna", reason="the optuna extra: pip install 'trainlab[optuna]'")
     from trainlab.runner import run

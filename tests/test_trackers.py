@@ -62,6 +62,7 @@ def test_mlflow_export_reads_back_with_mlflows_client(cli, out_dir):
     assert_bad_input(cli("export", "mlflow", out_dir), "already has an experiment")
 
 
+@pytest.mark.slow  # needs the tensorboard extra, which `make test-slow` installs
 def test_tensorboard_export_reads_back_with_its_event_reader(cli, out_dir, tmp_path):
     pytest.importorskip("tensorboard", reason="the tensorboard extra: pip install 'trainlab[tensorboard]'")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
