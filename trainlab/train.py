@@ -21,7 +21,6 @@ from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
-from trainlab.errors import BadInput
 from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
 from trainlab.models import build_model, forward_keeping_hidden, linear_layers
 from trainlab.optim import build_optimizer, lr_at
@@ -89,9 +88,6 @@ class Training:
         self.cfg, self.seed, self.gradients = cfg, seed, gradients
         self.dtype = dtype = DTYPES[cfg.train.dtype]
         self.data = data = data if data is not None else make_dataset(cfg.data)
-        if data.regression and gradients is not autograd_gradients:
-            raise BadInput("data.task = 'regression': hand-written backprop implements cross-entropy only; "
-                           "use the reference engine")
         self.X_train, self.y_train = torch.tensor(data.X_train, dtype=dtype), self.targets(data.y_train)
         self.X_val, self.y_val = torch.tensor(data.X_val, dtype=dtype), self.targets(data.y_val)
 
