@@ -27,6 +27,7 @@ from trainlab.config import RunConfig
 from trainlab.data import make_dataset
 from trainlab.errors import BadInput
 from trainlab.models import build_model
+from trainlab.threads import small_model_threads
 from trainlab.train import loss_fn
 
 EPS = 1e-5  # central-difference step: truncation error ~ε², round-off ~1e-16/ε; both ~1e-11 here
@@ -250,7 +251,8 @@ def gradcheck(
         raise BadInput(f"--bug {bug}: a bug of the cross-entropy loss; this check is on the mean squared error "
                        "(data.task = 'regression')")
     bp = (BUGS[bug] if bug else Backprop)(activation, loss_name)
-    return check(bp, model, X, y, eps, threshold, architecture, bug)
+    with small_model_threads():  # thousands of forward passes on a few rows
+        return check(bp, model, X, y, eps, threshold, architecture, bug)
 
 
 def course_tinynet() -> tuple[nn.Sequential, Tensor, Tensor]:

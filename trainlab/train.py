@@ -24,6 +24,7 @@ from trainlab.diagnostics import Diagnostics
 from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
 from trainlab.models import build_model, forward_keeping_hidden, linear_layers
 from trainlab.optim import build_optimizer, lr_at
+from trainlab.threads import small_model_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -60,12 +61,13 @@ def train(
     ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
     norms and evaluation: ~0.15 ms per epoch, 1–9% of a minibatch run and 15–20% of a full-batch
     one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
-    history only.
+    history only. The model trains on one torch thread unless the user chose a count (``threads``).
     """
-    training = Training(cfg, seed, data, gradients, diagnostics)
-    for _ in training.epochs():
-        pass
-    return training.result(spec)
+    with small_model_threads():
+        training = Training(cfg, seed, data, gradients, diagnostics)
+        for _ in training.epochs():
+            pass
+        return training.result(spec)
 
 
 class Training:
