@@ -77,9 +77,11 @@ class Backprop:
     even where the math does not need it, so a variant can change the step for one layer only.
     """
 
+    losses: tuple[str, ...] = LOSSES  # the losses this derivation covers
+
     def __init__(self, activation: str = "relu", loss: str = "cross_entropy"):
-        if loss not in LOSSES:
-            raise ValueError(f"loss {loss!r}: expected one of {', '.join(LOSSES)}")
+        if loss not in self.losses:
+            raise ValueError(f"loss {loss!r}: expected one of {', '.join(self.losses)}")
         self.activation, self.loss_name = activation, loss
         # f and f' of models.py's activation; f' is written from the quantity autograd reads
         # (A = f(Z) for relu, tanh and sigmoid; Z for the others), so both get the same numbers.

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trainlab.activations import ACTIVATIONS
-from trainlab.backprop import LOSSES, Backprop, Params, ShapeError, weight
+from trainlab.backprop import Backprop, Params, ShapeError, weight
 from trainlab.config import RunConfig
 from trainlab.data import make_dataset
 from trainlab.errors import BadInput
@@ -105,7 +104,7 @@ def describe_bugs() -> dict[str, str]:
 
 def bug_losses(name: str) -> tuple[str, ...]:
     """The losses a planted bug can be planted in (the probability bug needs probabilities)."""
-    return getattr(BUGS[name], "losses", LOSSES)
+    return BUGS[name].losses
 
 
 # ---------------------------------------------------------------------------- the check

@@ -194,7 +194,7 @@ for name, g in grads.items():
 # %% solution
 # Exercise 2.3 (i)–(ii) in numbers: nudge the weight with the largest gradient both ways.
 name, g = max(grads.items(), key=lambda item: item[1].abs().max().item())
-index = np.unravel_index(g.abs().argmax().item(), g.shape)
+index = tuple(int(i) for i in np.unravel_index(g.abs().argmax().item(), g.shape))
 print(f"largest gradient: dL/d{name}{list(index)} = {g[index].item():+.4f}")
 for nudge in (+1e-3, -1e-3):
     nudged = {k: v.clone() for k, v in params.items()}
@@ -473,10 +473,11 @@ for label, run in runs.items():
 # your code here
 
 # %% solution
-for step_size in (500, 1500):
-    setting = short.at({"optim.name": "sgd", "optim.schedule.name": "step", "optim.schedule.step_size": step_size})
-    print(f"sgd, StepLR every {step_size:4d} epochs: final train loss {tl.train(setting, seed=0).history['train_loss'][-1]:.3f}")
-print(f"sgd, constant lr:                final train loss {runs['sgd, constant lr'].history['train_loss'][-1]:.3f}")
+later = tl.train(short.at({"optim.name": "sgd", "optim.schedule.name": "step", "optim.schedule.step_size": 1500}),
+                 seed=0)
+for label, run in (("StepLR every  500 epochs", runs["sgd, step lr"]), ("StepLR every 1500 epochs", later),
+                   ("constant lr", runs["sgd, constant lr"])):
+    print(f"sgd, {label:24s} final train loss {run.history['train_loss'][-1]:.3f}")
 
 # %% [markdown] solution
 # **Answer.** At epoch 500 SGD is still far from a minimum and making steady progress; cutting
