@@ -1,4 +1,4 @@
-"""Small models train on one torch thread unless the user chose a thread count."""
+"""Small models train on one torch thread unless the user chose a thread count; large ones keep torch's."""
 
 import pytest
 import torch
@@ -11,14 +11,14 @@ from trainlab.train import autograd_gradients
 CFG = config_from_dict({"data": {"n_samples": 100}, "model": {"hidden": [4]}, "train": {"epochs": 2}})
 
 
-def threads_while_training() -> set[int]:
+def threads_while_training(cfg=CFG) -> set[int]:
     seen = set()
 
     def gradients(model, X, y):
         seen.add(torch.get_num_threads())
         return autograd_gradients(model, X, y)
 
-    tl.train(CFG, gradients=gradients)
+    tl.train(cfg, gradients=gradients, diagnostics=False)
     return seen
 
 
@@ -47,3 +47,10 @@ def test_a_count_set_with_torch_set_num_threads_is_kept(torchs_own_threads):
 def test_a_count_set_in_the_environment_is_kept(torchs_own_threads, monkeypatch, variable):
     monkeypatch.setenv(variable, str(STARTING_THREADS))
     assert threads_while_training() == {STARTING_THREADS}
+
+
+def test_a_large_model_keeps_torchs_threads(torchs_own_threads):
+    # 2→1024→1024→2 on minibatches of 256 rows: 2.7e8 multiply-adds a step, where several threads win.
+    large = config_from_dict({"data": {"n_samples": 400}, "model": {"hidden": [1024, 1024]},
+                              "train": {"epochs": 1, "batch_size": 256}})
+    assert threads_while_training(large) == {STARTING_THREADS}

@@ -250,7 +250,7 @@ def gradcheck(
         raise BadInput(f"--bug {bug}: a bug of the cross-entropy loss; this check is on the mean squared error "
                        "(data.task = 'regression')")
     bp = (BUGS[bug] if bug else Backprop)(activation, loss_name)
-    with small_model_threads():  # thousands of forward passes on a few rows
+    with small_model_threads(sum(p.numel() for p in model.parameters()), len(X)):  # many forward passes
         return check(bp, model, X, y, eps, threshold, architecture, bug)
 
 

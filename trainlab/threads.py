@@ -1,10 +1,13 @@
-"""Torch threads for the models trainlab trains one at a time: one, unless the user chose a count.
+"""Torch threads for the models trainlab trains one at a time: one for small models, unless the
+user chose a count.
 
-These models are small (thousands of weights, batches of tens or hundreds of rows), so each torch
-operation takes microseconds and handing it to a team of threads costs more than it saves; when
-other work shares the cores, the team also waits for its slowest member. On the project's 2-core
-machine one thread trained every model measured faster than torch's default two, from 2→32→2
-(0.5 s against 5–7 s for 150 epochs) to 2→1024→1024→2 on 6,000 points (README, "Threads").
+Most of these models are small (thousands of weights, batches of tens or hundreds of rows): each
+torch operation takes microseconds, and handing it to a team of threads costs more than it saves;
+when other work shares the cores, the team also waits for its slowest member. On the project's
+shared 2-core machine one thread was never slower than torch's default two, and mostly 2–60×
+faster, up to 3.4e7 multiply-adds a step (weights × rows of a minibatch); at ~2.7e8 two threads
+won by 1.5× in one run and lost by 5× in another (benchmarks/threads.py, README "Threads"). So
+one thread below SMALL_STEP, torch's count above it.
 
 The user's choice wins: ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` in the environment, or a
 ``torch.set_num_threads(n)`` to a count other than the one torch had when trainlab first trained
@@ -21,6 +24,7 @@ import torch
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 STARTING_THREADS = torch.get_num_threads()  # torch's own count, unless the user set one before
+SMALL_STEP = 1e8  # weights × rows per step: one thread never slower up to 3.4e7, a toss-up at 2.7e8
 
 
 def user_chose_threads() -> bool:
@@ -29,9 +33,10 @@ def user_chose_threads() -> bool:
 
 
 @contextmanager
-def small_model_threads() -> Iterator[None]:
-    """The body runs on one torch thread, unless the user chose a count; the count is restored after."""
-    if user_chose_threads():
+def small_model_threads(weights: int, rows: int) -> Iterator[None]:
+    """The body, steps of a model of ``weights`` on ``rows`` rows at a time, runs on one torch thread
+    if that is small, unless the user chose a count; the count is restored after."""
+    if weights * rows > SMALL_STEP or user_chose_threads():
         yield
         return
     threads = torch.get_num_threads()

@@ -61,10 +61,10 @@ def train(
     ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
     norms and evaluation: ~0.15 ms per epoch, 1–9% of a minibatch run and 15–20% of a full-batch
     one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
-    history only. The model trains on one torch thread unless the user chose a count (``threads``).
+    history only. A small model trains on one torch thread unless the user chose a count (``threads``).
     """
-    with small_model_threads():
-        training = Training(cfg, seed, data, gradients, diagnostics)
+    training = Training(cfg, seed, data, gradients, diagnostics)
+    with small_model_threads(training.weights, training.batch_rows):
         for _ in training.epochs():
             pass
         return training.result(spec)
@@ -109,6 +109,15 @@ class Training:
         self.epoch, self.history, self.status = 0, new_history(), "ok"
         self.grad_squares = torch.empty(0)  # (steps, layers): ‖∇(W_l, b_l)‖² of the epoch's steps
         self.hidden: list[tuple[nn.Module, torch.Tensor]] = []  # each hidden layer's output on the train rows
+
+    @property
+    def weights(self) -> int:
+        return sum(p.numel() for p in self.parameters)
+
+    @property
+    def batch_rows(self) -> int:
+        n = len(self.X_train)
+        return min(self.cfg.train.batch_size or n, n)
 
     def targets(self, y) -> torch.Tensor:
         return torch.tensor(y, dtype=self.dtype) if self.data.regression else torch.tensor(y)
@@ -169,8 +178,7 @@ class Training:
 
     def minibatches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The epoch's minibatches of the training split, in the run's order for this epoch (``rng``)."""
-        n = len(self.X_train)
-        batch_size = self.cfg.train.batch_size or n
+        n, batch_size = len(self.X_train), self.batch_rows
         order = torch.from_numpy(rng.permutation(self.seed, self.epoch, n)) if batch_size < n else torch.arange(n)
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
