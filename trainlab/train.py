@@ -61,7 +61,7 @@ def train(
     ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
     norms and evaluation: ~0.15 ms per epoch, 1–9% of a minibatch run and 15–20% of a full-batch
     one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
-    history only. A small model trains on one torch thread unless the user chose a count (``threads``).
+    history only. A small model trains on one torch thread unless the user chose a count (threads.py).
     """
     training = Training(cfg, seed, data, gradients, diagnostics)
     with small_model_threads(training.weights, training.batch_rows):
