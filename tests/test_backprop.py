@@ -80,8 +80,10 @@ def test_mse_loss_and_gradients_equal_autograd(outputs):
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-10, atol=1e-14)
 
 
-def test_manual_engine_trains_a_regression_like_the_reference():
-    c = cfg(data={"name": "plane", "task": "regression", "n_samples": 200}, model={"hidden": [8], "activation": "tanh"},
+@pytest.mark.parametrize("model", [{"hidden": [8], "activation": "tanh"},
+                                   {"hidden": [8, 6], "activation": ["tanh", "relu"], "dropout": [0.2, 0.1]}])
+def test_manual_engine_trains_a_regression_like_the_reference(model):
+    c = cfg(data={"name": "plane", "task": "regression", "n_samples": 200}, model=model,
             optim={"name": "adam", "lr": 0.01}, train={"epochs": 10, "dtype": "float64"})
     ref, manual = train(c, seed=1), train(c, seed=1, gradients=manual_gradients)
     assert max(abs(a - b) for a, b in zip(ref.history["train_loss"], manual.history["train_loss"])) <= 1e-12

@@ -70,6 +70,7 @@ REGRESSION_CASES = {
     "tanh-1-output": {"hidden": [8, 8], "activation": "tanh"},
     "relu-1-output": {"hidden": [16], "init": "he"},
     "linear-regression": {"hidden": []},
+    "per-layer-dropout-1-output": {"hidden": [8, 6], "activation": ["tanh", "gelu"], "dropout": [0.3, 0.1]},
 }
 
 
