@@ -56,12 +56,38 @@ def test_an_activation_per_layer_and_dropout_masks_give_autograds_gradients(drop
     loss.backward()
     masks = dropout_masks(model, len(X))
     assert (masks is None) == (dropout == 0.0)
-    bp = Backprop(activations_of(model), masks)
+    bp = Backprop(activations_of(model), masks=masks)
     assert bp.activation == activations
     manual_loss, grads = bp.loss_and_grads({k: p.detach() for k, p in model.named_parameters()}, X, y)
     assert abs(manual_loss.item() - loss.item()) < 1e-13
     for name, p in model.named_parameters():
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_mse_loss_and_gradients_equal_autograd(outputs):
+    g = torch.Generator().manual_seed(2)
+    model = build_model(ModelConfig(hidden=[5, 4], activation="tanh"), 3, outputs, generator=g, dtype=torch.float64)
+    X = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(9, outputs, generator=g, dtype=torch.float64).squeeze(1)  # one output: a vector, as trainlab's
+    loss = F.mse_loss(model(X).reshape(y.shape), y)
+    loss.backward()
+
+    bp = Backprop("tanh", "mse")
+    manual_loss, grads = bp.loss_and_grads(bp.parameters(model), X, y)
+    assert abs(manual_loss.item() - loss.item()) < 1e-14
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("model", [{"hidden": [8], "activation": "tanh"},
+                                   {"hidden": [8, 6], "activation": ["tanh", "relu"], "dropout": [0.2, 0.1]}])
+def test_manual_engine_trains_a_regression_like_the_reference(model):
+    c = cfg(data={"name": "plane", "task": "regression", "n_samples": 200}, model=model,
+            optim={"name": "adam", "lr": 0.01}, train={"epochs": 10, "dtype": "float64"})
+    ref, manual = train(c, seed=1), train(c, seed=1, gradients=manual_gradients)
+    assert max(abs(a - b) for a, b in zip(ref.history["train_loss"], manual.history["train_loss"])) <= 1e-12
+    assert ref.history["train_loss"][-1] < ref.history["train_loss"][0] / 2
 
 
 def test_manual_gradients_fill_grad_like_backward():

@@ -43,6 +43,28 @@ def test_split_sizes_stratified_and_scaled_on_train_only():
     np.testing.assert_allclose(data.prepare(data.raw_val), data.X_val)
 
 
+def test_scale_on_all_reproduces_course_004s_arrays_bit_for_bit():
+    # Course 004's own code path: the scaler fitted on all 600 points, then a stratified 70/30 split.
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_moons(n_samples=600, noise=0.25, random_state=42)
+    X_scaled = StandardScaler().fit_transform(X)
+    X_train, X_test, y_train, y_test = train_test_split(X_scaled, y, test_size=0.3, random_state=42, stratify=y)
+
+    course = make_dataset(DataConfig(name="moons", n_samples=600, noise=0.25, seed=42, scale_on="all"))
+    for ours, theirs in ((course.X_train, X_train), (course.X_val, X_test), (course.y_train, y_train),
+                         (course.y_val, y_test)):
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+    assert np.array_equal(course.prepare(X), X_scaled)  # a plotting grid is scaled as the course scales it
+
+    # trainlab's default fits on the training split only: the same rows, scaled by their own mean and std
+    default = make_dataset(DataConfig(name="moons", n_samples=600, noise=0.25, seed=42))
+    assert np.array_equal(default.raw_train, course.raw_train)
+    assert np.allclose(default.X_train.mean(axis=0), 0, atol=1e-12)
+    assert 0.01 < np.abs(default.X_train - X_train).max() < 0.1  # not the course's numbers
+
+
 def test_split_is_seeded_by_data_seed():
     a = make_dataset(DataConfig(seed=1))
     b = make_dataset(DataConfig(seed=1))

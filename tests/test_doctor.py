@@ -148,6 +148,11 @@ def test_doctor_diagnoses_vanishing_gradients():
     assert "orders of magnitude" in finding.evidence
     assert "model.init=he" in finding.suggestion and "relu" in finding.suggestion
     assert "loss decreases" in faults(d)  # and the flat loss it causes
+    # val stuck at chance: the course's checklist ("increase capacity a bit or try Adam with smaller LR")
+    stuck = faults(d)["val accuracy above chance"]
+    assert "nothing learned" in stuck.evidence
+    assert stuck.suggestion.startswith("increase capacity a bit (--set model.hidden=[32,32,32,32]) or try Adam with "
+                                       "a smaller learning rate (--set optim.name=adam --set optim.lr=0.005)")
 
 
 def test_doctor_diagnoses_dead_relus():

@@ -1,15 +1,19 @@
-"""Backprop by hand: the derivation of the course (notebook 002) for an MLP of any depth.
+"""Backprop by hand: the derivation of the course (notebooks 002 and 004) for an MLP of any depth.
 
 No autograd: plain tensor operations, one line per chain-rule step, shapes in the comments.
-Notation, for layers l = 1..L with widths d_0 (inputs) .. d_L (classes) and a batch of N rows:
+Notation, for layers l = 1..L with widths d_0 (inputs) .. d_L (outputs: k classes, or the
+targets of a regression) and a batch of N rows:
 
     A_0 = X                                   (N, d_0)
     Z_l = A_{l-1} W_lᵀ + b_l                  (N, d_l)     W_l: (d_l, d_{l-1}) as in nn.Linear
     A_l = f_l(Z_l) ⊙ M_l      for l < L       (N, d_l)     f_l: layer l's activation
-    p̂   = softmax(Z_L)                        (N, k)
-    L   = −mean_i log p̂[i, y_i]               ()
 
-Backward, from dL/dZ_L = (p̂ − Y) / N down to layer 1:
+and one of two losses on the outputs Z_L:
+
+    cross-entropy:  p̂ = softmax(Z_L),  L = −mean_i log p̂[i, y_i],   dL/dZ_L = (p̂ − Y) / N     (Y one-hot)
+    mean squared error:                 L = mean_ij (Z_L − Y)²ᵢⱼ,   dL/dZ_L = 2 (Z_L − Y) / (N d_L)
+
+Backward, from dL/dZ_L down to layer 1:
 
     dW_l = dZ_lᵀ A_{l-1}        db_l = Σ_i dZ_l[i]        dA_{l-1} = dZ_l W_l
     dZ_{l-1} = dA_{l-1} ⊙ M_{l-1} ⊙ f_{l-1}'(Z_{l-1})
@@ -48,17 +52,44 @@ def n_layers(params: Params) -> int:
     return sum(name.endswith(".weight") for name in params)
 
 
+# The losses the derivation covers: cross-entropy for classes, mean squared error for real targets.
+LOSSES = ("cross_entropy", "mse")
+
+
+class ShapeError(ValueError):
+    """A layer's weights do not fit its inputs: the forward pass cannot multiply them."""
+
+
+def check_layer(l: int, A: Tensor, W: Tensor, b: Tensor) -> None:
+    """Z_l = A_{l-1} W_lᵀ + b_l needs W_l of shape (d_l, d_{l-1}) and b_l of shape (d_l,)."""
+    if W.ndim != 2 or W.shape[1] != A.shape[1]:
+        shape = "×".join(map(str, W.shape))
+        raise ShapeError(
+            f"layer {l}: A{l - 1} is {A.shape[0]}×{A.shape[1]} but W{l} is {shape}: Z{l} = A{l - 1} W{l}ᵀ needs "
+            f"W{l} of shape (units, {A.shape[1]}), one row per unit and one column per input of the layer "
+            f"({A.shape[0]}×{A.shape[1]} @ {'×'.join(map(str, reversed(W.shape)))} cannot be multiplied)")
+    if tuple(b.shape) != (W.shape[0],):
+        raise ShapeError(f"layer {l}: W{l} is {W.shape[0]}×{W.shape[1]} but b{l} has shape {tuple(b.shape)}: "
+                         f"expected ({W.shape[0]},), one bias per unit")
+
+
 class Backprop:
     """Forward, loss, backward and the SGD update of an MLP with activation ``activation`` (one name
     for every hidden layer, or a list with one per hidden layer), and the dropout masks ``masks``
     (one per hidden layer, (N, d_l) or None; None: no dropout).
 
-    The backward steps take the layer index ``l`` even where the math does not need it, so a
-    variant can change the step for one layer only (``gradcheck.TransposedFirstWeight``).
+    ``loss``: "cross_entropy" (class labels ``y``, integers) or "mse" (real targets ``y``, one
+    column per output, or a vector for one output). The backward steps take the layer index ``l``
+    even where the math does not need it, so a variant can change the step for one layer only.
     """
 
-    def __init__(self, activation: str | list[str] = "relu", masks: list[Tensor | None] | None = None):
-        self.activation, self.masks = activation, masks
+    losses: tuple[str, ...] = LOSSES  # the losses this derivation covers
+
+    def __init__(self, activation: str | list[str] = "relu", loss: str = "cross_entropy",
+                 masks: list[Tensor | None] | None = None):
+        if loss not in self.losses:
+            raise ValueError(f"loss {loss!r}: expected one of {', '.join(self.losses)}")
+        self.activation, self.loss_name, self.masks = activation, loss, masks
 
     def act(self, l: int) -> Activation:
         """f_l and f_l' of hidden layer l (from 1), models.py's activation; f' is written from the
@@ -70,18 +101,26 @@ class Backprop:
         """M_l, hidden layer l's dropout mask (N, d_l), or None."""
         return None if self.masks is None else self.masks[l - 1]
 
+    def parameters(self, model: nn.Module) -> Params:
+        """The model's weights as the dict this derivation works on: W_l of shape (d_l, d_{l-1})."""
+        return {name: p.detach() for name, p in model.named_parameters()}
+
     # ------------------------------------------------------------------ forward
 
     def forward(self, params: Params, X: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """Logits Z_L, and the A_0..A_{L-1} and Z_1..Z_L the backward pass needs."""
+        """Outputs Z_L, and the A_0..A_{L-1} and Z_1..Z_L the backward pass needs.
+
+        Raises ``ShapeError``, naming the shapes, when a layer's weights do not fit its inputs.
+        """
         L = n_layers(params)
         A, As, Zs = X, [], []  # A_0 = X: (N, d_0)
         for l in range(1, L + 1):
+            check_layer(l, A, params[weight(l)], params[bias(l)])
             As.append(A)
             Z = A @ params[weight(l)].T + params[bias(l)]  # (N, d_{l-1}) @ (d_{l-1}, d_l) + (d_l,) = (N, d_l)
             Zs.append(Z)
             if l == L:
-                return Z, As, Zs  # no activation on the logits
+                return Z, As, Zs  # no activation on the outputs
             A = self.act(l).f(Z)  # (N, d_l)
             if self.mask(l) is not None:
                 A = A * self.mask(l)  # dropout: (N, d_l) ⊙ (N, d_l)
@@ -90,18 +129,22 @@ class Backprop:
     def log_probs(self, logits: Tensor) -> Tensor:
         return logits - torch.logsumexp(logits, dim=1, keepdim=True)  # log p̂: (N, k), stable softmax
 
-    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        """Softmax cross-entropy: the mean negative log-probability of the true class."""
-        log_p_hat = self.log_probs(logits)  # (N, k)
+    def loss(self, outputs: Tensor, y: Tensor) -> Tensor:
+        """Cross-entropy: the mean negative log-probability of the true class. MSE: the mean squared error."""
+        if self.loss_name == "mse":
+            return (outputs - y.reshape(outputs.shape)).square().mean()  # (N, d_L) → ()
+        log_p_hat = self.log_probs(outputs)  # (N, k)
         N = y.shape[0]
         return -log_p_hat[range(N), y].mean()  # pick p̂[i, y_i] for each row i: (N,) → ()
 
     # ------------------------------------------------------------------ backward, one step per method
 
-    def dlogits(self, logits: Tensor, y: Tensor) -> Tensor:
-        """dL/dZ_L = (p̂ − Y) / N, Y the one-hot labels: (N, k)."""
-        p_hat = torch.exp(self.log_probs(logits))  # (N, k)
-        Y = nn.functional.one_hot(y, num_classes=logits.shape[1]).to(logits.dtype)  # (N, k)
+    def dlogits(self, outputs: Tensor, y: Tensor) -> Tensor:
+        """dL/dZ_L: (p̂ − Y) / N with Y the one-hot labels, or 2 (Z_L − Y) / (N d_L) for MSE: (N, d_L)."""
+        if self.loss_name == "mse":
+            return 2 * (outputs - y.reshape(outputs.shape)) / outputs.numel()
+        p_hat = torch.exp(self.log_probs(outputs))  # (N, k)
+        Y = nn.functional.one_hot(y, num_classes=outputs.shape[1]).to(outputs.dtype)  # (N, k)
         return (p_hat - Y) / y.shape[0]
 
     def dW(self, l: int, dZ: Tensor, A_prev: Tensor) -> Tensor:
@@ -134,8 +177,8 @@ class Backprop:
         return {name: grads[name] for name in params}  # state-dict order
 
     def loss_and_grads(self, params: Params, X: Tensor, y: Tensor) -> tuple[Tensor, Params]:
-        logits, As, Zs = self.forward(params, X)
-        return self.loss(logits, y), self.backward(params, As, Zs, y)
+        outputs, As, Zs = self.forward(params, X)
+        return self.loss(outputs, y), self.backward(params, As, Zs, y)
 
     # ------------------------------------------------------------------ update
 
@@ -168,8 +211,9 @@ def manual_gradients(model: nn.Sequential, X: Tensor, y: Tensor) -> Tensor:
     Drop-in for ``train.autograd_gradients``, so ``torch.optim`` steps on these gradients (with the
     same dropout masks as the model's own forward pass would draw).
     """
-    params = {name: p.detach() for name, p in model.named_parameters()}
-    loss, grads = Backprop(activations_of(model), dropout_masks(model, len(X))).loss_and_grads(params, X, y)
+    bp = Backprop(activations_of(model), "mse" if y.is_floating_point() else "cross_entropy",
+                  dropout_masks(model, len(X)))
+    loss, grads = bp.loss_and_grads(bp.parameters(model), X, y)
     for name, p in model.named_parameters():
         p.grad = grads[name]
     return loss

@@ -464,6 +464,8 @@ def gradcheck(
     list_bugs: Annotated[bool, typer.Option("--list-bugs", help="List the planted bugs and exit.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the initial weights.")] = 0,
     samples: Annotated[int, typer.Option(min=1, help="Training rows in the batch.")] = 16,
+    course_004: Annotated[bool, typer.Option("--course-004", help="Check the course's TinyNet instead (notebook "
+                                             "004: 2→2→1 tanh, MSE, one sample, seed 0).")] = False,
 ) -> None:
     """Check hand-written backprop against central differences and autograd (exit 1 if wrong)."""
     with libraries_loading():
@@ -473,11 +475,16 @@ def gradcheck(
         for name, description in describe_bugs().items():
             out_console.print(f"{name:<26} {description}", highlight=False, markup=False, soft_wrap=True)
         return
+    if course_004 and set_:
+        raise BadInput(f"--set {set_[0]}: --course-004 checks the course's own TinyNet, which takes no settings")
     for item in set_ or []:
         if not item.startswith(("model.", "data.")):
             raise BadInput(f"--set {item}: gradcheck takes model.* and data.* settings only")
-    cfg = config_from_dict(apply_overrides({}, set_ or []), source="trainlab gradcheck")
-    result = check(cfg, bug=bug, seed=seed, n_samples=samples)
+    if course_004:
+        result = check(bug=bug, course_004=True)
+    else:
+        cfg = config_from_dict(apply_overrides({}, set_ or []), source="trainlab gradcheck")
+        result = check(cfg, bug=bug, seed=seed, n_samples=samples)
     render(result, out_console)
     if not result.ok:
         raise typer.Exit(1)

@@ -63,6 +63,9 @@ class DataConfig(_Strict):
     split: list[float] = [0.7, 0.3]
     stratify: bool = True
     scale: Literal["none", "standard", "minmax"] = "standard"
+    # The rows the scaler is fitted on: the train split (held-out rows stay unseen until they are
+    # scored), or all rows before the split, as course 004 does (to reproduce its arrays exactly).
+    scale_on: Literal["train", "all"] = "train"
     path: str | None = None  # csv only, relative to the config file
     features: list[str] | None = None  # input columns or transforms: x1, x1^2, x1*x2, sin(x1)
     target: str = "y"

@@ -2,8 +2,9 @@
 
 ``make_dataset(cfg)`` returns a ``Dataset`` whose inputs are ready for a model. It keeps the raw
 2-D coordinates too, and ``prepare`` maps any raw points (a plotting grid, say) through the same
-feature transforms and the scaler fitted on the training split. A ``Dataset`` is plain data (it
-pickles without scikit-learn: a Ray cluster receives it as it is).
+feature transforms and the scaler fitted on the training split (``data.scale_on = "all"``: on every
+row, as course 004 does). A ``Dataset`` is plain data (it pickles without scikit-learn: a Ray
+cluster receives it as it is).
 """
 
 from __future__ import annotations
@@ -404,7 +405,8 @@ def _product(X: np.ndarray, i: int, j: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Inputs:
-    """Raw points → model inputs: the feature transforms, then the scaling fitted on the training split.
+    """Raw points → model inputs: the feature transforms, then the scaling fitted on the training split
+    (or on every row, ``data.scale_on = "all"``).
 
     scikit-learn fits the scaler; what it learned is kept as two arrays and applied as its
     ``transform`` applies it (standard: ``(Z - mean) / std``; minmax: ``Z * factor + offset``).
@@ -460,7 +462,7 @@ def huge_inputs(data: Dataset) -> str | None:
 
 
 def make_dataset(cfg: DataConfig) -> Dataset:
-    """Generate or load the data, split it by ``cfg.split`` and fit the scaler on train only."""
+    """Generate or load the data, split it by ``cfg.split`` and fit the scaler on train (``cfg.scale_on``)."""
     if cfg.name == "csv":
         raw, y, columns = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
     else:
@@ -509,7 +511,7 @@ def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: Dat
         parts = split_indices(y, cfg.split, cfg.stratify and not regression, cfg.seed)
     except BadInput as e:
         raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
-    prepare = Inputs(funcs).fitted(cfg.scale, raw[parts[0]])
+    prepare = Inputs(funcs).fitted(cfg.scale, raw[parts[0]] if cfg.scale_on == "train" else raw)
     test = parts[2] if len(parts) == 3 else None
     with np.errstate(over="ignore", invalid="ignore"):
         X = [prepare(raw[p]) for p in parts]

@@ -152,6 +152,11 @@ class Checks:
             source = f"LR range test: loss lowest at lr ≈ {self.lr_find.best_lr:.2g}, suggestion a tenth of that"
         return f"--set optim.lr={lr:.2g} ({source}; see trainlab lrfind)"
 
+    def more_capacity(self) -> str:
+        """A bit more capacity: twice the units in every hidden layer, or a hidden layer of 32."""
+        hidden = [2 * h for h in self.cfg.model.hidden] or [32]
+        return f"--set model.hidden=[{','.join(map(str, hidden))}]"
+
     # ------------------------------------------------------------------ the checklist
 
     def finite_loss(self) -> Finding:
@@ -264,8 +269,11 @@ class Checks:
             return Finding(check, "ok", evidence)
         if train_acc <= chance + 0.05:
             return Finding(check, "fault", evidence + ": nothing learned, on train either",
-                           "the model is not learning at all: see the loss and gradient checks; if they pass, check "
-                           "that the labels belong to their rows (data.target is the label column)")
+                           f"increase capacity a bit ({self.more_capacity()}) or try Adam with a smaller learning "
+                           f"rate (--set optim.name=adam --set optim.lr={self.lr / 10:.2g}), as the course's "
+                           "checklist says for val accuracy stuck near 50%; if the loss and gradient checks fail "
+                           "too, fix those first, and if nothing helps, check that the labels belong to their rows "
+                           "(data.target is the label column)")
         return Finding(check, "fault", evidence + ": learned on train, not on val",
                        "check the labels of the validation rows and the inputs' scale (--set data.scale=standard, "
                        "fitted on train); a val split from another distribution looks like this")

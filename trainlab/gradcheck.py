@@ -4,10 +4,12 @@ Three derivatives of the same loss, side by side for every parameter tensor (not
 the analytic one of ``backprop.Backprop``, central differences ``(L(θ+ε) − L(θ−ε)) / 2ε`` in
 float64, and autograd's. A fourth check catches what no gradient comparison can: a step along
 the update must lower the loss (the ``+=`` bug of notebook 002 computes perfect gradients and
-climbs).
+climbs). Classifiers are checked on cross-entropy, regressions (any number of outputs, one
+included) on the mean squared error; ``course_004=True`` checks the course's own TinyNet.
 
-``BUGS`` holds the notebook's planted bugs as subclasses of ``Backprop``, each overriding one
-step of the derivation, so ``gradcheck(cfg, bug=NAME)`` runs the same check on buggy backprop.
+``BUGS`` holds planted bugs as subclasses of ``Backprop``, each overriding one step of the
+derivation, so ``gradcheck(cfg, bug=NAME)`` runs the same check on buggy backprop. Three are the
+course notebook's own lines; the others are classic slips of the same derivation.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from trainlab.backprop import Backprop, Params, dropout_masks
+from trainlab.backprop import Backprop, Params, ShapeError, dropout_masks, weight
 from trainlab.config import RunConfig, format_value
 from trainlab.data import make_dataset
 from trainlab.errors import BadInput
 from trainlab.models import build_model, set_dropout_step
+from trainlab.threads import small_model_threads
+from trainlab.train import loss_fn
 
 EPS = 1e-5  # central-difference step: truncation error ~ε², round-off ~1e-16/ε; both ~1e-11 here
 TINY = 1e-6  # gradients smaller than this are float64 noise of the differences: judge them absolutely
@@ -34,13 +37,15 @@ DESCENT_LR = 1e-3  # "a small step": small enough that the first-order change do
 # ---------------------------------------------------------------------------- planted bugs
 
 
-class TransposedFirstWeight(Backprop):
-    """dW₁ computed as A₀ᵀ dZ₁ (the notebook's X.T @ dL_dz1), reshaped to fit W₁."""
+class SwappedFirstWeight(Backprop):
+    """W1 = torch.randn(h, k) (notebook 002's line): W₁ made with its two dimensions swapped, so layer 1 cannot multiply its inputs."""
 
-    def dW(self, l: int, dZ: Tensor, A_prev: Tensor) -> Tensor:
-        if l > 1:
-            return super().dW(l, dZ, A_prev)
-        return (A_prev.T @ dZ).reshape(dZ.shape[1], A_prev.shape[1])  # (d_0, d_1) forced into (d_1, d_0)
+    # The notebook stores W₁ as (d_0, d_1) = (k, h) for z1 = X @ W1 and creates it as (h, k); here,
+    # in nn.Linear's layout (d_1, d_0), the same slip makes it (d_0, d_1). With d_0 = d_1 the shapes
+    # fit and the slip is a silent transpose, which only the comparison with autograd can see.
+    def parameters(self, model: nn.Module) -> Params:
+        params = super().parameters(model)
+        return {**params, weight(1): params[weight(1)].T.contiguous()}
 
 
 class MissingActivationDerivative(Backprop):
@@ -51,10 +56,12 @@ class MissingActivationDerivative(Backprop):
 
 
 class WrongProbabilities(Backprop):
-    """The loss takes p̂[range(N)] (every class's probability) instead of p̂[range(N), y]."""
+    """The loss takes p̂[range(N)] (every class's probability) instead of p̂[range(N), y] (notebook 002's loss_fn)."""
 
-    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        log_p_hat = self.log_probs(logits)
+    losses = ("cross_entropy",)
+
+    def loss(self, outputs: Tensor, y: Tensor) -> Tensor:
+        log_p_hat = self.log_probs(outputs)
         N = y.shape[0]
         return -log_p_hat[range(N)].mean()
 
@@ -67,21 +74,21 @@ class AveragedBias(Backprop):
 
 
 class UnnormalisedLogits(Backprop):
-    """dL/dZ_L = p̂ − Y without the 1/N of the mean over the batch."""
+    """dL/dZ_L without the 1/N of the mean over the batch (p̂ − Y, or 2 (Z_L − Y) for MSE)."""
 
-    def dlogits(self, logits: Tensor, y: Tensor) -> Tensor:
-        return super().dlogits(logits, y) * y.shape[0]
+    def dlogits(self, outputs: Tensor, y: Tensor) -> Tensor:
+        return super().dlogits(outputs, y) * y.shape[0]
 
 
 class GradientAscent(Backprop):
-    """The update θ += η ∇θL (the notebook's W1 += learning_rate * dL_dW1): perfect gradients, uphill."""
+    """W1 += learning_rate * dL_dW1 (notebook 002's update): θ += η ∇θL, perfect gradients, uphill."""
 
     def sgd_step(self, params: Params, grads: Params, lr: float) -> Params:
         return {name: params[name] + lr * grads[name] for name in params}
 
 
 BUGS: dict[str, type[Backprop]] = {
-    "transposed-w1": TransposedFirstWeight,
+    "w1-shape": SwappedFirstWeight,
     "no-activation-derivative": MissingActivationDerivative,
     "wrong-probabilities": WrongProbabilities,
     "bias-mean": AveragedBias,
@@ -92,6 +99,11 @@ BUGS: dict[str, type[Backprop]] = {
 
 def describe_bugs() -> dict[str, str]:
     return {name: (cls.__doc__ or "").strip() for name, cls in BUGS.items()}
+
+
+def bug_losses(name: str) -> tuple[str, ...]:
+    """The losses a planted bug can be planted in (the probability bug needs probabilities)."""
+    return BUGS[name].losses
 
 
 # ---------------------------------------------------------------------------- the check
@@ -124,14 +136,16 @@ class DescentCheck:
 
 @dataclass(frozen=True)
 class GradcheckResult:
-    params: list[ParamCheck]
-    descent: DescentCheck
+    params: list[ParamCheck]  # empty when the forward pass could not run
+    descent: DescentCheck | None  # None when the forward pass could not run
     threshold: float
     eps: float
     shrunk_steps: int  # entries whose step shrank to stay off a ReLU kink
     n_samples: int
     architecture: str
     bug: str | None
+    loss: str = "cross_entropy"  # or "mse"
+    shape_error: str | None = None  # why the forward pass could not run (weights that do not fit)
 
     @property
     def wrong(self) -> list[str]:
@@ -140,7 +154,7 @@ class GradcheckResult:
 
     @property
     def ok(self) -> bool:
-        return not self.wrong and self.descent.ok
+        return self.shape_error is None and not self.wrong and self.descent.ok
 
     def show(self) -> None:
         """Print the check as ``trainlab gradcheck`` does (rich renders it in a notebook too)."""
@@ -192,7 +206,7 @@ def kink_sides(bp: Backprop, Zs: list[Tensor]) -> Tensor:
 def autograd_grads(model: torch.nn.Module, X: Tensor, y: Tensor) -> Params:
     """The gradients of the same loss by autograd, on the model the parameters came from."""
     model.zero_grad()
-    F.cross_entropy(model(X), y).backward()
+    loss_fn(model(X), y).backward()
     return {name: p.grad for name, p in model.named_parameters()}
 
 
@@ -203,35 +217,86 @@ def gradcheck(
     n_samples: int = 16,
     eps: float = EPS,
     threshold: float = THRESHOLD,
+    course_004: bool = False,
 ) -> GradcheckResult:
     """Check the hand-written gradients of ``cfg.model`` on ``n_samples`` training rows of ``cfg.data``.
 
+    A classifier is checked on cross-entropy, a regression (``data.task = "regression"``) on the
+    mean squared error. ``course_004``: instead of ``cfg``, the course's TinyNet (``course_tinynet``).
     With dropout, every derivative is taken of the loss under one fixed set of masks: those the
     model draws for the first minibatch of the first epoch.
     """
-    cfg = cfg or RunConfig()
     if bug is not None and bug not in BUGS:
         raise BadInput(f"--bug {bug!r}: expected one of {', '.join(BUGS)} (see --list-bugs)")
-    if n_samples < 1:
-        raise BadInput(f"n_samples {n_samples}: expected at least 1 sample")
-    if cfg.data.task == "regression":  # backprop.py differentiates cross-entropy
-        raise BadInput("data.task = 'regression': gradcheck checks the cross-entropy backprop of classifiers")
-    data = make_dataset(cfg.data)
-    X = torch.tensor(data.X_train[:n_samples], dtype=torch.float64)
-    y = torch.tensor(data.y_train[:n_samples])
-    model = build_model(cfg.model, data.in_dim, data.n_classes, torch.Generator().manual_seed(seed), torch.float64)
-    set_dropout_step(model, seed, epoch=1, step=0)  # autograd's forward draws the same masks
-    params = {name: p.detach() for name, p in model.named_parameters()}
+    if course_004:
+        if cfg is not None:
+            raise BadInput("course_004 checks the course's own TinyNet: it takes no config")
+        model, X, y = course_tinynet()
+        activation, architecture = "tanh", "2→2→1 tanh (the course's TinyNet, seed 0), MSE"
+    else:
+        cfg = cfg or RunConfig()
+        if n_samples < 1:
+            raise BadInput(f"n_samples {n_samples}: expected at least 1 sample")
+        data = make_dataset(cfg.data)
+        X = torch.tensor(data.X_train[:n_samples], dtype=torch.float64)
+        y = torch.tensor(data.y_train[:n_samples], dtype=torch.float64 if data.regression else torch.int64)
+        model = build_model(cfg.model, data.in_dim, data.n_classes, torch.Generator().manual_seed(seed), torch.float64)
+        set_dropout_step(model, seed, epoch=1, step=0)  # autograd's forward draws the same masks
+        activation = cfg.model.activation
+        architecture = ("→".join(map(str, [data.in_dim, *cfg.model.hidden, data.n_classes]))
+                        + (f" {cfg.model.activation_label}" if cfg.model.hidden else " (linear)" if data.regression
+                           else " (logistic regression)")
+                        + (f", dropout {format_value(cfg.model.dropout)} (fixed masks)" if any(cfg.model.dropouts)
+                           else "")
+                        + (", MSE" if data.regression else ""))
+    loss_name = "mse" if y.is_floating_point() else "cross_entropy"
+    if bug is not None and loss_name not in bug_losses(bug):
+        raise BadInput(f"--bug {bug}: a bug of the cross-entropy loss; this check is on the mean squared error "
+                       "(data.task = 'regression')")
+    bp = (BUGS[bug] if bug else Backprop)(activation, loss_name, dropout_masks(model, len(X)))
+    with small_model_threads(sum(p.numel() for p in model.parameters()), len(X)):  # many forward passes
+        return check(bp, model, X, y, eps, threshold, architecture, bug)
 
-    bp = (BUGS[bug] if bug else Backprop)(cfg.model.activation, dropout_masks(model, len(y)))
-    _, analytic = bp.loss_and_grads(params, X, y)
+
+def course_tinynet() -> tuple[nn.Sequential, Tensor, Tensor]:
+    """Course 004's gradient check: its TinyNet, input and target, in float64.
+
+    TinyNet is Linear(2, 2) → tanh → Linear(2, 1) made right after ``torch.manual_seed(0)``: torch's
+    default init drawn from a generator seeded 0, which ``build_model``'s "default" init reproduces
+    draw for draw (float32 weights, then widened to float64 exactly). One input (0.5, −1), target 1,
+    loss ``nn.MSELoss()``.
+    """
+    from trainlab.config import ModelConfig
+
+    model = build_model(ModelConfig(hidden=[2], activation="tanh"), 2, 1, torch.Generator().manual_seed(0))
+    X = torch.tensor([[0.5, -1.0]], dtype=torch.float64)
+    y = torch.tensor([1.0], dtype=torch.float64)
+    return model.double(), X, y
+
+
+def check(bp: Backprop, model: nn.Module, X: Tensor, y: Tensor, eps: float = EPS, threshold: float = THRESHOLD,
+          architecture: str = "", bug: str | None = None) -> GradcheckResult:
+    """``bp``'s gradients of its loss at ``model``'s weights on the batch ``X, y``, against central
+    differences and autograd, and the descent check of its update."""
+    params = bp.parameters(model)
+
+    def result(checks: list[ParamCheck], descent: DescentCheck | None, shrunk: int = 0,
+               shape_error: str | None = None) -> GradcheckResult:
+        return GradcheckResult(params=checks, descent=descent, threshold=threshold, eps=eps, shrunk_steps=shrunk,
+                               n_samples=len(y), architecture=architecture, bug=bug, loss=bp.loss_name,
+                               shape_error=shape_error)
+
+    try:
+        _, analytic = bp.loss_and_grads(params, X, y)
+    except ShapeError as e:
+        return result([], None, shape_error=str(e))
+
     def loss(p: Params) -> tuple[float, Tensor]:
-        logits, _, Zs = bp.forward(p, X)
-        return bp.loss(logits, y).item(), kink_sides(bp, Zs)
+        outputs, _, Zs = bp.forward(p, X)
+        return bp.loss(outputs, y).item(), kink_sides(bp, Zs)
 
     numerical, shrunk = numerical_gradients(loss, params, eps)
     autograd = autograd_grads(model, X, y)
-
     checks = [
         ParamCheck(
             name=name,
@@ -243,23 +308,12 @@ def gradcheck(
         )
         for name in params
     ]
-    return GradcheckResult(
-        params=checks,
-        descent=descent_check(bp, params, analytic, X, y),
-        threshold=threshold,
-        eps=eps,
-        shrunk_steps=shrunk,
-        n_samples=len(y),
-        architecture="→".join(map(str, [data.in_dim, *cfg.model.hidden, data.n_classes]))
-        + (f" {cfg.model.activation_label}" if cfg.model.hidden else " (logistic regression)")
-        + (f", dropout {format_value(cfg.model.dropout)} (fixed masks)" if any(cfg.model.dropouts) else ""),
-        bug=bug,
-    )
+    return result(checks, descent_check(bp, params, analytic, X, y), shrunk)
 
 
 def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor, lr: float = DESCENT_LR) -> DescentCheck:
     """One update of ``bp`` with a small lr, judged by the true loss (not the one ``bp`` may have wrong)."""
-    truth = Backprop(bp.activation, bp.masks)
+    truth = Backprop(bp.activation, bp.loss_name, bp.masks)
     before = truth.loss(truth.forward(params, X)[0], y).item()
     stepped = bp.sgd_step(params, grads, lr)
     after = truth.loss(truth.forward(stepped, X)[0], y).item()
@@ -306,9 +360,14 @@ def render(result: GradcheckResult, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    title = f"Gradient check: {result.architecture}, {result.n_samples} samples, float64, ε = {result.eps:g}"
+    samples = f"{result.n_samples} sample{'s' if result.n_samples > 1 else ''}"
+    title = f"Gradient check: {result.architecture}, {samples}, float64, ε = {result.eps:g}"
     if result.bug:
         title += f"\nplanted bug {result.bug!r}: {escape(describe_bugs()[result.bug])}"
+    if result.shape_error:
+        console.print(title, highlight=False)
+        console.print(f"[red bold]FAIL[/]: the forward pass cannot run: {escape(result.shape_error)}.", highlight=False)
+        return
     table = Table(title=title, title_justify="left")
     table.add_column("parameter", no_wrap=True)
     table.add_column("shape", justify="right")

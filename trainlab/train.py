@@ -22,10 +22,10 @@ from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
-from trainlab.errors import BadInput
 from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
 from trainlab.models import build_model, evaluating, forward_keeping_hidden, linear_layers, set_dropout_step
 from trainlab.optim import build_optimizer, lr_at
+from trainlab.threads import small_model_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -62,12 +62,13 @@ def train(
     ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
     norms and evaluation: ~0.15 ms per epoch, 1–9% of a minibatch run and 15–20% of a full-batch
     one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
-    history only.
+    history only. A small model trains on one torch thread unless the user chose a count (threads.py).
     """
     training = Training(cfg, seed, data, gradients, diagnostics)
-    for _ in training.epochs():
-        pass
-    return training.result(spec)
+    with small_model_threads(training.weights, training.batch_rows):
+        for _ in training.epochs():
+            pass
+        return training.result(spec)
 
 
 class Training:
@@ -90,9 +91,6 @@ class Training:
         self.cfg, self.seed, self.gradients = cfg, seed, gradients
         self.dtype = dtype = DTYPES[cfg.train.dtype]
         self.data = data = data if data is not None else make_dataset(cfg.data)
-        if data.regression and gradients is not autograd_gradients:
-            raise BadInput("data.task = 'regression': hand-written backprop implements cross-entropy only; "
-                           "use the reference engine")
         self.X_train, self.y_train = torch.tensor(data.X_train, dtype=dtype), self.targets(data.y_train)
         self.X_val, self.y_val = torch.tensor(data.X_val, dtype=dtype), self.targets(data.y_val)
 
@@ -113,6 +111,15 @@ class Training:
         self.epoch, self.history, self.status = 0, new_history(), "ok"
         self.grad_squares = torch.empty(0)  # (steps, layers): ‖∇(W_l, b_l)‖² of the epoch's steps
         self.hidden: list[tuple[nn.Module, torch.Tensor]] = []  # each hidden layer's output on the train rows
+
+    @property
+    def weights(self) -> int:
+        return sum(p.numel() for p in self.parameters)
+
+    @property
+    def batch_rows(self) -> int:
+        n = len(self.X_train)
+        return min(self.cfg.train.batch_size or n, n)
 
     def targets(self, y) -> torch.Tensor:
         return torch.tensor(y, dtype=self.dtype) if self.data.regression else torch.tensor(y)
@@ -174,8 +181,7 @@ class Training:
 
     def minibatches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The epoch's minibatches of the training split, in the run's order for this epoch (``rng``)."""
-        n = len(self.X_train)
-        batch_size = self.cfg.train.batch_size or n
+        n, batch_size = len(self.X_train), self.batch_rows
         X, y = self.X_train, self.y_train
         if batch_size < n:  # shuffled once, then sliced: a slice is a view, where indexing copies
             order = torch.from_numpy(rng.permutation(self.seed, self.epoch, n))

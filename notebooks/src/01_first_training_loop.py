@@ -25,6 +25,8 @@ import torch
 
 import trainlab as tl
 
+torch.set_num_threads(1)  # these networks are tiny: one thread runs them faster than several
+
 # %% [markdown]
 # ## 1. A gradient, three ways
 #
@@ -70,6 +72,68 @@ print(f"dy/dx by autograd  : {x.grad.item()}")
 
 # %%
 tl.scalar_demo(x=1.5)
+
+# %% [markdown]
+# ### Three common autograd mistakes
+#
+# Each cell below makes one on purpose, catches the error it raises and prints it, so you can
+# read the message you would get.
+#
+# **1. `requires_grad` left off.** Autograd records only operations on tensors that ask for it.
+# If nothing in the computation does, there is no graph and `backward()` refuses; if one input
+# does and another does not, the other's `.grad` stays `None`.
+
+# %%
+x = torch.tensor(x0)  # requires_grad left off
+y = f(x)
+print("y.requires_grad:", y.requires_grad, "| y.grad_fn:", y.grad_fn)
+try:
+    y.backward()
+except RuntimeError as error:
+    print("RuntimeError:", error)
+
+w = torch.tensor(3.0, requires_grad=True)  # y = (w x + 2)² / 2: w asks for a gradient, x does not
+y = (w * x + 2) ** 2 / 2
+y.backward()
+print("w.grad:", w.grad.item(), "| x.grad:", x.grad)
+
+# %% [markdown]
+# **2. `backward()` twice on the same graph.** To save memory, `backward()` frees the values the
+# graph kept for the backward pass (here $u = 3x + 2$, which $dy/du = u$ needs) as soon as it
+# has used them. A second call finds them gone. `retain_graph=True` keeps them — and the second
+# call then *adds* its gradient to the first (exercise 1.2 comes back to that).
+
+# %%
+x = torch.tensor(x0, requires_grad=True)
+y = f(x)
+y.backward()
+try:
+    y.backward()
+except RuntimeError as error:
+    print("RuntimeError:", str(error).split(".")[0] + ".")
+
+x = torch.tensor(x0, requires_grad=True)
+y = f(x)
+y.backward(retain_graph=True)
+y.backward()
+print("with retain_graph=True both calls run; x.grad =", x.grad.item(), "= 2 × 19.5")
+
+# %% [markdown]
+# **3. `.item()` in the middle of a computation.** `.item()` turns a one-number tensor into a
+# Python float: the float has no record of how it was computed, so the gradient cannot flow
+# back through it to $x$. (Using `.item()` to *print* or *log* a loss is fine: that is what it
+# is for.)
+
+# %%
+x = torch.tensor(x0, requires_grad=True)
+u = (3 * x + 2).item()  # a Python float: the graph from x ends here
+y = torch.tensor(u) ** 2 / 2
+print("u is a", type(u).__name__, "| y.requires_grad:", y.requires_grad)
+try:
+    y.backward()
+except RuntimeError as error:
+    print("RuntimeError:", error)
+print("x.grad:", x.grad)
 
 # %% [markdown]
 # **Exercise 1.1.** The numerical estimate depends on the step $h$. Compute it for

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 import trainlab as tl
 
+torch.set_num_threads(1)  # these networks are tiny: one thread runs them faster than several
+
 # %% [markdown]
 # ## 1. The data: an XOR pattern
 #
@@ -87,6 +89,60 @@ print(nll(torch.softmax(logits, dim=1), y_demo).item(), F.cross_entropy(logits, 
 # bug you will meet in section 5.
 
 # %% [markdown]
+# **Exercise 2.2.** What is the cross-entropy loss's connection to **energy**? Hint: physics
+# gives a state of energy $E$ the probability $e^{-E/T} / Z$ (the Boltzmann distribution), with
+# $Z$ the sum of $e^{-E/T}$ over all states. Read the logits as negative energies, $E_c = -z_c$,
+# at temperature $T = 1$, write $L$ for one point in terms of the energies, and check your
+# formula against `F.cross_entropy` on the `logits` above.
+
+# %% student
+# your code here
+
+# %% solution
+energies = -logits                                      # E[i, c] = −z[i, c]: (5, 2)
+free_energy = -torch.logsumexp(-energies, dim=1)        # F = −log Z = −log Σ_c e^{−E_c}: (5,)
+true_energy = energies[range(len(y_demo)), y_demo]      # E of each point's true class: (5,)
+print("mean of E_y − F:", (true_energy - free_energy).mean().item())
+print("cross-entropy:  ", F.cross_entropy(logits, y_demo).item())
+
+# %% [markdown] solution
+# **Answer.** Softmax *is* the Boltzmann distribution over the classes, with energies
+# $E_c = -z_c$ and temperature 1: $\hat p_c = e^{-E_c} / Z$, $Z = \sum_j e^{-E_j}$ (the
+# partition function). The negative log-likelihood of the true class is then
+#
+# $$-\log \hat p_y = E_y + \log Z = E_y - F, \qquad F = -\log Z \text{ (the free energy)}:$$
+#
+# the energy of the right answer, measured from the free energy of all answers. Minimising it
+# pushes the energy of the true class **down** and, through $\log Z$, the energies of the other
+# classes **up** — each in proportion to the probability the model gives it, so the wrong class
+# the model likes most is pushed hardest. The loss is 0 only when the true class's energy is far
+# below all others. This is the view of energy-based models: learning shapes an energy landscape
+# with low energy at the right answers.
+
+# %% [markdown]
+# **Exercise 2.3.** A calculus check before the backward pass. (i) What does a derivative tell
+# you about a function — what does a *positive* or *negative* gradient $\partial L/\partial
+# \theta$ mean? (ii) Why is that useful for optimisation? (iii) What is the chain rule, and why
+# does backpropagation need it? Answer (i) and (ii) with a number too: in section 3 below you get
+# every gradient of the network's loss; take the weight whose gradient is largest in size, nudge
+# it by $\pm 10^{-3}$ and watch the loss.
+
+# %% [markdown] solution
+# **Answer.** (i) The derivative is the slope: how fast $L$ changes when $\theta$ changes, with
+# everything else fixed. **Positive**: increasing $\theta$ increases the loss (to lower it,
+# decrease $\theta$); **negative**: increasing $\theta$ decreases the loss; **zero**: a flat spot
+# (a minimum, a maximum or a saddle). The gradient collects these slopes for all parameters and
+# points in the direction in which $L$ *grows* fastest.
+# (ii) So $-\nabla_\theta L$ is the direction of steepest *descent*: the update
+# $\theta \leftarrow \theta - \eta \nabla_\theta L$ lowers the loss for a small enough $\eta$, and
+# the size of each component says how much that parameter matters right now. The code after the
+# gradients in section 3 measures it on the network.
+# (iii) The chain rule differentiates a composition: for $L(z(\theta))$,
+# $\partial L/\partial\theta = \partial L/\partial z \cdot \partial z/\partial\theta$. A network is a
+# long composition (layer after layer), and backpropagation is the chain rule applied from the
+# loss backwards, reusing each layer's $\partial L/\partial Z$ for the layer below.
+
+# %% [markdown]
 # ## 3. The backward pass, with shapes
 #
 # The network: $d_0 = 2$ inputs, $d_1 = 10$ ReLU hidden units, $d_2 = 2$ classes, and a batch
@@ -134,6 +190,17 @@ loss, grads = bp.loss_and_grads(params, X, y)
 print(f"\nloss {loss.item():.6f}")
 for name, g in grads.items():
     print(f"dL/d{name:9s} {tuple(g.shape)}  (parameter {tuple(params[name].shape)})")
+
+# %% solution
+# Exercise 2.3 (i)–(ii) in numbers: nudge the weight with the largest gradient both ways.
+name, g = max(grads.items(), key=lambda item: item[1].abs().max().item())
+index = tuple(int(i) for i in np.unravel_index(g.abs().argmax().item(), g.shape))
+print(f"largest gradient: dL/d{name}{list(index)} = {g[index].item():+.4f}")
+for nudge in (+1e-3, -1e-3):
+    nudged = {k: v.clone() for k, v in params.items()}
+    nudged[name][index] += nudge
+    change = bp.loss(bp.forward(nudged, X)[0], y).item() - loss.item()
+    print(f"θ {nudge:+.0e}: loss changes by {change:+.2e} (gradient × nudge = {g[index].item() * nudge:+.2e})")
 
 # %% [markdown]
 # Autograd computes the same gradients from the same weights; they agree to rounding:
@@ -217,18 +284,46 @@ tl.plot_boundary(trained_by_hand, data, split="train", title="trained with hand-
 tl.gradcheck(cfg).show()
 
 # %% [markdown]
-# trainlab carries the bugs of the original course notebook (and a few more classics), each
-# planted into one step of `tl.Backprop`:
+# trainlab carries the bugs of the original course notebook — its lines
+# `W1 = torch.randn(h, k)`, the loss's `p_y_hat[correct_class_loc]` and the update
+# `W1 += learning_rate * dL_dW1` — and a few more classics, each planted into one step of
+# `tl.Backprop`:
 
 # %%
 for name, description in tl.planted_bugs().items():
     print(f"{name:26s} {description}")
 
 # %% [markdown]
-# **Exercise 5.1.** Before running anything: for each bug, which of $W_1, b_1, W_2, b_2$ will
-# the check report as wrong, and why? Then run `tl.gradcheck(cfg, bug=name)` for every bug and
-# compare with your predictions (`result.wrong` lists the wrong parameters, `result.descent.ok`
-# says whether the update went downhill, `result.show()` prints the full table).
+# A note on the course's layout. The course stores $W_1$ as *input × output*, $(d, h)$, and
+# computes `z1 = X @ W1`; there, its `dL_dW1 = X.T @ dL_dz1` — which it asks you to check — is
+# **correct**: $(d, N) @ (N, h) = (d, h)$, the shape of $W_1$. trainlab stores weights as
+# `nn.Linear` does, *output × input*, so the same gradient is its transpose,
+# $(\partial L/\partial Z_1)^\top A_0$. What *is* wrong in the course is the line that makes
+# $W_1$: `torch.randn(h, k)` is $(10, 2)$ where `X @ W1` needs $(2, 10)$, and the very first
+# forward pass stops:
+
+# %%
+h, k = 10, 2
+W1 = torch.randn(h, k) * 0.01  # the course's line; it needs (d, h) = (2, 10)
+try:
+    X.float() @ W1
+except RuntimeError as error:
+    print("RuntimeError:", error)
+
+# %% [markdown]
+# A crash is the friendly kind of bug: it says where it is. `tl.gradcheck` reports the
+# same slip (`w1-shape`, $W_1$ with its two dimensions swapped) as a failed check that names the
+# shapes, instead of a traceback:
+
+# %%
+tl.gradcheck(cfg, bug="w1-shape").show()
+
+# %% [markdown]
+# **Exercise 5.1.** Before running anything: for each of the other bugs, which of $W_1, b_1,
+# W_2, b_2$ will the check report as wrong, and why? Then run `tl.gradcheck(cfg, bug=name)` for
+# every bug and compare with your predictions (`result.wrong` lists the wrong parameters,
+# `result.descent.ok` says whether the update went downhill, `result.shape_error` why the
+# forward pass could not run, `result.show()` prints the full table).
 
 # %% student
 # your code here
@@ -236,12 +331,17 @@ for name, description in tl.planted_bugs().items():
 # %% solution
 for name in tl.planted_bugs():
     result = tl.gradcheck(cfg, bug=name)
-    print(f"{name:26s} wrong: {', '.join(result.wrong) or '—':40s} downhill: {result.descent.ok}")
+    if result.shape_error:
+        print(f"{name:26s} the forward pass cannot run: {result.shape_error}")
+    else:
+        print(f"{name:26s} wrong: {', '.join(result.wrong) or '—':40s} downhill: {result.descent.ok}")
 
 # %% [markdown] solution
 # **Answer.**
 #
-# * `transposed-w1` — only $W_1$: the other gradients never use the wrong product.
+# * `w1-shape` — no gradient at all: the forward pass cannot multiply $X$ by $W_1^\top$. (With
+#   as many hidden units as inputs the shapes would fit, and the swap would silently transpose
+#   $W_1$; only the comparison with autograd, on the weights as meant, would see it.)
 # * `no-activation-derivative` — $W_1$ and $b_1$: the missing factor $\mathbb 1[Z_1 > 0]$ sits
 #   between layer 2 and layer 1, so everything *below* the ReLU is wrong and layer 2 is fine.
 # * `wrong-probabilities` — the backward pass is right for the *true* loss, but the implemented
@@ -373,10 +473,11 @@ for label, run in runs.items():
 # your code here
 
 # %% solution
-for step_size in (500, 1500):
-    setting = short.at({"optim.name": "sgd", "optim.schedule.name": "step", "optim.schedule.step_size": step_size})
-    print(f"sgd, StepLR every {step_size:4d} epochs: final train loss {tl.train(setting, seed=0).history['train_loss'][-1]:.3f}")
-print(f"sgd, constant lr:                final train loss {runs['sgd, constant lr'].history['train_loss'][-1]:.3f}")
+later = tl.train(short.at({"optim.name": "sgd", "optim.schedule.name": "step", "optim.schedule.step_size": 1500}),
+                 seed=0)
+for label, run in (("StepLR every  500 epochs", runs["sgd, step lr"]), ("StepLR every 1500 epochs", later),
+                   ("constant lr", runs["sgd, constant lr"])):
+    print(f"sgd, {label:24s} final train loss {run.history['train_loss'][-1]:.3f}")
 
 # %% [markdown] solution
 # **Answer.** At epoch 500 SGD is still far from a minimum and making steady progress; cutting
