@@ -152,7 +152,6 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
     ``config_of(experiment)`` and ``data_for(config)`` let the advice on diverged runs name a value."""
     from trainlab.config import with_values
     from trainlab.data import huge_inputs
-    from trainlab.plots import by_group
 
     table = Table(title="Runs", show_lines=False)
     for col in ("experiment", "setting", "seeds", "final val loss (mean ± std)", "final val acc (mean ± std)",
@@ -160,7 +159,10 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
         table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
     advice = []
     pruned = 0
-    for group, rs in by_group(runs).items():
+    groups: dict[tuple[str, str], list[dict]] = {}  # the same setting in two experiments: two rows
+    for r in runs:
+        groups.setdefault((r["experiment"], r["group"]), []).append(r)
+    for (_, group), rs in groups.items():
         if all(r["status"] == "pruned" for r in rs):  # a search's stopped trial: the report shows them
             pruned += 1
             continue
