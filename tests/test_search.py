@@ -295,7 +295,7 @@ def test_pbt_beats_as_many_independent_random_trials_on_spiral(tmp_path):
     assert wins >= 4 and sum(gains) > 0, gains
 
 
-def test_halving_needs_the_population_engine_here(cli, write_config, tmp_path):
+def test_halving_needs_the_population_engine(cli, write_config, tmp_path):
     config = write_config(SMALL_HALVING)
     assert_bad_input(cli("run", config, "--out", tmp_path / "o", "--engine", "reference"),
                      "search.method = 'halving'", "--engine auto or population")

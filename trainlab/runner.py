@@ -238,9 +238,9 @@ def run(
     executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
     for c in cfgs:
-        if c.search and c.search.method != "random" and (engine not in ("auto", "population") or executor != "local"):
-            raise BadInput(f"{c.experiment_name}: search.method = {c.search.method!r} trains on the population engine "
-                           f"in this process: use --engine auto or population with --executor local")
+        if c.search and c.search.method != "random" and engine not in ("auto", "population"):
+            raise BadInput(f"{c.experiment_name}: search.method = {c.search.method!r} trains on the population engine: "
+                           f"use --engine auto or population")
         if c.search and c.search.sampler == "tpe" and engine not in ("auto", "population"):
             raise BadInput(f"{c.experiment_name}: search.sampler = 'tpe' trains its waves on the population engine: "
                            f"use --engine auto or population")

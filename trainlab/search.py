@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,10 @@ from torch import Tensor
 from trainlab.config import RunConfig, RunSpec, SearchConfig, format_value, grid_points, short_key, with_values
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult
+
+if TYPE_CHECKING:
+    from trainlab.data import Dataset
+    from trainlab.population import Chunk
 
 VAL_LOSS = HISTORY_COLUMNS.index("val_loss")
 
@@ -184,33 +188,49 @@ class PopulationBasedTraining:
         return out
 
 
+def train_search_chunk(chunk: Chunk, data: Dataset, search: SearchConfig, progress=None) -> RunBatch | list[RunResult]:
+    """One chunk of a search (a Ray task, or a step of the local loop): a population trains as one
+    slice under its own controller, which judges the trials of this population only; a config the
+    population engine does not implement trains every epoch on the reference engine."""
+    from trainlab.population import run_chunk, train_in_slices
+
+    if not chunk.population:
+        return run_chunk(chunk, data)
+    controller = (Halving if search.method == "halving" else PopulationBasedTraining)(chunk.specs, search)
+    batch = None
+    for batch, _ in train_in_slices(chunk.specs, data, slice_models=len(chunk.specs), workers=1,
+                                    progress=progress, controller=controller):
+        pass
+    if isinstance(controller, PopulationBasedTraining):
+        batch.specs = controller.final_specs(batch.specs)
+    return batch
+
+
 def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memory: int | None = None,
-                  progress=None, **options: Any) -> Iterator[RunBatch | list[RunResult]]:
-    """The runner's engine for ``halving`` and ``pbt``: each population of one shape trains as one
-    slice under the search's controller (the trials of different shapes are searched apart); a
-    config the population engine does not implement trains every epoch on the reference engine.
-    ``sampler = "tpe"``: ``tpe_engine``."""
-    from trainlab.population import plan, run_chunk, train_in_slices
+                  executor: str = "local", ray_address: str | None = None, progress=None
+                  ) -> Iterator[RunBatch | list[RunResult]]:
+    """The runner's engine for ``halving`` and ``pbt``: each population of one shape is one chunk,
+    trained by ``train_search_chunk`` here or as a Ray task (the trials of different shapes are
+    searched apart), yielded as it finishes. ``sampler = "tpe"``: ``tpe_engine``."""
+    from trainlab.population import plan
 
     if search.sampler == "tpe":
-        yield from tpe_engine(specs, data_for, search, max_memory=max_memory, progress=progress, **options)
+        yield from tpe_engine(specs, data_for, search, max_memory=max_memory, executor=executor,
+                              ray_address=ray_address, progress=progress)
         return
+    chunks = plan(specs, data_for, max_memory)
+    if executor == "ray":
+        from trainlab.population.ray_executor import run_on_ray
 
-    for chunk in plan(specs, data_for, max_memory):
-        data = data_for(chunk.specs[0].config)
-        if not chunk.population:
-            yield run_chunk(chunk, data)
+        for results in run_on_ray(chunks, data_for, ray_address, train_search_chunk, search=search):
+            yield results
             if progress:
-                progress(len(chunk.specs))
-            continue
-        controller = (Halving if search.method == "halving" else PopulationBasedTraining)(chunk.specs, search)
-        batch = None
-        for batch, _ in train_in_slices(chunk.specs, data, slice_models=len(chunk.specs), workers=1,
-                                        progress=progress, controller=controller):
-            pass
-        if isinstance(controller, PopulationBasedTraining):
-            batch.specs = controller.final_specs(batch.specs)
-        yield batch
+                progress(len(results))
+        return
+    for chunk in chunks:
+        yield train_search_chunk(chunk, data_for(chunk.specs[0].config), search, progress)
+        if progress and not chunk.population:
+            progress(len(chunk.specs))
 
 
 # ---------------------------------------------------------------------------- results

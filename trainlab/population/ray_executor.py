@@ -7,10 +7,11 @@ them in the output directory as they arrive. Needs the ``ray`` extra: ``pip inst
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from trainlab.errors import BadInput
-from trainlab.history import RunResult
+from trainlab.history import RunBatch, RunResult
 
 
 def check_ray() -> None:
@@ -20,8 +21,11 @@ def check_ray() -> None:
         raise BadInput("--executor ray needs Ray: pip install 'trainlab[ray]'") from None
 
 
-def run_on_ray(chunks: list, data_for, address: str | None) -> Iterator[list[RunResult]]:
-    """Submit every chunk as a task (one CPU each) and yield results in the order they finish."""
+def run_on_ray(chunks: list, data_for, address: str | None, train: Callable[..., Any] | None = None,
+               **options: Any) -> Iterator[list[RunResult] | RunBatch]:
+    """Submit every chunk as a task (one CPU each) that calls ``train(chunk, data, **options)``
+    (default: ``run_chunk``; a search's is ``train_search_chunk``) and yield results in the order
+    they finish."""
     import ray
 
     from trainlab.population import run_chunk
@@ -33,7 +37,7 @@ def run_on_ray(chunks: list, data_for, address: str | None) -> Iterator[list[Run
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise BadInput(f"--ray-address {address}: cannot connect to a Ray cluster ({e})") from None
     try:
-        task = ray.remote(num_cpus=1)(run_chunk)
+        task = ray.remote(num_cpus=1)(train or run_chunk)
         data_refs: dict[str, object] = {}
         pending = []
         for chunk in chunks:
@@ -41,7 +45,7 @@ def run_on_ray(chunks: list, data_for, address: str | None) -> Iterator[list[Run
             key = cfg.data.model_dump_json()
             if key not in data_refs:  # each data set is shipped to the cluster once
                 data_refs[key] = ray.put(data_for(cfg))
-            pending.append(task.remote(chunk, data_refs[key]))
+            pending.append(task.remote(chunk, data_refs[key], **options))
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
