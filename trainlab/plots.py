@@ -366,7 +366,8 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
     cols = min(n, 5)
     rows = math.ceil(n / cols)
     size = 3.2 if classes <= 4 else 3.8
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 0.4) * rows), squeeze=False)
+    # room under each square panel's two-line title and above its axis label, and for the suptitle
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 1.2) * rows + 0.4), squeeze=False)
     for ax, s in zip(axes.flat, ss):
         rep = representative(s.runs)
         run_metrics = metrics_for(rep["run_id"])
