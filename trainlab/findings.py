@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from trainlab import metrics
-from trainlab.config import format_value, short_key
+from trainlab.config import RunConfig, format_value, short_key
 from trainlab.stats import Estimate, mean_ci, welch_p
 
 ALPHA = 0.05  # a difference is "beyond noise" when Welch's p < ALPHA
@@ -222,6 +222,16 @@ def compare(a: Setting, b: Setting, metric: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the paragraph
+
+
+def experiment_finding(experiment: str, cfg: RunConfig, runs: list[dict[str, Any]], n_classes: int,
+                       curves: dict[str, list[dict[str, np.ndarray]]]) -> str:
+    """The report's paragraph on an experiment: a search's (``search.search_finding``) or a grid's."""
+    if cfg.search:
+        from trainlab.search import search_finding
+
+        return search_finding(cfg, runs)
+    return write_finding(experiment, runs, cfg.train.epochs, n_classes, curves)
 
 
 def write_finding(experiment: str, runs: list[dict[str, Any]], epochs: int, n_classes: int = 2,

@@ -451,11 +451,15 @@ def figure_drawers(
     data_for: Callable[[RunConfig], Dataset],
 ) -> dict[str, Callable[[RunData], plt.Figure]]:
     """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
-    (classification), ``sweep``, ``lr``, each as a function drawing it given where the runs'
-    weights and metrics come from (a ``Store``).
+    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
+    function drawing it given where the runs' weights and metrics come from (a ``Store``).
 
     ``curves`` maps each group to the histories of its runs.
     """
+    if cfg.search:
+        from trainlab.search_plots import search_drawers
+
+        return search_drawers(experiment, cfg, runs, curves)
     ss = settings(runs)
     sweep = numeric_sweep(ss)
     task = cfg.data.task

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value
 from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
-from trainlab.findings import METRIC_NAMES, Setting, fmt, focus, lower_is_better, settings, write_finding
+from trainlab.findings import METRIC_NAMES, Setting, experiment_finding, fmt, focus, lower_is_better, settings
 from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store, write_atomic
@@ -79,15 +79,8 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
             sizes = None if "model.hidden" in cfg.grid else layer_sizes(cfg.model, data.in_dim, data.n_classes)
             if runs:
                 curves = store.curves(runs, histories)
-                if cfg.search:
-                    from trainlab.search import search_finding
-                    from trainlab.search_plots import search_drawers
-
-                    finding, drawers = search_finding(cfg, runs), search_drawers(name, cfg, runs, curves)
-                else:
-                    finding = write_finding(name, runs, cfg.train.epochs, data.n_classes, curves)
-                    drawers = figure_drawers(name, runs, curves, cfg, data_for)
-                for kind, draw in drawers.items():
+                finding = experiment_finding(name, cfg, runs, data.n_classes, curves)
+                for kind, draw in figure_drawers(name, runs, curves, cfg, data_for).items():
                     figures[kind] = save_png(draw(store), out_dir / f"{name}-{kind}.png")
             sections.append(ExperimentReport(name, cfg, runs, len(expand(cfg)), finding, figures, sizes))
     path = write_atomic(out_dir / REPORT_NAME, [render(sections, out_dir).encode()])

@@ -19,7 +19,7 @@ from trainlab.budget import check_size, count_runs
 from trainlab.config import RunConfig, RunSpec, config_from_dict, expand, to_toml
 from trainlab.data import DataCache, Dataset
 from trainlab.errors import BadInput
-from trainlab.findings import Setting, Summary, settings, summarize, write_finding
+from trainlab.findings import Setting, Summary, experiment_finding, settings, summarize
 from trainlab.history import History, RunResult, histories as histories_of
 from trainlab.outdir import check_resumable, data_fingerprint, writing_to
 from trainlab.store import Store
@@ -130,27 +130,17 @@ class Results:
     def finding(self, experiment: str) -> str:
         """What the runs show, in words written from the numbers (the report's finding)."""
         cfg = self.config(experiment)
-        if cfg.search:
-            from trainlab.search import search_finding
-
-            return search_finding(cfg, self.runs(experiment))
-        return write_finding(experiment, self.runs(experiment), cfg.train.epochs, self.data_for(cfg).n_classes,
-                             self.curves(experiment))
+        return experiment_finding(experiment, cfg, self.runs(experiment), self.data_for(cfg).n_classes,
+                                  self.curves(experiment))
 
     def figures(self, experiment: str) -> dict[str, Any]:
         """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``; a
         search's ``search`` and ``rungs``)."""
         from trainlab.plots import figure_drawers
 
-        cfg = self.config(experiment)
         with Store(self.out_dir) as store:
-            if cfg.search:
-                from trainlab.search_plots import search_drawers
-
-                drawers = search_drawers(experiment, cfg, store.runs(experiment), self.curves(experiment))
-            else:
-                drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment), cfg,
-                                         self.data_for)
+            drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),
+                                     self.config(experiment), self.data_for)
             return {kind: draw(store) for kind, draw in drawers.items()}
 
     def history(self, run_id: str) -> dict[str, Any]:
