@@ -161,12 +161,15 @@ class ModelConfig(_Strict):
     @property
     def activations(self) -> list[str]:
         """The activation of each hidden layer."""
-        return list(self.activation) if isinstance(self.activation, list) else [self.activation] * len(self.hidden)
+        return self._per_layer(self.activation)
 
     @property
     def dropouts(self) -> list[float]:
         """The dropout rate after each hidden layer."""
-        return list(self.dropout) if isinstance(self.dropout, list) else [self.dropout] * len(self.hidden)
+        return self._per_layer(self.dropout)
+
+    def _per_layer(self, value: Any) -> list:
+        return list(value) if isinstance(value, list) else [value] * len(self.hidden)
 
     @property
     def activation_label(self) -> str:
