@@ -276,3 +276,42 @@ def test_the_digits_example_reaches_95_percent_test_accuracy_on_each_of_5_seeds(
     assert len(runs) == 5
     assert min(r["test_acc"] for r in runs) >= 0.95, [r["test_acc"] for r in runs]
     assert min(r["test_macro_f1"] for r in runs) >= 0.95
+
+
+MADE_ASIDE = """
+import sys
+import numpy as np
+from trainlab.config import config_from_dict
+from trainlab.data import DataCache, make_dataset
+from trainlab.errors import BadInput
+
+cfg = config_from_dict({"name": "a", "data": {"name": "moons", "n_samples": 300},
+                        "grid": {"data.noise": [0.1, 0.3], "optim.lr": [0.1, 0.01]}})
+bad = config_from_dict({"name": "b", "data": {"name": "csv", "path": "no-such.csv"}})
+with DataCache.made_aside([cfg, bad]) as data_for:
+    made = [data_for(cfg.at({"data.noise": noise})) for noise in (0.1, 0.3)]
+    print("sklearn imported here:", "sklearn" in sys.modules)
+    try:
+        data_for(bad)
+    except BadInput as e:
+        print("bad:", e)
+for noise, data in zip((0.1, 0.3), made):
+    again = make_dataset(cfg.at({"data.noise": noise}).data)
+    assert all(np.array_equal(getattr(data, a), getattr(again, a)) for a in ("X_train", "y_train", "X_val", "raw_val"))
+    assert np.array_equal(data.prepare(again.raw_val), again.X_val)
+print("equal")
+"""
+
+
+def test_data_sets_made_aside_equal_those_made_here_and_this_process_never_imports_sklearn(tmp_path):
+    """`trainlab run` and `lab` have their data sets made in a second process while torch imports."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MADE_ASIDE], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "sklearn imported here: False"
+    assert lines[1].startswith("bad: ") and "no-such.csv" in lines[1]
+    assert lines[2] == "equal"

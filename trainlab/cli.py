@@ -24,6 +24,7 @@ from rich.table import Table
 
 from trainlab import experiments
 from trainlab.activations import ACTIVATIONS
+from trainlab.data import DataCache
 from trainlab.config import (DATASETS, INITS, OPTIMIZERS, SCHEDULES, DataConfig, apply_overrides, config_from_dict,
                              load_config)
 from trainlab.errors import BadInput
@@ -93,18 +94,19 @@ def run(
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
-    with libraries_loading():
-        from trainlab.population.plan import parse_memory
-        from trainlab.runner import default_out_dir, run as run_experiments
+    with DataCache.made_aside([cfg]) as data_for:  # while torch imports
+        with libraries_loading():
+            from trainlab.population.plan import parse_memory
+            from trainlab.runner import default_out_dir, run as run_experiments
 
-    budget = parse_memory(max_memory) if max_memory is not None else None
-    out_dir = out or default_out_dir(cfg.name)
-    command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
-    _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
-                                            progress=_show_interactive(), executor=executor,
-                                            ray_address=ray_address, max_memory=budget,
-                                            yes=yes),
-                    out_dir, command)
+        budget = parse_memory(max_memory) if max_memory is not None else None
+        out_dir = out or default_out_dir(cfg.name)
+        command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
+        _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
+                                                progress=_show_interactive(), executor=executor,
+                                                ray_address=ray_address, max_memory=budget,
+                                                yes=yes, data_for=data_for),
+                        out_dir, command)
 
 
 def _run_and_report(job, out_dir: Path, command: str) -> None:
@@ -224,16 +226,17 @@ def lab(
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
-    with libraries_loading():
-        from trainlab.runner import default_out_dir, run as run_experiments
+    with DataCache.made_aside(cfgs) as data_for:  # while torch imports
+        with libraries_loading():
+            from trainlab.runner import default_out_dir, run as run_experiments
 
-    out_dir = out or default_out_dir("lab")
-    command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
-        " --quick" if quick else ""
-    )
-    _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
-                                            progress=_show_interactive(), yes=yes),
-                    out_dir, command.replace("  ", " "))
+        out_dir = out or default_out_dir("lab")
+        command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
+            " --quick" if quick else ""
+        )
+        _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
+                                                progress=_show_interactive(), yes=yes, data_for=data_for),
+                        out_dir, command.replace("  ", " "))
 
 
 @app.command()

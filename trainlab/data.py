@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
+import json
 import math
+import os
+import pickle
 import re
 import stat
+import subprocess
+import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from trainlab.config import DataConfig, RunConfig
+from trainlab.config import DataConfig, RunConfig, with_values
 from trainlab.errors import BadInput
 
 # scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
@@ -584,9 +592,77 @@ class DataCache:
 
     def __init__(self) -> None:
         self._cache: dict[str, Dataset] = {}
+        self._helper: subprocess.Popen | None = None  # the process making data sets aside, until collected
 
     def __call__(self, cfg: RunConfig) -> Dataset:
         key = cfg.data.model_dump_json()
+        if key not in self._cache and self._helper:
+            self._collect()
         if key not in self._cache:
             self._cache[key] = make_dataset(cfg.data)
         return self._cache[key]
+
+    @classmethod
+    @contextmanager
+    def made_aside(cls, cfgs: list[RunConfig]) -> Iterator[DataCache]:
+        """A cache whose data sets, those of the experiments ``cfgs`` and their grids' ``data.*``
+        values, a second Python process makes meanwhile. A command that trains imports torch next
+        (~1 s on one core); scikit-learn's import (~0.8 s) and the data sets then take the other core
+        instead of following it, and this process never imports scikit-learn. The helper writes
+        nothing but its pipe; whatever it does not make (a bad CSV, or everything if it failed) is
+        made here when asked for, and raises here. The helper is stopped when the block ends."""
+        cache = cls()
+        wanted = {c.data.model_dump_json(): c.data.model_dump(mode="json") for c in data_variants(cfgs)}
+        if "sklearn" in sys.modules or not wanted:  # once it is imported, making them here is quicker
+            yield cache
+            return
+        package_dir = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_dir, os.environ.get("PYTHONPATH")]))}
+        # its own session: a Ctrl-C in the terminal reaches this process, which stops the helper
+        cache._helper = subprocess.Popen([sys.executable, "-c", "import trainlab.data as d; d.make_aside()"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
+        try:
+            with cache._helper.stdin as ask:
+                ask.write(json.dumps(wanted).encode())
+            yield cache
+        finally:
+            if cache._helper:
+                cache._helper.kill()
+                cache._helper.stdout.close()
+                cache._helper.wait()
+
+    def _collect(self) -> None:
+        helper, self._helper = self._helper, None
+        with helper.stdout as answer:
+            made = answer.read()
+        if helper.wait() == 0:
+            self._cache.update(pickle.loads(made))
+
+
+# A grid over data.* values makes one data set per value; beyond this many the rest are made as needed
+# (what the helper is asked must fit a pipe's buffer, or asking would wait for its imports).
+MAX_MADE_ASIDE = 64
+
+
+def data_variants(cfgs: list[RunConfig]) -> list[RunConfig]:
+    """The experiments' configs at each combination of their grids' ``data.*`` values (up to MAX_MADE_ASIDE)."""
+    variants = []
+    for cfg in cfgs:
+        axes = {k: v for k, v in cfg.grid.items() if k.startswith("data.")}
+        combos = itertools.islice(itertools.product(*axes.values()), MAX_MADE_ASIDE)
+        variants += [cfg] + [with_values(cfg, dict(zip(axes, combo)), "grid") for combo in combos if axes]
+    return variants[:MAX_MADE_ASIDE]
+
+
+def make_aside() -> None:
+    """The helper of ``DataCache.made_aside``: data configs (JSON) on stdin, the data sets it could
+    make (pickled, by key) on stdout."""
+    wanted = json.load(sys.stdin)
+    made = {}
+    for key, data in wanted.items():
+        try:
+            made[key] = make_dataset(DataConfig.model_validate(data))
+        except BadInput:
+            continue  # the parent makes it again, and says what is wrong
+    sys.stdout.buffer.write(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
