@@ -142,3 +142,33 @@ def test_sigkill_inside_one_big_population_keeps_what_finished_and_resume_is_uni
                            capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
     assert tables(out) == tables(tmp_path / "whole")
+
+
+def helpers_alive(marker: str) -> list[int]:
+    """Processes whose environment holds ``marker`` (the data sets' helper inherits it)."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        try:
+            if proc.isdigit() and marker.encode() in open(f"/proc/{proc}/environ", "rb").read():
+                pids.append(int(proc))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_ctrl_c_while_torch_imports_stops_the_data_helper_too(tmp_path, delay):
+    """Ctrl-C while the data sets are being made aside: exit 130, one line, and the helper is gone."""
+    marker = f"TRAINLAB_TEST_MARKER={os.getpid()}-{delay}"
+    config = tmp_path / "c.toml"
+    config.write_text('name = "c"\nseeds = 4\n[train]\nepochs = 5\n')
+    proc = subprocess.Popen([*trainlab_cmd(), "run", str(config), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**ENV, marker.split("=")[0]: marker.split("=")[1]})
+    time.sleep(delay)
+    assert helpers_alive(marker), "the command should be running (with its helper) by now"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and len(stderr.splitlines()) <= 1, stderr
+    assert helpers_alive(marker) == []
