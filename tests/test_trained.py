@@ -297,3 +297,16 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(clf, cli, tmp_path, case):
     assert_bad_input(cli(*args), *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_a_model_with_dropout_predicts_without_it_even_after_network_train(tmp_path):
+    cfg = config_from_dict({"name": "drop", "data": {"n_samples": 200}, "model": {"hidden": [32], "dropout": 0.5},
+                            "train": {"epochs": 3}})
+    out = tmp_path / "drop"
+    tl.run(cfg, out=out, plots=False)
+    model = tl.load_model(out, best=True)
+    X = tl.make_dataset(cfg.data).raw_val
+    expected = model.predict_proba(X)
+    model.network.train()  # as a user fine-tuning it would
+    np.testing.assert_array_equal(model.predict_proba(X), expected)
+    assert model.network.training  # the user's mode is left as it was

@@ -26,7 +26,7 @@ import torch
 from trainlab.config import RunConfig, config_from_dict, expand, to_toml, with_values
 from trainlab.data import Dataset, Inputs, check_csv_file, feature_function
 from trainlab.errors import BadInput
-from trainlab.models import model_from_params
+from trainlab.models import evaluating, model_from_params
 from trainlab.store import STORE_NAME, Store, number_text, write_atomic
 from trainlab.train import DTYPES
 
@@ -93,7 +93,8 @@ class Model:
 
     @torch.no_grad()
     def _outputs(self, X: Any) -> torch.Tensor:
-        return self.network(torch.tensor(self.inputs(self._rows(X)), dtype=self.dtype))
+        with evaluating(self.network):  # without dropout, even if the caller set network.train()
+            return self.network(torch.tensor(self.inputs(self._rows(X)), dtype=self.dtype))
 
     def _rows(self, X: Any) -> np.ndarray:
         expected = f"rows × {len(self.columns)} columns ({', '.join(self.columns)})"
