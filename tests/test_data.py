@@ -157,7 +157,7 @@ def test_missing_csv(tmp_path):
 def test_shipped_xor_csv_loads():
     from trainlab.data import EXAMPLE_XOR_CSV
 
-    X, y, columns = load_csv(EXAMPLE_XOR_CSV)
+    X, y, columns, _ = load_csv(EXAMPLE_XOR_CSV)
     assert columns == ["x1", "x2"] and len(y) >= 200 and set(y.tolist()) == {0, 1}
 
 
@@ -260,9 +260,9 @@ def test_trainlab_list_shows_each_data_set_with_its_size_and_classes(cli):
 
 def test_trainlab_data_writes_the_data_sets_column_names(cli, tmp_path):
     assert cli("data", "iris", "--out", tmp_path / "iris.csv").code == 0
-    X, y, columns = load_csv(tmp_path / "iris.csv")
+    X, y, columns, labels = load_csv(tmp_path / "iris.csv")
     assert columns == ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-    assert X.shape == (150, 4) and set(y) == {0, 1, 2}
+    assert X.shape == (150, 4) and set(y) == {0, 1, 2} and labels is None
 
 
 def test_the_digits_example_reaches_95_percent_test_accuracy_on_each_of_5_seeds(tmp_path):

@@ -310,3 +310,32 @@ def test_a_model_with_dropout_predicts_without_it_even_after_network_train(tmp_p
     model.network.train()  # as a user fine-tuning it would
     np.testing.assert_array_equal(model.predict_proba(X), expected)
     assert model.network.training  # the user's mode is left as it was
+
+
+@pytest.mark.parametrize("names", [("cat", "dog"), ("1", "2")])
+def test_a_csv_models_predictions_are_the_csvs_own_labels(tmp_path, cli, names):
+    """Labels that are not 0..k-1 (words, or 1 and 2) come back as the CSV wrote them, in
+    predict, score, predict_proba's column order, the model file and `trainlab predict`."""
+    data = tl.make_dataset(config_from_dict({"name": "m", "data": {"n_samples": 300, "scale": "none"}}).data)
+    X, y = data.raw_train, data.y_train
+    path = tmp_path / "animals.csv"
+    path.write_text("x1,x2,kind\n" + "".join(f"{a},{b},{names[c]}\n" for (a, b), c in zip(X.tolist(), y.tolist())))
+    cfg = config_from_dict({"name": "animals", "data": {"name": "csv", "path": str(path), "target": "kind"},
+                            "model": {"hidden": [16]}, "optim": {"name": "adam", "lr": 0.02}, "train": {"epochs": 40}})
+    out = tmp_path / "out"
+    tl.run(cfg, out=out, plots=False)
+    model = tl.load_model(out, best=True)
+    labels = [int(n) for n in names] if names[0].isdigit() else list(names)
+    assert model.classes.tolist() == labels
+    truth = np.array([labels[c] for c in y])
+    assert set(model.predict(X).tolist()) <= set(labels)
+    assert model.score(X, truth) > 0.8  # scored against the CSV's own labels
+    np.testing.assert_array_equal(np.array(labels)[model.predict_proba(X).argmax(axis=1)], model.predict(X))
+    again = tl.Model.load(model.save(tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+
+    result = cli("predict", str(out), "--best", "--input", str(path))
+    assert result.code == 0, result.err
+    rows = read_table(result.out)
+    assert set(rows[0]) >= {"pred", f"p_{names[0]}", f"p_{names[1]}"}
+    assert np.mean([r["pred"] == r["kind"] for r in rows]) > 0.8

@@ -98,6 +98,7 @@ class Dataset:
     prepare: Inputs = field(repr=False)  # raw points → model inputs
     task: str = "classification"  # or "regression": y is float, the loss is MSE
     class_names: list[str] | None = None  # what each class index stands for, where the data names them
+    labels: list[str] | None = None  # the class labels of the user's data (a CSV's, y's) by index, if not 0..k-1
 
     @property
     def regression(self) -> bool:
@@ -116,7 +117,7 @@ def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     from sklearn import datasets as skd
 
     if cfg.name == "csv":
-        X, y, _ = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
+        X, y, _, _ = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
         return X, y
     if cfg.name in FIXED:
         X, y, _, _ = load_fixed(cfg.name)
@@ -247,10 +248,11 @@ def _regression(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray,
 
 
 def load_csv(path: str | Path | None, target: str = "y",
-             regression: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+             regression: bool = False) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
     """Read a CSV of numeric feature columns and a class (or, for regression, a number) column.
 
-    Returns X, y and the feature column names.
+    Returns X, y (class indices 0..k-1, or the numbers), the feature column names, and the class
+    labels as the file writes them, index by index (None when they are the indices themselves).
     """
     path = Path(str(path))
     check_csv_file(path)
@@ -295,8 +297,10 @@ def load_csv(path: str | Path | None, target: str = "y",
         labels.append(row[t].strip())
     if not X:
         raise BadInput(f"{path}: the CSV has a header but no data rows")
-    y = _numeric_targets(labels, target, path) if regression else _encode_labels(labels, path)
-    return np.asarray(X, dtype=np.float64), y, columns
+    if regression:
+        return np.asarray(X, dtype=np.float64), _numeric_targets(labels, target, path), columns, None
+    y, classes = _encode_labels(labels, path)
+    return np.asarray(X, dtype=np.float64), y, columns, classes
 
 
 # CSV files larger than this are refused before reading: trainlab's data sets are small, and
@@ -333,8 +337,9 @@ def _numeric_targets(labels: list[str], target: str, path: Path) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _encode_labels(labels: list[str], path: Path) -> np.ndarray:
-    """Integer labels 0..k-1 stay as they are; any other labels are numbered in sorted order."""
+def _encode_labels(labels: list[str], path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """Integer labels 0..k-1 stay as they are; any other labels are numbered in sorted order (numbers
+    by value), and returned as the names of the classes 0..k-1."""
     try:
         as_float = [float(s) for s in labels]
         numeric = all(math.isfinite(v) and v == int(v) for v in as_float)
@@ -350,12 +355,14 @@ def _encode_labels(labels: list[str], path: Path) -> np.ndarray:
         y = np.asarray([int(v) for v in as_float], dtype=np.int64)
         if classes != list(range(len(classes))):
             y = np.searchsorted(np.asarray(classes), y)
+        names = None if classes == list(range(len(classes))) else [str(c) for c in classes]
     else:
         classes = sorted(set(labels))
         y = np.asarray([classes.index(s) for s in labels], dtype=np.int64)
+        names = classes
     if len(classes) < 2:
         raise BadInput(f"{path}: the class column has a single class ({classes[0]}); need at least 2")
-    return y
+    return y, names
 
 
 def write_csv(path: str | Path, X: np.ndarray, y: np.ndarray, columns: list[str] | None = None) -> None:
@@ -472,11 +479,10 @@ def huge_inputs(data: Dataset) -> str | None:
 def make_dataset(cfg: DataConfig) -> Dataset:
     """Generate or load the data, split it by ``cfg.split`` and fit the scaler on train (``cfg.scale_on``)."""
     if cfg.name == "csv":
-        raw, y, columns = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
-    else:
-        raw, y = generate(cfg)
-        columns = column_names(cfg)
-    return split_and_scale(raw, y, columns, cfg, load_fixed(cfg.name)[3] if cfg.name in FIXED else None)
+        raw, y, columns, labels = load_csv(cfg.path, cfg.target, regression=cfg.task == "regression")
+        return split_and_scale(raw, y, columns, cfg, labels, labels)
+    raw, y = generate(cfg)
+    return split_and_scale(raw, y, column_names(cfg), cfg, load_fixed(cfg.name)[3] if cfg.name in FIXED else None)
 
 
 def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
@@ -501,13 +507,14 @@ def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
             raise BadInput("data=(X, y): data.task = 'regression' needs numeric targets y") from None
         if not np.isfinite(y).all():
             raise BadInput(f"data=(X, y): y has NaN or infinite values (row {np.flatnonzero(~np.isfinite(y))[0]})")
+        labels = None
     else:
-        y = _encode_labels([str(v) for v in y.tolist()], Path("data=(X, y)"))
-    return split_and_scale(X, y, [f"x{i + 1}" for i in range(X.shape[1])], cfg)
+        y, labels = _encode_labels([str(v) for v in y.tolist()], Path("data=(X, y)"))
+    return split_and_scale(X, y, [f"x{i + 1}" for i in range(X.shape[1])], cfg, labels, labels)
 
 
 def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: DataConfig,
-                    class_names: list[str] | None = None) -> Dataset:
+                    class_names: list[str] | None = None, labels: list[str] | None = None) -> Dataset:
     features = cfg.features or columns
     if not features:
         raise BadInput("data.features: expected at least one input feature")
@@ -543,6 +550,7 @@ def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: Dat
         prepare=prepare,
         task=cfg.task,
         class_names=class_names,
+        labels=labels,
     )
 
 

@@ -42,13 +42,15 @@ class Model:
     ``X`` is rows of the data's raw columns (``model.columns``; a numpy array or a list of rows): the
     model computes its features and scales them as in training, in the run's dtype.
     ``network`` is the PyTorch module itself (eval mode), taking scaled features; ``save`` writes its
-    weights as they are then.
+    weights as they are then. ``labels``: the classes as the training data wrote them (a CSV's
+    ``setosa``, ``versicolor``, or ``1``, ``2``), index by index; None when they were 0..k-1.
     """
 
     def __init__(self, config: RunConfig, params: dict[str, np.ndarray], columns: list[str], features: list[str],
-                 inputs: Inputs, run_id: str | None = None):
+                 inputs: Inputs, run_id: str | None = None, labels: list[str] | None = None):
         self.config, self.run_id = config, run_id
         self.columns, self.features, self.inputs = list(columns), list(features), inputs
+        self.labels = labels
         self.dtype = DTYPES[config.train.dtype]
         self.network = model_from_params(config.model, params, dtype=self.dtype)
 
@@ -58,8 +60,16 @@ class Model:
 
     @property
     def classes(self) -> np.ndarray | None:
-        """The class labels ``predict`` returns (0, 1, …), or None for a regression."""
-        return None if self.regression else np.arange(self.network[-1].out_features)
+        """The class labels ``predict`` returns, in the order of ``predict_proba``'s columns: the
+        training data's own (integers where they are numbers), else 0, 1, …; None for a regression."""
+        if self.regression:
+            return None
+        if self.labels is None:
+            return np.arange(self.network[-1].out_features)
+        try:
+            return np.array([int(label) for label in self.labels])
+        except ValueError:
+            return np.array(self.labels)
 
     def __repr__(self) -> str:
         sizes = "→".join(str(n) for n in [len(self.features), *self.config.model.hidden, self.network[-1].out_features])
@@ -72,7 +82,7 @@ class Model:
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (the largest output) for classification; the predicted values for regression."""
         outputs = self._outputs(X)
-        return outputs[:, 0].double().numpy() if self.regression else outputs.argmax(dim=1).numpy()
+        return outputs[:, 0].double().numpy() if self.regression else self.classes[outputs.argmax(dim=1).numpy()]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, rows × classes (the softmax of the outputs); classification only."""
@@ -127,7 +137,7 @@ class Model:
             "run_id": self.run_id or "",
             "config": to_toml(self.config),
             "inputs": json.dumps({"columns": self.columns, "features": self.features,
-                                  "scale": self.inputs.scale, **scaler}),
+                                  "scale": self.inputs.scale, **scaler, "labels": self.labels}),
         }
         tensors = {name: w.detach().contiguous().numpy() for name, w in self.network.state_dict().items()}
         return write_file(path, save(tensors, metadata))
@@ -156,12 +166,15 @@ class Model:
             columns, features, scale = inputs["columns"], inputs["features"], inputs["scale"]
             a, b = ((np.asarray(inputs[k], dtype=np.float64) for k in SCALER_NUMBERS[scale]) if scale != "none"
                     else (None, None))
+            labels = inputs.get("labels")
+            if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+                raise TypeError(f"labels {labels!r} are not a list of strings")
         except (KeyError, TypeError, ValueError) as e:
             raise BadInput(f"{path}: the trainlab metadata is damaged ({type(e).__name__}: {e})") from None
         config = config_from_dict(raw_config, source=f"{path} (config)")
         prepare = Inputs([feature_function(f, columns) for f in features], scale, a, b)
         try:
-            return cls(config, params, columns, features, prepare, metadata.get("run_id") or None)
+            return cls(config, params, columns, features, prepare, metadata.get("run_id") or None, labels)
         except (KeyError, RuntimeError) as e:  # weights that do not fit the config's network
             raise BadInput(f"{path}: the weights do not fit the model its config describes ({e})") from None
 
@@ -205,7 +218,7 @@ def load_model(out_dir: str | Path, run_id: str | None = None, *, best: bool = F
         raise BadInput(f"{run_id} diverged: its weights are not finite, there is no model to use "
                        f"(status {run['status']!r})")
     dataset = results.data_for(cfg)
-    return Model(cfg, params, dataset.columns, dataset.features, dataset.prepare, run_id)
+    return Model(cfg, params, dataset.columns, dataset.features, dataset.prepare, run_id, dataset.labels)
 
 
 def find_run(runs: list[dict[str, Any]], run_id: str, out_dir: Path) -> dict[str, Any]:

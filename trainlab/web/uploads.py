@@ -43,7 +43,7 @@ class Uploads:
         path = Path(self._dir.name) / f"{upload_id}.csv"
         path.write_bytes(content)
         try:
-            _, y, columns = load_csv(path, "y")
+            _, y, columns, _ = load_csv(path, "y")
         except BadInput as e:
             path.unlink()
             raise RequestRefused(str(e).replace(str(path), safe)) from None
