@@ -621,9 +621,8 @@ def _check_can_listen(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    command = typer.main.get_command(app)
     try:
-        code = command.main(args=argv, prog_name="trainlab", standalone_mode=False)
+        code = typer.main.get_command(app).main(args=argv, prog_name="trainlab", standalone_mode=False)
     except BadInput as e:
         err_console.print(f"trainlab: error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
@@ -641,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
     except sqlite3.Error as e:
         err_console.print(f"trainlab: error: run store: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):  # (Click turns a Ctrl-C in a command into Abort)
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
