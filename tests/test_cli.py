@@ -1,5 +1,6 @@
 import csv
 import subprocess
+import statistics
 import sys
 
 import pytest
@@ -257,3 +258,19 @@ def test_the_summary_keeps_one_setting_of_two_experiments_apart(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if "optim=adam" in line]
     assert len(rows) == 2
     assert "0.25" in rows[0] and "first" in rows[0] and "0.75" in rows[1] and "second" in rows[1]
+
+
+def test_the_runs_table_leaves_diverged_seeds_out_of_its_means_as_the_findings_do(cli, tmp_path):
+    """SGD at lr 10 on the lab's learning-rate setup: some seeds diverge, some do not."""
+    config = tmp_path / "lr10.toml"
+    config.write_text('name = "lr10"\nseeds = 10\n[data]\nname = "moons"\nn_samples = 600\nseed = 42\n'
+                      '[model]\nhidden = [32]\n[optim]\nname = "sgd"\nlr = 10.0\n[train]\nepochs = 20\nbatch_size = 64\n')
+    r = cli("run", config, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    runs = read_csv(tmp_path / "o" / "runs.csv")
+    kept = [float(x["final_val_loss"]) for x in runs if x["status"] != "diverged"]
+    assert 0 < len(kept) < 10, "the setup should mix diverged and finished seeds"
+    row = next(line for line in r.out.splitlines() if "lr10" in line and "│" in line)
+    shown = float(row.split("│")[4].split("±")[0])
+    assert shown == pytest.approx(statistics.fmean(kept), abs=1e-4)
+    assert f"The table's numbers are the other {len(kept)}'s." in " ".join(r.out.split())

@@ -170,19 +170,21 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
             continue
         statuses = statistics.multimode([r["status"] for r in rs])
         counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
+        kept = [r for r in rs if r["status"] != "diverged"]  # as the findings: a diverged run's loss is noise
         table.add_row(
             rs[0]["experiment"],
             escape(group) if group != rs[0]["experiment"] else "-",
             str(len(rs)),
-            _mean_std([r["final_val_loss"] for r in rs]),
-            _mean_std([r["final_val_acc"] for r in rs]),
+            _mean_std([r["final_val_loss"] for r in kept]),
+            _mean_std([r["final_val_acc"] for r in kept]),
             ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if len(counts) > 1 else statuses[0],
         )
         diverged = [r for r in rs if r["status"] == "diverged"]
         if diverged:
             r = diverged[0]
+            others = f" The table's numbers are the other {len(kept)}'s." if kept else ""
             what = (f"{group}: {len(diverged)} of {len(rs)} runs diverged (the loss became NaN/inf or rose far "
-                    f"above its start, by epoch {r['epochs_run']}).")
+                    f"above its start, by epoch {r['epochs_run']}).{others}")
             cfg = with_values(config_of(r["experiment"]), r["grid"], "grid") if config_of else None
             huge = huge_inputs(data_for(cfg)) if cfg and data_for else None
             if huge:
