@@ -42,15 +42,24 @@ def test_the_store_writes_a_batch_as_it_writes_its_runs(tmp_path):
                 np.testing.assert_array_equal(params[name], value)
 
 
-def test_packed_params_are_an_npz_archive():
+def test_packed_params_are_safetensors_and_npz_archives_of_older_stores_still_read():
     params = {"0.weight": np.arange(6, dtype=np.float32).reshape(3, 2), "0.bias": np.ones(3),
-              "empty": np.zeros((0, 4), dtype=np.float32)}
-    with np.load(io.BytesIO(_pack(params))) as z:
-        assert set(z.files) == set(params)
+              "transposed": np.arange(6, dtype=np.float64).reshape(2, 3).T, "empty": np.zeros((0, 4), dtype=np.float32)}
+    from safetensors.numpy import load
+
+    for blob in (_pack(params), npz(params)):
+        back = _unpack(blob)
+        assert back.keys() == params.keys()
         for name, value in params.items():
-            assert z[name].dtype == value.dtype
-            np.testing.assert_array_equal(z[name], value)
-    assert _unpack(_pack(params)).keys() == params.keys()
+            assert back[name].dtype == value.dtype
+            np.testing.assert_array_equal(back[name], value)
+    assert load(_pack(params)).keys() == params.keys()  # what any safetensors reader reads
+
+
+def npz(params):
+    buffer = io.BytesIO()
+    np.savez(buffer, **params)
+    return buffer.getvalue()
 
 
 def test_histories_in_memory_are_what_the_store_reads_back(tmp_path):
