@@ -386,3 +386,18 @@ def test_progress_is_reported_every_epoch_and_adds_up_to_the_runs():
     assert len(results) == len(specs)
     assert sum(advanced) == pytest.approx(len(specs))
     assert len(advanced) >= cfg.train.epochs  # at least once an epoch, not once a population
+
+
+def test_progress_adds_up_to_the_runs_when_some_stop_early_or_diverge():
+    """Early-stopped and diverged runs count their untrained epochs as done: the bar reaches 100%."""
+    from trainlab.population import population_engine
+
+    cfg = config_from_dict({"seeds": 3, "data": {"n_samples": 200}, "model": {"hidden": [8]},
+                            "train": {"epochs": 60, "early_stopping": {"patience": 2, "min_delta": 0.05}},
+                            "grid": {"optim.lr": [0.01, 1e7]}})
+    specs = expand(cfg)
+    advanced = []
+    results = [r for chunk in population_engine(specs, DataCache(), progress=advanced.append) for r in chunk]
+    statuses = {r.status for r in results}
+    assert {"diverged", "early_stopped"} <= statuses
+    assert sum(advanced) == pytest.approx(len(specs))

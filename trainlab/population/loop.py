@@ -276,8 +276,9 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                 final_params: Tensor, stop: threading.Event | None = None,
                 progress: Callable[[int], None] | None = None, controller: Controller | None = None) -> None:
     """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``;
-    ``stop`` set, it returns at the next epoch. ``progress(models)`` after each epoch; ``controller``
-    may change the models' state or prune them after each epoch."""
+    ``stop`` set, it returns at the next epoch. ``progress(models)`` after each epoch (a model leaving
+    early adds its untrained epochs); ``controller`` may change the models' state or prune them after
+    each epoch."""
     setup = copy.copy(setup).own_buffers()
     net = setup.net
     cfg = specs[0].config
@@ -342,6 +343,8 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                                              torch.where(pruned, STATUSES.index("pruned"), STATUSES.index("ok"))))
             finish(setup, out, history, rows[leaving], leaving, status[leaving], params, tracker, epoch,
                    final_params)
+            if progress and epoch < epochs:  # the epochs they leave untrained count as done
+                progress(len(leaving) * (epochs - epoch))
             keep = (~done).nonzero().flatten()
             rows, params, grad = rows[keep], params[keep], grad[keep]
             untrained_loss = untrained_loss[keep]
