@@ -315,3 +315,25 @@ def test_data_sets_made_aside_equal_those_made_here_and_this_process_never_impor
     assert lines[0] == "sklearn imported here: False"
     assert lines[1].startswith("bad: ") and "no-such.csv" in lines[1]
     assert lines[2] == "equal"
+
+
+HELPER_FAILS = """
+import subprocess, sys
+import trainlab.data as D
+from trainlab.config import config_from_dict
+
+real = subprocess.Popen
+D.subprocess.Popen = lambda args, **kw: real([sys.executable, "-c", "import sys; sys.exit(3)"], **kw)
+cfg = config_from_dict({"name": "a", "data": {"n_samples": 100}})
+with D.DataCache.made_aside([cfg]) as data_for:
+    print(len(data_for(cfg).X_train))
+"""
+
+
+def test_a_data_helper_that_fails_leaves_the_data_sets_to_be_made_here(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", HELPER_FAILS], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "70", out.stderr

@@ -626,13 +626,19 @@ class DataCache:
             return
         package_dir = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_dir, os.environ.get("PYTHONPATH")]))}
-        # its own session: a Ctrl-C in the terminal reaches this process, which stops the helper
-        cache._helper = subprocess.Popen([sys.executable, "-c", "import trainlab.data as d; d.make_aside()"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+        try:  # its own session: a Ctrl-C in the terminal reaches this process, which stops the helper
+            cache._helper = subprocess.Popen([sys.executable, "-c", "import trainlab.data as d; d.make_aside()"],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError:  # no interpreter to start (an embedded Python): they are made here
+            yield cache
+            return
         try:
-            with cache._helper.stdin as ask:
-                ask.write(json.dumps(wanted).encode())
+            for send in (lambda: cache._helper.stdin.write(json.dumps(wanted).encode()), cache._helper.stdin.close):
+                try:
+                    send()
+                except BrokenPipeError:  # the helper has ended already: _collect finds it failed
+                    pass
             yield cache
         finally:
             if cache._helper:
@@ -667,10 +673,11 @@ def make_aside() -> None:
     """The helper of ``DataCache.made_aside``: data configs (JSON) on stdin, the data sets it could
     make (pickled, by key) on stdout."""
     wanted = json.load(sys.stdin)
+    answer, sys.stdout = sys.stdout.buffer, sys.stderr  # whatever a library prints stays out of the answer
     made = {}
     for key, data in wanted.items():
         try:
             made[key] = make_dataset(DataConfig.model_validate(data))
         except BadInput:
             continue  # the parent makes it again, and says what is wrong
-    sys.stdout.buffer.write(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
+    answer.write(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
