@@ -106,7 +106,7 @@ class Views:
         if self.data.regression:
             return {"kind": "value", "map": signed(out[:, 0].numpy(), self.target_scale), "scale": self.target_scale}
         if out.shape[1] == 2:
-            return {"kind": "probability", "map": encode(torch.sigmoid(out[:, 1] - out[:, 0]).numpy())}  # softmax's
+            return {"kind": "probability", "map": encode(torch.sigmoid(out[:, 1] - out[:, 0]).numpy())}  # softmax(out)[:, 1]
         top, cls = out.max(dim=1)
         best = (out - top[:, None]).exp_().sum(dim=1).reciprocal_()  # the winner's softmax probability
         return {"kind": "classes", "map": encode(cls.numpy() / 255), "confidence": encode(best.numpy())}
