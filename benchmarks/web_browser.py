@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6)
     args = parser.parse_args()
-    with playground_server() as port, sync_playwright() as p:
+    with playground_server() as (port, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for name, hash_ in SETTINGS.items():
             r = measure(browser, f"http://127.0.0.1:{port}/#{hash_}", args.seconds)

@@ -268,10 +268,11 @@ def test_bad_uploads(client, content, status, fragment):
     assert "/tmp" not in r.json()["error"]  # the server's own paths stay private
 
 
-def test_export_toml_reproduces_the_web_session_with_trainlab_run(client, cli, tmp_path):
+@pytest.mark.parametrize("optim", [{"name": "momentum", "lr": 0.05, "l1": 0.001}, {"name": "adam", "lr": 0.02}])
+def test_export_toml_reproduces_the_web_session_with_trainlab_run(client, cli, tmp_path, optim):
     body = {"config": {"data": {"name": "moons", "n_samples": 200, "features": ["x1", "x2", "x1*x2"]},
                        "model": {"hidden": [8], "activation": "tanh"},
-                       "optim": {"name": "momentum", "lr": 0.05, "l1": 0.001}, "train": {"epochs": 25}}, "seed": 7}
+                       "optim": optim, "train": {"epochs": 25}}, "seed": 7}
     with client.websocket_connect(WS) as ws:
         web = run_to_end(ws, body)["history"]
     r = client.post("/api/export?format=toml", json=body)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from trainlab.web import create_app
@@ -287,3 +288,45 @@ def test_a_bad_setup_while_training_stops_it_once_and_keeps_the_socket():
         ws.send_json({"type": "play"})  # the session it had goes on
         assert ws.receive_json()["type"] == "update"
         assert slots.used == 1
+
+
+def model_of(update: dict, request):
+    """The model whose weights an update carries (sent as float32 bytes: the model's own dtype)."""
+    from trainlab.models import build_model, linear_layers
+    from trainlab.web.requests import make_data
+
+    data = make_data(request, Limits())
+    model = build_model(request.config.model, data.in_dim, data.n_classes)
+    with torch.no_grad():
+        for layer, sent in zip(linear_layers(model), update["weights"], strict=True):
+            layer.weight.copy_(torch.tensor(np.frombuffer(base64.b64decode(sent["w"]), "<f4").reshape(sent["shape"])))
+            layer.bias.copy_(torch.tensor(np.frombuffer(base64.b64decode(sent["b"]), "<f4")))
+    return model, data
+
+
+@pytest.mark.parametrize("body, stop", [(LONG_EPOCH, "pause"), (SMALL, "finish")])
+def test_when_training_stops_the_page_shows_the_models_exact_scores_and_maps(body, stop):
+    """While playing, the val scores and unit maps are refreshed less often than the output map; the
+    update the page is left with when training stops (paused mid-epoch, or finished) is a fresh
+    description of the model whose weights it carries."""
+    from trainlab.web.requests import parse_request
+    from trainlab.web.views import Views
+
+    with TestClient(create_app("127.0.0.1", 8765), base_url=BASE) as client, client.websocket_connect(WS) as ws:
+        set_up(ws, body)
+        ws.send_json({"type": "play"})
+        messages = []
+        while (stop == "finish" or len(messages) < 12) and (not messages or messages[-1]["status"] == "training"):
+            messages.append(ws.receive_json())
+            ws.send_json({"type": "drawn"})
+        if stop == "pause":
+            ws.send_json({"type": "pause"})
+            messages += receive_until(ws, "paused")
+    last = [m for m in messages if m["type"] == "update"][-1]
+    assert last["status"] == ("training" if stop == "pause" else "ok") and 0 < last["progress"] + last["epoch"]
+    request = parse_request(body, None, Limits())
+    model, data = model_of(last, request)
+    views = Views(data, max(request.config.model.hidden))
+    output, neurons = views.maps(model)
+    assert last["scores"] == views.scores(model)
+    assert last["neurons"] == neurons and last["output"] == output

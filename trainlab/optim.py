@@ -17,7 +17,9 @@ from trainlab.config import OptimConfig, ScheduleConfig
 Parameters = Iterable[torch.nn.Parameter]
 # foreach: one update for all of a model's tensors at once. torch chooses it on CUDA only; for the
 # dozen small tensors of these models it is also faster on the CPU (an Adam step of a 6×8 MLP:
-# 360 → 240 µs), and it computes the same update.
+# 360 → 240 µs), and it computes the same update. Adam and AdamW go further, fused: one kernel
+# for the whole step (74 µs), the same update up to rounding (batch-1 training ~1,000 → ~1,300
+# steps/s).
 
 
 def _sgd(cfg: OptimConfig, params: Parameters, nesterov: bool = False) -> torch.optim.Optimizer:
@@ -27,7 +29,7 @@ def _sgd(cfg: OptimConfig, params: Parameters, nesterov: bool = False) -> torch.
 
 def _adam(cfg: OptimConfig, params: Parameters, decoupled: bool = False) -> torch.optim.Optimizer:
     adam = torch.optim.AdamW if decoupled else torch.optim.Adam
-    return adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay_value, foreach=True)
+    return adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay_value, fused=True)
 
 
 def _rmsprop(cfg: OptimConfig, params: Parameters) -> torch.optim.Optimizer:

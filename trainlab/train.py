@@ -103,6 +103,7 @@ class Training:
         # L1 acts through its gradient, l1·sign(w), as L2 (weight_decay) acts inside torch.optim: the
         # history's losses stay the data loss either way.
         self.l1_weights = [m.weight for m in linear_layers(self.model)] if cfg.optim.l1 else []
+        self.dropout = any(cfg.model.dropouts)  # the model has dropout layers, told each step's number
 
         self.diagnostics = Diagnostics(self.model) if diagnostics else None
         self.stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
@@ -141,7 +142,8 @@ class Training:
             step_norms = []  # per step: ‖∇W_l‖, ‖∇b_l‖ of every layer
             for step, (X, y) in enumerate(self.minibatches()):
                 optimizer.zero_grad()
-                set_dropout_step(model, self.seed, self.epoch, step)  # its masks: a function of the step
+                if self.dropout:
+                    set_dropout_step(model, self.seed, self.epoch, step)  # its masks: a function of the step
                 self.gradients(model, X, y)  # forward, loss, backward
                 for w in self.l1_weights:
                     w.grad.add_(torch.sign(w), alpha=cfg.optim.l1)
@@ -237,7 +239,6 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return score(model(X), y)
 
 
-@torch.no_grad()
 @torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor) -> np.ndarray:
     """The model's predictions for ``X``: class indices, or the outputs of a regression (1 output).

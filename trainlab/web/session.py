@@ -5,7 +5,10 @@ epoch), ``reset`` (with the seed of the new initial weights), ``set_weight``, ``
 ``compare_cancel``; it answers every ``update`` it has drawn with ``drawn``. The server answers
 ``ready`` (the data and the network's shape), then ``update`` messages: the epochs finished since
 the last one and how far into the next it is, the model's output and neurons over the plane, its
-weights, per-layer gradient norms and scores on the val split (``Views.scores``).
+weights, per-layer gradient norms and scores on the val split (``Views.scores``). While it plays,
+the output map and the curves are new in every update, the val scores and the units' maps at most
+every ``DETAIL_SECONDS`` (they cost as much again, and change slowly); an update when training
+stops (pause, the end of a step, the end of the run) is exact throughout.
 
 Training never runs on the event loop. A session's Training runs in a thread of its own, parked
 between slices (``Stepper``: a long epoch is cut into slices between its minibatches), so the tab
@@ -43,6 +46,7 @@ from trainlab.web.requests import MAX_SEED, Request
 from trainlab.web.views import Views, weights
 
 FRAME_SECONDS = 1 / 36  # between updates: a slice of training, then describing it (30+ updates/s)
+DETAIL_SECONDS = 1 / 8  # between fresh val scores and unit maps while training plays
 MIN_SLICE_SECONDS = 0.004
 WINDOW = 2  # updates sent and not yet drawn by the tab
 PROGRESS_SECONDS = 0.1  # between compare_progress messages
@@ -128,7 +132,8 @@ class Stepper(Callback):
 
     def on_step_end(self, run: Training, step: int) -> None:
         self.batches += 1
-        self._park_if_due(epoch_end=False)
+        if self.batches < self.batches_per_epoch:  # after the last, it parks at the epoch's end
+            self._park_if_due(epoch_end=False)
 
     def _park_if_due(self, epoch_end: bool) -> None:
         with self._cond:
@@ -173,6 +178,9 @@ class Session:
         self.sent = 0  # epochs already sent to the tab
         self.sent_batches = 0
         self.describe_seconds = 0.0  # the last update's
+        self.detail: dict = {}  # the val scores and unit maps last described, and when
+        self.detail_at = -math.inf
+        self.stale = False  # the last update repeated them from an earlier model
 
     def close(self) -> None:
         self.stepper.close()
@@ -187,12 +195,18 @@ class Session:
         return len(self.trainer.history["train_loss"])
 
     @property
-    def unsent(self) -> bool:
-        return (self.epochs, self.stepper.batches) != (self.sent, self.sent_batches)
+    def outdated(self) -> bool:
+        """The tab's last update is not exactly the current model: it trained since, or the update
+        repeated earlier val scores and unit maps."""
+        return self.stale or (self.epochs, self.stepper.batches) != (self.sent, self.sent_batches)
 
     def advance(self, seconds: float, describe: bool, to_epoch_end: bool = False) -> Future:
-        """A slice of training; its future is an update if ``describe``, else None."""
-        return self.stepper.advance(seconds, self.update if describe else lambda: None, to_epoch_end)
+        """A slice of training; its future is an update if ``describe``, else None. The update is
+        exact if training stops there (the end of the run, or of the epoch a step trains)."""
+        def update() -> dict:
+            return self.update(exact=self.done or (to_epoch_end and self.stepper.batches == 0))
+
+        return self.stepper.advance(seconds, update if describe else lambda: None, to_epoch_end)
 
     def ready(self) -> dict:
         cfg, data = self.request.config, self.data
@@ -215,10 +229,16 @@ class Session:
     def slice_seconds(self) -> float:
         return max(MIN_SLICE_SECONDS, FRAME_SECONDS - self.describe_seconds)
 
-    def update(self) -> dict:
-        """What changed since the last update (call it while the training thread is parked)."""
+    def update(self, exact: bool = True) -> dict:
+        """What changed since the last update (call it while the training thread is parked); unless
+        ``exact``, with the last val scores and unit maps if they are less than DETAIL_SECONDS old."""
         started = time.perf_counter()
         t, model = self.trainer, self.trainer.model
+        fresh = exact or started - self.detail_at >= DETAIL_SECONDS
+        output, neurons = self.views.maps(model, neurons=fresh)
+        if fresh:
+            self.detail, self.detail_at = {"scores": self.views.scores(model), "neurons": neurons}, started
+        self.stale = not fresh
         new = slice(self.sent, self.epochs)
         self.sent, self.sent_batches = self.epochs, self.stepper.batches
         extra = t.diagnostics.extra
@@ -231,9 +251,8 @@ class Session:
             "status": t.status if self.done else "training",
             "history": {c: [_json_float(v) for v in t.history[c][new]] for c in HISTORY_COLUMNS},
             "layer_grad_norms": [list(epoch) for epoch in zip(*grad_norms)],  # per epoch, per layer
-            "output": self.views.output(model),
-            "scores": self.views.scores(model),
-            "neurons": self.views.neurons(model),
+            "output": output,
+            **self.detail,
             "weights": weights(model),
         }
         self.describe_seconds = time.perf_counter() - started
@@ -409,7 +428,7 @@ class Tab:
                     await self.send(update)
                 if to_epoch_end and session.stepper.batches == 0:
                     break
-            if session.unsent:
+            if session.outdated:
                 await self.send(await asyncio.to_thread(session.update))
         except BadInput as e:
             await self.error(e)

@@ -44,6 +44,9 @@ class Views:
         # square, so the picture is not stretched
         self.extent = [centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half]
         self._grids = {n: data.prepare(self._plane(n)) for n in {OUTPUT_GRID, NEURON_GRID, self.neuron_grid}}
+        # The output map's points, then the unit maps': one forward pass over both draws every map.
+        self._map_points = np.vstack([self._grids[OUTPUT_GRID], self._grids[self.neuron_grid]])
+        self._tensors: dict[tuple[str, torch.dtype], torch.Tensor] = {}  # inputs as a model's dtype, made once
         targets = np.concatenate([data.y_train, data.y_val])
         self.target_scale = float(np.abs(targets).max()) if data.regression else 1.0
 
@@ -54,8 +57,13 @@ class Views:
         xx, yy = np.meshgrid(xs, ys)
         return np.c_[xx.ravel(), yy.ravel()]
 
-    def _inputs(self, n: int, model: nn.Module) -> torch.Tensor:
-        return torch.tensor(self._grids[n], dtype=next(model.parameters()).dtype)
+    def _tensor(self, rows: str, model: nn.Module) -> torch.Tensor:
+        """``"map_points"`` or ``"val"`` as a tensor of ``model``'s dtype."""
+        key = (rows, next(model.parameters()).dtype)
+        if key not in self._tensors:
+            self._tensors[key] = torch.tensor(self._map_points if rows == "map_points" else self.data.X_val,
+                                              dtype=key[1])
+        return self._tensors[key]
 
     def points(self) -> dict:
         """The data, once per session: raw coordinates and labels (or targets) of train and val."""
@@ -71,41 +79,46 @@ class Views:
         Z = self._grids[NEURON_GRID]
         return [signed(Z[:, j], np.abs(Z[:, j]).max()) for j in range(Z.shape[1])]
 
-    @torch.no_grad()
     def output(self, model: nn.Module) -> dict:
         """Regression: the prediction; two classes: P(class 1); more: the winning class and its probability."""
+        return self.maps(model, neurons=False)[0]
+
+    @torch.inference_mode()
+    def maps(self, model: nn.Module, neurons: bool = True) -> tuple[dict, list[str] | None]:
+        """The output map (``output``) and, if ``neurons``, every hidden unit's output over the plane,
+        each scaled by its own largest value: per layer, one string of bytes, unit after unit
+        (``neuron_grid``² bytes each), rows from the top. One forward pass draws both."""
+        n = OUTPUT_GRID**2
+        x = self._tensor("map_points", model)
+        x, units = (x, []) if neurons else (x[:n], None)
         with evaluating(model):  # without dropout, also when drawn mid-epoch (parked between minibatches)
-            out = model(self._inputs(OUTPUT_GRID, model))
+            for module in model[:-1]:
+                x = module(x)
+                if neurons and not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
+                    a = x[n:].numpy().T  # (units, points)
+                    scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
+                    units.append(encode((a / scale + 1) / 2))
+            out = model[-1](x[:n])
+        return self._output_map(out), units
+
+    def _output_map(self, out: torch.Tensor) -> dict:
+        """``output`` from the model's outputs over the output grid."""
         if self.data.regression:
             return {"kind": "value", "map": signed(out[:, 0].numpy(), self.target_scale), "scale": self.target_scale}
-        probs = torch.softmax(out, dim=1)
-        if probs.shape[1] == 2:
-            return {"kind": "probability", "map": encode(probs[:, 1].numpy())}
-        best, cls = probs.max(dim=1)
+        if out.shape[1] == 2:
+            return {"kind": "probability", "map": encode(torch.sigmoid(out[:, 1] - out[:, 0]).numpy())}  # softmax(out)[:, 1]
+        top, cls = out.max(dim=1)
+        best = (out - top[:, None]).exp_().sum(dim=1).reciprocal_()  # the winner's softmax probability
         return {"kind": "classes", "map": encode(cls.numpy() / 255), "confidence": encode(best.numpy())}
 
     def scores(self, model: nn.Module) -> dict:
         """The model's ``trainlab.metrics`` on the val split: macro F1 and the confusion matrix, or
         RMSE, MAE and R² (the output panel shows them)."""
         d = self.data
-        predicted = predict(model, torch.tensor(d.X_val, dtype=next(model.parameters()).dtype))
+        predicted = predict(model, self._tensor("val", model))
         scores = metrics.of_predictions(d.task, d.n_classes, {"val": (d.y_val, predicted[None])})[0]["val"]
         keep = ("rmse", "mae", "r2") if d.regression else ("macro_f1", "confusion")
         return {k: v if k == "confusion" or math.isfinite(v) else None for k, v in scores.items() if k in keep}
-
-    @torch.no_grad()
-    def neurons(self, model: nn.Module) -> list[str]:
-        """Every hidden unit's output over the plane, each scaled by its own largest value: per layer,
-        one string of bytes, unit after unit (``neuron_grid``² bytes each), rows from the top."""
-        x, maps = self._inputs(self.neuron_grid, model), []
-        with evaluating(model):
-            for module in model[:-1]:
-                x = module(x)
-                if not isinstance(module, nn.Linear):  # after the activation: what the unit passes on
-                    a = x.numpy().T  # (units, points)
-                    scale = np.maximum(np.abs(a).max(axis=1, keepdims=True), 1e-12)
-                    maps.append(encode((a / scale + 1) / 2))
-        return maps
 
 
 def weights(model: nn.Module) -> list[dict]:
