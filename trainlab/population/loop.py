@@ -41,13 +41,17 @@ from trainlab.train import DTYPES
 COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 # evaluation writes the losses, then the accuracies, of the train and val splits: the first columns
 assert HISTORY_COLUMNS[:4] == ("train_loss", "val_loss", "train_acc", "val_acc"), HISTORY_COLUMNS
-# A slice holds as many models as make its widest training activation about SLICE_ELEMENTS
-# elements (1 MiB in float32, half a core's L2 cache), or twice that for populations of at least
-# BIG_POPULATION models (each op's Python overhead spread over more models). Evaluation, whose
-# activations are ~10x wider, takes a slice's models a few at a time under EVAL_ELEMENTS.
-# Measured: benchmarks/README.md.
+# The torch code's slice holds as many models as make its widest training activation about
+# SLICE_ELEMENTS elements (1 MiB in float32, half a core's L2 cache), or twice that for populations
+# of at least BIG_POPULATION models (each op's Python overhead spread over more models). The C
+# kernel holds one model's activations at a time whatever the slice, so its slices go to
+# C_SLICE_ELEMENTS (which bounds their state's memory): each step's Python, which holds the GIL
+# the other threads wait on, is then spread over 4x the models (2→32→2 at K = 4,096 on two
+# threads: 78,000-80,000 → 89,000 model-epochs/s). Evaluation, whose activations are ~10x wider,
+# takes a slice's models a few at a time under EVAL_ELEMENTS. Measured: benchmarks/README.md.
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
+C_SLICE_ELEMENTS = 1 << 20
 EVAL_ELEMENTS = 1 << 18
 # A slice's work, in multiply-adds of its forward passes (a backward pass counted as two), is kept
 # under this: about a second on one core with the C kernel (2-2.5e10 a second), so that finished
@@ -61,8 +65,8 @@ SLICE_WORK = 2e10
 PARALLEL_EPOCH_WORK = 2e7
 
 
-def slice_size(sizes: list[int], batch: int, population: int = 0) -> int:
-    elements = SLICE_ELEMENTS * (2 if population >= BIG_POPULATION else 1)
+def slice_size(sizes: list[int], batch: int, population: int, in_c: bool) -> int:
+    elements = C_SLICE_ELEMENTS if in_c else SLICE_ELEMENTS * (2 if population >= BIG_POPULATION else 1)
     return max(1, elements // (batch * max(sizes[1:])))
 
 
@@ -78,12 +82,11 @@ def cut_into_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: 
     """Models per slice for a population of ``k`` (cache-sized, about a second of work), and the
     threads to train them on: one per core when a slice's epochs are long enough to share."""
     work = model_work(sizes, epochs, n_train, n_eval)
-    size = min(slice_size(sizes, batch, k), max(1, int(SLICE_WORK / (1 if in_c else 4) // work)))
+    size = min(slice_size(sizes, batch, k, in_c), max(1, int(SLICE_WORK / (1 if in_c else 4) // work)))
     if not in_c or min(size, k) * work / epochs < PARALLEL_EPOCH_WORK:
         return size, 1
-    if k < size * cores:
-        size = math.ceil(k / cores)
-    return size, cores
+    slices = math.ceil(math.ceil(k / size) / cores) * cores  # as many for each thread
+    return math.ceil(k / slices), cores
 
 
 def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,

@@ -101,7 +101,7 @@ def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     itemsize = 8 if cfg.train.dtype == "float64" else 4
     sizes, n_params = shape_of(cfg, data)
     batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
-    models = slice_size(sizes, batch, MAX_CHUNK)
+    models = slice_size(sizes, batch, MAX_CHUNK, in_c=True)  # the larger slices of the two
     per_model = 10 * n_params * itemsize + 5000 + 8 * len(data.X_train)
     workers = max(1, os.cpu_count() or 1)
     return workers * (models * per_model + 16 * SLICE_ELEMENTS * itemsize)  # activations: 8 of the widest
