@@ -45,7 +45,7 @@ from trainlab.web.limits import Limits, RequestRefused, Slot, Slots
 from trainlab.web.requests import MAX_SEED, Request
 from trainlab.web.views import Views, weights
 
-FRAME_SECONDS = 1 / 36  # between updates: a slice of training, then describing it (30+ updates/s)
+FRAME_SECONDS = 1 / 40  # between updates: a slice of training, then describing it (sending takes the rest of 1/30 s)
 DETAIL_SECONDS = 1 / 8  # between fresh val scores and unit maps while training plays
 MIN_SLICE_SECONDS = 0.004
 WINDOW = 2  # updates sent and not yet drawn by the tab
