@@ -152,3 +152,24 @@ def test_a_store_from_before_metrics_gains_their_columns_and_keeps_its_runs(tmp_
         store.export_csv(tmp_path)
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert [r["val_macro_f1"] == "" for r in rows] == [True, False]
+
+
+def test_history_is_stored_whole_where_sqlite_takes_only_999_values_a_statement(tmp_path, monkeypatch):
+    """SQLite before 3.32 (Ubuntu 20.04's, say) allows 999 values a statement: fewer rows per INSERT."""
+    import sqlite3
+
+    real_connect = sqlite3.connect
+
+    def old_sqlite(*args, **kwargs):
+        db = real_connect(*args, **kwargs)
+        db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", old_sqlite)
+    cfg = config_from_dict({"seeds": 3, "data": {"n_samples": 120}, "train": {"epochs": 150, "batch_size": 32}})
+    from trainlab.runner import run
+
+    run(cfg, out=tmp_path / "o", plots=False)
+    with Store(tmp_path / "o") as store:
+        runs = store.runs()
+        assert [len(store.history(r["run_id"])["train_loss"]) for r in runs] == [150] * 3

@@ -139,7 +139,9 @@ class Store:
                                  for row, blob, m in zip(rows, params, run_metrics)))
             self.db.executemany("DELETE FROM history WHERE run_id = ?", ((row[0],) for row in rows))
             history = iter(history)
-            while chunk := list(itertools.islice(history, ROWS_PER_INSERT)):
+            per_insert = min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (
+                2 + len(HISTORY_COLUMNS)))  # SQLite before 3.32 takes at most 999 values a statement
+            while chunk := list(itertools.islice(history, per_insert)):
                 self.db.execute(_insert_history(len(chunk)), [v for row in chunk for v in row])
 
     def set_positions(self, positions: dict[str, int]) -> None:
