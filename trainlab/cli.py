@@ -98,6 +98,7 @@ def run(
         with libraries_loading():
             from trainlab.population.plan import parse_memory
             from trainlab.runner import default_out_dir, run as run_experiments
+            import trainlab.plots  # noqa: F401  (the report's matplotlib, while the data sets are still being made)
 
         budget = parse_memory(max_memory) if max_memory is not None else None
         out_dir = out or default_out_dir(cfg.name)
@@ -231,6 +232,7 @@ def lab(
     with DataCache.made_aside(cfgs) as data_for:  # while torch imports
         with libraries_loading():
             from trainlab.runner import default_out_dir, run as run_experiments
+            import trainlab.plots  # noqa: F401  (the report's matplotlib, while the data sets are still being made)
 
         out_dir = out or default_out_dir("lab")
         command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
