@@ -267,3 +267,12 @@ def test_bad_executor_is_bad_input(cli, write_config, tmp_path):
     assert_bad_input(cli("run", config, "--executor", "spark", "--out", tmp_path / "x"), "--executor", "ray")
     assert_bad_input(cli("run", config, "--executor", "ray", "--engine", "reference", "--out", tmp_path / "y"),
                      "--engine population")
+
+
+def test_a_batch_1_population_fits_one_chunk_of_a_2_gib_budget():
+    """The slices' memory is sized as the engine cuts them (about a second of work each), not by
+    the widest slice a batch of one would allow: 256 models of 2→8→2 are one population."""
+    cfg = config_from_dict({"seeds": 256, "data": {"name": "moons"}, "model": {"hidden": [8]},
+                            "train": {"epochs": 50, "batch_size": 1}})
+    chunks = plan(expand(cfg), DataCache(), max_memory=2 << 30)
+    assert [len(c.specs) for c in chunks] == [256]

@@ -11,7 +11,6 @@ means, rather than being trained differently.
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -96,14 +95,19 @@ def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     """Memory for the slices in training (independent of the population's size): for each worker
     thread, a slice's parameters, gradient, optimizer state, best weights and generators, and its
     activations."""
-    from trainlab.population.loop import SLICE_ELEMENTS, slice_size
+    import torch
+
+    from trainlab.population.loop import SLICE_ELEMENTS, SLICE_WORK, model_work, slice_size
 
     itemsize = 8 if cfg.train.dtype == "float64" else 4
     sizes, n_params = shape_of(cfg, data)
-    batch = min(cfg.train.batch_size or len(data.X_train), len(data.X_train))
-    models = slice_size(sizes, batch, MAX_CHUNK, in_c=True)  # the larger slices of the two
-    per_model = 10 * n_params * itemsize + 5000 + 8 * len(data.X_train)
-    workers = max(1, os.cpu_count() or 1)
+    n = len(data.X_train)
+    batch = min(cfg.train.batch_size or n, n)
+    work = model_work(sizes, cfg.train.epochs, n, n + len(data.X_val))
+    # the larger slices of the two codes (cut_into_slices), each at most about a second of work
+    models = min(slice_size(sizes, batch, MAX_CHUNK, in_c=True), max(1, int(SLICE_WORK // work)), MAX_CHUNK)
+    per_model = 10 * n_params * itemsize + 5000 + 8 * n
+    workers = torch.get_num_threads()  # the engine's threads, one slice each
     return workers * (models * per_model + 16 * SLICE_ELEMENTS * itemsize)  # activations: 8 of the widest
 
 
