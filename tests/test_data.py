@@ -337,3 +337,17 @@ def test_a_data_helper_that_fails_leaves_the_data_sets_to_be_made_here(tmp_path)
     out = subprocess.run([sys.executable, "-c", HELPER_FAILS], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "70", out.stderr
+
+
+def test_the_data_helper_ignores_modules_in_the_current_directory(tmp_path):
+    """A user's own sklearn.py (or another checkout's trainlab) beside their config is not what the helper imports."""
+    import subprocess
+    import sys
+
+    (tmp_path / "sklearn.py").write_text("open('imported-here', 'w').close()\nraise ImportError('not scikit-learn')\n")
+    script = ("import sys\nfrom trainlab.config import config_from_dict\nfrom trainlab.data import DataCache\n"
+              "cfg = config_from_dict({'name': 'a', 'data': {'n_samples': 100}})\n"
+              "with DataCache.made_aside([cfg]) as data_for:\n    print(len(data_for(cfg).X_train), 'sklearn' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["70", "False"], out.stderr
+    assert not (tmp_path / "imported-here").exists()

@@ -169,21 +169,32 @@ import os, sys
 from trainlab.config import config_from_dict
 from trainlab.data import DataCache
 
+import signal
+
+def interrupt(*_):
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGALRM, interrupt)
 cfg = config_from_dict({"name": "a", "data": {"n_samples": 100}})
 try:
     with DataCache.made_aside([cfg]) as data_for:
         print(data_for._helper.pid, flush=True)
+        if sys.argv[1] == "waiting":
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            data_for(cfg)  # waits for the helper's ~1 s of imports: the Ctrl-C comes meanwhile
         raise KeyboardInterrupt  # as a Ctrl-C while torch imports
 except KeyboardInterrupt:
     pass
 """
 
 
-def test_ctrl_c_while_the_data_helper_works_stops_it(tmp_path):
+@pytest.mark.parametrize("when", ["importing", "waiting"])
+def test_ctrl_c_while_the_data_helper_works_stops_it(tmp_path, when):
     """`trainlab run` and `lab` make their data sets in a helper process while torch imports: a
     Ctrl-C meanwhile ends the helper with the command. (The command itself is not interrupted here:
     a Ctrl-C inside torch's C++ initialisation aborts the process, torch's own behaviour.)"""
-    out = subprocess.run([sys.executable, "-c", HELPER_INTERRUPTED], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", HELPER_INTERRUPTED, when], capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout)
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()

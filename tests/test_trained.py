@@ -339,3 +339,14 @@ def test_a_csv_models_predictions_are_the_csvs_own_labels(tmp_path, cli, names):
     rows = read_table(result.out)
     assert set(rows[0]) >= {"pred", f"p_{names[0]}", f"p_{names[1]}"}
     assert np.mean([r["pred"] == r["kind"] for r in rows]) > 0.8
+
+
+def test_boolean_targets_given_as_arrays_are_the_classes_0_and_1(tmp_path):
+    data = tl.make_dataset(config_from_dict({"name": "b", "data": {"n_samples": 200, "scale": "none"}}).data)
+    X, y = data.raw_train, data.y_train.astype(bool)
+    out = tmp_path / "b"
+    tl.run(config_from_dict({"name": "b", "model": {"hidden": [8]}, "train": {"epochs": 20}}), out=out,
+           data=(X, y), plots=False)
+    model = tl.load_model(out, best=True, data=(X, y))
+    assert model.classes.tolist() == [0, 1]
+    assert model.score(X, y) > 0.75  # booleans score against the predicted 0 and 1 (it raised before)

@@ -171,7 +171,7 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
             continue
         statuses = statistics.multimode([r["status"] for r in rs])
         counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
-        kept = [r for r in rs if r["status"] != "diverged"]  # as the findings: a diverged run's loss is noise
+        kept = [r for r in rs if r["status"] not in ("diverged", "pruned")]  # as the findings do
         table.add_row(
             rs[0]["experiment"],
             escape(group) if group != rs[0]["experiment"] else "-",

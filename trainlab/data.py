@@ -509,7 +509,8 @@ def dataset_from_arrays(X, y, cfg: DataConfig) -> Dataset:
             raise BadInput(f"data=(X, y): y has NaN or infinite values (row {np.flatnonzero(~np.isfinite(y))[0]})")
         labels = None
     else:
-        y, labels = _encode_labels([str(v) for v in y.tolist()], Path("data=(X, y)"))
+        y, labels = _encode_labels([str(v) for v in (y.astype(int) if y.dtype == bool else y).tolist()],
+                                   Path("data=(X, y)"))  # (booleans: the classes 0 and 1)
     return split_and_scale(X, y, [f"x{i + 1}" for i in range(X.shape[1])], cfg, labels, labels)
 
 
@@ -626,11 +627,15 @@ class DataCache:
             return
         package_dir = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_dir, os.environ.get("PYTHONPATH")]))}
-        try:  # its own session: a Ctrl-C in the terminal reaches this process, which stops the helper
-            cache._helper = subprocess.Popen([sys.executable, "-c", "import trainlab.data as d; d.make_aside()"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        # -P: the current directory's modules (a user's csv.py, another checkout's trainlab) stay out
+        # of its sys.path; it reads what it is asked before importing anything, so asking never
+        # waits; its own session: a Ctrl-C in the terminal reaches this process, which stops it.
+        command = [sys.executable, "-P", "-c", "import sys; asked = sys.stdin.buffer.read(); "
+                                               "import trainlab.data as d; d.make_aside(asked)"]
+        try:
+            cache._helper = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-        except OSError:  # no interpreter to start (an embedded Python): they are made here
+        except (OSError, TypeError):  # no interpreter to start (an embedded Python): they are made here
             yield cache
             return
         try:
@@ -647,15 +652,19 @@ class DataCache:
                 cache._helper.wait()
 
     def _collect(self) -> None:
-        helper, self._helper = self._helper, None
-        with helper.stdout as answer:
-            made = answer.read()
-        if helper.wait() == 0:
-            self._cache.update(pickle.loads(made))
+        made = self._helper.stdout.read()  # (a Ctrl-C meanwhile: made_aside stops the helper)
+        code = self._helper.wait()
+        self._helper.stdout.close()
+        self._helper = None
+        if code == 0:
+            try:
+                self._cache.update(pickle.loads(made))
+            except Exception:  # not its answer (something wrote to its stdout first): made here instead
+                pass
 
 
-# A grid over data.* values makes one data set per value; beyond this many the rest are made as needed
-# (what the helper is asked must fit a pipe's buffer, or asking would wait for its imports).
+# A grid over data.* values makes one data set per value; the helper makes at most this many (the
+# first run waits for all it makes), the rest are made as they are needed.
 MAX_MADE_ASIDE = 64
 
 
@@ -669,10 +678,10 @@ def data_variants(cfgs: list[RunConfig]) -> list[RunConfig]:
     return variants[:MAX_MADE_ASIDE]
 
 
-def make_aside() -> None:
-    """The helper of ``DataCache.made_aside``: data configs (JSON) on stdin, the data sets it could
-    make (pickled, by key) on stdout."""
-    wanted = json.load(sys.stdin)
+def make_aside(asked: bytes) -> None:
+    """The helper of ``DataCache.made_aside``: data configs (JSON, read from stdin), the data sets it
+    could make (pickled, by key) on stdout."""
+    wanted = json.loads(asked)
     answer, sys.stdout = sys.stdout.buffer, sys.stderr  # whatever a library prints stays out of the answer
     made = {}
     for key, data in wanted.items():

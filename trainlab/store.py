@@ -139,8 +139,8 @@ class Store:
                                  for row, blob, m in zip(rows, params, run_metrics)))
             self.db.executemany("DELETE FROM history WHERE run_id = ?", ((row[0],) for row in rows))
             history = iter(history)
-            per_insert = min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (
-                2 + len(HISTORY_COLUMNS)))  # SQLite before 3.32 takes at most 999 values a statement
+            per_insert = max(1, min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (
+                2 + len(HISTORY_COLUMNS))))  # SQLite before 3.32 takes at most 999 values a statement
             while chunk := list(itertools.islice(history, per_insert)):
                 self.db.execute(_insert_history(len(chunk)), [v for row in chunk for v in row])
 
@@ -351,7 +351,7 @@ def _pack(params: dict[str, np.ndarray]) -> bytes:
 
 
 def _unpack(blob: bytes) -> dict[str, np.ndarray]:
-    if blob[:2] == b"PK":  # an .npz archive, as stores written before safetensors hold them
+    if blob[:4] == b"PK\x03\x04":  # an .npz archive, as stores written before safetensors hold them
         with np.load(io.BytesIO(blob)) as z:
             return {k: z[k] for k in z.files}
     return safetensors.numpy.load(blob)

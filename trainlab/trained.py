@@ -53,6 +53,8 @@ class Model:
         self.labels = labels
         self.dtype = DTYPES[config.train.dtype]
         self.network = model_from_params(config.model, params, dtype=self.dtype)
+        if labels is not None and len(labels) != self.network[-1].out_features:
+            raise ValueError(f"{len(labels)} class labels for {self.network[-1].out_features} outputs")
 
     @property
     def regression(self) -> bool:
@@ -175,7 +177,7 @@ class Model:
         prepare = Inputs([feature_function(f, columns) for f in features], scale, a, b)
         try:
             return cls(config, params, columns, features, prepare, metadata.get("run_id") or None, labels)
-        except (KeyError, RuntimeError) as e:  # weights that do not fit the config's network
+        except (KeyError, RuntimeError, ValueError) as e:  # weights (or labels) that do not fit the config's network
             raise BadInput(f"{path}: the weights do not fit the model its config describes ({e})") from None
 
 
