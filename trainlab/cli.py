@@ -65,6 +65,19 @@ def libraries_loading():
 
 
 @contextmanager
+def training_libraries_loaded(cfgs):
+    """For a command that trains ``cfgs``: the data sets made aside (``DataCache.made_aside``)
+    while torch, the runner, the population engine and the report's matplotlib import; yields the
+    data sets' cache."""
+    with DataCache.made_aside(cfgs) as data_for:
+        with libraries_loading():
+            import trainlab.plots  # noqa: F401
+            import trainlab.population  # noqa: F401
+            import trainlab.runner  # noqa: F401
+        yield data_for
+
+
+@contextmanager
 def status_line():
     """A spinner on stderr with what a long command is doing (``say(text)`` updates it), shown only
     in a terminal."""
@@ -94,11 +107,9 @@ def run(
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
-    with DataCache.made_aside([cfg]) as data_for:  # while torch imports
-        with libraries_loading():
-            from trainlab.population.plan import parse_memory
-            from trainlab.runner import default_out_dir, run as run_experiments
-            import trainlab.plots  # noqa: F401  (the report's matplotlib, while the data sets are still being made)
+    with training_libraries_loaded([cfg]) as data_for:
+        from trainlab.population.plan import parse_memory
+        from trainlab.runner import default_out_dir, run as run_experiments
 
         budget = parse_memory(max_memory) if max_memory is not None else None
         out_dir = out or default_out_dir(cfg.name)
@@ -229,10 +240,8 @@ def lab(
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
-    with DataCache.made_aside(cfgs) as data_for:  # while torch imports
-        with libraries_loading():
-            from trainlab.runner import default_out_dir, run as run_experiments
-            import trainlab.plots  # noqa: F401  (the report's matplotlib, while the data sets are still being made)
+    with training_libraries_loaded(cfgs) as data_for:
+        from trainlab.runner import default_out_dir, run as run_experiments
 
         out_dir = out or default_out_dir("lab")
         command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (

@@ -603,8 +603,12 @@ class DataCache:
         self._cache: dict[str, Dataset] = {}
         self._helper: subprocess.Popen | None = None  # the process making data sets aside, until collected
 
+    @staticmethod
+    def key(cfg: RunConfig) -> str:
+        return cfg.data.model_dump_json()
+
     def __call__(self, cfg: RunConfig) -> Dataset:
-        key = cfg.data.model_dump_json()
+        key = self.key(cfg)
         if key not in self._cache and self._helper:
             self._collect()
         if key not in self._cache:
@@ -621,7 +625,7 @@ class DataCache:
         nothing but its pipe; whatever it does not make (a bad CSV, or everything if it failed) is
         made here when asked for, and raises here. The helper is stopped when the block ends."""
         cache = cls()
-        wanted = {c.data.model_dump_json(): c.data.model_dump(mode="json") for c in data_variants(cfgs)}
+        wanted = {cls.key(c): c.data.model_dump(mode="json") for c in data_variants(cfgs)}
         if "sklearn" in sys.modules or not wanted:  # once it is imported, making them here is quicker
             yield cache
             return
