@@ -66,3 +66,22 @@ def test_a_large_grid_draws_a_readable_sample_of_its_settings(cli, write_config,
     for kind in ("boundary", "confusion"):
         width, height = Image.open(tmp_path / "out" / f"tiny-{kind}.png").size
         assert height < 1500, f"{kind}: {height} px high for 40 settings"  # 12 panels in <= 3 rows, not 40 in 7-8
+
+
+def test_a_one_setting_figures_title_fits_its_width_and_names_what_the_colours_mean(tmp_path):
+    """One setting draws narrow figures: their titles wrap instead of running off both sides."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from trainlab.config import config_from_dict
+    from trainlab.runner import Results, run
+
+    cfg = config_from_dict({"name": "three", "seeds": 2, "data": {"name": "blobs", "n_samples": 150},
+                            "model": {"hidden": [8]}, "train": {"epochs": 5}})
+    run(cfg, out=tmp_path / "o", plots=False)
+    for kind, figure in Results(tmp_path / "o").figures("three").items():
+        title = " ".join(figure.get_suptitle().split())
+        drawn = figure.get_tightbbox(figure.canvas.get_renderer())  # inches, everything drawn
+        assert 0 <= drawn.x0 and drawn.x1 <= figure.get_figwidth(), f"{kind}: {title!r} runs off the figure"
+        if kind == "boundary":
+            assert "colour = predicted class" in title and "P(class 1)" not in title

@@ -10,6 +10,7 @@ import io
 import math
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -347,10 +348,12 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                                title=f"{s.label}\nseed {rep['seed']} · {score}")
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
+    classes = data_for(cfg).n_classes
     legend = ("colour = prediction (points: targets)" if cfg.data.task == "regression"
-              else "colour = P(class 1), black line = 0.5")
-    fig.suptitle(f"{experiment}: decision boundary of a typical seed (median val loss){shown_note(ss, every)}; "
-                 f"{legend}", fontsize=11)
+              else "colour = P(class 1), black line = 0.5" if classes == 2
+              else "colour = predicted class, black lines = boundaries")
+    fitted_suptitle(fig, f"{experiment}: decision boundary of a typical seed (median val loss)"
+                         f"{shown_note(ss, every)}; {legend}")
     fig.tight_layout()
     return fig
 
@@ -381,8 +384,8 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                        title=f"{s.label}\nseed {rep['seed']} · {split} macro F1 {scores['macro_f1']:.3f}")
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
-    fig.suptitle(f"{experiment}: confusion matrix of a typical seed (median val loss){shown_note(ss, every)}; "
-                 "colour = fraction of the true class, numbers = counts", fontsize=11)
+    fitted_suptitle(fig, f"{experiment}: confusion matrix of a typical seed (median val loss){shown_note(ss, every)}; "
+                         "colour = fraction of the true class, numbers = counts")
     fig.tight_layout()
     return fig
 
@@ -473,6 +476,12 @@ def figure_drawers(
     if task == "classification":
         drawers["confusion"] = lambda store: confusion_figure(experiment, ss, cfg, data_for, store.metrics)
     return drawers
+
+
+def fitted_suptitle(fig: plt.Figure, text: str, fontsize: float = 11) -> None:
+    """The figure's title, wrapped onto as many lines as a narrow figure (one panel) needs."""
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))  # ~0.55 em a character
+    fig.suptitle(textwrap.fill(text, chars), fontsize=fontsize)
 
 
 def png_bytes(fig: plt.Figure) -> bytes:
