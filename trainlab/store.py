@@ -60,8 +60,8 @@ RUN_COLUMNS = ("run_id", "experiment", "position", "grp", "seed", "grid", *SUMMA
 
 
 # History rows go in ROWS_PER_INSERT to a statement: SQLite releases Python's GIL once a statement,
-# and taking it back a row at a time queued the store behind the engine's threads (a sweep of 4,096
-# runs × 150 epochs: its 614,400 rows held the main thread ~2.7 s instead of ~1 s).
+# and a statement a row would take it back once a row, each time queueing behind the engine's
+# threads (measured: benchmarks/README.md, eleventh round).
 ROWS_PER_INSERT = 200
 
 

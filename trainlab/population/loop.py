@@ -46,9 +46,9 @@ assert HISTORY_COLUMNS[:4] == ("train_loss", "val_loss", "train_acc", "val_acc")
 # of at least BIG_POPULATION models (each op's Python overhead spread over more models). The C
 # kernel holds one model's activations at a time whatever the slice, so its slices go to
 # C_SLICE_ELEMENTS (which bounds their state's memory): each step's Python, which holds the GIL
-# the other threads wait on, is then spread over 4x the models (2→32→2 at K = 4,096 on two
-# threads: 78,000-80,000 → 89,000 model-epochs/s). Evaluation, whose activations are ~10x wider,
-# takes a slice's models a few at a time under EVAL_ELEMENTS. Measured: benchmarks/README.md.
+# the other threads wait on, is then spread over 4x the models. Evaluation, whose activations are
+# ~10x wider, takes a slice's models a few at a time under EVAL_ELEMENTS. Measured:
+# benchmarks/README.md (eleventh round for the C slices).
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 C_SLICE_ELEMENTS = 1 << 20
