@@ -6,7 +6,9 @@ drawn it (``drawn``), then pauses and times the answer. The settings: the page's
 600 points, 2×8 tanh, Adam, batch 32), TensorFlow Playground's largest (spiral, 5,000 points, 6×8,
 batch 10, and batch 1), and the playground's largest network (6×64). On Linux it also gives the
 server's CPU seconds while it played (all its threads: training, describing, sending), as steps per
-CPU second: a figure less swayed than steps/s by other work on the machine.
+CPU second: a figure less swayed than steps/s by other work on the machine. "ready in": from a
+session's setup to its first answer; the first session opens 2 s after the server listens, as a
+person's would.
 Usage: .venv/bin/python benchmarks/web_stream.py [--seconds 5] [--only "batch 1$"]
 """
 
@@ -65,6 +67,7 @@ def playground_server() -> Iterator[tuple[int, int]]:
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
+        time.sleep(2)  # as a person opening the page: the server has warmed up meanwhile (cli.serve)
         yield port, server.pid
     finally:
         server.terminate()
@@ -73,8 +76,10 @@ def playground_server() -> Iterator[tuple[int, int]]:
 
 def measure(port: int, pid: int, config: dict, seconds: float) -> dict:
     with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+        asked = time.perf_counter()
         ws.send(json.dumps({"type": "setup", "seed": 0, "config": config}))
         ready = json.loads(ws.recv())
+        ready_s = time.perf_counter() - asked
         assert ready["type"] == "ready", ready
         json.loads(ws.recv())  # epoch 0
         started, cpu_started = time.perf_counter(), cpu_seconds(pid)
@@ -95,7 +100,8 @@ def measure(port: int, pid: int, config: dict, seconds: float) -> dict:
     epochs = m["epoch"] + m["progress"]
     steps = epochs * math.ceil(n_train / config["train"]["batch_size"])
     return {"epochs_per_s": epochs / elapsed, "steps_per_s": steps / elapsed, "steps_per_cpu_s": steps / cpu,
-            "updates_per_s": updates / elapsed, "kib": size / updates / 1024, "pause_ms": 1000 * pause}
+            "updates_per_s": updates / elapsed, "kib": size / updates / 1024, "pause_ms": 1000 * pause,
+            "ready_ms": 1000 * ready_s}
 
 
 def main() -> None:
@@ -111,7 +117,8 @@ def main() -> None:
             r = measure(port, pid, config, args.seconds)
             print(f"{name}: {r['epochs_per_s']:,.1f} epochs/s ({r['steps_per_s']:,.0f} steps/s, "
                   f"{r['steps_per_cpu_s']:,.0f} per CPU second), {r['updates_per_s']:.1f} updates/s, "
-                  f"{r['kib']:.0f} KiB per update; paused in {r['pause_ms']:.0f} ms", flush=True)
+                  f"{r['kib']:.0f} KiB per update; paused in {r['pause_ms']:.0f} ms; ready in {r['ready_ms']:.0f} ms",
+                  flush=True)
 
 
 if __name__ == "__main__":

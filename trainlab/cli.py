@@ -603,6 +603,7 @@ def serve(
         from trainlab.web import create_app
         from trainlab.web.security import is_loopback
 
+
     _check_can_listen(host, port)
     if not is_loopback(host):
         err_console.print(f"[bold red]WARNING:[/] listening on {host}: anyone who can reach this machine can use "
@@ -612,6 +613,9 @@ def serve(
     torch.set_num_threads(1)
     out_console.print(f"trainlab playground: [bold]http://{'localhost' if is_loopback(host) else host}:{port}/[/] "
                       "(Ctrl-C to stop)", highlight=False)
+    # torch.optim imports torch._dynamo (1-1.5 s) when it builds its first optimizer: done while the
+    # server starts and the browser opens, not while the first page waits for its session.
+    threading.Thread(target=lambda: torch.optim.SGD([torch.zeros(1, requires_grad=True)]), daemon=True).start()
     # Updates are mostly base64 already, sent ~30 times a second: compressing them costs more CPU than it saves.
     uvicorn.run(create_app(host, port), host=host, port=port, log_level="warning", ws_per_message_deflate=False)
 
