@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import itertools
 import json
 import math
 import sqlite3
@@ -63,6 +62,14 @@ RUN_COLUMNS = ("run_id", "experiment", "position", "grp", "seed", "grid", *SUMMA
 # and a statement a row would take it back once a row, each time queueing behind the engine's
 # threads (measured: benchmarks/README.md, eleventh round).
 ROWS_PER_INSERT = 200
+
+
+def history_values(run_ids: np.ndarray, epochs: np.ndarray, values: np.ndarray) -> list:
+    """History rows (run_id, epoch, *HISTORY_COLUMNS), one per row of ``values``, as one flat list
+    of Python values, what the INSERTs bind: numpy converts them, not a Python loop over millions."""
+    table = np.empty((len(values), 2 + len(HISTORY_COLUMNS)), dtype=object)
+    table[:, 0], table[:, 1], table[:, 2:] = run_ids, epochs, values
+    return table.ravel().tolist()
 
 
 @functools.lru_cache(maxsize=4)
@@ -122,15 +129,20 @@ class Store:
             ids = np.array([s.run_id for s in results.specs], dtype=object)
             order = np.argsort(ids, kind="stable")  # the history table's key order: 30 % quicker to insert
             ids, epochs_run = ids[order], results.epochs_run[order]
-            valid = np.arange(results.history.shape[1]) < epochs_run[:, None]
-            history = zip(np.repeat(ids, epochs_run).tolist(), (np.nonzero(valid)[1] + 1).tolist(),
-                          *results.history[order][valid].T.tolist())  # each run's epochs 1..epochs_run
+            valid = np.arange(results.history.shape[1]) < epochs_run[:, None]  # each run's epochs 1..epochs_run
+            history = history_values(np.repeat(ids, epochs_run), np.nonzero(valid)[1] + 1,
+                                     results.history[order][valid])
         else:
             results = list(results)
+            if not results:
+                return
             params = (_pack(r.params) for r in results)
             run_metrics = [r.metrics for r in results]
-            history = ((r.spec.run_id, e, *values) for r in results
-                       for e, values in enumerate(zip(*(r.history[c] for c in HISTORY_COLUMNS)), start=1))
+            lengths = [len(r.history[HISTORY_COLUMNS[0]]) for r in results]
+            history = history_values(np.repeat(np.array([r.spec.run_id for r in results], dtype=object), lengths),
+                                     np.concatenate([np.arange(1, n + 1) for n in lengths]),
+                                     np.concatenate([np.column_stack([r.history[c] for c in HISTORY_COLUMNS])
+                                                     for r in results]))
         rows = list(run_rows(results, positions))
         with self.db:
             self.db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
@@ -138,11 +150,12 @@ class Store:
                                 (row + (blob, None if m is None else json.dumps(m))
                                  for row, blob, m in zip(rows, params, run_metrics)))
             self.db.executemany("DELETE FROM history WHERE run_id = ?", ((row[0],) for row in rows))
-            history = iter(history)
-            per_insert = max(1, min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (
-                2 + len(HISTORY_COLUMNS))))  # SQLite before 3.32 takes at most 999 values a statement
-            while chunk := list(itertools.islice(history, per_insert)):
-                self.db.execute(_insert_history(len(chunk)), [v for row in chunk for v in row])
+            width = 2 + len(HISTORY_COLUMNS)
+            # SQLite before 3.32 takes at most 999 values a statement
+            per_insert = max(1, min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+            for start in range(0, len(history), per_insert * width):
+                chunk = history[start : start + per_insert * width]
+                self.db.execute(_insert_history(len(chunk) // width), chunk)
 
     def set_positions(self, positions: dict[str, int]) -> None:
         """Grid order of the runs (it changes when a resumed experiment gains seeds)."""
