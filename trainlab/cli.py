@@ -603,7 +603,6 @@ def serve(
         from trainlab.web import create_app
         from trainlab.web.security import is_loopback
 
-
     _check_can_listen(host, port)
     if not is_loopback(host):
         err_console.print(f"[bold red]WARNING:[/] listening on {host}: anyone who can reach this machine can use "

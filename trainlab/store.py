@@ -130,8 +130,8 @@ class Store:
             order = np.argsort(ids, kind="stable")  # the history table's key order: 30 % quicker to insert
             ids, epochs_run = ids[order], results.epochs_run[order]
             valid = np.arange(results.history.shape[1]) < epochs_run[:, None]  # each run's epochs 1..epochs_run
-            history = history_values(np.repeat(ids, epochs_run), np.nonzero(valid)[1] + 1,
-                                     results.history[order][valid])
+            flat_history = history_values(np.repeat(ids, epochs_run), np.nonzero(valid)[1] + 1,
+                                          results.history[order][valid])
         else:
             results = list(results)
             if not results:
@@ -139,10 +139,10 @@ class Store:
             params = (_pack(r.params) for r in results)
             run_metrics = [r.metrics for r in results]
             lengths = [len(r.history[HISTORY_COLUMNS[0]]) for r in results]
-            history = history_values(np.repeat(np.array([r.spec.run_id for r in results], dtype=object), lengths),
-                                     np.concatenate([np.arange(1, n + 1) for n in lengths]),
-                                     np.concatenate([np.column_stack([r.history[c] for c in HISTORY_COLUMNS])
-                                                     for r in results]))
+            flat_history = history_values(
+                np.repeat(np.array([r.spec.run_id for r in results], dtype=object), lengths),
+                np.concatenate([np.arange(1, n + 1) for n in lengths]),
+                np.concatenate([np.column_stack([r.history[c] for c in HISTORY_COLUMNS]) for r in results]))
         rows = list(run_rows(results, positions))
         with self.db:
             self.db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
@@ -153,8 +153,8 @@ class Store:
             width = 2 + len(HISTORY_COLUMNS)
             # SQLite before 3.32 takes at most 999 values a statement
             per_insert = max(1, min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-            for start in range(0, len(history), per_insert * width):
-                chunk = history[start : start + per_insert * width]
+            for start in range(0, len(flat_history), per_insert * width):
+                chunk = flat_history[start : start + per_insert * width]
                 self.db.execute(_insert_history(len(chunk) // width), chunk)
 
     def set_positions(self, positions: dict[str, int]) -> None:
