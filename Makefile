@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab serve test test-slow bench notebooks clean
+.PHONY: lab serve test test-slow test-torch-range bench notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ test-slow: $(STAMP) /usr/bin/chromium /usr/bin/clang
 	$(PIP_INSTALL) -e '.[dev,ray,mlflow,tensorboard,optuna]'
 	$(BIN)/python -m pytest -q -m slow
 
+# The ends of pyproject.toml's torch range that pip finds here, each in a venv of its own with the
+# default tests. PyPI's torch builds carry CUDA (several GB each); they run on the CPU all the same.
+TORCH_ENDS := 2.4.1 2.14.1
+test-torch-range: /usr/bin/chromium /usr/bin/clang
+	set -e; for v in $(TORCH_ENDS); do \
+		[ -x .venv-torch-$$v/bin/python ] || $(PYTHON) -m venv .venv-torch-$$v; \
+		.venv-torch-$$v/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' "torch==$$v"; \
+		.venv-torch-$$v/bin/python -m pytest -q -p no:cacheprovider; \
+	done
+
 bench: $(STAMP)
 	$(BIN)/trainlab bench
 
@@ -46,4 +56,4 @@ notebooks: $(STAMP)
 	$(BIN)/python notebooks/build.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-torch-* build *.egg-info .pytest_cache
