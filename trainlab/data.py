@@ -22,7 +22,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -643,11 +643,11 @@ class DataCache:
             yield cache
             return
         try:
-            for send in (lambda: cache._helper.stdin.write(json.dumps(wanted).encode()), cache._helper.stdin.close):
-                try:
-                    send()
-                except BrokenPipeError:  # the helper has ended already: _collect finds it failed
-                    pass
+            # a helper that has ended already breaks the pipe: _collect finds it failed
+            with suppress(BrokenPipeError):
+                cache._helper.stdin.write(json.dumps(wanted).encode())
+            with suppress(BrokenPipeError):  # (closing flushes what the write left buffered)
+                cache._helper.stdin.close()
             yield cache
         finally:
             if cache._helper:
