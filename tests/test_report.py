@@ -85,3 +85,20 @@ def test_a_one_setting_figures_title_fits_its_width_and_names_what_the_colours_m
         assert 0 <= drawn.x0 and drawn.x1 <= figure.get_figwidth(), f"{kind}: {title!r} runs off the figure"
         if kind == "boundary":
             assert "colour = predicted class" in title and "P(class 1)" not in title
+
+
+def test_confusion_panels_fill_their_rows(tmp_path):
+    """Six settings are two rows of three panels, not five and one beside four empty squares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from trainlab.config import config_from_dict
+    from trainlab.runner import Results, run
+
+    cfg = config_from_dict({"name": "six", "seeds": 1, "data": {"n_samples": 120}, "train": {"epochs": 2},
+                            "grid": {"optim.lr": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]}})
+    run(cfg, out=tmp_path / "o", plots=False)
+    figure = Results(tmp_path / "o").figures("six")["confusion"]
+    panels = [ax for ax in figure.axes if ax.get_subplotspec() is not None]
+    assert len(panels) == 6 and all(ax.axison for ax in panels)
+    assert {ax.get_subplotspec().get_geometry()[:2] for ax in panels} == {(2, 3)}

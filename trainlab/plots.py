@@ -366,7 +366,7 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
     every, ss = ss, spread(ss, MOST_PANELS)
     n = len(ss)
     classes = data_for(cfg).n_classes
-    cols = min(n, 5)
+    cols = math.ceil(n / math.ceil(n / 5))  # rows of at most 5, as even as they go (6: 3 + 3, not 5 + 1)
     rows = math.ceil(n / cols)
     size = 3.2 if classes <= 4 else 3.8
     # room under each square panel's two-line title and above its axis label, and for the suptitle
