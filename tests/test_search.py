@@ -160,7 +160,7 @@ def test_halving_finds_a_top_five_percent_learning_rate_for_a_third_of_the_grids
 
 def test_halving_prunes_at_each_rung_and_keeps_the_history_up_to_there(tmp_path):
     from trainlab.runner import run
-    from trainlab.search import rungs
+    from trainlab.config import rungs
 
     raw = tomllib.loads(HALVING)
     raw["train"]["epochs"] = 12
@@ -282,7 +282,7 @@ def test_pbt_losers_continue_from_a_winners_weights_and_optimizer_state(tmp_path
 @pytest.mark.slow
 def test_pbt_beats_as_many_independent_random_trials_on_spiral(tmp_path):
     from trainlab.runner import run
-    from trainlab.search import ranked
+    from trainlab.findings import ranked
 
     wins, gains = 0, []
     for seed in range(5):

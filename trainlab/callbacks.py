@@ -8,25 +8,36 @@ it needs of it (the model, the history, the epoch's gradient norms). Two exist: 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+import torch
+from torch import nn
 
 from trainlab.config import EarlyStoppingConfig
 from trainlab.history import improves
 
-if TYPE_CHECKING:
-    from trainlab.train import Training
+
+class Run(Protocol):
+    """What a hook reads of the run that calls it (a ``train.Training``)."""
+
+    model: nn.Module
+    epoch: int  # from 1
+    status: str  # ok | early_stopped | diverged
+    history: dict[str, list[float]]  # a list per history column, one value per epoch so far
+    grad_squares: torch.Tensor  # (steps, layers): ‖∇(W_l, b_l)‖² of the epoch's steps
+    hidden: list[tuple[nn.Module, torch.Tensor]]  # each hidden layer's output on the train rows
 
 
 class Callback:
     """Override any of these; ``on_epoch_end`` returns True to stop training."""
 
-    def on_step_begin(self, run: Training, step: int) -> None:
+    def on_step_begin(self, run: Run, step: int) -> None:
         """Before the optimizer's step ``step`` (from 0) of the epoch, the gradients computed."""
 
-    def on_step_end(self, run: Training, step: int) -> None:
+    def on_step_end(self, run: Run, step: int) -> None:
         """After the optimizer's step ``step`` of the epoch."""
 
-    def on_epoch_end(self, run: Training) -> bool:
+    def on_epoch_end(self, run: Run) -> bool:
         """After the epoch's evaluation, its record in ``run.history``."""
         return False
 
@@ -44,7 +55,7 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
         self.best_state: dict | None = None
 
-    def on_epoch_end(self, run: Training) -> bool:
+    def on_epoch_end(self, run: Run) -> bool:
         if run.status == "diverged":
             return False
         value = run.history[self.cfg.monitor][-1]

@@ -272,7 +272,7 @@ def best(
 ) -> None:
     """Print the best finished trial of a search as a config (TOML) for trainlab run."""
     with libraries_loading():
-        from trainlab.search import best_toml
+        from trainlab.report import best_toml
 
     sys.stdout.write(best_toml(directory, experiment))
 

@@ -509,8 +509,6 @@ def _describe(error: ValidationError) -> str:
 def expand(cfg: RunConfig) -> list[RunSpec]:
     """Every grid combination (or search trial) times every seed, in a stable order with readable run ids."""
     if cfg.search:
-        from trainlab.search import trial_specs
-
         return trial_specs(cfg)
     specs = []
     for values in grid_points(cfg):
@@ -530,6 +528,65 @@ def expand(cfg: RunConfig) -> list[RunSpec]:
                 )
             )
     return specs
+
+
+def sample(search: SearchConfig) -> list[dict[str, Any]]:
+    """``search.trials`` settings drawn from ``search.space`` with ``search.seed``: the same seed, the same trials."""
+    import numpy as np
+
+    rng = np.random.default_rng(search.seed)
+    return [{key: draw(dist, rng) for key, dist in search.space.items()} for _ in range(search.trials)]
+
+
+def draw(dist: dict[str, list[Any]], rng) -> Any:
+    """A value of one key's distribution, from the numpy Generator ``rng``."""
+    (kind, values), = dist.items()
+    if kind == "log_uniform":
+        return float(math.exp(rng.uniform(math.log(values[0]), math.log(values[1]))))
+    if kind == "uniform":
+        return float(rng.uniform(values[0], values[1]))
+    if kind == "int":
+        return int(rng.integers(values[0], values[1] + 1))
+    return values[int(rng.integers(len(values)))]  # choice
+
+
+def trial_label(i: int, trials: int) -> str:
+    return f"trial={i:0{len(str(trials - 1))}d}"
+
+
+def trial_specs(cfg: RunConfig) -> list[RunSpec]:
+    """Each sampled trial times each seed, and with a ``[grid]`` beside the search, each grid point
+    times the same trials; a trial is a setting (``group``), its grid and sampled values the grid
+    values. With ``sampler = "tpe"`` the sampled values are chosen while the search trains
+    (``tpe_engine``): until then a trial has only its grid values."""
+    search = cfg.search
+    drawn = [{}] * search.trials if search.sampler == "tpe" else sample(search)
+    specs = []
+    for point in grid_points(cfg):
+        prefix = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in point.items())
+        for i, sampled in enumerate(drawn):
+            values = {**point, **sampled}
+            trial_cfg = with_values(cfg, values, f"search trial {i}")
+            group = ",".join(filter(None, [prefix, trial_label(i, search.trials)]))
+            for seed in cfg.seed_list:
+                specs.append(RunSpec(run_id=f"{cfg.experiment_name}/{group}/seed={seed}",
+                                     experiment=cfg.experiment_name, group=group, seed=seed, grid_values=values,
+                                     config=trial_cfg))
+    return specs
+
+
+def values_label(values: dict[str, Any]) -> str:
+    """``lr=0.0123, hidden=[32]``: a trial's sampled values for a reader."""
+    return ", ".join(f"{short_key(k, values)}={format_value(v)}" for k, v in values.items())
+
+
+def rungs(search: SearchConfig, epochs: int) -> list[int]:
+    """The epochs at which successive halving compares the trials: min_epochs × eta^k, before the last."""
+    out, rung = [], search.min_epochs
+    while rung < epochs:
+        out.append(rung)
+        rung *= search.eta
+    return out
 
 
 def grid_points(cfg: RunConfig) -> list[dict[str, Any]]:

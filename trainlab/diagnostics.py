@@ -21,18 +21,14 @@ concatenating the tensors into one). Overhead: ``python benchmarks/diagnostics_o
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.linalg import vector_norm
 
 from trainlab.activations import activation_of_layer
-from trainlab.callbacks import Callback
+from trainlab.callbacks import Callback, Run
 from trainlab.models import linear_layers
-
-if TYPE_CHECKING:
-    from trainlab.train import Training
 
 # activation → (key, which entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
 # Sigmoid and tanh outputs a lie in [0, 1] and [-1, 1], so ceil(a − 0.99) is 1 exactly when a > 0.99
@@ -54,19 +50,19 @@ class Diagnostics(Callback):
         self.extra: dict[str, list[float]] = defaultdict(list)
         self.update_ratio: torch.Tensor | None = None  # this epoch's, per layer
 
-    def on_step_begin(self, run: Training, step: int) -> None:
+    def on_step_begin(self, run: Run, step: int) -> None:
         if step == 0:  # no_grad entered at the sampled step only: ~3 µs, a batch-1 step's 0.4%
             with torch.no_grad():
                 for before, w in zip(self.before, self.weights):
                     before.copy_(w)
 
-    def on_step_end(self, run: Training, step: int) -> None:
+    def on_step_end(self, run: Run, step: int) -> None:
         if step == 0:  # ‖ΔW_l‖ / ‖W_l‖ of the step, for every layer
             with torch.no_grad():
                 changes = [vector_norm(w - before) for w, before in zip(self.weights, self.before)]
                 self.update_ratio = torch.stack(changes) / torch.stack([vector_norm(b) for b in self.before])
 
-    def on_epoch_end(self, run: Training) -> bool:
+    def on_epoch_end(self, run: Run) -> bool:
         """Record the epoch from its gradient norms and the hidden activations of its evaluation.
 
         ``run.hidden`` holds each hidden layer's activation function and its output A_l on every

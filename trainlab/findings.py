@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from trainlab import metrics
-from trainlab.config import RunConfig, format_value, short_key
+from trainlab.config import RunConfig, format_value, rungs, short_key, values_label, with_values
 from trainlab.stats import Estimate, mean_ci, welch_p
 
 ALPHA = 0.05  # a difference is "beyond noise" when Welch's p < ALPHA
@@ -228,8 +228,6 @@ def experiment_finding(experiment: str, cfg: RunConfig, runs: list[dict[str, Any
                        curves: dict[str, list[dict[str, np.ndarray]]]) -> str:
     """The report's paragraph on an experiment: a search's (``search.search_finding``) or a grid's."""
     if cfg.search:
-        from trainlab.search import search_finding
-
         return search_finding(cfg, runs)
     return write_finding(experiment, runs, cfg.train.epochs, n_classes, curves)
 
@@ -392,3 +390,98 @@ def _speed(curves: dict[str, list[dict[str, np.ndarray]]], ss: list[Setting]) ->
                         for at, label in reached)
     return (f"Speed: the mean train loss first falls to {target:.3g} (where the slowest setting ends) "
             f"— {listing}.")
+
+
+# ---------------------------------------------------------------------------- a search's trials
+
+
+@dataclass
+class Trial:
+    """A trial's stored runs (one per seed) and its sampled values."""
+
+    group: str
+    values: dict[str, Any]
+    runs: list[dict[str, Any]]
+
+    @property
+    def finished(self) -> bool:
+        """Trained to the last epoch (or stopped early by its own early stopping) on every seed."""
+        return all(r["status"] in ("ok", "early_stopped") for r in self.runs)
+
+    @property
+    def status(self) -> str:
+        return self.runs[0]["status"] if len({r["status"] for r in self.runs}) == 1 else "mixed"
+
+    @property
+    def epochs(self) -> int:
+        return max(r["epochs_run"] for r in self.runs)
+
+    def score(self, metric: str = "final_val_loss") -> float:
+        """The mean of ``metric`` over the seeds (at the epoch each stopped); NaN if one is not finite."""
+        values = [r[metric] for r in self.runs]
+        return float(np.mean(values)) if all(v is not None and math.isfinite(v) for v in values) else math.nan
+
+
+def trials(runs: list[dict[str, Any]]) -> list[Trial]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(r["group"], []).append(r)
+    return [Trial(group, rs[0]["grid"], rs) for group, rs in groups.items()]
+
+
+def ranked(runs: list[dict[str, Any]], metric: str = "final_val_loss") -> list[Trial]:
+    """The finished trials, best first by the mean of ``metric`` over their seeds (lower is better for a
+    loss); pruned and diverged trials have no final value to rank."""
+    sign = 1 if metric.endswith("loss") else -1
+    done = [t for t in trials(runs) if t.finished and math.isfinite(t.score(metric))]
+    return sorted(done, key=lambda t: sign * t.score(metric))
+
+
+def best_config(cfg: RunConfig, trial: Trial) -> RunConfig:
+    """The search's config with the trial's values in place of the search: one setting to run again."""
+    return with_values(cfg, trial.values, f"best trial {trial.group}")
+
+
+def model_epochs(runs: list[dict[str, Any]]) -> int:
+    return sum(r["epochs_run"] for r in runs)
+
+
+def search_finding(cfg: RunConfig, runs: list[dict[str, Any]]) -> str:
+    """A paragraph on a search: how much it trained, the best trial, and (halving) what each rung kept."""
+    search, epochs = cfg.search, cfg.train.epochs
+    if not runs:
+        return "No finished trials yet."
+    everything = len(runs) * epochs
+    spent = model_epochs(runs)
+    name = {"random": "Random search", "halving": "Successive halving", "pbt": "Population-based training"}
+    all_trials = trials(runs)
+    seeds = f", {len(cfg.seed_list)} seeds each" if len(cfg.seed_list) > 1 else ""
+    sentences = [f"{name[search.method]} over {', '.join(search.space)}: {len(all_trials)} trials{seeds}, "
+                 f"{spent:,} model-epochs of training ({spent / everything:.0%} of the {everything:,} that training "
+                 f"every trial for all {epochs} epochs takes)."]
+    if search.method == "halving":
+        sentences.append(rung_sentence(all_trials, rungs(search, epochs), epochs))
+    best = ranked(runs)
+    if best:
+        t = best[0]
+        sentences.append(f"Best trial: {t.group} ({values_label(t.values)}), val loss {t.score():.4g}, "
+                         f"val accuracy {t.score('final_val_acc'):.1%} after {t.epochs} epochs"
+                         + (f"; the next best: {', '.join(f'{u.group} {u.score():.4g}' for u in best[1:3])}"
+                            if len(best) > 1 else "") + ".")
+    else:
+        sentences.append("No trial finished, so there is no best one.")
+    diverged = sum(t.status == "diverged" for t in all_trials)
+    if diverged:
+        sentences.append(f"{diverged} trials diverged (the loss became NaN/inf or rose far above its start).")
+    if search.method == "pbt":
+        sentences.append(f"Every {search.interval} epochs the worst {search.quantile:.0%} of the trials took the "
+                         "weights and optimizer state of one of the best and multiplied its optimizer values by one "
+                         f"of {', '.join(f'{f:g}' for f in search.perturb)}: a trial's values are those it ended with.")
+    return " ".join(sentences)
+
+
+def rung_sentence(all_trials: list[Trial], rung_epochs: list[int], epochs: int) -> str:
+    alive = [sum(t.epochs >= r for t in all_trials) for r in rung_epochs]
+    kept = [sum(t.epochs > r for t in all_trials) for r in rung_epochs]
+    steps = "; ".join(f"epoch {r}: {a} → {k}" for r, a, k in zip(rung_epochs, alive, kept))
+    return f"Rungs (trials compared → kept on val loss): {steps}; the kept trained to epoch {epochs}."

@@ -12,7 +12,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import matplotlib
 import matplotlib.ticker
@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from trainlab.config import RunConfig, with_values  # noqa: E402
 from trainlab.data import Dataset  # noqa: E402
-from trainlab.findings import Setting, by_group, numeric_sweep, settings  # noqa: E402
+from trainlab.findings import Setting, by_group  # noqa: E402
 from trainlab.history import RunResult  # noqa: E402
 from trainlab.metrics import RunMetrics, row_normalized  # noqa: E402
 from trainlab.models import evaluating, model_from_params  # noqa: E402
@@ -38,7 +38,7 @@ COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
 __all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
-           "plot_boundary", "plot_history", "plot_confusion", "figure_drawers"]
+           "plot_boundary", "plot_history", "plot_confusion"]
 # The y-axis of a history column, by its last word.
 AXIS_LABELS = {"acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
 LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}  # "loss" columns, by data.task
@@ -436,46 +436,6 @@ def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[st
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
-
-
-class RunData(Protocol):
-    """Where a figure reads the runs' weights and metrics from (a ``Store``)."""
-
-    def params(self, run_id: str) -> dict[str, np.ndarray] | None: ...
-
-    def metrics(self, run_id: str) -> RunMetrics | None: ...
-
-
-def figure_drawers(
-    experiment: str,
-    runs: list[dict[str, Any]],
-    curves: dict[str, list[dict[str, np.ndarray]]],
-    cfg: RunConfig,
-    data_for: Callable[[RunConfig], Dataset],
-) -> dict[str, Callable[[RunData], plt.Figure]]:
-    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
-    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
-    function drawing it given where the runs' weights and metrics come from (a ``Store``).
-
-    ``curves`` maps each group to the histories of its runs.
-    """
-    if cfg.search:
-        from trainlab.search_plots import search_drawers
-
-        return search_drawers(experiment, cfg, runs, curves)
-    ss = settings(runs)
-    sweep = numeric_sweep(ss)
-    task = cfg.data.task
-    drawers = {"loss": lambda _: loss_figure(experiment, ss, curves, sequential=sweep is not None, task=task)}
-    if sweep:
-        drawers["sweep"] = lambda _: sweep_figure(experiment, sweep, ss)
-    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
-        drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
-    if len(data_for(cfg).columns) == 2:
-        drawers["boundary"] = lambda store: boundary_figure(experiment, ss, cfg, data_for, store.params)
-    if task == "classification":
-        drawers["confusion"] = lambda store: confusion_figure(experiment, ss, cfg, data_for, store.metrics)
-    return drawers
 
 
 def fitted_suptitle(fig: plt.Figure, text: str, fontsize: float = 11) -> None:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value
+from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value, to_toml, values_label
 from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
-from trainlab.findings import METRIC_NAMES, Setting, experiment_finding, fmt, focus, lower_is_better, settings
+from trainlab.findings import (METRIC_NAMES, Setting, best_config, experiment_finding, fmt, focus, lower_is_better,
+                               numeric_sweep, ranked, settings, trials)
 from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store, write_atomic
@@ -63,7 +64,7 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
                  histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
     """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
     ``histories``: those of the runs already in memory (``history.histories``), not read again."""
-    from trainlab.plots import figure_drawers, save_png
+    from trainlab.plots import save_png
 
     out_dir = Path(out_dir)
     data_for = data_for or DataCache()
@@ -178,7 +179,7 @@ def _section(s: ExperimentReport) -> str:
 {_table(s)}
 {_scores_table(s)}
 {figures}
-<details><summary>Full config (TOML)</summary><pre>{html.escape(_toml(s.cfg))}</pre></details>
+<details><summary>Full config (TOML)</summary><pre>{html.escape(to_toml(s.cfg))}</pre></details>
 </section>"""
 
 
@@ -231,7 +232,6 @@ SEARCH_TABLE_ROWS = 10
 
 def _search_table(s: ExperimentReport) -> str:
     """The best trials that trained to the end, with their sampled values."""
-    from trainlab.search import ranked
 
     keys = list(s.cfg.search.space)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
@@ -268,10 +268,38 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
 
 
-def _toml(cfg: RunConfig) -> str:
-    from trainlab.config import to_toml
+def figure_drawers(
+    experiment: str,
+    runs: list[dict[str, Any]],
+    curves: Mapping[str, list[dict[str, Any]]],
+    cfg: RunConfig,
+    data_for: Callable[[RunConfig], Dataset],
+) -> dict[str, Callable[[Store], Any]]:
+    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
+    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
+    function drawing its matplotlib Figure from the store holding the runs' weights and metrics.
 
-    return to_toml(cfg)
+    ``curves`` maps each group to the histories of its runs.
+    """
+    from trainlab.plots import boundary_figure, confusion_figure, loss_figure, lr_figure, sweep_figure
+
+    if cfg.search:
+        from trainlab.search_plots import search_drawers
+
+        return search_drawers(experiment, cfg, runs, curves)
+    ss = settings(runs)
+    sweep = numeric_sweep(ss)
+    task = cfg.data.task
+    drawers = {"loss": lambda _: loss_figure(experiment, ss, curves, sequential=sweep is not None, task=task)}
+    if sweep:
+        drawers["sweep"] = lambda _: sweep_figure(experiment, sweep, ss)
+    if any((lr := curves[s.runs[0]["group"]][0]["lr"]).max() > lr.min() for s in ss):
+        drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
+    if len(data_for(cfg).columns) == 2:
+        drawers["boundary"] = lambda store: boundary_figure(experiment, ss, cfg, data_for, store.params)
+    if task == "classification":
+        drawers["confusion"] = lambda store: confusion_figure(experiment, ss, cfg, data_for, store.metrics)
+    return drawers
 
 
 def _duration(seconds: float) -> str:
@@ -313,3 +341,29 @@ a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: un
 code { font-size: 12.5px; background: #f1f5f9; padding: 1px 4px; border-radius: 4px; }
 footer { color: var(--muted); font-size: 12.5px; text-align: center; margin-top: 26px; }
 """
+
+
+def best_toml(out_dir, experiment: str | None = None) -> str:
+    """The best finished trial of a search in ``out_dir`` as a config for ``trainlab run``, with
+    what it scored in comments at the top."""
+    with open_store(Path(out_dir)) as store:
+        searches = {e["experiment"]: e["config_toml"] for e in store.experiments()
+                    if "search" in tomllib.loads(e["config_toml"])}
+        if not searches:
+            raise BadInput(f"{out_dir}: no search here (expected the output directory of a config with [search])")
+        if experiment is None and len(searches) > 1:
+            raise BadInput(f"{out_dir}: several searches ({', '.join(searches)}): name one with --experiment")
+        name = experiment or next(iter(searches))
+        if name not in searches:
+            raise BadInput(f"--experiment {name!r}: no such search in {out_dir} (found: {', '.join(searches)})")
+        runs = store.runs(name)
+    cfg = config_from_dict(tomllib.loads(searches[name]), source=f"{out_dir} ({name})")
+    best = ranked(runs)
+    if not best:
+        raise BadInput(f"{out_dir}: no trial of {name} finished yet (resume it with --resume)")
+    t = best[0]
+    seeds = f" over {len(t.runs)} seeds" if len(t.runs) > 1 else ""
+    head = (f"# best of {len(trials(runs))} trials of {name} ({cfg.search.method}): {t.group}\n"
+            f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
+            f"# {values_label(t.values)}\n")
+    return head + to_toml(best_config(cfg, t))

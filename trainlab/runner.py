@@ -136,7 +136,7 @@ class Results:
     def figures(self, experiment: str) -> dict[str, Any]:
         """The report's figures of the experiment by kind (``loss``, ``boundary``, ``sweep``, ``lr``; a
         search's ``search`` and ``rungs``)."""
-        from trainlab.plots import figure_drawers
+        from trainlab.report import figure_drawers
 
         with Store(self.out_dir) as store:
             drawers = figure_drawers(experiment, store.runs(experiment), self.curves(experiment),

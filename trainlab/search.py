@@ -1,7 +1,7 @@
 """Search beyond the grid: trials sampled from a ``[search]`` space, trained as populations.
 
-``trial_specs`` turns a config's search into runs (trial × seed), stored like a grid's runs with
-the sampled values as their grid values. ``random`` trains them with the usual engine; ``halving``
+``config.expand`` turns a config's search into runs (trial × seed), stored like a grid's runs with
+the sampled values as their grid values; ``findings`` reads the trials back. ``random`` trains them with the usual engine; ``halving``
 and ``pbt`` train each population of one shape in a single slice, with a controller that the loop
 asks after every epoch: successive halving prunes the worst trials at each rung, population-based
 training lets the worst copy the best and perturbs their optimizer settings.
@@ -11,85 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from trainlab.config import RunConfig, RunSpec, SearchConfig, format_value, grid_points, short_key, with_values
+from trainlab.config import RunSpec, SearchConfig, rungs, with_values
+from trainlab.data import Dataset
 from trainlab.errors import BadInput
 from trainlab.history import HISTORY_COLUMNS, RunBatch, RunResult
-
-if TYPE_CHECKING:
-    from trainlab.data import Dataset
-    from trainlab.population import Chunk
+from trainlab.population import Chunk, plan, population_engine, run_chunk, train_in_slices
 
 VAL_LOSS = HISTORY_COLUMNS.index("val_loss")
-
-
-# ---------------------------------------------------------------------------- sampling
-
-
-def sample(search: SearchConfig) -> list[dict[str, Any]]:
-    """``search.trials`` settings drawn from ``search.space`` with ``search.seed``: the same seed, the same trials."""
-    rng = np.random.default_rng(search.seed)
-    return [{key: draw(dist, rng) for key, dist in search.space.items()} for _ in range(search.trials)]
-
-
-def draw(dist: dict[str, list[Any]], rng: np.random.Generator) -> Any:
-    (kind, values), = dist.items()
-    if kind == "log_uniform":
-        return float(math.exp(rng.uniform(math.log(values[0]), math.log(values[1]))))
-    if kind == "uniform":
-        return float(rng.uniform(values[0], values[1]))
-    if kind == "int":
-        return int(rng.integers(values[0], values[1] + 1))
-    return values[int(rng.integers(len(values)))]  # choice
-
-
-def trial_label(i: int, trials: int) -> str:
-    return f"trial={i:0{len(str(trials - 1))}d}"
-
-
-def trial_specs(cfg: RunConfig) -> list[RunSpec]:
-    """Each sampled trial times each seed, and with a ``[grid]`` beside the search, each grid point
-    times the same trials; a trial is a setting (``group``), its grid and sampled values the grid
-    values. With ``sampler = "tpe"`` the sampled values are chosen while the search trains
-    (``tpe_engine``): until then a trial has only its grid values."""
-    search = cfg.search
-    drawn = [{}] * search.trials if search.sampler == "tpe" else sample(search)
-    specs = []
-    for point in grid_points(cfg):
-        prefix = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in point.items())
-        for i, sampled in enumerate(drawn):
-            values = {**point, **sampled}
-            trial_cfg = with_values(cfg, values, f"search trial {i}")
-            group = ",".join(filter(None, [prefix, trial_label(i, search.trials)]))
-            for seed in cfg.seed_list:
-                specs.append(RunSpec(run_id=f"{cfg.experiment_name}/{group}/seed={seed}",
-                                     experiment=cfg.experiment_name, group=group, seed=seed, grid_values=values,
-                                     config=trial_cfg))
-    return specs
-
-
-def values_label(values: dict[str, Any]) -> str:
-    """``lr=0.0123, hidden=[32]``: a trial's sampled values for a reader."""
-    return ", ".join(f"{short_key(k, values)}={format_value(v)}" for k, v in values.items())
-
-
-# ---------------------------------------------------------------------------- training
-
-
-def rungs(search: SearchConfig, epochs: int) -> list[int]:
-    """The epochs at which successive halving compares the trials: min_epochs × eta^k, before the last."""
-    out, rung = [], search.min_epochs
-    while rung < epochs:
-        out.append(rung)
-        rung *= search.eta
-    return out
 
 
 def trial_numbers(specs: list[RunSpec]) -> Tensor:
@@ -192,8 +126,6 @@ def train_search_chunk(chunk: Chunk, data: Dataset, search: SearchConfig, progre
     """One chunk of a search (a Ray task, or a step of the local loop): a population trains as one
     slice under its own controller, which judges the trials of this population only; a config the
     population engine does not implement trains every epoch on the reference engine."""
-    from trainlab.population import run_chunk, train_in_slices
-
     if not chunk.population:
         return run_chunk(chunk, data)
     controller = (Halving if search.method == "halving" else PopulationBasedTraining)(chunk.specs, search)
@@ -212,8 +144,6 @@ def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memo
     """The runner's engine for ``halving`` and ``pbt``: each population of one shape is one chunk,
     trained by ``train_search_chunk`` here or as a Ray task (the trials of different shapes are
     searched apart), yielded as it finishes. ``sampler = "tpe"``: ``tpe_engine``."""
-    from trainlab.population import plan
-
     if search.sampler == "tpe":
         yield from tpe_engine(specs, data_for, search, max_memory=max_memory, executor=executor,
                               ray_address=ray_address, progress=progress)
@@ -233,132 +163,6 @@ def search_engine(specs: list[RunSpec], data_for, search: SearchConfig, max_memo
             progress(len(chunk.specs))
 
 
-# ---------------------------------------------------------------------------- results
-
-
-@dataclass
-class Trial:
-    """A trial's stored runs (one per seed) and its sampled values."""
-
-    group: str
-    values: dict[str, Any]
-    runs: list[dict[str, Any]]
-
-    @property
-    def finished(self) -> bool:
-        """Trained to the last epoch (or stopped early by its own early stopping) on every seed."""
-        return all(r["status"] in ("ok", "early_stopped") for r in self.runs)
-
-    @property
-    def status(self) -> str:
-        return self.runs[0]["status"] if len({r["status"] for r in self.runs}) == 1 else "mixed"
-
-    @property
-    def epochs(self) -> int:
-        return max(r["epochs_run"] for r in self.runs)
-
-    def score(self, metric: str = "final_val_loss") -> float:
-        """The mean of ``metric`` over the seeds (at the epoch each stopped); NaN if one is not finite."""
-        values = [r[metric] for r in self.runs]
-        return float(np.mean(values)) if all(v is not None and math.isfinite(v) for v in values) else math.nan
-
-
-def trials(runs: list[dict[str, Any]]) -> list[Trial]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        groups.setdefault(r["group"], []).append(r)
-    return [Trial(group, rs[0]["grid"], rs) for group, rs in groups.items()]
-
-
-def ranked(runs: list[dict[str, Any]], metric: str = "final_val_loss") -> list[Trial]:
-    """The finished trials, best first by the mean of ``metric`` over their seeds (lower is better for a
-    loss); pruned and diverged trials have no final value to rank."""
-    sign = 1 if metric.endswith("loss") else -1
-    done = [t for t in trials(runs) if t.finished and math.isfinite(t.score(metric))]
-    return sorted(done, key=lambda t: sign * t.score(metric))
-
-
-def best_config(cfg: RunConfig, trial: Trial) -> RunConfig:
-    """The search's config with the trial's values in place of the search: one setting to run again."""
-    return with_values(cfg, trial.values, f"best trial {trial.group}")
-
-
-def model_epochs(runs: list[dict[str, Any]]) -> int:
-    return sum(r["epochs_run"] for r in runs)
-
-
-def search_finding(cfg: RunConfig, runs: list[dict[str, Any]]) -> str:
-    """A paragraph on a search: how much it trained, the best trial, and (halving) what each rung kept."""
-    search, epochs = cfg.search, cfg.train.epochs
-    if not runs:
-        return "No finished trials yet."
-    everything = len(runs) * epochs
-    spent = model_epochs(runs)
-    name = {"random": "Random search", "halving": "Successive halving", "pbt": "Population-based training"}
-    all_trials = trials(runs)
-    seeds = f", {len(cfg.seed_list)} seeds each" if len(cfg.seed_list) > 1 else ""
-    sentences = [f"{name[search.method]} over {', '.join(search.space)}: {len(all_trials)} trials{seeds}, "
-                 f"{spent:,} model-epochs of training ({spent / everything:.0%} of the {everything:,} that training "
-                 f"every trial for all {epochs} epochs takes)."]
-    if search.method == "halving":
-        sentences.append(rung_sentence(all_trials, rungs(search, epochs), epochs))
-    best = ranked(runs)
-    if best:
-        t = best[0]
-        sentences.append(f"Best trial: {t.group} ({values_label(t.values)}), val loss {t.score():.4g}, "
-                         f"val accuracy {t.score('final_val_acc'):.1%} after {t.epochs} epochs"
-                         + (f"; the next best: {', '.join(f'{u.group} {u.score():.4g}' for u in best[1:3])}"
-                            if len(best) > 1 else "") + ".")
-    else:
-        sentences.append("No trial finished, so there is no best one.")
-    diverged = sum(t.status == "diverged" for t in all_trials)
-    if diverged:
-        sentences.append(f"{diverged} trials diverged (the loss became NaN/inf or rose far above its start).")
-    if search.method == "pbt":
-        sentences.append(f"Every {search.interval} epochs the worst {search.quantile:.0%} of the trials took the "
-                         "weights and optimizer state of one of the best and multiplied its optimizer values by one "
-                         f"of {', '.join(f'{f:g}' for f in search.perturb)}: a trial's values are those it ended with.")
-    return " ".join(sentences)
-
-
-def rung_sentence(all_trials: list[Trial], rung_epochs: list[int], epochs: int) -> str:
-    alive = [sum(t.epochs >= r for t in all_trials) for r in rung_epochs]
-    kept = [sum(t.epochs > r for t in all_trials) for r in rung_epochs]
-    steps = "; ".join(f"epoch {r}: {a} → {k}" for r, a, k in zip(rung_epochs, alive, kept))
-    return f"Rungs (trials compared → kept on val loss): {steps}; the kept trained to epoch {epochs}."
-
-
-def best_toml(out_dir, experiment: str | None = None) -> str:
-    """The best finished trial of a search in ``out_dir`` as a config for ``trainlab run``, with
-    what it scored in comments at the top."""
-    import tomllib
-
-    from trainlab.config import config_from_dict, to_toml
-    from trainlab.report import open_store
-
-    with open_store(Path(out_dir)) as store:
-        searches = {e["experiment"]: e["config_toml"] for e in store.experiments()
-                    if "search" in tomllib.loads(e["config_toml"])}
-        if not searches:
-            raise BadInput(f"{out_dir}: no search here (expected the output directory of a config with [search])")
-        if experiment is None and len(searches) > 1:
-            raise BadInput(f"{out_dir}: several searches ({', '.join(searches)}): name one with --experiment")
-        name = experiment or next(iter(searches))
-        if name not in searches:
-            raise BadInput(f"--experiment {name!r}: no such search in {out_dir} (found: {', '.join(searches)})")
-        runs = store.runs(name)
-    cfg = config_from_dict(tomllib.loads(searches[name]), source=f"{out_dir} ({name})")
-    best = ranked(runs)
-    if not best:
-        raise BadInput(f"{out_dir}: no trial of {name} finished yet (resume it with --resume)")
-    t = best[0]
-    seeds = f" over {len(t.runs)} seeds" if len(t.runs) > 1 else ""
-    head = (f"# best of {len(trials(runs))} trials of {name} ({cfg.search.method}): {t.group}\n"
-            f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
-            f"# {values_label(t.values)}\n")
-    return head + to_toml(best_config(cfg, t))
-
-
 # ---------------------------------------------------------------------------- Optuna's TPE
 
 
@@ -372,8 +176,6 @@ def tpe_engine(specs: list[RunSpec], data_for, search: SearchConfig, progress=No
         import optuna
     except ImportError:
         raise BadInput("search.sampler = 'tpe' needs Optuna: pip install 'trainlab[optuna]'") from None
-    from trainlab.population import population_engine
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=search.seed))
     distributions = {key: optuna_distribution(dist) for key, dist in search.space.items()}

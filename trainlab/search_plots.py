@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trainlab.config import RunConfig
+from trainlab.config import RunConfig, rungs
+from trainlab.findings import Trial, ranked, trials
 from trainlab.plots import COLORS, plain_log_ticks, plt
-from trainlab.search import Trial, ranked, rungs, trials
 
 STATUS_COLORS = {"ok": COLORS[0], "early_stopped": COLORS[2], "pruned": "#9aa5b1", "diverged": "#b2182b"}
 

@@ -43,7 +43,7 @@ def population_engine(
     if executor == "ray":
         from trainlab.population.ray_executor import run_on_ray
 
-        for results in run_on_ray(chunks, data_for, ray_address):
+        for results in run_on_ray(chunks, data_for, ray_address, run_chunk):
             yield results
             if progress:
                 progress(len(results))

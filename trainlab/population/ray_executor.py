@@ -21,14 +21,12 @@ def check_ray() -> None:
         raise BadInput("--executor ray needs Ray: pip install 'trainlab[ray]'") from None
 
 
-def run_on_ray(chunks: list, data_for, address: str | None, train: Callable[..., Any] | None = None,
+def run_on_ray(chunks: list, data_for, address: str | None, train: Callable[..., Any],
                **options: Any) -> Iterator[list[RunResult] | RunBatch]:
     """Submit every chunk as a task (one CPU each) that calls ``train(chunk, data, **options)``
-    (default: ``run_chunk``; a search's is ``train_search_chunk``) and yield results in the order
+    (``population.run_chunk``; a search's ``train_search_chunk``) and yield results in the order
     they finish."""
     import ray
-
-    from trainlab.population import run_chunk
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -37,7 +35,7 @@ def run_on_ray(chunks: list, data_for, address: str | None, train: Callable[...,
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise BadInput(f"--ray-address {address}: cannot connect to a Ray cluster ({e})") from None
     try:
-        task = ray.remote(num_cpus=1)(train or run_chunk)
+        task = ray.remote(num_cpus=1)(train)
         data_refs: dict[str, object] = {}
         pending = []
         for chunk in chunks:
