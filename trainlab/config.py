@@ -1,8 +1,9 @@
 """Run configuration: the TOML format of DESIGN.md as strict pydantic models.
 
 A config file describes one experiment: the data, the model, the optimizer, the training
-schedule, how many seeds, and optionally a ``[grid]`` of values to sweep. ``expand`` turns it
-into the list of concrete runs (every grid combination times every seed).
+schedule, how many seeds, and optionally a ``[grid]`` of values to sweep or a ``[search]`` space
+to sample. ``expand`` turns it into the list of concrete runs (every grid combination, or sampled
+trial, times every seed).
 """
 
 from __future__ import annotations
@@ -558,7 +559,7 @@ def trial_specs(cfg: RunConfig) -> list[RunSpec]:
     """Each sampled trial times each seed, and with a ``[grid]`` beside the search, each grid point
     times the same trials; a trial is a setting (``group``), its grid and sampled values the grid
     values. With ``sampler = "tpe"`` the sampled values are chosen while the search trains
-    (``tpe_engine``): until then a trial has only its grid values."""
+    (``search.tpe_engine``): until then a trial has only its grid values."""
     search = cfg.search
     drawn = [{}] * search.trials if search.sampler == "tpe" else sample(search)
     specs = []
