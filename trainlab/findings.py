@@ -3,7 +3,8 @@
 Nothing here knows what an experiment *should* show. Each sentence is computed from the runs:
 the settings ranked by the experiment's focus metric (mean ± 95% CI over seeds), whether the
 lead of one setting over the next is beyond noise (Welch's t-test), settings stuck at chance
-level, diverged seeds, the shape of a learning-rate sweep, and the overfit sanity check.
+level, diverged seeds, the shape of a learning-rate sweep, and the overfit sanity check. A
+search's paragraph is about its trials: what it trained, the best, what each rung kept.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Search beyond the grid: trials sampled from a ``[search]`` space, trained as populations.
 
 ``config.expand`` turns a config's search into runs (trial × seed), stored like a grid's runs with
-the sampled values as their grid values; ``findings`` reads the trials back. ``random`` trains them with the usual engine; ``halving``
-and ``pbt`` train each population of one shape in a single slice, with a controller that the loop
-asks after every epoch: successive halving prunes the worst trials at each rung, population-based
-training lets the worst copy the best and perturbs their optimizer settings.
+the sampled values as their grid values, and ``findings`` ranks the stored trials. Here is how they
+train: ``random`` with the usual engine; ``halving`` and ``pbt`` each population of one shape in a
+single slice, with a controller that the loop asks after every epoch: successive halving prunes the
+worst trials at each rung, population-based training lets the worst copy the best and perturbs
+their optimizer settings; ``sampler = "tpe"`` in waves whose trials Optuna chooses.
 """
 
 from __future__ import annotations
