@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/compare_builds.py 49fba8a            # a commit, checked out aside
     .venv/bin/python benchmarks/compare_builds.py ../other-checkout --rounds 8 --rows 1024x500
 
-After one unmeasured run per build, each round runs every row (K seeds × epochs of ``trainlab.bench``'s end-to-end workload) once per
-build, the builds' order swapped every round, so both see the same load. Both run in this venv with
-``PYTHONPATH`` set to the build: the same Python, torch and libraries, only trainlab differs. Prints
-the seconds of every run, the median per row, and each row's ratio (the other build's median over
-this one's: above 1 means this checkout is faster).
+After one unmeasured run per build, each round runs every row (K seeds × epochs of the workload of
+``trainlab.bench.measure_end_to_end``) once per build, the builds' order swapped every round, so
+both see the same load. Both run with the Python that runs this script and ``PYTHONPATH`` set to
+the build (from a temporary directory, so that nothing else is imported in its place): the same
+torch and libraries, only trainlab differs. Prints the seconds of every run, the median per row,
+and each row's ratio (the other build's median over this one's: above 1, this checkout is faster).
 """
 
 from __future__ import annotations
@@ -16,23 +17,12 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
+from trainlab.bench import measure_end_to_end
 
-
-def seconds_of_run(build: Path, k: int, epochs: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "bench.toml"
-        config.write_text(f'name = "bench"\nseeds = {k}\n[data]\nname = "moons"\nn_samples = 600\n'
-                          f'[optim]\nname = "adam"\nlr = 0.01\n[train]\nepochs = {epochs}\nbatch_size = 64\n')
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "trainlab", "run", str(config), "--out", f"{tmp}/out"], check=True,
-                       env={**os.environ, "PYTHONPATH": str(build)}, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - started
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -42,27 +32,27 @@ def main() -> None:
     parser.add_argument("--rows", default="1024x20,1024x150,1024x500,4096x150", help="KxEPOCHS,...")
     args = parser.parse_args()
     rows = [tuple(map(int, row.split("x"))) for row in args.rows.split(",")]
+    other = Path(args.other)
+    if (other / "trainlab").is_dir():
+        compare({"this": CHECKOUT, "other": other.resolve()}, rows, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        other = Path(args.other)
-        if not (other / "trainlab").is_dir():
-            other = Path(tmp) / "other"
-            subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(other), args.other],
-                           check=True, capture_output=True)
+        aside = Path(tmp) / "other"
+        subprocess.run(["git", "-C", str(CHECKOUT), "worktree", "add", "--detach", str(aside), args.other], check=True)
         try:
-            compare({"this": HERE, "other": other}, rows, args.rounds)
+            compare({"this": CHECKOUT, "other": aside}, rows, args.rounds)
         finally:
-            if other.parent == Path(tmp):
-                subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(other)], check=True)
+            subprocess.run(["git", "-C", str(CHECKOUT), "worktree", "remove", "--force", str(aside)])
 
 
 def compare(builds: dict[str, Path], rows: list[tuple[int, int]], rounds: int) -> None:
     seconds: dict[tuple[str, tuple[int, int]], list[float]] = {(b, row): [] for b in builds for row in rows}
     for build in builds.values():  # not measured: compiles each build's kernel, warms the file cache
-        seconds_of_run(build, 16, 5)
+        measure_end_to_end(16, 5, build=build)
     for i in range(rounds):
         for row in rows:
             for build in list(builds)[:: 1 if i % 2 == 0 else -1]:
-                seconds[build, row].append(seconds_of_run(builds[build], *row))
+                seconds[build, row].append(measure_end_to_end(*row, build=builds[build])["seconds"])
                 print(f"round {i + 1} {build:<5} {row[0]}x{row[1]}: {seconds[build, row][-1]:.2f} s  "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
     totals = dict.fromkeys(builds, 0.0)

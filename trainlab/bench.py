@@ -160,16 +160,20 @@ def measure(kind: str, net: str, k: int, epochs: int, threads: int | None = None
     }
 
 
-def measure_end_to_end(k: int, epochs: int, threads: int | None = None) -> dict[str, Any]:
-    """``trainlab run`` of K seeds as a user runs it: start-up, training, store, CSV files, plots, report."""
+def measure_end_to_end(k: int, epochs: int, threads: int | None = None, build: Path | None = None
+                       ) -> dict[str, Any]:
+    """``trainlab run`` of K seeds as a user runs it: start-up, training, store, CSV files, plots, report.
+    ``build``: a directory holding another trainlab checkout to run instead of this one."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(f'name = "bench"\nseeds = {k}\n[data]\nname = "moons"\nn_samples = 600\n'
                           f'[optim]\nname = "adam"\nlr = 0.01\n[train]\nepochs = {epochs}\nbatch_size = 64\n')
-        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
+               **({"PYTHONPATH": str(build)} if build else {})}
         started = time.perf_counter()
+        # from the temporary directory: ``python -m`` puts the working directory ahead of PYTHONPATH
         child = subprocess.Popen([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp)
         _, status, usage = os.wait4(child.pid, 0)  # the child's own peak memory, not the other children's
         seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
