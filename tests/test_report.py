@@ -102,3 +102,26 @@ def test_confusion_panels_fill_their_rows(tmp_path):
     panels = [ax for ax in figure.axes if ax.get_subplotspec() is not None]
     assert len(panels) == 6 and all(ax.axison for ax in panels)
     assert {ax.get_subplotspec().get_geometry()[:2] for ax in panels} == {(2, 3)}
+
+
+def test_a_figure_is_drawn_once_into_its_png(monkeypatch):
+    """savefig of a figure laid out by tight_layout draws it once, also where the user's matplotlib
+    settings ask for a layout engine of their own."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from trainlab.plots import plt, png_bytes
+
+    draws = []
+    draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, renderer: draws.append(fig) or draw(fig, renderer))
+    for autolayout in (False, True):
+        with matplotlib.rc_context({"figure.autolayout": autolayout}):
+            fig, ax = plt.subplots()
+            ax.plot([0, 1], [1, 0])
+            fig.tight_layout()
+            draws.clear()
+            assert png_bytes(fig).startswith(b"\x89PNG")
+            assert len(draws) == 1, autolayout

@@ -20,7 +20,7 @@ from trainlab.history import improves
 class Run(Protocol):
     """What a hook reads of the run that calls it (a ``train.Training``)."""
 
-    model: nn.Module
+    model: nn.Sequential
     epoch: int  # from 1
     status: str  # ok | early_stopped | diverged
     history: dict[str, list[float]]  # a list per history column, one value per epoch so far

@@ -227,7 +227,7 @@ def compare(a: Setting, b: Setting, metric: str) -> str:
 
 def experiment_finding(experiment: str, cfg: RunConfig, runs: list[dict[str, Any]], n_classes: int,
                        curves: dict[str, list[dict[str, np.ndarray]]]) -> str:
-    """The report's paragraph on an experiment: a search's (``search.search_finding``) or a grid's."""
+    """The report's paragraph on an experiment: a search's (``search_finding``) or a grid's."""
     if cfg.search:
         return search_finding(cfg, runs)
     return write_finding(experiment, runs, cfg.train.epochs, n_classes, curves)

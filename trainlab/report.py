@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page for an output directory, rebuilt from ``runs.sqlite``.
 
 Figures are PNGs embedded as base64 (and also written next to the report), styles are inline,
-nothing is fetched: the file opens from disk in any browser, offline.
+nothing is fetched: the file opens from disk in any browser, offline. ``figure_drawers`` decides an
+experiment's figures; ``best_toml`` writes a search's best trial as a config (``trainlab best``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+import numpy as np
 
 from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value, to_toml, values_label
 from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
@@ -232,7 +235,6 @@ SEARCH_TABLE_ROWS = 10
 
 def _search_table(s: ExperimentReport) -> str:
     """The best trials that trained to the end, with their sampled values."""
-
     keys = list(s.cfg.search.space)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = []
@@ -293,7 +295,7 @@ def figure_drawers(
     drawers = {"loss": lambda _: loss_figure(experiment, ss, curves, sequential=sweep is not None, task=task)}
     if sweep:
         drawers["sweep"] = lambda _: sweep_figure(experiment, sweep, ss)
-    if any((lr := curves[s.runs[0]["group"]][0]["lr"]).max() > lr.min() for s in ss):
+    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
         drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
     if len(data_for(cfg).columns) == 2:
         drawers["boundary"] = lambda store: boundary_figure(experiment, ss, cfg, data_for, store.params)
