@@ -91,6 +91,40 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
     return Report(path, sections)
 
 
+def figure_drawers(
+    experiment: str,
+    runs: list[dict[str, Any]],
+    curves: Mapping[str, list[dict[str, Any]]],
+    cfg: RunConfig,
+    data_for: Callable[[RunConfig], Dataset],
+) -> dict[str, Callable[[Store], Any]]:
+    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
+    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
+    function drawing its matplotlib Figure from the store holding the runs' weights and metrics.
+
+    ``curves`` maps each group to the histories of its runs.
+    """
+    from trainlab.plots import boundary_figure, confusion_figure, loss_figure, lr_figure, sweep_figure
+
+    if cfg.search:
+        from trainlab.search_plots import search_drawers
+
+        return search_drawers(experiment, cfg, runs, curves)
+    ss = settings(runs)
+    sweep = numeric_sweep(ss)
+    task = cfg.data.task
+    drawers = {"loss": lambda _: loss_figure(experiment, ss, curves, sequential=sweep is not None, task=task)}
+    if sweep:
+        drawers["sweep"] = lambda _: sweep_figure(experiment, sweep, ss)
+    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
+        drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
+    if len(data_for(cfg).columns) == 2:
+        drawers["boundary"] = lambda store: boundary_figure(experiment, ss, cfg, data_for, store.params)
+    if task == "classification":
+        drawers["confusion"] = lambda store: confusion_figure(experiment, ss, cfg, data_for, store.metrics)
+    return drawers
+
+
 def open_store(out_dir: Path) -> Store:
     """The directory's store, or BadInput naming what is wrong (without creating anything)."""
     if not out_dir.is_dir():
@@ -98,6 +132,32 @@ def open_store(out_dir: Path) -> Store:
     if not (out_dir / STORE_NAME).is_file():
         raise BadInput(f"{out_dir}: no {STORE_NAME} here (expected an output directory of trainlab run or lab)")
     return Store(out_dir)
+
+
+def best_toml(out_dir, experiment: str | None = None) -> str:
+    """The best finished trial of a search in ``out_dir`` as a config for ``trainlab run``, with
+    what it scored in comments at the top."""
+    with open_store(Path(out_dir)) as store:
+        searches = {e["experiment"]: e["config_toml"] for e in store.experiments()
+                    if "search" in tomllib.loads(e["config_toml"])}
+        if not searches:
+            raise BadInput(f"{out_dir}: no search here (expected the output directory of a config with [search])")
+        if experiment is None and len(searches) > 1:
+            raise BadInput(f"{out_dir}: several searches ({', '.join(searches)}): name one with --experiment")
+        name = experiment or next(iter(searches))
+        if name not in searches:
+            raise BadInput(f"--experiment {name!r}: no such search in {out_dir} (found: {', '.join(searches)})")
+        runs = store.runs(name)
+    cfg = config_from_dict(tomllib.loads(searches[name]), source=f"{out_dir} ({name})")
+    best = ranked(runs)
+    if not best:
+        raise BadInput(f"{out_dir}: no trial of {name} finished yet (resume it with --resume)")
+    t = best[0]
+    seeds = f" over {len(t.runs)} seeds" if len(t.runs) > 1 else ""
+    head = (f"# best of {len(trials(runs))} trials of {name} ({cfg.search.method}): {t.group}\n"
+            f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
+            f"# {values_label(t.values)}\n")
+    return head + to_toml(best_config(cfg, t))
 
 
 # ---------------------------------------------------------------------------- HTML
@@ -270,40 +330,6 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
 
 
-def figure_drawers(
-    experiment: str,
-    runs: list[dict[str, Any]],
-    curves: Mapping[str, list[dict[str, Any]]],
-    cfg: RunConfig,
-    data_for: Callable[[RunConfig], Dataset],
-) -> dict[str, Callable[[Store], Any]]:
-    """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
-    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
-    function drawing its matplotlib Figure from the store holding the runs' weights and metrics.
-
-    ``curves`` maps each group to the histories of its runs.
-    """
-    from trainlab.plots import boundary_figure, confusion_figure, loss_figure, lr_figure, sweep_figure
-
-    if cfg.search:
-        from trainlab.search_plots import search_drawers
-
-        return search_drawers(experiment, cfg, runs, curves)
-    ss = settings(runs)
-    sweep = numeric_sweep(ss)
-    task = cfg.data.task
-    drawers = {"loss": lambda _: loss_figure(experiment, ss, curves, sequential=sweep is not None, task=task)}
-    if sweep:
-        drawers["sweep"] = lambda _: sweep_figure(experiment, sweep, ss)
-    if any(np.ptp(curves[s.runs[0]["group"]][0]["lr"]) > 0 for s in ss):
-        drawers["lr"] = lambda _: lr_figure(experiment, ss, curves)
-    if len(data_for(cfg).columns) == 2:
-        drawers["boundary"] = lambda store: boundary_figure(experiment, ss, cfg, data_for, store.params)
-    if task == "classification":
-        drawers["confusion"] = lambda store: confusion_figure(experiment, ss, cfg, data_for, store.metrics)
-    return drawers
-
-
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -344,28 +370,3 @@ code { font-size: 12.5px; background: #f1f5f9; padding: 1px 4px; border-radius: 
 footer { color: var(--muted); font-size: 12.5px; text-align: center; margin-top: 26px; }
 """
 
-
-def best_toml(out_dir, experiment: str | None = None) -> str:
-    """The best finished trial of a search in ``out_dir`` as a config for ``trainlab run``, with
-    what it scored in comments at the top."""
-    with open_store(Path(out_dir)) as store:
-        searches = {e["experiment"]: e["config_toml"] for e in store.experiments()
-                    if "search" in tomllib.loads(e["config_toml"])}
-        if not searches:
-            raise BadInput(f"{out_dir}: no search here (expected the output directory of a config with [search])")
-        if experiment is None and len(searches) > 1:
-            raise BadInput(f"{out_dir}: several searches ({', '.join(searches)}): name one with --experiment")
-        name = experiment or next(iter(searches))
-        if name not in searches:
-            raise BadInput(f"--experiment {name!r}: no such search in {out_dir} (found: {', '.join(searches)})")
-        runs = store.runs(name)
-    cfg = config_from_dict(tomllib.loads(searches[name]), source=f"{out_dir} ({name})")
-    best = ranked(runs)
-    if not best:
-        raise BadInput(f"{out_dir}: no trial of {name} finished yet (resume it with --resume)")
-    t = best[0]
-    seeds = f" over {len(t.runs)} seeds" if len(t.runs) > 1 else ""
-    head = (f"# best of {len(trials(runs))} trials of {name} ({cfg.search.method}): {t.group}\n"
-            f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
-            f"# {values_label(t.values)}\n")
-    return head + to_toml(best_config(cfg, t))

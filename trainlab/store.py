@@ -67,14 +67,14 @@ ROWS_PER_INSERT = 200
 def history_values(run_ids: np.ndarray, epochs: np.ndarray, values: np.ndarray) -> list:
     """History rows (run_id, epoch, *HISTORY_COLUMNS), one per row of ``values``, as one flat list
     of Python values, what the INSERTs bind: numpy converts them, not a Python loop over millions."""
-    table = np.empty((len(values), 2 + len(HISTORY_COLUMNS)), dtype=object)
+    table = np.empty((len(values), len(HISTORY_HEADER)), dtype=object)
     table[:, 0], table[:, 1], table[:, 2:] = run_ids, epochs, values
     return table.ravel().tolist()
 
 
 @functools.lru_cache(maxsize=4)
 def _insert_history(rows: int) -> str:
-    row = f"({', '.join('?' * (2 + len(HISTORY_COLUMNS)))})"
+    row = f"({', '.join('?' * len(HISTORY_HEADER))})"
     return f"INSERT INTO history VALUES {', '.join([row] * rows)}"
 
 
@@ -142,7 +142,7 @@ class Store:
             flat_history = history_values(
                 np.repeat(np.array([r.spec.run_id for r in results], dtype=object), lengths),
                 np.concatenate([np.arange(1, n + 1) for n in lengths]),
-                np.concatenate([np.column_stack([r.history[c] for c in HISTORY_COLUMNS]) for r in results]))
+                np.concatenate([history_table(r.history) for r in results]))
         rows = list(run_rows(results, positions))
         with self.db:
             self.db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
@@ -150,7 +150,7 @@ class Store:
                                 (row + (blob, None if m is None else json.dumps(m))
                                  for row, blob, m in zip(rows, params, run_metrics)))
             self.db.executemany("DELETE FROM history WHERE run_id = ?", ((row[0],) for row in rows))
-            width = 2 + len(HISTORY_COLUMNS)
+            width = len(HISTORY_HEADER)
             # SQLite before 3.32 takes at most 999 values a statement
             per_insert = max(1, min(ROWS_PER_INSERT, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
             for start in range(0, len(flat_history), per_insert * width):
@@ -262,8 +262,13 @@ class Store:
                 table = table.reshape(len(table), 1 + len(HISTORY_COLUMNS))  # also without rows
                 epochs, values = table[:, 0].astype(np.int64), table[:, 1:]
             else:
-                epochs, values = history["epoch"], np.column_stack([history[c] for c in HISTORY_COLUMNS])
+                epochs, values = history["epoch"], history_table(history)
             yield history_lines(run_id, epochs, values)
+
+
+def history_table(history: Mapping[str, Any]) -> np.ndarray:
+    """A run's history as one array, epochs × HISTORY_COLUMNS."""
+    return np.column_stack([history[c] for c in HISTORY_COLUMNS])
 
 
 def history_lines(run_id: str, epochs: np.ndarray, values: np.ndarray) -> bytes:
