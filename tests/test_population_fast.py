@@ -63,7 +63,10 @@ def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code
     if code == "c":  # each model's minibatch: its own rows of one shared table
         table = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64), F.one_hot(y, classes).double()], 2)
         rows = torch.arange(k * m).view(k, m).flip(1)
-        c_kernel(net).gradients(params, table.reshape(k * m, -1), rows, m, out=grad)
+        norms = torch.full((k,), 0.5, dtype=torch.float64)
+        c_kernel(net).gradients(params, table.reshape(k * m, -1), rows, m, out=grad, norms=norms)
+        # each model's gradient norm added to what was there: the history's grad_norm sums them
+        torch.testing.assert_close(norms, 0.5 + torch.linalg.vector_norm(grad, dim=1), rtol=1e-14, atol=0)
     else:
         xa = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64)], dim=2).transpose(1, 2)
         onehot = F.one_hot(y, classes).double().transpose(1, 2)

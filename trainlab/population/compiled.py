@@ -137,7 +137,7 @@ def _build(dtype: torch.dtype, cc: str) -> tuple[ctypes.CDLL | None, str]:
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
     lib.gradients.restype = lib.evaluate.restype = lib.permutations.restype = None
-    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr, ptr, i64, i64]
+    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr, ptr, ptr, i64, i64]
     lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, i64, ptr]
     lib.permutations.argtypes = [ptr, i64, i64, i64, ptr]
     return lib, f"C kernel, built with {name} ({str(dtype).removeprefix('torch.')})"
@@ -174,11 +174,12 @@ class CompiledNet:
         self.split_sizes: dict[tuple[int, ...], Tensor] = {}
 
     def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor,
-                  seeds: Tensor | None = None, epoch: int = 0, step: int = 0) -> None:
+                  seeds: Tensor | None = None, epoch: int = 0, step: int = 0, norms: Tensor | None = None) -> None:
         """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch:
         the ``table`` rows ``rows[s, :m]`` (a view with unit stride along a row), or with ``rows``
-        None the first ``m`` rows; into ``out``. The minibatch is number ``step`` of ``epoch``: the
-        dropout masks are drawn for it from each model's seed (``seeds``, int64)."""
+        None the first ``m`` rows; into ``out``, its norm added to ``norms`` if given. The minibatch is
+        number ``step`` of ``epoch``: the dropout masks are drawn for it from each model's seed
+        (``seeds``, int64)."""
         k, p = params.shape
         dtype = self.net.dtype
         row_ptr, row_stride = (None, 0)
@@ -191,7 +192,7 @@ class CompiledNet:
             raise ValueError("dropout draws its masks from each model's seed: pass seeds")
         self.lib.gradients(ctypes.byref(self.layout), k, c_array(params, dtype), p, c_array(table, dtype),
                            table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
-                           self.work.data_ptr(), None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch,
+                           None if norms is None else c_array(norms, dtype, (k,)), self.work.data_ptr(), None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch,
                            step)
 
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None

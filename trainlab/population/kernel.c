@@ -584,9 +584,10 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
 /* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
  * minibatch is the table rows rows[s * row_stride + t], t < m (rows NULL: the first m rows). A
  * table row is the inputs, a one, the one-hot label (loop.Setup.table). The minibatch is number
- * step of epoch: with dropout, model s's masks are drawn from seeds[s] for it (rng.py's spec). */
+ * step of epoch: with dropout, model s's masks are drawn from seeds[s] for it (rng.py's spec).
+ * Each model's gradient norm is added to norms[s], unless NULL (the history's grad_norm averages them). */
 void gradients(const Layout *net, int64_t S, const real *params, int64_t P, const real *table, int64_t cols,
-               const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *work,
+               const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *norms, real *work,
                const int64_t *seeds, int64_t epoch, int64_t step) {
     const Buffers b = buffers(net, work);
     const int L = net->n_layers;
@@ -652,6 +653,11 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
                 }
                 clear_padding(b.D[l & 1], fan_in, mb);
             }
+        }
+        if (norms) {
+            double squares = 0;
+            for (int64_t i = 0; i < P; i++) squares += (double)g[i] * g[i];
+            norms[s] += (real)sqrt(squares);
         }
     }
 }

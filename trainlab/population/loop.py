@@ -8,18 +8,19 @@ diverges or stops early leaves its slice at the end of that epoch; the others ca
 
 Slices train side by side on threads, one per core: the C kernel, which does most of the work,
 runs without the GIL. Each slice's runs are handed back as soon as it finishes, so a caller can
-store them while the others train: a slice is sized to take about a second, which bounds what an
-interrupted sweep loses.
+store them while the others train: every slice after the first is sized, from how fast the last
+one trained, to take about SLICE_SECONDS, which bounds what an interrupted sweep loses.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -53,10 +54,13 @@ SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 C_SLICE_ELEMENTS = 1 << 20
 EVAL_ELEMENTS = 1 << 18
-# A slice's work, in multiply-adds of its forward passes (a backward pass counted as two), is kept
-# under this: about a second on one core with the C kernel (2-2.5e10 a second), so that finished
-# runs reach the store often; the torch code, ~4x slower, gets a quarter of it.
-SLICE_WORK = 2e10
+# A slice takes about SLICE_SECONDS, so that finished runs reach the store that often: the threads'
+# first slices are sized by their multiply-adds (a forward pass, a backward pass counted as two)
+# under FIRST_SLICE_WORK, which took 0.2-1.6 s on one core for nets from 2-16-2 (tanh) to 2-128-2
+# (gelu), an activation's cost being what multiply-adds do not count; each later slice by how fast
+# the last one trained, on this machine under its load now.
+SLICE_SECONDS = 1.0
+FIRST_SLICE_WORK = 5e9
 # Slices train on several threads only when each epoch of a slice is at least this much work (about
 # a millisecond in C): below it the Python between the kernel's calls, which holds the GIL, is most
 # of the time, and threads taking turns at the GIL were twice as slow as one (xor_sgd_vs_adam's
@@ -77,16 +81,42 @@ def model_work(sizes: list[int], epochs: int, n_train: int, n_eval: int) -> floa
     return epochs * (3 * n_train + n_eval) * per_point
 
 
-def cut_into_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int, n_eval: int,
-                    cores: int, in_c: bool) -> tuple[int, int]:
-    """Models per slice for a population of ``k`` (cache-sized, about a second of work), and the
-    threads to train them on: one per core when a slice's epochs are long enough to share."""
+def first_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int, n_eval: int,
+                 cores: int, in_c: bool) -> tuple[int, int, int, int]:
+    """For a population of ``k``: the models of the first slices (FIRST_SLICE_WORK), of the smallest
+    (each epoch at least PARALLEL_EPOCH_WORK, or the Python between the kernel's calls would be
+    most of it), of the largest (cache-sized, ``slice_size``), and the threads to train them on:
+    one per core when a slice's epochs are long enough to share."""
     work = model_work(sizes, epochs, n_train, n_eval)
-    size = min(slice_size(sizes, batch, k, in_c), max(1, int(SLICE_WORK / (1 if in_c else 4) // work)))
-    if not in_c or min(size, k) * work / epochs < PARALLEL_EPOCH_WORK:
-        return size, 1
-    slices = math.ceil(math.ceil(k / size) / cores) * cores  # as many for each thread
-    return math.ceil(k / slices), cores
+    most = slice_size(sizes, batch, k, in_c)
+    least = min(most, math.ceil(PARALLEL_EPOCH_WORK * epochs / work))
+    first = min(most, max(least, int(FIRST_SLICE_WORK / (1 if in_c else 4) // work)))
+    threads = cores if in_c and min(most, k) * work / epochs >= PARALLEL_EPOCH_WORK else 1
+    return min(first, math.ceil(k / threads)), least, most, threads
+
+
+class Slicer:
+    """The population's models, in ``order``, cut into slices as the threads ask for them: ``first``
+    models, then as many as trained in about SLICE_SECONDS in the last slice to finish, from
+    ``least`` to ``most``. ``adapt=False``: every slice has ``first`` models."""
+
+    def __init__(self, order: list[int], first: int, least: int, most: int, epochs: int, adapt: bool = True):
+        self.order, self.size, self.least, self.most, self.epochs, self.adapt = order, first, least, most, epochs, adapt
+        self.start = 0
+        self.lock = threading.Lock()
+
+    def next(self) -> np.ndarray | None:
+        with self.lock:
+            index = np.array(self.order[self.start : self.start + self.size])
+            self.start += len(index)
+            return index if len(index) else None
+
+    def timed(self, seconds: float, model_epochs: int) -> None:
+        """A slice took ``seconds`` to train ``model_epochs`` (its models' epochs, early leavers' fewer)."""
+        if self.adapt and model_epochs:
+            size = int(SLICE_SECONDS * model_epochs / (seconds * self.epochs))
+            with self.lock:
+                self.size = min(max(size, self.least), self.most)
 
 
 def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
@@ -105,7 +135,7 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     the population's results (a RunBatch in spec order) and the indices of the runs it finished.
 
     ``workers`` threads (default: torch's thread count, i.e. the cores, when the slices' work is in
-    C rather than in Python, see ``cut_into_slices``) train slices side by side.
+    C rather than in Python, see ``first_slices``) train slices side by side.
     ``progress(runs)`` is called after each epoch of a slice with the fraction of runs it advanced.
     Closing the generator early (an error, Ctrl-C) stops the slices in training at their next epoch.
     ``controller`` (a search's, see ``Controller``) is asked after every epoch of every slice: give
@@ -119,11 +149,6 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     batch_size = min(cfg.train.batch_size or n, n)
     setup = Setup(net, data, batch_size)
     cores = workers or torch.get_num_threads()
-    if slice_models:
-        size, cores = slice_models, cores if setup.kernel else 1
-    else:
-        size, cores = cut_into_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
-                                      in_c=setup.kernel is not None)
     history = np.full((k, epochs, len(HISTORY_COLUMNS)), np.nan)
     params = np.zeros((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32)
     batch = RunBatch(specs, history, params, net.state_dict, has_test=data.X_test is not None)
@@ -132,29 +157,46 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     configs = list(dict.fromkeys(s.config.optim for s in specs))
     rank = {c: i for i, c in enumerate(configs)}
     order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
-    slices = [np.array(order[start : start + size]) for start in range(0, k, size)]
+    if slice_models:
+        threads = min(cores if setup.kernel else 1, math.ceil(k / slice_models))
+        slicer = Slicer(order, slice_models, slice_models, slice_models, epochs, adapt=False)
+    else:
+        first, least, most, threads = first_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
+                                                   in_c=setup.kernel is not None)
+        slicer = Slicer(order, first, least, most, epochs)
     stop = threading.Event()
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # a slice's indices, or a thread's ended Future
 
-    def work(index: np.ndarray) -> np.ndarray:
-        started = time.perf_counter()
-        train_slice(setup, [specs[i] for i in index], torch.from_numpy(index), batch, torch.from_numpy(history),
-                    torch.from_numpy(params), stop, progress and (lambda models: progress(models / epochs)), controller)
-        batch.seconds[index] = (time.perf_counter() - started) / len(index)
-        return index
+    def train_slices() -> None:
+        """One thread's work: the next slice, until none is left."""
+        while not stop.is_set() and (index := slicer.next()) is not None:
+            started = time.perf_counter()
+            train_slice(setup, [specs[i] for i in index], torch.from_numpy(index), batch, torch.from_numpy(history),
+                        torch.from_numpy(params), stop, progress and (lambda models: progress(models / epochs)),
+                        controller)
+            seconds = time.perf_counter() - started
+            batch.seconds[index] = seconds / len(index)
+            slicer.timed(seconds, int(batch.epochs_run[index].sum()))
+            finished.put(index)
 
-    threads = torch.get_num_threads()
+    torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per slice: these ops are too small to share
-    pool = ThreadPoolExecutor(min(cores, len(slices)), thread_name_prefix="trainlab-slice")
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="trainlab-slice")
     try:
-        pending = {pool.submit(work, index) for index in slices}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield batch, future.result()
+        for future in [pool.submit(train_slices) for _ in range(threads)]:
+            future.add_done_callback(finished.put)
+        running = threads
+        while running:
+            item = finished.get()
+            if isinstance(item, Future):
+                item.result()  # a thread's error is raised here
+                running -= 1
+            else:
+                yield batch, item
     finally:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        torch.set_num_threads(threads)
+        pool.shutdown(wait=True)
+        torch.set_num_threads(torch_threads)
 
 
 class Setup:
@@ -191,13 +233,14 @@ class Setup:
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
         return self
 
-    def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor, seeds: Tensor, epoch: int, step: int
-                  ) -> None:
-        """Each model's gradient on its minibatch: the table rows ``rows`` (K, m), or all of them;
-        minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
+    def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
+                  step: int) -> None:
+        """Each model's gradient on its minibatch into ``out``, its norm added to ``norms``: the table
+        rows ``rows`` (K, m), or all of them; minibatch ``step`` of ``epoch``, whose dropout masks
+        come from each model's seed (``seeds``)."""
         m = self.n if rows is None else rows.shape[1]
         if self.compiled:
-            self.compiled.gradients(params, self.table, rows, m, out, seeds, epoch, step)
+            self.compiled.gradients(params, self.table, rows, m, out, seeds, epoch, step, norms)
             return
         masks = self.net.dropout_masks(seeds.tolist(), epoch, step, m, batch_major=self.net.first_transposed)
         k, cols = len(params), self.table.shape[1]
@@ -208,6 +251,7 @@ class Setup:
             torch.index_select(self.table, 0, rows.reshape(-1), out=self.ws.get("rows", k * rows.shape[1], cols))
         xa, onehot = self.inputs(part)
         self.net.gradients(params, xa, onehot, self.ws, out=out, masks=masks)
+        norms += torch.linalg.vector_norm(out, dim=1)
 
     def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
         """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
@@ -314,9 +358,8 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for step, start in enumerate(range(0, n, batch_size)):
-            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, grad, orders.seeds,
-                            epoch, step)
-            grad_norm += torch.linalg.vector_norm(grad, dim=1)
+            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, grad, grad_norm,
+                            orders.seeds, epoch, step)
             steps += 1
             optimizer.step(params, grad, lrs)
 

@@ -27,6 +27,7 @@ from trainlab.config import OptimConfig
 
 # Use torch's fused CPU kernels where one exists (Adam, AdamW), on rows of one config at a time.
 FUSED = hasattr(torch, "_fused_adam_") and hasattr(torch, "_fused_adamw_")
+STEP_BLOCK = 64  # step counts made at once for the fused kernels (Adam.step_count)
 
 
 class BatchedOptimizer:
@@ -143,8 +144,18 @@ class Adam(BatchedOptimizer):
         self.denom = torch.empty_like(params)
         self.fused_runs = self.runs() if FUSED else None
         self.fused_runs_configs = [(c, self.configs[c]) for c, _, _ in self.fused_runs or []]
-        self.step_t = torch.tensor(float(self.steps))
+        self.step_counts, self.counts_from = torch.empty(0), self.steps + 1
         self._blocks: tuple = (None, None, [])
+
+    def step_count(self) -> Tensor:
+        """``self.steps`` as the 0-d float tensor the fused kernel reads: a view of a block of the
+        next STEP_BLOCK counts, made by one op, as each op lets the other slices' threads take the
+        GIL from this one (a handover that costs more than the op)."""
+        i = self.steps - self.counts_from
+        if i >= len(self.step_counts):
+            self.counts_from, i = self.steps, 0
+            self.step_counts = torch.arange(self.steps, self.steps + STEP_BLOCK, dtype=torch.float32)
+        return self.step_counts[i]
 
     def blocks(self, params: Tensor, grad: Tensor) -> list[tuple[list[Tensor], ...]]:
         """Each config's rows of params, grad and the two moments, as the fused kernel takes them."""
@@ -160,10 +171,10 @@ class Adam(BatchedOptimizer):
         if self.fused_runs is not None:
             # torch's fused Adam kernel (torch.optim.Adam(fused=True)): one pass over each config's
             # rows instead of nine; it rounds a little differently from the single-tensor path.
-            self.step_t.fill_(t)
+            step_count = [self.step_count()]
             fused = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
             for (c, cfg), blocks in zip(self.fused_runs_configs, self.blocks(params, grad)):
-                fused(*blocks, [], [self.step_t], lr=lrs[c], beta1=cfg.betas[0], beta2=cfg.betas[1],
+                fused(*blocks, [], step_count, lr=lrs[c], beta1=cfg.betas[0], beta2=cfg.betas[1],
                       weight_decay=cfg.weight_decay_value, eps=cfg.eps, amsgrad=False, maximize=False)
             return
         if self.decoupled:

@@ -97,15 +97,13 @@ def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
     activations."""
     import torch
 
-    from trainlab.population.loop import SLICE_ELEMENTS, SLICE_WORK, model_work, slice_size
+    from trainlab.population.loop import SLICE_ELEMENTS, slice_size
 
     itemsize = 8 if cfg.train.dtype == "float64" else 4
     sizes, n_params = shape_of(cfg, data)
     n = len(data.X_train)
     batch = min(cfg.train.batch_size or n, n)
-    work = model_work(sizes, cfg.train.epochs, n, n + len(data.X_val))
-    # the larger slices of the two codes (cut_into_slices), each at most about a second of work
-    models = min(slice_size(sizes, batch, MAX_CHUNK, in_c=True), max(1, int(SLICE_WORK // work)), MAX_CHUNK)
+    models = min(slice_size(sizes, batch, MAX_CHUNK, in_c=True), MAX_CHUNK)  # the largest slice (first_slices)
     per_model = 10 * n_params * itemsize + 5000 + 8 * n
     workers = torch.get_num_threads()  # the engine's threads, one slice each
     return workers * (models * per_model + 16 * SLICE_ELEMENTS * itemsize)  # activations: 8 of the widest
