@@ -1,7 +1,7 @@
 """From configs to an output directory: expand the grid, train with an engine, store, export, plot.
 
 An engine takes a list of run specs and yields finished runs a few at a time (the population
-engine: a slice, about a second of training); each batch is committed to the store as it comes,
+engine: a slice, about two seconds of training); each batch is committed to the store as it comes,
 which is what makes a kill lose little and ``--resume`` safe.
 """
 

@@ -8,8 +8,8 @@ diverges or stops early leaves its slice at the end of that epoch; the others ca
 
 Slices train side by side on threads, one per core: the C kernel, which does most of the work,
 runs without the GIL. Each slice's runs are handed back as soon as it finishes, so a caller can
-store them while the others train: every slice after the first is sized, from how fast the last
-one trained, to take about SLICE_SECONDS, which bounds what an interrupted sweep loses.
+store them while the others train: the slices after each thread's first are sized, from how fast
+that one trained, to take about SLICE_SECONDS, which bounds what an interrupted sweep loses.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 C_SLICE_ELEMENTS = 1 << 20
 EVAL_ELEMENTS = 1 << 18
-# A slice takes about SLICE_SECONDS, so that finished runs reach the store that often: the threads'
-# first slices are sized by their multiply-adds (a forward pass, a backward pass counted as two)
-# under FIRST_SLICE_WORK, which took 0.2-1.6 s on one core for nets from 2-16-2 (tanh) to 2-128-2
-# (gelu), an activation's cost being what multiply-adds do not count; each later slice by how fast
-# the last one trained, on this machine under its load now.
-SLICE_SECONDS = 1.0
+# A slice takes about SLICE_SECONDS, so that finished runs reach the store that often, and an
+# interrupted sweep loses no more. Each thread's first slice is sized by its multiply-adds (a
+# forward pass, a backward pass counted as two) under FIRST_SLICE_WORK, which took 0.3-1.6 s on two
+# threads for nets from 2-64-64-2 (relu) to 2-128-2 (gelu), an activation's cost being what
+# multiply-adds do not count; the later ones by how fast the first trained, on this machine under
+# its load now (a fixed budget of multiply-adds gave slices of 0.9-6.3 s on these nets).
+SLICE_SECONDS = 2.0
 FIRST_SLICE_WORK = 5e9
 # Slices train on several threads only when each epoch of a slice is at least this much work (about
 # a millisecond in C): below it the Python between the kernel's calls, which holds the GIL, is most
@@ -96,12 +97,16 @@ def first_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int
 
 
 class Slicer:
-    """The population's models, in ``order``, cut into slices as the threads ask for them: ``first``
-    models, then as many as trained in about SLICE_SECONDS in the last slice to finish, from
-    ``least`` to ``most``. ``adapt=False``: every slice has ``first`` models."""
+    """The population's models, in ``order``, cut into slices as the threads ask for them. Each of the
+    ``threads`` first trains a slice of ``first`` models; once one of those is timed, the rest is
+    cut into equal slices, as many as make each take about SLICE_SECONDS (and have ``least`` to
+    ``most`` models), a multiple of the threads, so that the threads finish together.
+    ``adapt=False``: every slice has ``first`` models."""
 
-    def __init__(self, order: list[int], first: int, least: int, most: int, epochs: int, adapt: bool = True):
-        self.order, self.size, self.least, self.most, self.epochs, self.adapt = order, first, least, most, epochs, adapt
+    def __init__(self, order: list[int], first: int, least: int, most: int, threads: int, epochs: int,
+                 adapt: bool = True):
+        self.order, self.least, self.most, self.threads, self.epochs = order, least, most, threads, epochs
+        self.size, self.planned = first, not adapt
         self.start = 0
         self.lock = threading.Lock()
 
@@ -113,10 +118,14 @@ class Slicer:
 
     def timed(self, seconds: float, model_epochs: int) -> None:
         """A slice took ``seconds`` to train ``model_epochs`` (its models' epochs, early leavers' fewer)."""
-        if self.adapt and model_epochs:
-            size = int(SLICE_SECONDS * model_epochs / (seconds * self.epochs))
-            with self.lock:
-                self.size = min(max(size, self.least), self.most)
+        with self.lock:
+            if self.planned or model_epochs == 0:
+                return
+            self.planned = True
+            size = min(max(int(SLICE_SECONDS * model_epochs / (seconds * self.epochs)), self.least), self.most)
+            left = len(self.order) - self.start
+            slices = math.ceil(math.ceil(left / size) / self.threads) * self.threads
+            self.size = math.ceil(left / slices) if left else size
 
 
 def train_population(specs: list[RunSpec], data: Dataset, slice_models: int | None = None,
@@ -159,11 +168,11 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
     if slice_models:
         threads = min(cores if setup.kernel else 1, math.ceil(k / slice_models))
-        slicer = Slicer(order, slice_models, slice_models, slice_models, epochs, adapt=False)
+        slicer = Slicer(order, slice_models, slice_models, slice_models, threads, epochs, adapt=False)
     else:
         first, least, most, threads = first_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
                                                    in_c=setup.kernel is not None)
-        slicer = Slicer(order, first, least, most, epochs)
+        slicer = Slicer(order, first, least, most, threads, epochs)
     stop = threading.Event()
     finished: queue.SimpleQueue = queue.SimpleQueue()  # a slice's indices, or a thread's ended Future
 
