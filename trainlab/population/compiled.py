@@ -192,8 +192,8 @@ class CompiledNet:
             raise ValueError("dropout draws its masks from each model's seed: pass seeds")
         self.lib.gradients(ctypes.byref(self.layout), k, c_array(params, dtype), p, c_array(table, dtype),
                            table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
-                           None if norms is None else c_array(norms, dtype, (k,)), self.work.data_ptr(), None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch,
-                           step)
+                           None if norms is None else c_array(norms, dtype, (k,)), self.work.data_ptr(),
+                           None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch, step)
 
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None
                  ) -> list[tuple[Tensor, Tensor]]:
