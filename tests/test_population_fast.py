@@ -379,6 +379,43 @@ def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(mo
     np.testing.assert_array_equal(one.history, two.history)
 
 
+def slice_sizes(slicer) -> list[int]:
+    """The sizes of the slices ``slicer`` hands out until none is left."""
+    sizes = []
+    while (index := slicer.next()) is not None:
+        sizes.append(len(index))
+    return sizes
+
+
+def test_after_a_timed_first_slice_the_rest_is_cut_into_equal_slices_of_about_slice_seconds():
+    from trainlab.population.loop import SLICE_SECONDS, Slicer
+
+    epochs = 100
+    slicer = Slicer(list(range(1000)), first=50, least=10, most=400, threads=2, epochs=epochs)
+    firsts = [slicer.next(), slicer.next()]
+    assert [len(s) for s in firsts] == [50, 50]
+    # 50 models × 100 epochs in SLICE_SECONDS / 2: a slice of SLICE_SECONDS holds 100 models;
+    # the 900 left go in 10 slices of 90 (a multiple of the 2 threads, so both finish together)
+    slicer.timed(SLICE_SECONDS / 2, 50 * epochs)
+    assert slice_sizes(slicer) == [90] * 10
+    assert slicer.next() is None
+    slicer.timed(SLICE_SECONDS / 100, 50 * epochs)  # only the first timing plans the slices
+    assert slicer.size == 90
+
+
+def test_slices_cut_from_a_timing_keep_to_their_least_and_most_models():
+    from trainlab.population.loop import SLICE_SECONDS, Slicer
+
+    slow = Slicer(list(range(100)), first=20, least=10, most=40, threads=1, epochs=10)
+    slow.next()
+    slow.timed(SLICE_SECONDS * 100, 20 * 10)  # far slower than SLICE_SECONDS: still least models
+    assert slice_sizes(slow) == [10] * 8
+    fast = Slicer(list(range(100)), first=20, least=10, most=40, threads=1, epochs=10)
+    fast.next()
+    fast.timed(SLICE_SECONDS / 100, 20 * 10)  # far quicker: most models, cut evenly
+    assert slice_sizes(fast) == [40, 40]
+
+
 def test_progress_is_reported_every_epoch_and_adds_up_to_the_runs():
     from trainlab.population import population_engine
 
