@@ -13,12 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from trainlab.activations import ACTIVATIONS
-from trainlab.config import ModelConfig, config_from_dict, expand
+from trainlab.config import ModelConfig, OptimConfig, config_from_dict, expand
 from trainlab.data import DataCache
 from trainlab.models import build_model, linear_layers, set_dropout_step
 from trainlab.population import train_population
 from trainlab.population.compiled import compiled
+from trainlab.optim import build_optimizer
 from trainlab.population.net import Net, Workspace, argmax_classes, augmented_t
+from trainlab.population.optim import build_batched_optimizer
 
 
 def stacked(net: Net, models) -> torch.Tensor:
@@ -64,15 +66,42 @@ def test_hand_derived_gradients_equal_autograd(activation, hidden, classes, code
         table = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64), F.one_hot(y, classes).double()], 2)
         rows = torch.arange(k * m).view(k, m).flip(1)
         norms = torch.full((k,), 0.5, dtype=torch.float64)
-        c_kernel(net).gradients(params, table.reshape(k * m, -1), rows, m, out=grad, norms=norms)
-        # each model's gradient norm added to what was there: the history's grad_norm sums them
-        torch.testing.assert_close(norms, 0.5 + torch.linalg.vector_norm(grad, dim=1), rtol=1e-14, atol=0)
+        for step in (0, 1):  # each model's gradient norm written at an epoch's first step, added at the next
+            c_kernel(net).gradients(params, table.reshape(k * m, -1), rows, m, out=grad, step=step, norms=norms)
+        torch.testing.assert_close(norms, 2 * torch.linalg.vector_norm(grad, dim=1), rtol=1e-14, atol=0)
     else:
         xa = torch.cat([X, torch.ones(k, m, 1, dtype=torch.float64)], dim=2).transpose(1, 2)
         onehot = F.one_hot(y, classes).double().transpose(1, 2)
         net.gradients(params, xa, onehot, Workspace(torch.float64), out=grad)
 
     torch.testing.assert_close(grad, autograd_gradients(net, models, X, y, params), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_the_kernels_adam_steps_are_torchs_fused_ones(name, dtype):
+    torch.manual_seed(3)
+    net = Net([2, 8, 3], "tanh", dtype)
+    configs = [OptimConfig(name=name, lr=0.01),
+               OptimConfig(name=name, lr=0.1, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)]
+    which = torch.tensor([0, 1, 1])  # each model's config
+    k, m = len(which), 20
+    params = torch.randn(k, net.n_params, dtype=dtype) / 2
+    table = torch.cat([torch.randn(m, 2, dtype=dtype), torch.ones(m, 1, dtype=dtype),
+                       F.one_hot(torch.randint(0, 3, (m,)), 3).to(dtype)], 1)
+    rows = torch.stack([torch.randperm(m) for _ in range(k)])
+    models = [params[i].clone().requires_grad_() for i in range(k)]  # each model's row as one tensor
+    optimizers = [build_optimizer(configs[c], [model]) for c, model in zip(which.tolist(), models)]
+    optimizer, grad = build_batched_optimizer(configs, which, params), torch.empty_like(params)
+    for _ in range(3):
+        lrs = [c.lr for c in configs]
+        c_kernel(net).gradients(params, table, rows, m, out=grad, adam=optimizer.kernel_step(lrs))
+        for model, torch_optimizer, g in zip(models, optimizers, grad):
+            model.grad = g.clone()  # the gradient at the weights before this step
+            torch_optimizer.step()
+    expected = torch.stack([model.detach() for model in models])
+    tolerance = {torch.float64: (1e-13, 1e-15), torch.float32: (1e-5, 1e-7)}[dtype]
+    torch.testing.assert_close(params, expected, rtol=tolerance[0], atol=tolerance[1])
 
 
 @pytest.mark.parametrize("code", ["torch", "c"])
@@ -391,7 +420,7 @@ def test_after_a_timed_first_slice_the_rest_is_cut_into_equal_slices_of_about_sl
     from trainlab.population.loop import SLICE_SECONDS, Slicer
 
     epochs = 100
-    slicer = Slicer(list(range(1000)), first=50, least=10, most=400, threads=2, epochs=epochs)
+    slicer = Slicer(1000, first=50, least=10, most=400, threads=2, epochs=epochs)
     firsts = [slicer.next(), slicer.next()]
     assert [len(s) for s in firsts] == [50, 50]
     # 50 models × 100 epochs in SLICE_SECONDS / 2: a slice of SLICE_SECONDS holds 100 models;
@@ -406,11 +435,11 @@ def test_after_a_timed_first_slice_the_rest_is_cut_into_equal_slices_of_about_sl
 def test_slices_cut_from_a_timing_keep_to_their_least_and_most_models():
     from trainlab.population.loop import SLICE_SECONDS, Slicer
 
-    slow = Slicer(list(range(100)), first=20, least=10, most=40, threads=1, epochs=10)
+    slow = Slicer(100, first=20, least=10, most=40, threads=1, epochs=10)
     slow.next()
     slow.timed(SLICE_SECONDS * 100, 20 * 10)  # far slower than SLICE_SECONDS: still least models
     assert slice_sizes(slow) == [10] * 8
-    fast = Slicer(list(range(100)), first=20, least=10, most=40, threads=1, epochs=10)
+    fast = Slicer(100, first=20, least=10, most=40, threads=1, epochs=10)
     fast.next()
     fast.timed(SLICE_SECONDS / 100, 20 * 10)  # far quicker: most models, cut evenly
     assert slice_sizes(fast) == [40, 40]

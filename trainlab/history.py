@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,13 +101,15 @@ def as_history(columns: dict[str, list[float]] | np.ndarray) -> History:
 DIVERGENCE_FACTOR = 100.0
 
 
-def diverged(train_loss, untrained_loss):
-    """Whether an epoch's train loss means divergence, given the untrained model's train loss.
+def divergence_limit(untrained_loss: float) -> float:
+    """The train loss past which a run has diverged: DIVERGENCE_FACTOR × the untrained model's, and
+    finite (an infinite loss is past it, whatever the untrained model's)."""
+    return min(DIVERGENCE_FACTOR * untrained_loss, sys.float_info.max)
 
-    Python floats give a bool; tensors or arrays (one entry per model) give one per entry.
-    """
-    limit = DIVERGENCE_FACTOR * untrained_loss
-    return _isnan(train_loss) | (abs(train_loss) == math.inf) | (train_loss > limit)
+
+def diverged(train_loss: float, limit: float) -> bool:
+    """Whether an epoch's train loss means divergence: NaN, or past ``divergence_limit``."""
+    return not train_loss <= limit
 
 
 def improves(value, best, monitor: str = "val_loss", min_delta: float = 0.0):

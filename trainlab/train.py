@@ -22,7 +22,7 @@ from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
-from trainlab.history import RunResult, as_history, best_epoch, diverged, new_history
+from trainlab.history import RunResult, as_history, best_epoch, diverged, divergence_limit, new_history
 from trainlab.models import build_model, evaluating, forward_keeping_hidden, linear_layers, set_dropout_step
 from trainlab.optim import build_optimizer, lr_at
 from trainlab.threads import small_model_threads
@@ -132,7 +132,8 @@ class Training:
     def epochs(self) -> Iterator[dict[str, float]]:
         """Train epoch after epoch, yielding each one's record, until the last epoch or an early end."""
         cfg, model, optimizer = self.cfg, self.model, self.optimizer
-        untrained_loss, _ = evaluate(model, self.X_train, self.y_train)  # the yardstick of divergence
+        untrained_loss, _ = evaluate(model, self.X_train, self.y_train)
+        limit = divergence_limit(untrained_loss)  # the train loss past which the run has diverged
         for self.epoch in range(1, cfg.train.epochs + 1):
             lr = lr_at(cfg.optim, self.epoch, cfg.train.epochs)
             for group in optimizer.param_groups:
@@ -172,7 +173,7 @@ class Training:
             for column, value in record.items():
                 self.history[column].append(value)
 
-            if diverged(train_loss, untrained_loss):
+            if diverged(train_loss, limit):
                 self.status = "diverged"  # the weights are lost: nothing more to learn
             stop = [hook.on_epoch_end(self) for hook in self.hooks]  # every hook sees every epoch
             if self.status == "ok" and any(stop):

@@ -50,6 +50,15 @@ class Layout(ctypes.Structure):
         ("drop_below", ctypes.c_uint64 * MAX_LAYERS), ("keep_scale", ctypes.c_double * MAX_LAYERS)]
 
 
+class AdamStep(ctypes.Structure):
+    """kernel.c's ``Adam``: one Adam step of every model of a slice, which ``gradients`` takes right
+    after each model's gradient (population/optim.py's ``Adam.kernel_step`` fills it in)."""
+
+    _fields_ = [("exp_avg", ctypes.c_void_p), ("exp_avg_sq", ctypes.c_void_p)] + [
+        (name, ctypes.c_void_p) for name in ("lr", "beta1", "beta2", "eps", "weight_decay")] + [
+        ("step", ctypes.c_int64), ("decoupled", ctypes.c_int64)]
+
+
 def layout(net: Net) -> Layout:
     """Read off ``net``'s views of a parameter row: offsets and strides of each W and b; and each
     hidden layer's activation and dropout (``rng.dropout_threshold``, 1 / (1 - rate))."""
@@ -137,7 +146,8 @@ def _build(dtype: torch.dtype, cc: str) -> tuple[ctypes.CDLL | None, str]:
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
     lib.gradients.restype = lib.evaluate.restype = lib.permutations.restype = None
-    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr, ptr, ptr, i64, i64]
+    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr, ptr, ptr, i64, i64,
+                              ctypes.POINTER(AdamStep)]
     lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, i64, ptr]
     lib.permutations.argtypes = [ptr, i64, i64, i64, ptr]
     return lib, f"C kernel, built with {name} ({str(dtype).removeprefix('torch.')})"
@@ -174,12 +184,14 @@ class CompiledNet:
         self.split_sizes: dict[tuple[int, ...], Tensor] = {}
 
     def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor,
-                  seeds: Tensor | None = None, epoch: int = 0, step: int = 0, norms: Tensor | None = None) -> None:
+                  seeds: Tensor | None = None, epoch: int = 0, step: int = 0, norms: Tensor | None = None,
+                  adam: AdamStep | None = None) -> None:
         """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch:
         the ``table`` rows ``rows[s, :m]`` (a view with unit stride along a row), or with ``rows``
-        None the first ``m`` rows; into ``out``, its norm added to ``norms`` if given. The minibatch is
-        number ``step`` of ``epoch``: the dropout masks are drawn for it from each model's seed
-        (``seeds``, int64)."""
+        None the first ``m`` rows; into ``out``. Its norm goes to ``norms`` if given: written at step
+        0, added at the later steps of the epoch. The minibatch is number ``step`` of ``epoch``: the
+        dropout masks are drawn for it from each model's seed (``seeds``, int64). With ``adam``, each
+        model then takes that Adam step (its state's rows are the models')."""
         k, p = params.shape
         dtype = self.net.dtype
         row_ptr, row_stride = (None, 0)
@@ -193,7 +205,8 @@ class CompiledNet:
         self.lib.gradients(ctypes.byref(self.layout), k, c_array(params, dtype), p, c_array(table, dtype),
                            table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
                            None if norms is None else c_array(norms, dtype, (k,)), self.work.data_ptr(),
-                           None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch, step)
+                           None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch, step,
+                           None if adam is None else ctypes.byref(adam))
 
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None
                  ) -> list[tuple[Tensor, Tensor]]:

@@ -581,14 +581,39 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
     clear_padding(b->D[l & 1], fan_in, mb);
 }
 
+/* torch.optim.Adam's step (AdamW's with decoupled), in the order of operations of torch's fused CPU
+ * kernel, each model with its own lr, betas, eps and weight decay (population/optim.py's Adam makes
+ * these rows from the population's configs); model s's moments are rows s of exp_avg and exp_avg_sq. */
+typedef struct {
+    real *exp_avg, *exp_avg_sq;
+    const double *lr, *beta1, *beta2, *eps, *weight_decay;
+    int64_t step, decoupled;
+} Adam;
+
+static void adam_step(const Adam *o, int64_t s, real *restrict p, const real *restrict g, int64_t P) {
+    const double lr = o->lr[s], beta1 = o->beta1[s], beta2 = o->beta2[s], wd = o->weight_decay[s];
+    const real b1 = (real)beta1, b2 = (real)beta2, c1 = (real)(1 - beta1), c2 = (real)(1 - beta2);
+    const real step_size = (real)(lr / (1 - pow(beta1, (double)o->step)));
+    const real bc2_sqrt = (real)sqrt(1 - pow(beta2, (double)o->step)), eps = (real)o->eps[s];
+    const real l2 = o->decoupled ? 0 : (real)wd, shrink = (real)(o->decoupled ? 1 - lr * wd : 1);
+    real *restrict m = o->exp_avg + s * P, *restrict v = o->exp_avg_sq + s * P;
+    for (int64_t i = 0; i < P; i++) {
+        const real gi = l2 != 0 ? g[i] + p[i] * l2 : g[i];
+        m[i] = m[i] * b1 + gi * c1;
+        v[i] = v[i] * b2 + gi * gi * c2;
+        p[i] = p[i] * shrink - step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + eps);
+    }
+}
+
 /* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
  * minibatch is the table rows rows[s * row_stride + t], t < m (rows NULL: the first m rows). A
  * table row is the inputs, a one, the one-hot label (loop.Setup.table). The minibatch is number
  * step of epoch: with dropout, model s's masks are drawn from seeds[s] for it (rng.py's spec).
- * Each model's gradient norm is added to norms[s], unless NULL (the history's grad_norm averages them). */
-void gradients(const Layout *net, int64_t S, const real *params, int64_t P, const real *table, int64_t cols,
+ * Each model's gradient norm goes to norms[s], unless NULL: written at step 0, added at later steps
+ * (the history's grad_norm is the epoch's mean). With adam, each model then takes its Adam step. */
+void gradients(const Layout *net, int64_t S, real *params, int64_t P, const real *table, int64_t cols,
                const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *norms, real *work,
-               const int64_t *seeds, int64_t epoch, int64_t step) {
+               const int64_t *seeds, int64_t epoch, int64_t step, const Adam *adam) {
     const Buffers b = buffers(net, work);
     const int L = net->n_layers;
     const real scale = (real)1 / m;
@@ -657,8 +682,9 @@ void gradients(const Layout *net, int64_t S, const real *params, int64_t P, cons
         if (norms) {
             double squares = 0;
             for (int64_t i = 0; i < P; i++) squares += (double)g[i] * g[i];
-            norms[s] += (real)sqrt(squares);
+            norms[s] = (step ? norms[s] : 0) + (real)sqrt(squares);
         }
+        if (adam) adam_step(adam, s, params + s * P, g, P);
     }
 }
 

@@ -31,7 +31,7 @@ from torch import Tensor
 from trainlab import metrics
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
-from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, diverged as is_diverged, improves
+from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, divergence_limit, improves
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
 from trainlab.population.compiled import CompiledNet, DataOrders, compiled
@@ -97,22 +97,21 @@ def first_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int
 
 
 class Slicer:
-    """The population's models, in ``order``, cut into slices as the threads ask for them. Each of the
+    """The population's ``k`` models, cut into slices as the threads ask for them. Each of the
     ``threads`` first trains a slice of ``first`` models; once one of those is timed, the rest is
     cut into equal slices, as many as make each take about SLICE_SECONDS (and have ``least`` to
     ``most`` models), a multiple of the threads, so that the threads finish together.
     ``adapt=False``: every slice has ``first`` models."""
 
-    def __init__(self, order: list[int], first: int, least: int, most: int, threads: int, epochs: int,
-                 adapt: bool = True):
-        self.order, self.least, self.most, self.threads, self.epochs = order, least, most, threads, epochs
+    def __init__(self, k: int, first: int, least: int, most: int, threads: int, epochs: int, adapt: bool = True):
+        self.k, self.least, self.most, self.threads, self.epochs = k, least, most, threads, epochs
         self.size, self.planned = first, not adapt
         self.start = 0
         self.lock = threading.Lock()
 
     def next(self) -> np.ndarray | None:
         with self.lock:
-            index = np.array(self.order[self.start : self.start + self.size])
+            index = np.arange(self.start, min(self.start + self.size, self.k))
             self.start += len(index)
             return index if len(index) else None
 
@@ -123,7 +122,7 @@ class Slicer:
                 return
             self.planned = True
             size = min(max(int(SLICE_SECONDS * model_epochs / (seconds * self.epochs)), self.least), self.most)
-            left = len(self.order) - self.start
+            left = self.k - self.start
             slices = math.ceil(math.ceil(left / size) / self.threads) * self.threads
             self.size = math.ceil(left / slices) if left else size
 
@@ -161,18 +160,13 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     history = np.full((k, epochs, len(HISTORY_COLUMNS)), np.nan)
     params = np.zeros((k, net.n_params), np.float64 if dtype == torch.float64 else np.float32)
     batch = RunBatch(specs, history, params, net.state_dict, has_test=data.X_test is not None)
-    # Models of one optimizer config side by side, so each config's rows of a slice are consecutive
-    # (the fused optimizer kernels take them as one block); results go back to their spec's index.
-    configs = list(dict.fromkeys(s.config.optim for s in specs))
-    rank = {c: i for i, c in enumerate(configs)}
-    order = sorted(range(k), key=lambda i: rank[specs[i].config.optim])
     if slice_models:
         threads = min(cores if setup.kernel else 1, math.ceil(k / slice_models))
-        slicer = Slicer(order, slice_models, slice_models, slice_models, threads, epochs, adapt=False)
+        slicer = Slicer(k, slice_models, slice_models, slice_models, threads, epochs, adapt=False)
     else:
         first, least, most, threads = first_slices(k, net.sizes, batch_size, epochs, n, n + len(data.X_val), cores,
                                                    in_c=setup.kernel is not None)
-        slicer = Slicer(order, first, least, most, threads, epochs)
+        slicer = Slicer(k, first, least, most, threads, epochs)
     stop = threading.Event()
     finished: queue.SimpleQueue = queue.SimpleQueue()  # a slice's indices, or a thread's ended Future
 
@@ -243,13 +237,16 @@ class Setup:
         return self
 
     def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
-                  step: int) -> None:
-        """Each model's gradient on its minibatch into ``out``, its norm added to ``norms``: the table
-        rows ``rows`` (K, m), or all of them; minibatch ``step`` of ``epoch``, whose dropout masks
-        come from each model's seed (``seeds``)."""
+                  step: int, optimizer: BatchedOptimizer, lrs: list[float]) -> None:
+        """Each model's gradient on its minibatch into ``out``, its norm summed over the epoch's steps in
+        ``norms``, and the optimizer's step: the table rows ``rows`` (K, m), or all of them;
+        minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
         m = self.n if rows is None else rows.shape[1]
         if self.compiled:
-            self.compiled.gradients(params, self.table, rows, m, out, seeds, epoch, step, norms)
+            adam = optimizer.kernel_step(lrs)  # Adam's step in the same call, right after each gradient
+            self.compiled.gradients(params, self.table, rows, m, out, seeds, epoch, step, norms, adam)
+            if adam is None:
+                optimizer.step(params, out, lrs)
             return
         masks = self.net.dropout_masks(seeds.tolist(), epoch, step, m, batch_major=self.net.first_transposed)
         k, cols = len(params), self.table.shape[1]
@@ -260,7 +257,11 @@ class Setup:
             torch.index_select(self.table, 0, rows.reshape(-1), out=self.ws.get("rows", k * rows.shape[1], cols))
         xa, onehot = self.inputs(part)
         self.net.gradients(params, xa, onehot, self.ws, out=out, masks=masks)
-        norms += torch.linalg.vector_norm(out, dim=1)
+        if step == 0:
+            torch.linalg.vector_norm(out, dim=1, out=norms)
+        else:
+            norms += torch.linalg.vector_norm(out, dim=1)
+        optimizer.step(params, out, lrs)
 
     def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
         """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
@@ -352,8 +353,9 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     orders = DataOrders([s.seed for s in specs], n, setup.kernel.lib if setup.kernel else None)
     records = torch.empty(len(specs), len(HISTORY_COLUMNS), dtype=torch.float64)  # an epoch's history rows
     lr_of_rows = None  # the lr column, kept while lrs and rows are unchanged
+    grad_norm = torch.empty(len(specs), dtype=net.dtype)  # each model's, summed over an epoch's steps
     setup.train_val(params, out=records[:, : COLUMN["lr"]])
-    untrained_loss = records[:, COLUMN["train_loss"]].clone()  # the yardstick of divergence
+    limit = torch.tensor([divergence_limit(loss) for loss in records[:, COLUMN["train_loss"]].tolist()])
 
     for epoch in range(1, epochs + 1):
         if stop is not None and stop.is_set():
@@ -364,25 +366,22 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         shuffle = batch_size < n
         if shuffle:
             orders.draw(epoch, order[:k])
-        grad_norm = torch.zeros(k, dtype=net.dtype)
         steps = 0
         for step, start in enumerate(range(0, n, batch_size)):
-            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, grad, grad_norm,
-                            orders.seeds, epoch, step)
+            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, grad, grad_norm[:k],
+                            orders.seeds, epoch, step, optimizer, lrs)
             steps += 1
-            optimizer.step(params, grad, lrs)
 
         setup.train_val(params, out=record[:, : COLUMN["lr"]])
         if lr_of_rows != (lrs, k):
             record[:, COLUMN["lr"]] = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
             lr_of_rows = (lrs, k)
-        torch.div(grad_norm, steps, out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
+        torch.div(grad_norm[:k], steps, out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
         history[rows, epoch - 1] = record
         if progress:
             progress(k)
 
-        train_loss = record[:, COLUMN["train_loss"]]
-        diverged = is_diverged(train_loss, untrained_loss)
+        diverged = ~(record[:, COLUMN["train_loss"]] <= limit)  # history.diverged: NaN, or past the limit
         stopped = tracker.update(epoch, record, params, ~diverged) if tracker else None
         done = diverged if stopped is None else diverged | stopped
         pruned = controller.after_epoch(epoch, rows, record, params, optimizer, ~done) \
@@ -402,7 +401,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                 progress(len(leaving) * (epochs - epoch))
             keep = (~done).nonzero().flatten()
             rows, params, grad = rows[keep], params[keep], grad[keep]
-            untrained_loss = untrained_loss[keep]
+            limit = limit[keep]
             orders.keep(keep)
             optimizer.keep(keep, params)
             if tracker:

@@ -8,10 +8,12 @@ the per-step scalars (bias corrections, learning rates) are computed in Python f
 as torch does. The state lives in flat (K, P) buffers updated by a handful of in-place ops; scratch
 buffers are allocated once, so a step allocates nothing.
 
-Adam and AdamW instead call torch's fused CPU kernel (what ``torch.optim.Adam(fused=True)`` runs)
-once per block of rows that share a config (the engine orders models by config): one pass over
-memory instead of nine ops. It rounds slightly differently from the single-tensor path (~1 ulp per
-step); the engines still agree to ~1e-9 in float64 (tests/test_population.py).
+Where the C kernel trains, it also takes Adam's and AdamW's steps, each model's right after its
+gradient (``Adam.kernel_step``), in the order of operations of torch's fused CPU kernel, which the
+reference engine runs (``torch.optim.Adam(fused=True)``): one call a step instead of two, and
+every call lets the other slices' threads take the GIL. The single-tensor path here rounds
+slightly differently (~1 ulp per step); the engines agree to ~1e-9 in float64 either way
+(tests/test_population.py).
 """
 
 from __future__ import annotations
@@ -23,11 +25,7 @@ import torch
 from torch import Tensor
 
 from trainlab.config import OptimConfig
-
-
-# Use torch's fused CPU kernels where one exists (Adam, AdamW), on rows of one config at a time.
-FUSED = hasattr(torch, "_fused_adam_") and hasattr(torch, "_fused_adamw_")
-STEP_BLOCK = 64  # step counts made at once for the fused kernels (Adam.step_count)
+from trainlab.population.compiled import AdamStep
 
 
 class BatchedOptimizer:
@@ -81,19 +79,6 @@ class BatchedOptimizer:
         self.which[rows] = len(self.configs) - 1
         self._alloc_scratch(params)
 
-    def runs(self) -> list[tuple[int, int, int]] | None:
-        """(config, first row, end row) of each config if each one's rows are consecutive, else None."""
-        which = self.which.tolist()
-        out: list[tuple[int, int, int]] = []
-        for row, c in enumerate(which):
-            if out and out[-1][0] == c:
-                out[-1] = (c, out[-1][1], row + 1)
-            elif any(c == o[0] for o in out):
-                return None
-            else:
-                out.append((c, row, row + 1))
-        return out
-
     def with_l2(self, params: Tensor, grad: Tensor) -> Tensor:
         """``grad.add(param, alpha=weight_decay)`` (the L2 penalty of SGD, Adam and RMSprop)."""
         wd = [c.weight_decay_value for c in self.configs]
@@ -104,6 +89,11 @@ class BatchedOptimizer:
     def step(self, params: Tensor, grad: Tensor, lrs: list[float]) -> None:
         """One update of every row; ``lrs`` is this epoch's learning rate of each config."""
         raise NotImplementedError
+
+    def kernel_step(self, lrs: list[float]) -> AdamStep | None:
+        """The next update, counted as taken, for the C kernel to make right after each model's
+        gradient; None where it does not (then ``step`` makes it)."""
+        return None
 
 
 class SGD(BatchedOptimizer):
@@ -142,41 +132,24 @@ class Adam(BatchedOptimizer):
     def _alloc_scratch(self, params: Tensor) -> None:
         super()._alloc_scratch(params)
         self.denom = torch.empty_like(params)
-        self.fused_runs = self.runs() if FUSED else None
-        self.fused_runs_configs = [(c, self.configs[c]) for c, _, _ in self.fused_runs or []]
-        self.step_counts, self.counts_from = torch.empty(0), self.steps + 1
-        self._blocks: tuple = (None, None, [])
+        self.kernel_rows: tuple = (None, None, None)  # (lrs, kernel_step's AdamStep, the rows it points into)
 
-    def step_count(self) -> Tensor:
-        """``self.steps`` as the 0-d float tensor the fused kernel reads: a view of a block of the
-        next STEP_BLOCK counts, made by one op, as each op lets the other slices' threads take the
-        GIL from this one (a handover that costs more than the op)."""
-        i = self.steps - self.counts_from
-        if i >= len(self.step_counts):
-            self.counts_from, i = self.steps, 0
-            self.step_counts = torch.arange(self.steps, self.steps + STEP_BLOCK, dtype=torch.float32)
-        return self.step_counts[i]
-
-    def blocks(self, params: Tensor, grad: Tensor) -> list[tuple[list[Tensor], ...]]:
-        """Each config's rows of params, grad and the two moments, as the fused kernel takes them."""
-        if self._blocks[0] is not params or self._blocks[1] is not grad:
-            exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
-            self._blocks = (params, grad, [([params[a:b]], [grad[a:b]], [exp_avg[a:b]], [exp_avg_sq[a:b]])
-                                           for _, a, b in self.fused_runs])
-        return self._blocks[2]
+    def kernel_step(self, lrs: list[float]) -> AdamStep:
+        self.steps += 1
+        if self.kernel_rows[0] != lrs:
+            cfgs = self.configs
+            per_config = (lrs, [c.betas[0] for c in cfgs], [c.betas[1] for c in cfgs], [c.eps for c in cfgs],
+                          [c.weight_decay_value for c in cfgs])
+            rows = [torch.tensor(values, dtype=torch.float64)[self.which] for values in per_config]  # per model
+            adam = AdamStep(self.state["exp_avg"].data_ptr(), self.state["exp_avg_sq"].data_ptr(),
+                            *(r.data_ptr() for r in rows), decoupled=self.decoupled)
+            self.kernel_rows = (list(lrs), adam, rows)
+        self.kernel_rows[1].step = self.steps
+        return self.kernel_rows[1]
 
     def step(self, params: Tensor, grad: Tensor, lrs: list[float]) -> None:
         self.steps += 1
         t, cfgs = self.steps, self.configs
-        if self.fused_runs is not None:
-            # torch's fused Adam kernel (torch.optim.Adam(fused=True)): one pass over each config's
-            # rows instead of nine; it rounds a little differently from the single-tensor path.
-            step_count = [self.step_count()]
-            fused = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
-            for (c, cfg), blocks in zip(self.fused_runs_configs, self.blocks(params, grad)):
-                fused(*blocks, [], step_count, lr=lrs[c], beta1=cfg.betas[0], beta2=cfg.betas[1],
-                      weight_decay=cfg.weight_decay_value, eps=cfg.eps, amsgrad=False, maximize=False)
-            return
         if self.decoupled:
             params.mul_(self.column([1 - lr * c.weight_decay_value for c, lr in zip(cfgs, lrs)], params))
         else:
