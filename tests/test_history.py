@@ -17,10 +17,14 @@ NAN, INF = math.nan, math.inf
 
 def test_divergence_is_a_non_finite_loss_or_one_above_100_times_the_untrained_models():
     cases = [(0.7, 0.69, False), (68.9, 0.69, False), (69.1, 0.69, True), (NAN, 0.69, True), (INF, 0.69, True),
-             (1e30, INF, False), (INF, INF, True)]
+             (1e30, INF, False), (INF, INF, True), (0.5, NAN, False), (NAN, NAN, True)]
     assert DIVERGENCE_FACTOR == 100
     for loss, untrained, expected in cases:
         assert diverged(loss, divergence_limit(untrained)) is expected, (loss, untrained)
+    # the population engine's form: float64 tensors, one entry per model
+    losses = torch.tensor([c[0] for c in cases], dtype=torch.float64)
+    limits = torch.tensor([divergence_limit(c[1]) for c in cases], dtype=torch.float64)
+    assert diverged(losses, limits).tolist() == [c[2] for c in cases]
 
 
 def test_an_improvement_beats_the_best_by_more_than_min_delta_and_is_finite():

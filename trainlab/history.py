@@ -103,13 +103,16 @@ DIVERGENCE_FACTOR = 100.0
 
 def divergence_limit(untrained_loss: float) -> float:
     """The train loss past which a run has diverged: DIVERGENCE_FACTOR × the untrained model's, and
-    finite (an infinite loss is past it, whatever the untrained model's)."""
-    return min(DIVERGENCE_FACTOR * untrained_loss, sys.float_info.max)
+    finite (an infinite loss is past it, whatever the untrained model's, even NaN or infinite)."""
+    limit = DIVERGENCE_FACTOR * untrained_loss
+    return limit if limit <= sys.float_info.max else sys.float_info.max
 
 
-def diverged(train_loss: float, limit: float) -> bool:
-    """Whether an epoch's train loss means divergence: NaN, or past ``divergence_limit``."""
-    return not train_loss <= limit
+def diverged(train_loss, limit):
+    """Whether an epoch's train loss means divergence: NaN, or past ``divergence_limit``. Python
+    floats give a bool; float64 tensors (one entry per model) give one per entry."""
+    within = train_loss <= limit
+    return not within if isinstance(within, bool) else ~within
 
 
 def improves(value, best, monitor: str = "val_loss", min_delta: float = 0.0):

@@ -31,7 +31,7 @@ from torch import Tensor
 from trainlab import metrics
 from trainlab.config import RunSpec
 from trainlab.data import Dataset
-from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, divergence_limit, improves
+from trainlab.history import HISTORY_COLUMNS, STATUSES, RunBatch, diverged as is_diverged, divergence_limit, improves
 from trainlab.models import init_weights, layer_sizes
 from trainlab.optim import lr_at
 from trainlab.population.compiled import CompiledNet, DataOrders, compiled
@@ -355,7 +355,8 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
     lr_of_rows = None  # the lr column, kept while lrs and rows are unchanged
     grad_norm = torch.empty(len(specs), dtype=net.dtype)  # each model's, summed over an epoch's steps
     setup.train_val(params, out=records[:, : COLUMN["lr"]])
-    limit = torch.tensor([divergence_limit(loss) for loss in records[:, COLUMN["train_loss"]].tolist()])
+    limit = torch.tensor([divergence_limit(loss) for loss in records[:, COLUMN["train_loss"]].tolist()],
+                         dtype=torch.float64)
 
     for epoch in range(1, epochs + 1):
         if stop is not None and stop.is_set():
@@ -381,7 +382,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         if progress:
             progress(k)
 
-        diverged = ~(record[:, COLUMN["train_loss"]] <= limit)  # history.diverged: NaN, or past the limit
+        diverged = is_diverged(record[:, COLUMN["train_loss"]], limit)
         stopped = tracker.update(epoch, record, params, ~diverged) if tracker else None
         done = diverged if stopped is None else diverged | stopped
         pruned = controller.after_epoch(epoch, rows, record, params, optimizer, ~done) \
