@@ -581,8 +581,10 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
     clear_padding(b->D[l & 1], fan_in, mb);
 }
 
-/* torch.optim.Adam's step (AdamW's with decoupled), in the order of operations of torch's fused CPU
- * kernel, each model with its own lr, betas, eps and weight decay (population/optim.py's Adam makes
+/* torch.optim.Adam's step (AdamW's with decoupled), written as torch's fused CPU kernel writes it (the
+ * reference engine runs that one): the same operations in the same order, the moment's lerp as one
+ * fused multiply-add; where the compiler fuses another multiply and add, a result differs by about
+ * an ulp. Each model has its own lr, betas, eps and weight decay (population/optim.py's Adam makes
  * these rows from the population's configs); model s's moments are rows s of exp_avg and exp_avg_sq. */
 typedef struct {
     real *exp_avg, *exp_avg_sq;
@@ -592,16 +594,20 @@ typedef struct {
 
 static void adam_step(const Adam *o, int64_t s, real *restrict p, const real *restrict g, int64_t P) {
     const double lr = o->lr[s], beta1 = o->beta1[s], beta2 = o->beta2[s], wd = o->weight_decay[s];
-    const real b1 = (real)beta1, b2 = (real)beta2, c1 = (real)(1 - beta1), c2 = (real)(1 - beta2);
+    const real b2 = (real)beta2, c2 = (real)(1 - beta2), w = (real)(1 - beta1);
     const real step_size = (real)(lr / (1 - pow(beta1, (double)o->step)));
     const real bc2_sqrt = (real)sqrt(1 - pow(beta2, (double)o->step)), eps = (real)o->eps[s];
     const real l2 = o->decoupled ? 0 : (real)wd, shrink = (real)(o->decoupled ? 1 - lr * wd : 1);
+    const int small_w = fabs(w) < (real)0.5;  /* torch's lerp: from the nearer end */
+    const real lerp_w = small_w ? w : w - 1;
     real *restrict m = o->exp_avg + s * P, *restrict v = o->exp_avg_sq + s * P;
+    if (shrink != 1)  /* a pass of its own: the product rounded before the update is added, as in torch */
+        for (int64_t i = 0; i < P; i++) p[i] *= shrink;
     for (int64_t i = 0; i < P; i++) {
         const real gi = l2 != 0 ? g[i] + p[i] * l2 : g[i];
-        m[i] = m[i] * b1 + gi * c1;
-        v[i] = v[i] * b2 + gi * gi * c2;
-        p[i] = p[i] * shrink - step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + eps);
+        m[i] = fma(lerp_w, gi - m[i], small_w ? m[i] : gi);
+        v[i] = v[i] * b2 + c2 * gi * gi;
+        p[i] += -step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + eps);
     }
 }
 

@@ -9,11 +9,11 @@ as torch does. The state lives in flat (K, P) buffers updated by a handful of in
 buffers are allocated once, so a step allocates nothing.
 
 Where the C kernel trains, it also takes Adam's and AdamW's steps, each model's right after its
-gradient (``Adam.kernel_step``), in the order of operations of torch's fused CPU kernel, which the
+gradient (``Adam.kernel_step``), written as torch's fused CPU kernel writes them, which the
 reference engine runs (``torch.optim.Adam(fused=True)``): one call a step instead of two, and
-every call lets the other slices' threads take the GIL. The single-tensor path here rounds
-slightly differently (~1 ulp per step); the engines agree to ~1e-9 in float64 either way
-(tests/test_population.py).
+every call lets the other slices' threads take the GIL. Both it and the single-tensor path here
+round slightly differently from the fused kernel (~1 ulp per step); the engines agree to ~1e-9 in
+float64 either way (tests/test_population.py).
 """
 
 from __future__ import annotations
