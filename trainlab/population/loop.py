@@ -236,17 +236,17 @@ class Setup:
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
         return self
 
-    def gradients(self, params: Tensor, rows: Tensor | None, out: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
-                  step: int, optimizer: BatchedOptimizer, lrs: list[float]) -> None:
-        """Each model's gradient on its minibatch into ``out``, its norm summed over the epoch's steps in
-        ``norms``, and the optimizer's step: the table rows ``rows`` (K, m), or all of them;
+    def train_step(self, params: Tensor, rows: Tensor | None, grad: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
+                   step: int, optimizer: BatchedOptimizer, lrs: list[float]) -> None:
+        """Each model's gradient on its minibatch into ``grad``, its norm summed over the epoch's steps
+        in ``norms``, then the optimizer's step: the table rows ``rows`` (K, m), or all of them;
         minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
         m = self.n if rows is None else rows.shape[1]
         if self.compiled:
             adam = optimizer.kernel_step(lrs)  # Adam's step in the same call, right after each gradient
-            self.compiled.gradients(params, self.table, rows, m, out, seeds, epoch, step, norms, adam)
+            self.compiled.gradients(params, self.table, rows, m, grad, seeds, epoch, step, norms, adam)
             if adam is None:
-                optimizer.step(params, out, lrs)
+                optimizer.step(params, grad, lrs)
             return
         masks = self.net.dropout_masks(seeds.tolist(), epoch, step, m, batch_major=self.net.first_transposed)
         k, cols = len(params), self.table.shape[1]
@@ -256,12 +256,12 @@ class Setup:
             part = self.ws.get("rows", k, rows.shape[1], cols)
             torch.index_select(self.table, 0, rows.reshape(-1), out=self.ws.get("rows", k * rows.shape[1], cols))
         xa, onehot = self.inputs(part)
-        self.net.gradients(params, xa, onehot, self.ws, out=out, masks=masks)
+        self.net.gradients(params, xa, onehot, self.ws, out=grad, masks=masks)
         if step == 0:
-            torch.linalg.vector_norm(out, dim=1, out=norms)
+            torch.linalg.vector_norm(grad, dim=1, out=norms)
         else:
-            norms += torch.linalg.vector_norm(out, dim=1)
-        optimizer.step(params, out, lrs)
+            norms += torch.linalg.vector_norm(grad, dim=1)
+        optimizer.step(params, grad, lrs)
 
     def inputs(self, part: Tensor) -> tuple[Tensor, Tensor]:
         """(inputs (K, in + 1, m), one-hot labels (K, classes, m)): views of table rows (K, m, cols)."""
@@ -367,17 +367,16 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         shuffle = batch_size < n
         if shuffle:
             orders.draw(epoch, order[:k])
-        steps = 0
-        for step, start in enumerate(range(0, n, batch_size)):
-            setup.gradients(params, order[:k, start : start + batch_size] if shuffle else None, grad, grad_norm[:k],
-                            orders.seeds, epoch, step, optimizer, lrs)
-            steps += 1
+        starts = range(0, n, batch_size)
+        for step, start in enumerate(starts):
+            setup.train_step(params, order[:k, start : start + batch_size] if shuffle else None, grad, grad_norm[:k],
+                             orders.seeds, epoch, step, optimizer, lrs)
 
         setup.train_val(params, out=record[:, : COLUMN["lr"]])
         if lr_of_rows != (lrs, k):
             record[:, COLUMN["lr"]] = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
             lr_of_rows = (lrs, k)
-        torch.div(grad_norm[:k], steps, out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
+        torch.div(grad_norm[:k], len(starts), out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
         history[rows, epoch - 1] = record
         if progress:
             progress(k)
