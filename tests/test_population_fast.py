@@ -95,7 +95,7 @@ def test_the_kernels_adam_steps_are_torchs_fused_ones(name, dtype):
     optimizer, grad = build_batched_optimizer(configs, which, params), torch.empty_like(params)
     for _ in range(3):
         lrs = [c.lr for c in configs]
-        c_kernel(net).gradients(params, table, rows, m, out=grad, adam=optimizer.kernel_step(lrs))
+        c_kernel(net).gradients(params, table, rows, m, out=grad, adam=optimizer.kernel_steps(lrs, 1))
         for model, torch_optimizer, g in zip(models, optimizers, grad):
             model.grad = g.clone()  # the gradient at the weights before this step
             torch_optimizer.step()
@@ -103,6 +103,34 @@ def test_the_kernels_adam_steps_are_torchs_fused_ones(name, dtype):
     # an ulp or so a step apart, where the compiler fuses a multiply and an add that torch rounds twice
     tolerance = {torch.float64: (1e-12, 1e-15), torch.float32: (1e-5, 1e-7)}[dtype]
     torch.testing.assert_close(params, expected, rtol=tolerance[0], atol=tolerance[1])
+
+
+def test_an_epochs_adam_steps_in_one_kernel_call_equal_them_one_call_at_a_time():
+    torch.manual_seed(4)
+    net = Net([2, 16, 3], "relu", torch.float64, dropouts=[0.2])  # dropout: each step's masks by its number
+    configs = [OptimConfig(name="adam", lr=0.05)]
+    k, n, batch = 3, 50, 16  # four minibatches, the last of 2 points
+    table = torch.cat([torch.randn(n, 2, dtype=torch.float64), torch.ones(n, 1, dtype=torch.float64),
+                       F.one_hot(torch.randint(0, 3, (n,)), 3).double()], 1)
+    order, seeds = torch.stack([torch.randperm(n) for _ in range(k)]), torch.arange(k)
+    start = torch.randn(k, net.n_params, dtype=torch.float64) / 2
+    trained = []
+    for one_call in (True, False):
+        params, grad, norms = start.clone(), torch.empty_like(start), torch.empty(k, dtype=torch.float64)
+        optimizer = build_batched_optimizer(configs, torch.zeros(k, dtype=torch.long), params)
+        for epoch in (1, 2):
+            if one_call:
+                adam = optimizer.kernel_steps([0.05], 4)
+                c_kernel(net).gradients(params, table, order, batch, grad, seeds, epoch, 0, norms, adam)
+            else:
+                for step, first in enumerate(range(0, n, batch)):
+                    rows = order[:, first : first + batch]
+                    adam = optimizer.kernel_steps([0.05], 1)
+                    c_kernel(net).gradients(params, table, rows, rows.shape[1], grad, seeds, epoch, step, norms, adam)
+        trained.append((params, grad, norms, optimizer.state["exp_avg_sq"]))
+    for one_call, one_at_a_time in zip(*trained):
+        assert torch.equal(one_call, one_at_a_time)
+    assert not torch.equal(trained[0][0], start)
 
 
 @pytest.mark.parametrize("code", ["torch", "c"])

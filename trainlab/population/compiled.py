@@ -52,7 +52,7 @@ class Layout(ctypes.Structure):
 
 class AdamStep(ctypes.Structure):
     """kernel.c's ``Adam``: one Adam step of every model of a slice, which ``gradients`` takes right
-    after each model's gradient (population/optim.py's ``Adam.kernel_step`` fills it in)."""
+    after each model's gradient (population/optim.py's ``Adam.kernel_steps`` fills it in)."""
 
     _fields_ = [("exp_avg", ctypes.c_void_p), ("exp_avg_sq", ctypes.c_void_p)] + [
         (name, ctypes.c_void_p) for name in ("lr", "beta1", "beta2", "eps", "weight_decay")] + [
@@ -146,8 +146,8 @@ def _build(dtype: torch.dtype, cc: str) -> tuple[ctypes.CDLL | None, str]:
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.work_size.restype, lib.work_size.argtypes = i64, [ctypes.POINTER(Layout)]
     lib.gradients.restype = lib.evaluate.restype = lib.permutations.restype = None
-    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, ptr, ptr, ptr, ptr, i64, i64,
-                              ctypes.POINTER(AdamStep)]
+    lib.gradients.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, i64, ptr, i64, i64, i64, ptr, ptr, ptr, ptr, i64,
+                              i64, ctypes.POINTER(AdamStep)]
     lib.evaluate.argtypes = [ctypes.POINTER(Layout), i64, ptr, i64, ptr, ptr, i64, ptr, i64, ptr, i64, ptr]
     lib.permutations.argtypes = [ptr, i64, i64, i64, ptr]
     return lib, f"C kernel, built with {name} ({str(dtype).removeprefix('torch.')})"
@@ -186,24 +186,27 @@ class CompiledNet:
     def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor,
                   seeds: Tensor | None = None, epoch: int = 0, step: int = 0, norms: Tensor | None = None,
                   adam: AdamStep | None = None) -> None:
-        """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch:
-        the ``table`` rows ``rows[s, :m]`` (a view with unit stride along a row), or with ``rows``
-        None the first ``m`` rows; into ``out``. Its norm goes to ``norms`` if given: written at step
-        0, added at the later steps of the epoch. The minibatch is number ``step`` of ``epoch``: the
-        dropout masks are drawn for it from each model's seed (``seeds``, int64). With ``adam``, each
-        model then takes that Adam step (its state's rows are the models')."""
+        """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch of
+        ``m`` rows of ``table``: ``rows[s, :m]`` (a view with unit stride along a row), or with
+        ``rows`` None the first ``m`` rows; into ``out``. The minibatch is number ``step`` of
+        ``epoch``: the dropout masks are drawn for it from each model's seed (``seeds``, int64). Its
+        norm goes to ``norms`` if given: written at step 0, added at the later steps of the epoch.
+        With ``adam``, each model then takes that Adam step (its state's rows are the models'), and
+        ``rows`` may hold several minibatches, ``m`` at a time (the last one what is left): step
+        after step in one call, ``out`` left with the last step's gradients."""
         k, p = params.shape
         dtype = self.net.dtype
-        row_ptr, row_stride = (None, 0)
+        row_ptr, row_stride, n = None, 0, m
         if rows is not None:
-            if rows.dtype != torch.int64 or rows.stride(1) != 1 or rows.shape != (k, m):
-                raise ValueError(f"rows: expected ({k}, {m}) int64 with unit stride along a row, got {rows.dtype} "
+            n = rows.shape[1] if adam is not None else m
+            if rows.dtype != torch.int64 or rows.stride(1) != 1 or rows.shape != (k, n):
+                raise ValueError(f"rows: expected ({k}, {n}) int64 with unit stride along a row, got {rows.dtype} "
                                  f"{tuple(rows.shape)} strides {rows.stride()}")
             row_ptr, row_stride = rows.data_ptr(), rows.stride(0)
         if seeds is None and any(self.net.dropouts):
             raise ValueError("dropout draws its masks from each model's seed: pass seeds")
         self.lib.gradients(ctypes.byref(self.layout), k, c_array(params, dtype), p, c_array(table, dtype),
-                           table.shape[1], row_ptr, row_stride, m, c_array(out, dtype, params.shape),
+                           table.shape[1], row_ptr, row_stride, n, m, c_array(out, dtype, params.shape),
                            None if norms is None else c_array(norms, dtype, (k,)), self.work.data_ptr(),
                            None if seeds is None else c_array(seeds, torch.int64, (k,)), epoch, step,
                            None if adam is None else ctypes.byref(adam))

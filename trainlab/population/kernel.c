@@ -592,11 +592,12 @@ typedef struct {
     int64_t step, decoupled;
 } Adam;
 
-static void adam_step(const Adam *o, int64_t s, real *restrict p, const real *restrict g, int64_t P) {
+static void adam_step(const Adam *o, int64_t s, int64_t k, real *restrict p, const real *restrict g, int64_t P) {
     const double lr = o->lr[s], beta1 = o->beta1[s], beta2 = o->beta2[s], wd = o->weight_decay[s];
     const real b2 = (real)beta2, c2 = (real)(1 - beta2), w = (real)(1 - beta1);
-    const real step_size = (real)(lr / (1 - pow(beta1, (double)o->step)));
-    const real bc2_sqrt = (real)sqrt(1 - pow(beta2, (double)o->step)), eps = (real)o->eps[s];
+    const double t = (double)(o->step + k);  /* this step's count: the call's first, plus k */
+    const real step_size = (real)(lr / (1 - pow(beta1, t))), bc2_sqrt = (real)sqrt(1 - pow(beta2, t));
+    const real eps = (real)o->eps[s];
     const real l2 = o->decoupled ? 0 : (real)wd, shrink = (real)(o->decoupled ? 1 - lr * wd : 1);
     const int small_w = fabs(w) < (real)0.5;  /* torch's lerp: from the nearer end */
     const real lerp_w = small_w ? w : w - 1;
@@ -611,20 +612,23 @@ static void adam_step(const Adam *o, int64_t s, real *restrict p, const real *re
     }
 }
 
-/* Each model's gradient of its mean cross-entropy on its minibatch, into grad (S, P). Model s's
- * minibatch is the table rows rows[s * row_stride + t], t < m (rows NULL: the first m rows). A
- * table row is the inputs, a one, the one-hot label (loop.Setup.table). The minibatch is number
- * step of epoch: with dropout, model s's masks are drawn from seeds[s] for it (rng.py's spec).
- * Each model's gradient norm goes to norms[s], unless NULL: written at step 0, added at later steps
- * (the history's grad_norm is the epoch's mean). With adam, each model then takes its Adam step. */
+/* Each model's gradient of its mean cross-entropy on its minibatches, into grad (S, P), and with
+ * adam its Adam step after each one. Model s's minibatches are its table rows rows[s * row_stride +
+ * t], t < n (rows NULL: the first n rows), batch at a time (the last one what is left): a minibatch
+ * of m points is number first_step + its index of the epoch (with dropout, model s's masks are
+ * drawn from seeds[s] for it, rng.py's spec). A table row is the inputs, a one, the one-hot label
+ * (loop.Setup.table). Without adam there is one minibatch (n <= batch): the caller steps. Each
+ * model's gradient norm goes to norms[s], unless NULL: written at step 0, added at later steps
+ * (the history's grad_norm is the epoch's mean); grad holds each model's last gradient. */
 void gradients(const Layout *net, int64_t S, real *params, int64_t P, const real *table, int64_t cols,
-               const int64_t *rows, int64_t row_stride, int64_t m, real *grad, real *norms, real *work,
-               const int64_t *seeds, int64_t epoch, int64_t step, const Adam *adam) {
+               const int64_t *rows, int64_t row_stride, int64_t n, int64_t batch, real *grad, real *norms,
+               real *work, const int64_t *seeds, int64_t epoch, int64_t first_step, const Adam *adam) {
     const Buffers b = buffers(net, work);
     const int L = net->n_layers;
-    const real scale = (real)1 / m;
     Draws model_draws, *draws = has_dropout(net) ? &model_draws : NULL;
-    for (int64_t s = 0; s < S; s++) {
+    for (int64_t s = 0; s < S; s++) for (int64_t start = 0; start < n; start += batch) {
+        const int64_t k = start / batch, step = first_step + k, m = n - start < batch ? n - start : batch;
+        const real scale = (real)1 / m;
         const real *p = params + s * P;
         real *g = grad + s * P;
         memset(g, 0, sizeof(real) * P);
@@ -635,7 +639,7 @@ void gradients(const Layout *net, int64_t S, real *params, int64_t P, const real
         }
         for (int64_t first = 0; first < m; first += BLOCK) {
             const int mb = m - first < BLOCK ? m - first : BLOCK;
-            const int64_t *r = rows ? rows + s * row_stride + first : NULL;
+            const int64_t *r = rows ? rows + s * row_stride + start + first : NULL;
             if (draws) draws->first = first, draws->mb = mb;
             load_inputs(net, &b, table, cols, r, first, mb);
             forward(net, p, &b, 1, two_classes(net), draws);
@@ -690,7 +694,7 @@ void gradients(const Layout *net, int64_t S, real *params, int64_t P, const real
             for (int64_t i = 0; i < P; i++) squares += (double)g[i] * g[i];
             norms[s] = (step ? norms[s] : 0) + (real)sqrt(squares);
         }
-        if (adam) adam_step(adam, s, params + s * P, g, P);
+        if (adam) adam_step(adam, s, k, params + s * P, g, P);
     }
 }
 

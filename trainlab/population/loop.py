@@ -236,6 +236,21 @@ class Setup:
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
         return self
 
+    def train_epoch(self, params: Tensor, order: Tensor | None, grad: Tensor, norms: Tensor, seeds: Tensor,
+                    epoch: int, optimizer: BatchedOptimizer, lrs: list[float]) -> int:
+        """An epoch's steps: each model's gradient on each of its minibatches (its rows of ``order``
+        (K, n), batch_size at a time; None: the whole table), its norm summed in ``norms``, then the
+        optimizer's step. Returns the number of steps."""
+        starts = range(0, self.n, self.batch_size)
+        adam = optimizer.kernel_steps(lrs, len(starts)) if self.compiled else None
+        if adam:  # Adam in the kernel: the whole epoch in one call
+            self.compiled.gradients(params, self.table, order, self.batch_size, grad, seeds, epoch, 0, norms, adam)
+            return len(starts)
+        for step, start in enumerate(starts):
+            rows = None if order is None else order[:, start : start + self.batch_size]
+            self.train_step(params, rows, grad, norms, seeds, epoch, step, optimizer, lrs)
+        return len(starts)
+
     def train_step(self, params: Tensor, rows: Tensor | None, grad: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
                    step: int, optimizer: BatchedOptimizer, lrs: list[float]) -> None:
         """Each model's gradient on its minibatch into ``grad``, its norm summed over the epoch's steps
@@ -243,10 +258,8 @@ class Setup:
         minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
         m = self.n if rows is None else rows.shape[1]
         if self.compiled:
-            adam = optimizer.kernel_step(lrs)  # Adam's step in the same call, right after each gradient
-            self.compiled.gradients(params, self.table, rows, m, grad, seeds, epoch, step, norms, adam)
-            if adam is None:
-                optimizer.step(params, grad, lrs)
+            self.compiled.gradients(params, self.table, rows, m, grad, seeds, epoch, step, norms)
+            optimizer.step(params, grad, lrs)
             return
         masks = self.net.dropout_masks(seeds.tolist(), epoch, step, m, batch_major=self.net.first_transposed)
         k, cols = len(params), self.table.shape[1]
@@ -367,16 +380,14 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         shuffle = batch_size < n
         if shuffle:
             orders.draw(epoch, order[:k])
-        starts = range(0, n, batch_size)
-        for step, start in enumerate(starts):
-            setup.train_step(params, order[:k, start : start + batch_size] if shuffle else None, grad, grad_norm[:k],
-                             orders.seeds, epoch, step, optimizer, lrs)
+        steps = setup.train_epoch(params, order[:k] if shuffle else None, grad, grad_norm[:k], orders.seeds, epoch,
+                                  optimizer, lrs)
 
         setup.train_val(params, out=record[:, : COLUMN["lr"]])
         if lr_of_rows != (lrs, k):
             record[:, COLUMN["lr"]] = torch.tensor(lrs, dtype=torch.float64)[optimizer.which]
             lr_of_rows = (lrs, k)
-        torch.div(grad_norm[:k], len(starts), out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
+        torch.div(grad_norm[:k], steps, out=record[:, COLUMN["grad_norm"]])  # in the net's dtype, then float64
         history[rows, epoch - 1] = record
         if progress:
             progress(k)

@@ -9,9 +9,9 @@ as torch does. The state lives in flat (K, P) buffers updated by a handful of in
 buffers are allocated once, so a step allocates nothing.
 
 Where the C kernel trains, it also takes Adam's and AdamW's steps, each model's right after its
-gradient (``Adam.kernel_step``), written as torch's fused CPU kernel writes them, which the
-reference engine runs (``torch.optim.Adam(fused=True)``): one call a step instead of two, and
-every call lets the other slices' threads take the GIL. Both it and the single-tensor path here
+gradient (``Adam.kernel_steps``), written as torch's fused CPU kernel writes them, which the
+reference engine runs (``torch.optim.Adam(fused=True)``): one call an epoch instead of two a
+step, and every call lets the other slices' threads take the GIL. Both it and the single-tensor path here
 round slightly differently from the fused kernel (~1 ulp per step); the engines agree to ~1e-9 in
 float64 either way (tests/test_population.py).
 """
@@ -90,9 +90,9 @@ class BatchedOptimizer:
         """One update of every row; ``lrs`` is this epoch's learning rate of each config."""
         raise NotImplementedError
 
-    def kernel_step(self, lrs: list[float]) -> AdamStep | None:
-        """The next update, counted as taken, for the C kernel to make right after each model's
-        gradient; None where it does not (then ``step`` makes it)."""
+    def kernel_steps(self, lrs: list[float], steps: int) -> AdamStep | None:
+        """The next ``steps`` updates, counted as taken, for the C kernel to make, each right after a
+        model's gradient; None where it does not (then ``step`` makes each)."""
         return None
 
 
@@ -134,8 +134,8 @@ class Adam(BatchedOptimizer):
         self.denom = torch.empty_like(params)
         self.kernel_rows: tuple = (None, None, None)  # (lrs, kernel_step's AdamStep, the rows it points into)
 
-    def kernel_step(self, lrs: list[float]) -> AdamStep:
-        self.steps += 1
+    def kernel_steps(self, lrs: list[float], steps: int) -> AdamStep:
+        self.steps += steps
         if self.kernel_rows[0] != lrs:
             cfgs = self.configs
             per_config = (lrs, [c.betas[0] for c in cfgs], [c.betas[1] for c in cfgs], [c.eps for c in cfgs],
@@ -144,7 +144,7 @@ class Adam(BatchedOptimizer):
             adam = AdamStep(self.state["exp_avg"].data_ptr(), self.state["exp_avg_sq"].data_ptr(),
                             *(r.data_ptr() for r in rows), decoupled=self.decoupled)
             self.kernel_rows = (list(lrs), adam, rows)
-        self.kernel_rows[1].step = self.steps
+        self.kernel_rows[1].step = self.steps - steps + 1  # the first one's count
         return self.kernel_rows[1]
 
     def step(self, params: Tensor, grad: Tensor, lrs: list[float]) -> None:
