@@ -1,5 +1,6 @@
-/* The population engine's inner loops in C: each model's minibatch gradient and its evaluation,
- * for a slice of models of one MLP shape (compiled.py builds and loads this file).
+/* The population engine's inner loops in C: each model's minibatch gradients (with Adam, an epoch of
+ * steps), its evaluation and its data order, for a slice of models of one MLP shape (compiled.py
+ * builds and loads this file).
  *
  * One model at a time, its activations feature-major: a layer's units are rows of BLOCK points, so
  * every inner loop runs over the points of a block (a constant trip count the compiler vectorises
