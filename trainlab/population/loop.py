@@ -243,7 +243,7 @@ class Setup:
         optimizer's step. Returns the number of steps."""
         starts = range(0, self.n, self.batch_size)
         adam = optimizer.kernel_steps(lrs, len(starts)) if self.compiled else None
-        if adam:  # Adam in the kernel: the whole epoch in one call
+        if adam is not None:  # Adam in the kernel: the whole epoch in one call
             self.compiled.gradients(params, self.table, order, self.batch_size, grad, seeds, epoch, 0, norms, adam)
             return len(starts)
         for step, start in enumerate(starts):

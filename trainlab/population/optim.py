@@ -11,9 +11,9 @@ buffers are allocated once, so a step allocates nothing.
 Where the C kernel trains, it also takes Adam's and AdamW's steps, each model's right after its
 gradient (``Adam.kernel_steps``), written as torch's fused CPU kernel writes them, which the
 reference engine runs (``torch.optim.Adam(fused=True)``): one call an epoch instead of two a
-step, and every call lets the other slices' threads take the GIL. Both it and the single-tensor path here
-round slightly differently from the fused kernel (~1 ulp per step); the engines agree to ~1e-9 in
-float64 either way (tests/test_population.py).
+step, and every call lets the other slices' threads take the GIL. Both it and the single-tensor
+path here round slightly differently from the fused kernel (~1 ulp per step); the engines agree to
+~1e-9 in float64 either way (tests/test_population.py).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class Adam(BatchedOptimizer):
     def _alloc_scratch(self, params: Tensor) -> None:
         super()._alloc_scratch(params)
         self.denom = torch.empty_like(params)
-        self.kernel_rows: tuple = (None, None, None)  # (lrs, kernel_step's AdamStep, the rows it points into)
+        self.kernel_rows: tuple = (None, None, None)  # (lrs, kernel_steps' AdamStep, the rows it points into)
 
     def kernel_steps(self, lrs: list[float], steps: int) -> AdamStep:
         self.steps += steps
