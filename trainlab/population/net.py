@@ -169,31 +169,28 @@ class Net:
         """
         k, m = xa.shape[0], xa.shape[2]
         part = (lambda t: t) if rows is None else (lambda t: t[rows])
-        a = xa
+        a, last = xa, self.n_layers - 1
         for layer in range(self.n_layers):
-            last = layer == self.n_layers - 1
-            fan_out = 1 if last and margin else self.sizes[layer + 1]
+            fan_out = 1 if layer == last and margin else self.sizes[layer + 1]
             z = ws.get(f"z{layer}", k, fan_out, m)
-            if last and margin:
+            if layer == last and margin:
                 if rows is None:
                     w, b = self.margin_weights(params, ws)
                 else:
                     w = ws.get("wd", params.shape[0], 1, self.sizes[layer] + (layer == 0))[rows]
                     b = None if layer == 0 else ws.get("bd", params.shape[0], 1, 1)[rows]
                 torch.bmm(w, a, out=z) if b is None else torch.baddbmm(b, w, a, out=z)
-                return z
-            if layer == 0:
+            elif layer == 0:
                 torch.bmm(part(self.first(params)), a, out=z)
             else:
                 torch.bmm(part(self.weight(params, layer)), a, out=z)
                 z.add_(part(self.bias(params, layer)))
-            if last:
-                return z
-            act = self.act(layer)
-            a = act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if act.needs_input else None)
-            if masks is not None and masks[layer] is not None:
-                a = torch.mul(a, masks[layer], out=ws.get(f"o{layer}", k, fan_out, m))
-        raise AssertionError("unreachable")
+            if layer < last:
+                act = self.act(layer)
+                a = act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if act.needs_input else None)
+                if masks is not None and masks[layer] is not None:
+                    a = torch.mul(a, masks[layer], out=ws.get(f"o{layer}", k, fan_out, m))
+        return z
 
     def margin_weights(self, params: Tensor, ws: Workspace) -> tuple[Tensor, Tensor | None]:
         """(w1 - w0, b1 - b0) of a two-class output layer: (K, 1, in) and (K, 1, 1); for a net
@@ -245,11 +242,9 @@ class Net:
 
     def gradients(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace, out: Tensor,
                   masks: list[Tensor | None] | None = None) -> None:
-        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P).
-
-        ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m); ``masks``:
-        the step's dropout masks (``dropout_masks``, batch-major where ``first_transposed``).
-        """
+        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P):
+        ``xa`` (K, in + 1, m) the inputs with a row of ones, ``onehot_t`` (K, classes, m), ``masks``
+        the step's dropout masks (``dropout_masks``, batch-major where ``first_transposed``)."""
         k, m = params.shape[0], xa.shape[2]
         last = self.n_layers - 1
         binary = self.sizes[-1] == 2
@@ -327,18 +322,12 @@ class Net:
                  max_elements: int, out: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
         """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
         ``splits`` of the shared inputs ``xa`` (in + 1, N) with labels ``y`` (N,); written into
-        ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies.
-
-        Models are taken a few at a time so that the widest activation has at most ``max_elements``.
-        """
+        ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies. Models are taken a few
+        at a time, so that the widest activation has at most ``max_elements``."""
         k, n = params.shape[0], xa.shape[1]
         step = max(1, max_elements // (n * max(self.sizes[1:])))
         # which split each column is in: a product with it sums a row's values split by split
-        members = torch.zeros(n, len(splits), dtype=self.dtype)
-        at = 0
-        for j, size in enumerate(splits):
-            members[at : at + size, j] = 1
-            at += size
+        members = torch.eye(len(splits), dtype=self.dtype).repeat_interleave(torch.tensor(splits), dim=0)
         sums = torch.empty(k, len(splits), dtype=self.dtype)  # of the per-point losses
         hits = torch.empty(k, len(splits), dtype=self.dtype)  # counts of correct points: exact
         two = self.sizes[-1] == 2
