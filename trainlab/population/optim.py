@@ -103,10 +103,8 @@ class SGD(BatchedOptimizer):
                 buf.copy_(grad)
             else:  # with momentum 0 this is exactly `grad`, as torch's buffer-free path
                 buf.mul_(momentum).add_(grad)
-            if any(c.name == "nesterov" for c in self.configs):
-                grad = torch.addcmul(grad, buf, momentum, out=self.scratch2)
-            else:
-                grad = buf
+            nesterov = any(c.name == "nesterov" for c in self.configs)
+            grad = torch.addcmul(grad, buf, momentum, out=self.scratch2) if nesterov else buf
         params.addcmul_(grad, self.column([-lr for lr in lrs], params))
 
 
@@ -191,13 +189,8 @@ class RMSprop(BatchedOptimizer):
 
 # Each of config.OPTIMIZERS, as its rows are updated (tests/test_activations.py checks they match).
 BATCHED_OPTIMIZERS: dict[str, Callable[[list[OptimConfig], Tensor, Tensor], BatchedOptimizer]] = {
-    "sgd": SGD,
-    "momentum": SGD,
-    "nesterov": SGD,
-    "adam": functools.partial(Adam, decoupled=False),
-    "adamw": functools.partial(Adam, decoupled=True),
-    "rmsprop": RMSprop,
-}
+    "sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": functools.partial(Adam, decoupled=False),
+    "adamw": functools.partial(Adam, decoupled=True), "rmsprop": RMSprop}
 
 
 def build_batched_optimizer(configs: list[OptimConfig], which: Tensor, params: Tensor) -> BatchedOptimizer:
