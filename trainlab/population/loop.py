@@ -238,9 +238,8 @@ class Setup:
 
     def train_step(self, params: Tensor, rows: Tensor | None, grad: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
                    step: int, optimizer: BatchedOptimizer, lrs: list[float]) -> None:
-        """Each model's gradient on its minibatch into ``grad``, its norm summed over the epoch's steps
-        in ``norms``, then the optimizer's step: the table rows ``rows`` (K, m), or all of them;
-        minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
+        """Each model's gradient on its table rows ``rows`` (K, m) (None: all) into ``grad``, its norm
+        summed over the epoch in ``norms``, then the optimizer's step: minibatch ``step`` of ``epoch``."""
         m = self.n if rows is None else rows.shape[1]
         if self.compiled:
             self.compiled.gradients(params, self.table, rows, m, grad, seeds, epoch, step, norms)

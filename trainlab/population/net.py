@@ -159,14 +159,11 @@ class Net:
 
     def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False,
                 rows: slice | None = None, masks: list[Tensor | None] | None = None) -> Tensor:
-        """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
-
-        With ``margin`` (two classes only) the logit difference ``l1 - l0`` ``(K, 1, m)`` instead:
-        all that softmax cross-entropy needs. ``rows``: only these models (``xa`` has their number
-        of rows; ``margin_weights`` computed for all of ``params``). ``masks``: each hidden layer's
-        dropout mask (``dropout_masks``), or None. Keeps each hidden layer's output (and
-        pre-activation where its backward needs it, and output after dropout) in ``ws``.
-        """
+        """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones); with
+        ``margin`` (two classes) the logit difference ``l1 - l0`` ``(K, 1, m)``, all that softmax
+        cross-entropy needs. ``rows``: only these models (``margin_weights`` computed for all of
+        ``params``). ``masks``: each hidden layer's dropout mask, or None. Keeps each hidden layer's
+        output (and pre-activation where its backward needs it, and output after dropout) in ``ws``."""
         k, m = xa.shape[0], xa.shape[2]
         part = (lambda t: t) if rows is None else (lambda t: t[rows])
         a, last = xa, self.n_layers - 1
@@ -369,8 +366,8 @@ class Net:
 
 
 def argmax_classes(logits: Tensor) -> Tensor:
-    """``logits.argmax(dim=1)`` for (K, classes, N), a class at a time: torch reduces over a short
-    middle dimension ~50× slower. The first maximum wins, and NaN counts as the maximum, as in torch."""
+    """``logits.argmax(dim=1)`` for (K, classes, N), a class at a time (torch's reduction over a short
+    middle dimension is far slower); the first maximum wins, and NaN counts as the maximum, as in torch."""
     best, index = logits[:, 0], torch.zeros(logits.shape[0], logits.shape[2], dtype=torch.long)
     for c in range(1, logits.shape[1]):
         value = logits[:, c]

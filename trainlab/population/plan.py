@@ -83,9 +83,8 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
 
 
 def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
-    """Memory for the slices in training (independent of the population's size): for each worker
-    thread, a slice's parameters, gradient, optimizer state, best weights and generators, and its
-    activations."""
+    """Memory for the slices in training, whatever the population's size: for each worker thread,
+    a slice's parameters, gradient, optimizer state, best weights, generators and activations."""
     import torch
 
     from trainlab.population.loop import SLICE_ELEMENTS, slice_size
