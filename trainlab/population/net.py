@@ -16,6 +16,8 @@ autograd's to rounding.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,9 +40,7 @@ class Workspace:
         view = self.views.get((name, shape))
         if view is not None:
             return view
-        n = 1
-        for s in shape:
-            n *= s
+        n = math.prod(shape)
         buf = self.buffers.get(name)
         if buf is None or buf.numel() < n:
             buf = self.buffers[name] = torch.empty(n, dtype=self.dtype)
@@ -72,12 +72,9 @@ class Net:
         hidden = self.n_layers - 1
         self.activations = [activations] * hidden if isinstance(activations, str) else list(activations)
         self.dropouts = [0.0] * hidden if dropouts is None else list(dropouts)
-        self.offsets = []
-        at = 0
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            self.offsets.append(at)
-            at += fan_out * (fan_in + 1)
-        self.n_params = at
+        per_layer = [fan_out * (fan_in + 1) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+        self.offsets = [sum(per_layer[:layer]) for layer in range(self.n_layers)]  # where each layer starts
+        self.n_params = sum(per_layer)
         # in -> H -> 2 nets (``_gradients_one_hidden``): the first layer's gradient ``xᵀ @ dz`` lands in place
         self.first_transposed = self.n_layers == 2 and self.sizes[-1] == 2
         self._views_of: Tensor | None = None
