@@ -25,15 +25,13 @@ typedef REAL real;
 typedef real vec __attribute__((vector_size(64), aligned(sizeof(real))));
 #define NV (BLOCK * (int)sizeof(real) / 64)
 #define ROW(p) ((vec *)(p))
-/* REAL's lanes in a vec, and whether it is double, as preprocessor numbers */
-#define float_LANES 16
-#define double_LANES 8
+/* Whether REAL is double, and its lanes in a vec, as preprocessor numbers */
 #define float_IS_DOUBLE 0
 #define double_IS_DOUBLE 1
 #define PASTE(a, b) a##b
 #define OF_REAL(r, what) PASTE(r, what)
-#define LANES OF_REAL(REAL, _LANES)
 #define IS_DOUBLE OF_REAL(REAL, _IS_DOUBLE)
+#define LANES (IS_DOUBLE ? 8 : 16)
 /* a vec's lanes as signed integers of its width: what comparisons give, and its bits */
 typedef __typeof__((vec){} < 0) lanes;
 
