@@ -384,7 +384,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
             done = torch.ones_like(done) if epoch == epochs else done
             leaving = done.nonzero().flatten()
             status = torch.full(done.shape, STATUSES.index("ok"))
-            for flags, name in ((pruned, "pruned"), (stopped, "early_stopped"), (diverged, "diverged")):  # precedence
+            for flags, name in ((pruned, "pruned"), (stopped, "early_stopped"), (diverged, "diverged")):  # the last wins
                 if flags is not None:
                     status[flags] = STATUSES.index(name)
             finish(setup, out, history, rows[leaving], leaving, status[leaving], params, tracker, epoch,
