@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -430,7 +431,14 @@ def test_a_population_smaller_than_a_slice_per_core_is_split_across_the_cores(mo
     one = train_population(specs, data, workers=1)
     slices = []
     real = loop.train_slice
-    monkeypatch.setattr(loop, "train_slice", lambda setup, sl, *a: (slices.append(len(sl)), real(setup, sl, *a))[1])
+    both_started = threading.Barrier(2, timeout=30)
+
+    def train_slice(setup, sl, *a):
+        slices.append(len(sl))
+        both_started.wait()  # else a thread that starts late finds the rest re-cut by the first slice's timing
+        return real(setup, sl, *a)
+
+    monkeypatch.setattr(loop, "train_slice", train_slice)
     monkeypatch.setattr(loop, "PARALLEL_EPOCH_WORK", 1)
     two = train_population(specs, data, workers=2)
     assert slices == [5, 5]  # 10 models in two slices, one per thread

@@ -50,10 +50,10 @@ def population_engine(
         return
     for chunk in chunks:
         data = data_for(chunk.specs[0].config)
-        if not chunk.population:
+        if chunk.population:
+            for batch, finished in train_in_slices(chunk.specs, data, progress=progress):
+                yield batch.take(finished)
+        else:
             yield run_chunk(chunk, data)
             if progress:
                 progress(len(chunk.specs))
-            continue
-        for batch, finished in train_in_slices(chunk.specs, data, progress=progress):
-            yield batch.take(finished)

@@ -1,15 +1,12 @@
 """``kernel.c``, compiled on first use and called through ctypes: the fast path of the population engine.
 
-Per model and minibatch the work is small (a 2→32→2 net: a few thousand multiply-adds), so in
-torch the cost is ~20 kernel launches a step, each a pass over memory; in C one model's forward and
-backward pass run in L1 (measured: benchmarks/README.md). The C code is portable (gcc and clang,
-tests/test_kernel.py builds it with both), compiled with the machine's C compiler (``cc``, or
-``$CC``, which may be a command such as "ccache gcc") for this CPU and cached under
-``~/.cache/trainlab`` (or ``$TRAINLAB_CACHE``) by a hash of source, flags, compiler and CPU. Without
-a kernel (no compiler, a compile error) or with ``TRAINLAB_KERNEL=torch``, the engine runs
-``net.py``'s batched torch code instead (same results to rounding: tests/test_population.py runs
-both), ~3× slower: ``kernel_status`` says which runs and why (``trainlab doctor --system``), and the
-first population run that falls back says so on stderr.
+Per model and minibatch the work is small, so in torch it is mostly kernel launches; in C one
+model's forward and backward pass run in L1. The kernel is built by the machine's C compiler
+(``$CC``, default ``cc``; gcc or clang) for this CPU and cached under ``~/.cache/trainlab`` (or
+``$TRAINLAB_CACHE``) by a hash of source, flags, compiler and CPU. Without it (no compiler, a compile
+error) or with ``TRAINLAB_KERNEL=torch``, the engine runs ``net.py``'s batched torch code instead
+(the same results to rounding, slower): ``kernel_status`` says which runs and why (``trainlab doctor
+--system``), and the first population run that falls back says so on stderr.
 """
 
 from __future__ import annotations
@@ -51,8 +48,8 @@ class Layout(ctypes.Structure):
 
 
 class AdamStep(ctypes.Structure):
-    """kernel.c's ``Adam``: one Adam step of every model of a slice, which ``gradients`` takes right
-    after each model's gradient (population/optim.py's ``Adam.kernel_steps`` fills it in)."""
+    """kernel.c's ``Adam``: the Adam steps ``gradients`` takes after each model's gradient (filled in
+    by population/optim.py's ``Adam.kernel_steps``)."""
 
     _fields_ = [("exp_avg", ctypes.c_void_p), ("exp_avg_sq", ctypes.c_void_p)] + [
         (name, ctypes.c_void_p) for name in ("lr", "beta1", "beta2", "eps", "weight_decay")] + [
@@ -60,8 +57,8 @@ class AdamStep(ctypes.Structure):
 
 
 def layout(net: Net) -> Layout:
-    """Read off ``net``'s views of a parameter row: offsets and strides of each W and b; and each
-    hidden layer's activation and dropout (``rng.dropout_threshold``, 1 / (1 - rate))."""
+    """``net``'s layout as kernel.c reads it: offsets and strides of each W and b in a row (off its
+    views), and each hidden layer's activation and dropout."""
     out = Layout(n_layers=net.n_layers)
     out.sizes[: len(net.sizes)] = net.sizes
     for layer, (activation, rate) in enumerate(zip(net.activations, net.dropouts)):
@@ -96,8 +93,8 @@ VERSION_MACROS = {"clang": ("__clang_major__", "__clang_minor__", "__clang_patch
 
 
 def _identify(compiler: list[str]) -> tuple[str, str]:
-    """The C compiler ``compiler``'s name and version ("gcc 12.2.0", "clang 14.0.6"), and all its
-    predefined macros (which change with its version and target)."""
+    """The C compiler's name and version ("gcc 12.2.0", "clang 14.0.6"), and all its predefined
+    macros (which change with its version and target)."""
     done = subprocess.run([*compiler, "-E", "-dM", "-x", "c", os.devnull], capture_output=True, text=True,
                           timeout=60, check=True)
     macros = dict(line.split(" ", 2)[1:] for line in done.stdout.splitlines() if line.count(" ") >= 2)
@@ -121,8 +118,8 @@ def _compile(compiler: list[str], real: str, target: Path) -> str | None:
 
 @functools.cache
 def _build(dtype: torch.dtype, cc: str) -> tuple[ctypes.CDLL | None, str]:
-    """The kernel for ``dtype`` compiled by ``cc`` (a command: "gcc", "ccache clang"), building it if
-    needed, and what the population engine runs: "C kernel, built with ..." or "torch fallback: why"."""
+    """The kernel for ``dtype`` compiled by ``cc`` (a command: "gcc", "ccache clang"), built if
+    needed, and what the engine runs: "C kernel, built with ..." or "torch fallback: why"."""
     if dtype not in C_REAL:
         return None, f"torch fallback: the C kernel has no {dtype}"
     if sys.platform == "win32":
@@ -186,14 +183,11 @@ class CompiledNet:
     def gradients(self, params: Tensor, table: Tensor, rows: Tensor | None, m: int, out: Tensor,
                   seeds: Tensor | None = None, epoch: int = 0, step: int = 0, norms: Tensor | None = None,
                   adam: AdamStep | None = None) -> None:
-        """Each model's (row of ``params``) gradient of its mean cross-entropy on its minibatch of
-        ``m`` rows of ``table``: ``rows[s, :m]`` (a view with unit stride along a row), or with
-        ``rows`` None the first ``m`` rows; into ``out``. The minibatch is number ``step`` of
-        ``epoch``: the dropout masks are drawn for it from each model's seed (``seeds``, int64). Its
-        norm goes to ``norms`` if given: written at step 0, added at the later steps of the epoch.
-        With ``adam``, each model then takes that Adam step (its state's rows are the models'), and
-        ``rows`` may hold several minibatches, ``m`` at a time (the last one what is left): step
-        after step in one call, ``out`` left with the last step's gradients."""
+        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out``: the table
+        rows ``rows[s, :m]`` (unit stride along a row; None: the first ``m``), minibatch ``step`` of
+        ``epoch`` (its dropout masks drawn from ``seeds``). Its norm goes to ``norms`` if given:
+        written at step 0, added at later steps. With ``adam``, ``rows`` may hold several minibatches,
+        ``m`` at a time, each followed by its Adam step; ``out`` keeps the last gradients."""
         k, p = params.shape
         dtype = self.net.dtype
         row_ptr, row_stride, n = None, 0, m
@@ -213,9 +207,8 @@ class CompiledNet:
 
     def evaluate(self, params: Tensor, xa: Tensor, y: Tensor, splits: list[int], out: Tensor | None = None
                  ) -> list[tuple[Tensor, Tensor]]:
-        """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
-        ``splits`` of the inputs ``xa`` (in + 1, N) (its last row of ones is not read), labels ``y``;
-        written into ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies."""
+        """``Net.evaluate``: mean cross-entropy and accuracy (float64, one per model) on consecutive
+        column ranges ``splits`` of ``xa`` (in + 1, N), labels ``y``; into ``out`` if given."""
         k, p = params.shape
         if sum(splits) != xa.shape[1] or y.shape != (xa.shape[1],):
             raise ValueError(f"splits {splits} and labels {tuple(y.shape)} must cover the {xa.shape[1]} columns")
@@ -235,14 +228,14 @@ class CompiledNet:
 
 
 class DataOrders:
-    """Each model's data order for an epoch, ``rng.permutation`` of its seed: in C, one call for all
-    models, where the kernel is built, else ``rng.permutations``."""
+    """Each model's data order for an epoch, ``rng.permutation`` of its seed: one kernel call for all
+    models, else ``rng.permutations``."""
 
     def __init__(self, seeds: list[int], n: int, lib: ctypes.CDLL | None):
         self.seeds, self.n, self.lib = torch.tensor(seeds, dtype=torch.int64), n, lib
 
     def draw(self, epoch: int, out: Tensor) -> None:
-        """Each model's order for ``epoch`` into the rows of ``out`` (one row per model still kept)."""
+        """Each model's order for ``epoch`` into the rows of ``out``."""
         if self.lib is None:
             out.copy_(torch.from_numpy(rng.permutations(self.seeds.tolist(), epoch, self.n)))
             return
@@ -253,7 +246,6 @@ class DataOrders:
         self.seeds = self.seeds[rows]
 
 
-SLOWDOWN = "~3×"  # the torch code against the C kernel, 2→32→2 nets: benchmarks/README.md
 _fallback_said = False
 
 
@@ -267,6 +259,6 @@ def compiled(net: Net) -> CompiledNet | None:
     lib = library(net.dtype)
     if lib is None and not _fallback_said:
         _fallback_said = True
-        print(f"trainlab: training with the population engine's torch code, {SLOWDOWN} slower than its C kernel "
+        print(f"trainlab: training with the population engine's torch code, ~3× slower than its C kernel "
               f"({kernel_status(net.dtype)}; see `trainlab doctor --system`)", file=sys.stderr)
     return None if lib is None else CompiledNet(net, lib)

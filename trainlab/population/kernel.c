@@ -1,17 +1,15 @@
-/* The population engine's inner loops in C: each model's minibatch gradients (with Adam, an epoch of
- * steps), its evaluation and its data order, for a slice of models of one MLP shape (compiled.py
- * builds and loads this file).
+/* The population engine's inner loops in C (built and loaded by compiled.py): for a slice of models
+ * of one MLP shape, each model's minibatch gradients (with Adam, an epoch of steps), its evaluation
+ * and its data order.
  *
  * One model at a time, its activations feature-major: a layer's units are rows of BLOCK points, so
- * every inner loop runs over the points of a block (a constant trip count the compiler vectorises
- * fully), whatever the layer widths; a block's activations stay in L1/L2. A minibatch of m points is
- * ceil(m / BLOCK) blocks, the last padded with copies of its first point, their gradient set to zero.
+ * every inner loop runs over a block's points (a constant trip count, vectorised fully), and a
+ * block's activations stay in L1/L2. A minibatch of m points is ceil(m / BLOCK) blocks, the last
+ * padded with copies of its first point, their gradient set to zero.
  *
- * The maths is net.py's (and autograd's): mean softmax cross-entropy, the same activation
- * derivatives written from the same quantities. Parameters are rows of a (S, P) matrix, each layer
- * found through the Layout that compiled.py reads off net.py's views, so both engines share one
- * storage layout. Compiled twice, with REAL float and REAL double. Portable C: the vector
- * extensions gcc and clang share, and exp, tanh and erf of its own (the same numbers in every build). */
+ * The maths is net.py's (and autograd's), on net.py's storage layout (the Layout compiled.py reads off
+ * its views). Compiled with REAL float and REAL double. Portable C: the vector extensions gcc and
+ * clang share, and exp, tanh and erf of its own (the same numbers in every build). */
 
 #include <tgmath.h>
 #include <stdint.h>
@@ -22,21 +20,18 @@ typedef REAL real;
 
 #define MAX_LAYERS 16
 #define BLOCK 64
-/* A block's row as NV vectors of 64 bytes (AVX-512's width; split in two or four elsewhere), so
- * that a row being summed into stays in registers. Rows lie at multiples of 256 bytes in torch's
- * 64-byte-aligned buffers; the type still allows any alignment. */
+/* A block's row as NV vectors of 64 bytes (AVX-512's width; split elsewhere), so that a row being
+ * summed into stays in registers. The type allows any alignment. */
 typedef real vec __attribute__((vector_size(64), aligned(sizeof(real))));
 #define NV (BLOCK * (int)sizeof(real) / 64)
 #define ROW(p) ((vec *)(p))
-/* REAL's lanes in a vec, and whether it is double, as preprocessor numbers */
-#define float_LANES 16
-#define double_LANES 8
+/* Whether REAL is double, and its lanes in a vec, as preprocessor numbers */
 #define float_IS_DOUBLE 0
 #define double_IS_DOUBLE 1
 #define PASTE(a, b) a##b
 #define OF_REAL(r, what) PASTE(r, what)
-#define LANES OF_REAL(REAL, _LANES)
 #define IS_DOUBLE OF_REAL(REAL, _IS_DOUBLE)
+#define LANES (IS_DOUBLE ? 8 : 16)
 /* a vec's lanes as signed integers of its width: what comparisons give, and its bits */
 typedef __typeof__((vec){} < 0) lanes;
 
@@ -56,9 +51,8 @@ typedef struct {
 } Layout;
 
 /* Per layer l: pre-activations Z[l] and outputs A[l] (A[0]: the inputs; Z[L]: the logits), and two
- * rows of gradients w.r.t. pre-activations, D, used alternately going down. A hidden layer with
- * dropout keeps its activation's output in F[l], its mask (keep_scale or 0) in M[l], and in A[l]
- * their product, what the next layer reads. */
+ * rows of gradients w.r.t. pre-activations, D, used alternately going down. With dropout, F[l] holds
+ * the activation's output, M[l] its mask (keep_scale or 0), A[l] their product. */
 typedef struct { real *Z[MAX_LAYERS + 1], *A[MAX_LAYERS + 1], *F[MAX_LAYERS + 1], *M[MAX_LAYERS + 1], *D[2], *margin,
                  *sums; } Buffers;
 
@@ -109,13 +103,12 @@ static Buffers buffers(const Layout *net, real *work) {
     return b;
 }
 
-/* exp and tanh on a vec, in portable C (the compilers' vector extensions): a few ulp from the
- * correctly rounded values, NaN kept and the infinities' limits (a diverging model is found by its
- * NaN or infinite loss). exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (|r| <= ln(2)/2,
- * ln 2 in two parts, so that n times the first is exact), exp(r) by its Taylor polynomial to the
- * degree where the next term is below an ulp; the factor 2^n is built from n's bits, as two
- * factors 2^(n/2) so that results near the ends of the range (subnormal or the largest) round
- * once. n comes from the bits of x / ln 2 + SHIFT, whose last bits then hold it. */
+/* exp and tanh on a vec: a few ulp from the correctly rounded values, NaN and the infinities' limits
+ * kept (a diverging model is found by its NaN or infinite loss). exp(x) = 2^n exp(r), n = round(x /
+ * ln 2) (read off the last bits of x / ln 2 + SHIFT), r = x - n ln 2 (ln 2 in two parts, so that n
+ * times the first is exact), exp(r) by its Taylor polynomial to the degree where the next term is
+ * below an ulp; 2^n built from n's bits as two factors 2^(n/2), so that subnormal or the largest
+ * results round once. */
 #if IS_DOUBLE
 #define MANTISSA 52
 #define BIAS 1023
@@ -329,8 +322,8 @@ static inline void activate_row(int kind, vec z[NV]) {
     for (int v = 0; v < NV; v++) z[v] = activation(kind, z[v]);
 }
 
-/* With two classes and no gradient to take: the last hidden layer's outputs (layer l + 1) summed
- * into the margin as they are made, never stored; in the order of forward_margin's sums */
+/* Evaluation with two classes: the last hidden layer's outputs summed into the margin as they are
+ * made, never stored; in the order of forward_margin's sums */
 static void forward_hidden_to_margin(const Layout *net, const real *p, const Buffers *b, int l) {
     const int64_t out = net->sizes[l + 1];
     const real *w = b->margin;
@@ -360,13 +353,11 @@ static void dropout_mask(const Layout *net, const Draws *draws, int l, int64_t j
     for (int t = draws->mb; t < BLOCK; t++) m[t] = m[0];
 }
 
-/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits only, or
- * with ``margin`` (two classes) their margin, in Z[L]'s first row); with ``keep`` 0 (evaluation)
- * only what the logits need. With ``draws`` (training with dropout) a hidden layer with dropout
- * passes on its output times its mask. Rows are computed two at a time: twice the independent sums
- * in flight (a row's sum over a wide layer otherwise waits on its own previous step) and one load
- * of A[l] for both. ReLU is applied in registers, its Z not kept (its backward needs only its
- * output): a pass over the rows less. */
+/* Z[l + 1] = W A[l] + b and A[l + 1] = act(Z[l + 1]) for every layer (the last: logits, or with
+ * margin (two classes) their margin in Z[L]'s first row); with keep 0 (evaluation) only what the
+ * logits need. With draws (training with dropout) a hidden layer with dropout passes on its output
+ * times its mask. Rows two at a time: twice the independent sums in flight, one load of A[l] for
+ * both. ReLU is applied in registers, its Z not kept (its backward reads only its output). */
 static void forward(const Layout *net, const real *p, const Buffers *b, int keep, int margin, const Draws *draws) {
     const int L = net->n_layers;
     for (int l = 0; l < L; l++) {
@@ -429,23 +420,23 @@ static inline real lanes_sum(vec x) {
     return sum;
 }
 
-/* sum_t x[t] y[t] and sum_t x[t] over a block */
-static inline real dot(const real *x, const real *y) {
+/* sum_t x[t] y[t] and sum_t y[t] over a block, lane by lane */
+static inline vec lane_dots(const real *x, const real *y) {
     vec acc = ROW(x)[0] * ROW(y)[0];
     for (int v = 1; v < NV; v++) acc += ROW(x)[v] * ROW(y)[v];
-    return lanes_sum(acc);
+    return acc;
 }
 
-static inline real total(const real *x) {
-    vec acc = ROW(x)[0];
-    for (int v = 1; v < NV; v++) acc += ROW(x)[v];
-    return lanes_sum(acc);
+static inline vec lane_totals(const real *y) {
+    vec acc = ROW(y)[0];
+    for (int v = 1; v < NV; v++) acc += ROW(y)[v];
+    return acc;
 }
 
 /* The lane sums of LANES vectors at once, lane i of the result v[i]'s: in rounds h = LANES/2 ... 1,
  * v[k] and v[k + h] combine into v[k], a lane i with bit h clear adding v[k]'s lanes i and i ^ h,
- * one with it set v[k + h]'s: a transposition, ~3 instructions a sum against ~10 for lanes_sum.
- * The shuffles' lane indices must be constants, hence the preprocessor (LANES: REAL's lanes). */
+ * one with it set v[k + h]'s (a transposition; fewer instructions than a lanes_sum each). The
+ * shuffles' lane indices must be constants, hence the preprocessor. */
 #if LANES == 16
 #define INDICES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), \
                       F(h, 8), F(h, 9), F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)
@@ -484,14 +475,8 @@ static void dots(const real *x, const real *rows, int64_t n, real *out, int64_t 
     for (; stride == 1 && i + LANES <= n; i += LANES) {
         vec acc[LANES], sums;
         for (int r = 0; r < LANES; r++) {
-            const vec *row = ROW(rows + (i + r) * BLOCK);
-            if (x) {
-                acc[r] = ROW(x)[0] * row[0];
-                for (int v = 1; v < NV; v++) acc[r] += ROW(x)[v] * row[v];
-            } else {
-                acc[r] = row[0];
-                for (int v = 1; v < NV; v++) acc[r] += row[v];
-            }
+            const real *row = rows + (i + r) * BLOCK;
+            acc[r] = x ? lane_dots(x, row) : lane_totals(row);
         }
         sums = transposed_sums(acc);
         vec o;
@@ -499,7 +484,7 @@ static void dots(const real *x, const real *rows, int64_t n, real *out, int64_t 
         o += sums;
         memcpy(out + i, &o, sizeof o);
     }
-    for (; i < n; i++) out[i * stride] += x ? dot(x, rows + i * BLOCK) : total(rows + i * BLOCK);
+    for (; i < n; i++) out[i * stride] += lanes_sum(x ? lane_dots(x, rows + i * BLOCK) : lane_totals(rows + i * BLOCK));
 }
 
 /* The column of inputs of points rows[0..m) (NULL: points first..first + m) of a (n, cols) table
@@ -556,7 +541,7 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
     for (int v = 0; v < NV; v++) ROW(d)[v] = 1 / (1 + vexp(-ROW(z)[v]));
     for (int t = 0; t < mb; t++) d[t] = (d[t] - table[(rows ? rows[t] : first + t) * cols + label]) * scale;
     clear_padding(d, 1, mb);
-    const real bias = total(d);
+    const real bias = lanes_sum(lane_totals(d));
     g[net->b_at[l] + net->b_step[l]] += bias;
     g[net->b_at[l]] -= bias;
     real *gw0 = g + net->w_at[l], *gw1 = gw0 + net->w_row[l];
@@ -582,11 +567,11 @@ static void margin_backward(const Layout *net, const Buffers *b, real *g, const 
     clear_padding(b->D[l & 1], fan_in, mb);
 }
 
-/* torch.optim.Adam's step (AdamW's with decoupled), written as torch's fused CPU kernel writes it (the
- * reference engine runs that one): the same operations in the same order, the moment's lerp as one
- * fused multiply-add; where the compiler fuses another multiply and add, a result differs by about
- * an ulp. Each model has its own lr, betas, eps and weight decay (population/optim.py's Adam makes
- * these rows from the population's configs); model s's moments are rows s of exp_avg and exp_avg_sq. */
+/* torch.optim.Adam's step (AdamW's with decoupled) as torch's fused CPU kernel, which the reference
+ * engine runs, writes it: the same operations in the same order, the moment's lerp one fused
+ * multiply-add (where the compiler fuses another, a result differs by about an ulp). Model s has
+ * its own lr, betas, eps and weight decay (from population/optim.py's Adam), and its moments in
+ * rows s of exp_avg and exp_avg_sq. */
 typedef struct {
     real *exp_avg, *exp_avg_sq;
     const double *lr, *beta1, *beta2, *eps, *weight_decay;
@@ -613,14 +598,12 @@ static void adam_step(const Adam *o, int64_t s, int64_t k, real *restrict p, con
     }
 }
 
-/* Each model's gradient of its mean cross-entropy on its minibatches, into grad (S, P), and with
- * adam its Adam step after each one. Model s's minibatches are its table rows rows[s * row_stride +
- * t], t < n (rows NULL: the first n rows), batch at a time (the last one what is left): a minibatch
- * of m points is number first_step + its index of the epoch (with dropout, model s's masks are
- * drawn from seeds[s] for it, rng.py's spec). A table row is the inputs, a one, the one-hot label
- * (loop.Setup.table). Without adam there is one minibatch (n <= batch): the caller steps. Each
- * model's gradient norm goes to norms[s], unless NULL: written at step 0, added at later steps
- * (the history's grad_norm is the epoch's mean); grad holds each model's last gradient. */
+/* Each model's gradient of its mean cross-entropy on its minibatches into grad (S, P), with adam
+ * followed by its Adam step. Model s's minibatches are its table rows rows[s * row_stride + t], t < n
+ * (rows NULL: the first n), batch at a time: number first_step + k of the epoch (their dropout masks
+ * drawn from seeds[s], rng.py's spec). A table row is the inputs, a one, the one-hot label
+ * (loop.Setup.table). Without adam there is one minibatch: the caller steps. The gradient's norm goes
+ * to norms[s] unless NULL: written at step 0, added at later ones; grad keeps the last gradient. */
 void gradients(const Layout *net, int64_t S, real *params, int64_t P, const real *table, int64_t cols,
                const int64_t *rows, int64_t row_stride, int64_t n, int64_t batch, real *grad, real *norms,
                real *work, const int64_t *seeds, int64_t epoch, int64_t first_step, const Adam *adam) {
@@ -787,9 +770,8 @@ void evaluate(const Layout *net, int64_t S, const real *params, int64_t P, const
     }
 }
 
-/* Each model's data order for an epoch, rng.py's permutation(seeds[s], epoch, n) into row s of order
- * (S, n): Fisher-Yates driven by a counter-based generator, SplitMix64 of a key and the step
- * (the spec: rng.py's docstring; tested bit for bit against it). */
+/* Each model's data order for an epoch, rng.py's permutation(seeds[s], epoch, n), into row s of
+ * order (S, n) (the spec: rng.py's docstring). */
 void permutations(const int64_t *seeds, int64_t S, int64_t epoch, int64_t n, int64_t *order) {
     for (int64_t s = 0; s < S; s++) {
         const uint64_t key = splitmix64(splitmix64(splitmix64((uint64_t)seeds[s]) ^ DATA_ORDER) ^ (uint64_t)epoch);

@@ -1,15 +1,13 @@
 """The training loop of ``train.py``, batched: K models of one shape trained in lockstep.
 
-The population is trained a slice of models at a time, each slice through all its epochs: a
-slice's parameters, optimizer state and activations fit in a core's cache. Within a slice every
-model is a row of a (S, P) parameter matrix (see ``net.py``); gradients are derived by hand (in C,
-``kernel.c``, or batched torch code), and the optimizer updates all rows at once. A model that
-diverges or stops early leaves its slice at the end of that epoch; the others carry on undisturbed.
+The population trains a slice of models at a time, each slice through all its epochs with its state
+in a core's cache. In a slice each model is a row of an (S, P) parameter matrix (``net.py``); gradients
+are derived by hand (in C, ``kernel.c``, or batched torch code), and the optimizer updates all rows at
+once. A model that diverges or stops early leaves its slice at the end of that epoch.
 
-Slices train side by side on threads, one per core: the C kernel, which does most of the work,
-runs without the GIL. Each slice's runs are handed back as soon as it finishes, so a caller can
-store them while the others train: the slices after each thread's first are sized, from how fast
-that one trained, to take about SLICE_SECONDS, which bounds what an interrupted sweep loses.
+Slices train side by side on threads, one per core (the C kernel runs without the GIL), and each
+slice's runs are handed back as it finishes; the slices after each thread's first are sized to take
+about SLICE_SECONDS, which bounds what an interrupted sweep loses.
 """
 
 from __future__ import annotations
@@ -42,31 +40,22 @@ from trainlab.train import DTYPES
 COLUMN = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 # evaluation writes the losses, then the accuracies, of the train and val splits: the first columns
 assert HISTORY_COLUMNS[:4] == ("train_loss", "val_loss", "train_acc", "val_acc"), HISTORY_COLUMNS
-# The torch code's slice holds as many models as make its widest training activation about
-# SLICE_ELEMENTS elements (1 MiB in float32, half a core's L2 cache), or twice that for populations
-# of at least BIG_POPULATION models (each op's Python overhead spread over more models). The C
-# kernel holds one model's activations at a time whatever the slice, so its slices go to
-# C_SLICE_ELEMENTS (which bounds their state's memory): each step's Python, which holds the GIL
-# the other threads wait on, is then spread over 4x the models. Evaluation, whose activations are
-# ~10x wider, takes a slice's models a few at a time under EVAL_ELEMENTS. Measured:
-# benchmarks/README.md (eleventh round for the C slices).
+# A torch slice holds as many models as make its widest training activation about SLICE_ELEMENTS
+# elements (half a core's L2 in float32), twice that from BIG_POPULATION models (each op's Python
+# overhead spread over more). The C kernel holds one model's activations at a time, so its slices go
+# to C_SLICE_ELEMENTS: each step's Python, which holds the GIL, is spread over more models.
+# Evaluation, ~10x wider, takes a slice's models a few at a time under EVAL_ELEMENTS.
 SLICE_ELEMENTS = 1 << 18
 BIG_POPULATION = 2048
 C_SLICE_ELEMENTS = 1 << 20
 EVAL_ELEMENTS = 1 << 18
-# A slice takes about SLICE_SECONDS, so that finished runs reach the store that often, and an
-# interrupted sweep loses no more. Each thread's first slice is sized by its multiply-adds (a
-# forward pass, a backward pass counted as two) under FIRST_SLICE_WORK, which took 0.3-1.6 s on two
-# threads for nets from 2-64-64-2 (relu) to 2-128-2 (gelu), an activation's cost being what
-# multiply-adds do not count; the later ones by how fast the first trained, on this machine under
-# its load now (a fixed budget of multiply-adds gave slices of 0.9-6.3 s on these nets).
+# Each thread's first slice is sized by its multiply-adds (a backward pass counted as two) under
+# FIRST_SLICE_WORK; the later ones, from how fast the first trained, to take about SLICE_SECONDS.
 SLICE_SECONDS = 2.0
 FIRST_SLICE_WORK = 5e9
-# Slices train on several threads only when each epoch of a slice is at least this much work (about
-# a millisecond in C): below it the Python between the kernel's calls, which holds the GIL, is most
-# of the time, and threads taking turns at the GIL were twice as slow as one (xor_sgd_vs_adam's
-# populations of 20 models × 10,000 epochs: 10.9 s in four slices on two threads, 5.2 s in two
-# slices on one). A population too small to give every thread a slice is then cut into one each.
+# Slices train on several threads only when each epoch of a slice is at least this much work: below
+# it the Python between the kernel's calls, which holds the GIL, is most of the time, and threads
+# taking turns at the GIL are slower than one.
 PARALLEL_EPOCH_WORK = 2e7
 
 
@@ -77,7 +66,7 @@ def slice_size(sizes: list[int], batch: int, population: int, in_c: bool) -> int
 
 def model_work(sizes: list[int], epochs: int, n_train: int, n_eval: int) -> float:
     """Multiply-adds to train one model: per epoch a forward and backward pass over the training
-    points and a forward pass over every evaluated point."""
+    points and a forward pass over the evaluated ones."""
     per_point = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return epochs * (3 * n_train + n_eval) * per_point
 
@@ -85,9 +74,8 @@ def model_work(sizes: list[int], epochs: int, n_train: int, n_eval: int) -> floa
 def first_slices(k: int, sizes: list[int], batch: int, epochs: int, n_train: int, n_eval: int,
                  cores: int, in_c: bool) -> tuple[int, int, int, int]:
     """For a population of ``k``: the models of the first slices (FIRST_SLICE_WORK), of the smallest
-    (each epoch at least PARALLEL_EPOCH_WORK, or the Python between the kernel's calls would be
-    most of it), of the largest (cache-sized, ``slice_size``), and the threads to train them on:
-    one per core when a slice's epochs are long enough to share."""
+    (an epoch of PARALLEL_EPOCH_WORK), of the largest (``slice_size``), and the threads to train
+    them on: one per core when a slice's epochs are long enough to share."""
     work = model_work(sizes, epochs, n_train, n_eval)
     most = slice_size(sizes, batch, k, in_c)
     least = min(most, math.ceil(PARALLEL_EPOCH_WORK * epochs / work))
@@ -142,12 +130,11 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
     """Train every spec (all of one shape, one optimizer kind); each time a slice finishes, yield
     the population's results (a RunBatch in spec order) and the indices of the runs it finished.
 
-    ``workers`` threads (default: torch's thread count, i.e. the cores, when the slices' work is in
-    C rather than in Python, see ``first_slices``) train slices side by side.
-    ``progress(runs)`` is called after each epoch of a slice with the fraction of runs it advanced.
+    ``workers`` threads (default: the cores, where the work is in C, see ``first_slices``) train
+    slices side by side. ``progress(runs)`` after each epoch of a slice, with the runs it advanced.
     Closing the generator early (an error, Ctrl-C) stops the slices in training at their next epoch.
-    ``controller`` (a search's, see ``Controller``) is asked after every epoch of every slice: give
-    it the whole population as one slice (``slice_models=len(specs)``) for it to compare them all.
+    ``controller`` (a search's) is asked after every epoch of every slice: give it the whole
+    population as one slice (``slice_models=len(specs)``) for it to compare them all.
     """
     cfg = specs[0].config
     dtype = DTYPES[cfg.train.dtype]
@@ -204,7 +191,7 @@ def train_in_slices(specs: list[RunSpec], data: Dataset, slice_models: int | Non
 
 class Setup:
     """What every slice of a population shares: the net, the data as tensors, the C kernel (each
-    slice trains with a copy that has scratch buffers of its own, ``own_buffers``)."""
+    slice trains with a copy with scratch buffers of its own, ``own_buffers``)."""
 
     def __init__(self, net: Net, data: Dataset, batch_size: int):
         dtype = net.dtype
@@ -229,8 +216,7 @@ class Setup:
         self.kernel = compiled(net)  # the library; each slice gets its CompiledNet from own_buffers
 
     def own_buffers(self) -> Setup:
-        """Scratch buffers and the net's cache of views of its own, for the slice whose thread
-        trains with this copy (``copy.copy(setup).own_buffers()``); the data is shared."""
+        """Scratch buffers and views of its own for a slice's copy (``copy.copy(setup).own_buffers()``)."""
         self.net = copy.copy(self.net)  # without the views it cached (Net.__getstate__)
         self.ws = Workspace(self.net.dtype)
         self.compiled = self.kernel and CompiledNet(self.net, self.kernel.lib)
@@ -238,9 +224,8 @@ class Setup:
 
     def train_epoch(self, params: Tensor, order: Tensor | None, grad: Tensor, norms: Tensor, seeds: Tensor,
                     epoch: int, optimizer: BatchedOptimizer, lrs: list[float]) -> int:
-        """An epoch's steps: each model's gradient on each of its minibatches (its rows of ``order``
-        (K, n), batch_size at a time; None: the whole table), its norm summed in ``norms``, then the
-        optimizer's step. Returns the number of steps."""
+        """An epoch's steps, each a ``train_step`` on every model's next rows of ``order`` (K, n)
+        (None: the whole table); with Adam in the kernel, all in one call. Returns the number of steps."""
         starts = range(0, self.n, self.batch_size)
         adam = optimizer.kernel_steps(lrs, len(starts)) if self.compiled else None
         if adam is not None:  # Adam in the kernel: the whole epoch in one call
@@ -253,9 +238,8 @@ class Setup:
 
     def train_step(self, params: Tensor, rows: Tensor | None, grad: Tensor, norms: Tensor, seeds: Tensor, epoch: int,
                    step: int, optimizer: BatchedOptimizer, lrs: list[float]) -> None:
-        """Each model's gradient on its minibatch into ``grad``, its norm summed over the epoch's steps
-        in ``norms``, then the optimizer's step: the table rows ``rows`` (K, m), or all of them;
-        minibatch ``step`` of ``epoch``, whose dropout masks come from each model's seed (``seeds``)."""
+        """Each model's gradient on its table rows ``rows`` (K, m) (None: all) into ``grad``, its norm
+        summed over the epoch in ``norms``, then the optimizer's step: minibatch ``step`` of ``epoch``."""
         m = self.n if rows is None else rows.shape[1]
         if self.compiled:
             self.compiled.gradients(params, self.table, rows, m, grad, seeds, epoch, step, norms)
@@ -301,8 +285,7 @@ class Setup:
 
     @torch.no_grad()
     def predictions(self, params: Tensor, x: Tensor) -> np.ndarray:
-        """Each model's predicted classes (K, N) for the inputs ``x`` (in + 1, N), as ``train.predict``;
-        a few models at a time, as ``evaluate`` takes them."""
+        """Each model's predicted classes (K, N) for the inputs ``x`` (in + 1, N), as ``train.predict``."""
         ws, n = Workspace(self.net.dtype), x.shape[1]
         step = max(1, EVAL_ELEMENTS // (n * max(self.net.sizes[1:])))
         return np.concatenate([
@@ -347,8 +330,7 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
                 progress: Callable[[int], None] | None = None, controller: Controller | None = None) -> None:
     """Train ``specs`` (rows ``index`` of the population) through all their epochs into ``out``;
     ``stop`` set, it returns at the next epoch. ``progress(models)`` after each epoch (a model leaving
-    early adds its untrained epochs); ``controller`` may change the models' state or prune them after
-    each epoch."""
+    early adds its untrained epochs)."""
     setup = copy.copy(setup).own_buffers()
     net = setup.net
     cfg = specs[0].config
@@ -400,12 +382,11 @@ def train_slice(setup: Setup, specs: list[RunSpec], index: Tensor, out: RunBatch
         done = done if pruned is None else done | pruned
         if epoch == epochs or done.any():
             done = torch.ones_like(done) if epoch == epochs else done
-            stopped = torch.zeros_like(done) if stopped is None else stopped
-            pruned = torch.zeros_like(done) if pruned is None else pruned
             leaving = done.nonzero().flatten()
-            status = torch.where(diverged, STATUSES.index("diverged"),
-                                 torch.where(stopped, STATUSES.index("early_stopped"),
-                                             torch.where(pruned, STATUSES.index("pruned"), STATUSES.index("ok"))))
+            status = torch.full(done.shape, STATUSES.index("ok"))
+            for flags, name in ((pruned, "pruned"), (stopped, "early_stopped"), (diverged, "diverged")):  # the last wins
+                if flags is not None:
+                    status[flags] = STATUSES.index(name)
             finish(setup, out, history, rows[leaving], leaving, status[leaving], params, tracker, epoch,
                    final_params)
             if progress and epoch < epochs:  # the epochs they leave untrained count as done

@@ -1,27 +1,22 @@
 """K MLPs of one shape as stacked tensors, with hand-derived batched gradients (no autograd).
 
-This is the parameter layout of the population engine, and its torch code: where ``compiled.py``
-has a C compiler the inner loops run in ``kernel.c`` instead, on the same layout.
+The population engine's parameter layout, and its torch code (``kernel.c`` runs the same layout in
+C). Each model's parameters are one row of a (K, P) matrix: the first layer as ``[W | b]`` rows
+(out, in + 1) (the inputs carry a row of ones, so one ``bmm`` gives ``W x + b`` and one the
+gradients of both), every later layer as ``W`` (out, in) in ``nn.Linear``'s orientation followed by
+``b`` (out,). Activations are feature-major, (in, batch), so the thin layers' products are ``bmm``
+calls along the dimension BLAS handles well, each into a contiguous buffer. Nets in → H → 2 instead
+train batch-major and store the first layer transposed, (in + 1, out), keeping H as BLAS's
+contiguous dimension in both products with the thin inputs. Gradients land in a (K, P) matrix of
+the same layout, so the optimizer updates all models with a few in-place ops.
 
-Layout (measured on 2 cores; see benchmarks/README.md): feature-major, i.e. each model's layer
-computes ``z = W @ a`` with ``W`` in ``nn.Linear``'s ``(out, in)`` orientation and ``a`` of shape
-``(in, batch)``, so the products of these thin layers are ``bmm`` calls whose thin dimension is the
-one BLAS handles well, and every result is written into a contiguous buffer (``bmm`` into a strided
-``out=`` is ~4× slower). Each model's parameters are one row of a ``(K, P)`` matrix: the first
-layer as ``[W | b]`` rows ``(out, in + 1)`` — the inputs carry a row of ones, so one ``bmm`` gives
-``W x + b`` and one gives the gradients of both — and every later layer as ``W`` ``(out, in)``
-followed by ``b`` ``(out,)``. Nets in → H → 2 (one hidden layer, two classes) instead train
-batch-major (hidden activations ``(K, batch, H)``) and store the first layer transposed,
-``(in + 1, out)``: there both products with the thin inputs keep H as BLAS's contiguous dimension
-(~15 % faster per model-epoch; measured: benchmarks/README.md). Gradients land in a ``(K, P)`` matrix of the same layout, so the
-optimizer updates all models with a handful of in-place ops over two matrices.
-
-The backward pass uses the same ATen backward kernels autograd calls (``threshold_backward``,
-``tanh_backward``, …), so the hand-derived gradients equal autograd's to rounding (tested in
-float64 for every activation and depth).
+The backward pass calls the ATen backward kernels autograd calls, so the gradients equal
+autograd's to rounding.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -45,9 +40,7 @@ class Workspace:
         view = self.views.get((name, shape))
         if view is not None:
             return view
-        n = 1
-        for s in shape:
-            n *= s
+        n = math.prod(shape)
         buf = self.buffers.get(name)
         if buf is None or buf.numel() < n:
             buf = self.buffers[name] = torch.empty(n, dtype=self.dtype)
@@ -79,22 +72,16 @@ class Net:
         hidden = self.n_layers - 1
         self.activations = [activations] * hidden if isinstance(activations, str) else list(activations)
         self.dropouts = [0.0] * hidden if dropouts is None else list(dropouts)
-        self.offsets = []
-        at = 0
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            self.offsets.append(at)
-            at += fan_out * (fan_in + 1)
-        self.n_params = at
-        # in -> H -> 2 nets train batch-major (``_gradients_one_hidden``), and store the first layer
-        # transposed, (in + 1, out), so that its gradient ``xᵀ @ dz`` lands in place; the others
-        # keep ``[W | b]`` as (out, in + 1), where ``dz @ xᵀ`` is the fast product.
+        per_layer = [fan_out * (fan_in + 1) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+        self.offsets = [sum(per_layer[:layer]) for layer in range(self.n_layers)]  # where each layer starts
+        self.n_params = sum(per_layer)
+        # in -> H -> 2 nets (``_gradients_one_hidden``): the first layer's gradient ``xᵀ @ dz`` lands in place
         self.first_transposed = self.n_layers == 2 and self.sizes[-1] == 2
         self._views_of: Tensor | None = None
         self._views: dict = {}
 
     def act(self, layer: int):
-        """Hidden layer ``layer``'s activation: its in-place forward and backward (the ATen kernels
-        autograd calls)."""
+        """Hidden layer ``layer``'s activation: its in-place forward and backward."""
         return ACTIVATIONS[self.activations[layer]]
 
     def __getstate__(self) -> dict:  # pickled without the cache (Ray ships results with their Net)
@@ -103,68 +90,47 @@ class Net:
     # ------------------------------------------------------------------ layout
 
     def views(self, params: Tensor) -> dict:
-        """A cache of views into ``params``, kept while the same tensor is asked about (a slice's
-        parameters stay one tensor from step to step)."""
-        if self._views_of is not params:
-            self._views_of, self._views = params, {}
-        return self._views
+        """Views into ``params``, made once while the same tensor is asked about (a slice's parameters
+        stay one tensor from step to step): each layer's weights ("w", layer) (K, out, in) and biases
+        ("b", layer) (K, out, 1); the first layer as ``[W | b]`` (K, out, in + 1) ("first") and
+        transposed ("first_t"); the last layer's rows 1: and :1 of its weights and biases ("margin";
+        without hidden layers, of ``[W | b]`` and None)."""
+        if self._views_of is params:
+            return self._views
+        fan_in, fan_out = self.sizes[0], self.sizes[1]
+        block = params[:, : fan_out * (fan_in + 1)]
+        if self.first_transposed:
+            first = block.view(-1, fan_in + 1, fan_out).transpose(1, 2)
+        else:
+            first = block.view(-1, fan_out, fan_in + 1)
+        views = {"first": first, "first_t": first.transpose(1, 2), ("w", 0): first[:, :, :fan_in],
+                 ("b", 0): first[:, :, fan_in:]}
+        for layer in range(1, self.n_layers):
+            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
+            views["w", layer] = params[:, at : at + fan_out * fan_in].view(-1, fan_out, fan_in)
+            at += fan_out * fan_in
+            views["b", layer] = params[:, at : at + fan_out].view(-1, fan_out, 1)
+        last = self.n_layers - 1
+        if last == 0:
+            views["margin"] = (first[:, 1:], first[:, :1], None, None)
+        else:
+            w, b = views["w", last], views["b", last]
+            views["margin"] = (w[:, 1:], w[:, :1], b[:, 1:], b[:, :1])
+        self._views_of, self._views = params, views
+        return views
 
     def weight(self, params: Tensor, layer: int) -> Tensor:
-        """(K, out, in) view of a layer's weights."""
-        cache = self.views(params)
-        view = cache.get(("w", layer))
-        if view is None:
-            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
-            if layer == 0:
-                view = self.first(params)[:, :, :fan_in]
-            else:
-                view = params[:, at : at + fan_out * fan_in].view(-1, fan_out, fan_in)
-            cache["w", layer] = view
-        return view
+        return self.views(params)["w", layer]
 
     def bias(self, params: Tensor, layer: int) -> Tensor:
-        """(K, out, 1) view of a layer's biases."""
-        cache = self.views(params)
-        view = cache.get(("b", layer))
-        if view is None:
-            fan_in, fan_out, at = self.sizes[layer], self.sizes[layer + 1], self.offsets[layer]
-            if layer == 0:
-                view = self.first(params)[:, :, fan_in:]
-            else:
-                at += fan_out * fan_in
-                view = params[:, at : at + fan_out].view(-1, fan_out, 1)
-            cache["b", layer] = view
-        return view
+        return self.views(params)["b", layer]
 
     def first(self, params: Tensor) -> Tensor:
-        """(K, out, in + 1) view of the first layer as ``[W | b]``."""
-        cache = self.views(params)
-        view = cache.get("first")
-        if view is None:
-            fan_in, fan_out = self.sizes[0], self.sizes[1]
-            block = params[:, : fan_out * (fan_in + 1)]
-            if self.first_transposed:
-                view = block.view(-1, fan_in + 1, fan_out).transpose(1, 2)
-            else:
-                view = block.view(-1, fan_out, fan_in + 1)
-            cache["first"] = view
-        return view
+        return self.views(params)["first"]
 
     def first_t(self, params: Tensor) -> Tensor:
-        """(K, in + 1, out): ``[W | b]`` transposed (contiguous rows where ``first_transposed``)."""
-        cache = self.views(params)
-        view = cache.get("first_t")
-        if view is None:
-            view = cache["first_t"] = self.first(params).transpose(1, 2)
-        return view
-
-    def rows(self, t: Tensor, which: str) -> Tensor:
-        """``t[:, 1:]`` or ``t[:, :1]`` of a view of ``params``, cached with it."""
-        cache = self._views
-        view = cache.get((which, id(t)))
-        if view is None:
-            view = cache[which, id(t)] = t[:, 1:] if which == "1:" else t[:, :1]
-        return view
+        """``first`` transposed: contiguous rows where ``first_transposed``."""
+        return self.views(params)["first_t"]
 
     def state_dict(self, row) -> dict:
         """One model's weights (a row of parameters) under ``build_model``'s state-dict names."""
@@ -190,54 +156,43 @@ class Net:
 
     def forward(self, params: Tensor, xa: Tensor, ws: Workspace, margin: bool = False,
                 rows: slice | None = None, masks: list[Tensor | None] | None = None) -> Tensor:
-        """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones).
-
-        With ``margin`` (two classes only) the logit difference ``l1 - l0`` ``(K, 1, m)`` instead:
-        half the work of the last layer, and all that softmax cross-entropy needs of it. ``rows``:
-        only these models (then ``xa`` has their number of rows; the margin weights must have been
-        computed for all of ``params`` with ``margin_weights``).
-        ``masks`` (training): each hidden layer's dropout mask (K, out, m) (``dropout_masks``), or None.
-        Keeps each hidden layer's output (and pre-activation where its backward needs it, and its
-        output after dropout) in ``ws``.
-        """
+        """Logits ``(K, classes, m)`` of inputs ``xa`` ``(K, in + 1, m)`` (the last row ones); with
+        ``margin`` (two classes) the logit difference ``l1 - l0`` ``(K, 1, m)``, all that softmax
+        cross-entropy needs. ``rows``: only these models (``margin_weights`` computed for all of
+        ``params``). ``masks``: each hidden layer's dropout mask, or None. Keeps each hidden layer's
+        output (and pre-activation where its backward needs it, and output after dropout) in ``ws``."""
         k, m = xa.shape[0], xa.shape[2]
         part = (lambda t: t) if rows is None else (lambda t: t[rows])
-        a = xa
+        a, last = xa, self.n_layers - 1
         for layer in range(self.n_layers):
-            last = layer == self.n_layers - 1
-            fan_out = 1 if last and margin else self.sizes[layer + 1]
+            fan_out = 1 if layer == last and margin else self.sizes[layer + 1]
             z = ws.get(f"z{layer}", k, fan_out, m)
-            if last and margin:
+            if layer == last and margin:
                 if rows is None:
                     w, b = self.margin_weights(params, ws)
                 else:
                     w = ws.get("wd", params.shape[0], 1, self.sizes[layer] + (layer == 0))[rows]
                     b = None if layer == 0 else ws.get("bd", params.shape[0], 1, 1)[rows]
                 torch.bmm(w, a, out=z) if b is None else torch.baddbmm(b, w, a, out=z)
-                return z
-            if layer == 0:
+            elif layer == 0:
                 torch.bmm(part(self.first(params)), a, out=z)
             else:
                 torch.bmm(part(self.weight(params, layer)), a, out=z)
                 z.add_(part(self.bias(params, layer)))
-            if last:
-                return z
-            act = self.act(layer)
-            a = act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if act.needs_input else None)
-            if masks is not None and masks[layer] is not None:
-                a = torch.mul(a, masks[layer], out=ws.get(f"o{layer}", k, fan_out, m))
-        raise AssertionError("unreachable")
+            if layer < last:
+                act = self.act(layer)
+                a = act.apply_(z, ws.get(f"a{layer}", k, fan_out, m) if act.needs_input else None)
+                if masks is not None and masks[layer] is not None:
+                    a = torch.mul(a, masks[layer], out=ws.get(f"o{layer}", k, fan_out, m))
+        return z
 
     def margin_weights(self, params: Tensor, ws: Workspace) -> tuple[Tensor, Tensor | None]:
         """(w1 - w0, b1 - b0) of a two-class output layer: (K, 1, in) and (K, 1, 1); for a net
         without hidden layers (K, 1, in + 1) and None (the bias is in the augmented weights)."""
-        k, last = params.shape[0], self.n_layers - 1
-        if last == 0:
-            w = self.first(params)
-            return torch.sub(self.rows(w, "1:"), self.rows(w, ":1"), out=ws.get("wd", k, 1, w.shape[2])), None
-        w, b = self.weight(params, last), self.bias(params, last)
-        return (torch.sub(self.rows(w, "1:"), self.rows(w, ":1"), out=ws.get("wd", k, 1, w.shape[2])),
-                torch.sub(self.rows(b, "1:"), self.rows(b, ":1"), out=ws.get("bd", k, 1, 1)))
+        k = params.shape[0]
+        w1, w0, b1, b0 = self.views(params)["margin"]
+        wd = torch.sub(w1, w0, out=ws.get("wd", k, 1, w1.shape[2]))
+        return wd, None if b1 is None else torch.sub(b1, b0, out=ws.get("bd", k, 1, 1))
 
     def hidden(self, layer: int, ws: Workspace, k: int, m: int) -> tuple[Tensor | None, Tensor]:
         """(pre-activation or None, activation's output) of a hidden layer from the last ``forward``."""
@@ -281,11 +236,9 @@ class Net:
 
     def gradients(self, params: Tensor, xa: Tensor, onehot_t: Tensor, ws: Workspace, out: Tensor,
                   masks: list[Tensor | None] | None = None) -> None:
-        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P).
-
-        ``xa`` (K, in + 1, m): the inputs with a row of ones; ``onehot_t`` (K, classes, m); ``masks``:
-        the step's dropout masks (``dropout_masks``, batch-major where ``first_transposed``).
-        """
+        """Each model's gradient of its mean cross-entropy on its minibatch, into ``out`` (K, P):
+        ``xa`` (K, in + 1, m) the inputs with a row of ones, ``onehot_t`` (K, classes, m), ``masks``
+        the step's dropout masks (``dropout_masks``, batch-major where ``first_transposed``)."""
         k, m = params.shape[0], xa.shape[2]
         last = self.n_layers - 1
         binary = self.sizes[-1] == 2
@@ -301,8 +254,7 @@ class Net:
             g = torch.bmm(dd, ws.derived(a_prev, "T"), out=ws.get("gw_last", k, 1, a_prev.shape[1]))
             minus_g = torch.neg(g, out=ws.get("gw_minus", k, 1, a_prev.shape[1]))
             if last == 0:
-                parts += [ws.derived(g, "flat"), ws.derived(minus_g, "flat")]
-                torch.cat(parts[::-1], dim=1, out=out)
+                torch.cat([ws.derived(minus_g, "flat"), ws.derived(g, "flat")], dim=1, out=out)
                 return
             gb = torch.sum(dd, 2, out=ws.get("gb_last", k, 1))
             parts += [gb, torch.neg(gb, out=ws.get("gb_minus", k, 1)), ws.derived(g, "flat"),
@@ -335,15 +287,13 @@ class Net:
                               out: Tensor, masks: list[Tensor | None] | None) -> None:
         """``gradients`` of in → H → 2 nets, batch-major: the hidden layer as ``(K, m, H)``, so both
         products with the thin inputs (``x @ [W | b]ᵀ`` and its gradient ``xᵀ @ dz``) have the wide
-        dimension H as BLAS's contiguous one (the feature-major ``dz @ xᵀ`` is ~4× slower)."""
+        dimension H as BLAS's contiguous one."""
         k, m, hidden = params.shape[0], xa.shape[2], self.sizes[1]
         xt = ws.derived(xa, "T")  # (K, m, in + 1)
         z = torch.bmm(xt, self.first_t(params), out=ws.get("z0", k, m, hidden))  # shares the evaluation's buffer
         act = self.act(0)
-        if act.needs_input:
-            pre, a = z, act.apply_(z, ws.get("a0", k, m, hidden))
-        else:
-            pre, a = None, act.apply_(z, None)
+        pre = z if act.needs_input else None  # else the output overwrites z
+        a = act.apply_(z, None if pre is None else ws.get("a0", k, m, hidden))
         mask = masks[0] if masks is not None else None  # (K, m, H)
         out0 = a if mask is None else torch.mul(a, mask, out=ws.get("o0", k, m, hidden))  # what is passed on
         wd, bd = self.margin_weights(params, ws)  # (K, 1, H), (K, 1, 1)
@@ -366,18 +316,12 @@ class Net:
                  max_elements: int, out: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
         """Mean cross-entropy and accuracy (float64, one per model) on consecutive column ranges
         ``splits`` of the shared inputs ``xa`` (in + 1, N) with labels ``y`` (N,); written into
-        ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies.
-
-        Models are taken a few at a time so that the widest activation has at most ``max_elements``.
-        """
+        ``out`` (K, 2 * len(splits)) if given: the losses, then the accuracies. Models are taken a few
+        at a time, so that the widest activation has at most ``max_elements``."""
         k, n = params.shape[0], xa.shape[1]
         step = max(1, max_elements // (n * max(self.sizes[1:])))
         # which split each column is in: a product with it sums a row's values split by split
-        members = torch.zeros(n, len(splits), dtype=self.dtype)
-        at = 0
-        for j, size in enumerate(splits):
-            members[at : at + size, j] = 1
-            at += size
+        members = torch.eye(len(splits), dtype=self.dtype).repeat_interleave(torch.tensor(splits), dim=0)
         sums = torch.empty(k, len(splits), dtype=self.dtype)  # of the per-point losses
         hits = torch.empty(k, len(splits), dtype=self.dtype)  # counts of correct points: exact
         two = self.sizes[-1] == 2
@@ -419,8 +363,8 @@ class Net:
 
 
 def argmax_classes(logits: Tensor) -> Tensor:
-    """``logits.argmax(dim=1)`` for (K, classes, N), a class at a time: torch reduces over a short
-    middle dimension ~50× slower. The first maximum wins, and NaN counts as the maximum, as in torch."""
+    """``logits.argmax(dim=1)`` for (K, classes, N), a class at a time (torch's reduction over a short
+    middle dimension is far slower); the first maximum wins, and NaN counts as the maximum, as in torch."""
     best, index = logits[:, 0], torch.zeros(logits.shape[0], logits.shape[2], dtype=torch.long)
     for c in range(1, logits.shape[1]):
         value = logits[:, c]

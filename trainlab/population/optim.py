@@ -1,19 +1,12 @@
 """torch.optim's update rules, vectorized over a population: one row of a (K, P) matrix per model.
 
 Each optimizer repeats, operation for operation, the single-tensor code path ``torch.optim`` takes on
-CPU, with the scalars (lr, momentum, betas, eps, weight decay) replaced by (K, 1) columns, so a
-model's row is updated with the same roundings as the reference engine's parameters. Columns are
-built from the few distinct configs of a population (``which`` maps each row to its config), and
-the per-step scalars (bias corrections, learning rates) are computed in Python floats per config,
-as torch does. The state lives in flat (K, P) buffers updated by a handful of in-place ops; scratch
-buffers are allocated once, so a step allocates nothing.
-
-Where the C kernel trains, it also takes Adam's and AdamW's steps, each model's right after its
-gradient (``Adam.kernel_steps``), written as torch's fused CPU kernel writes them, which the
-reference engine runs (``torch.optim.Adam(fused=True)``): one call an epoch instead of two a
-step, and every call lets the other slices' threads take the GIL. Both it and the single-tensor
-path here round slightly differently from the fused kernel (~1 ulp per step); the engines agree to
-~1e-9 in float64 either way (tests/test_population.py).
+CPU, with the scalars (lr, momentum, betas, eps, weight decay) replaced by (K, 1) columns built from
+the population's few distinct configs (``which`` maps each row to its config), so a model's row is
+updated with the reference engine's roundings. State and scratch live in (K, P) buffers allocated
+once. Where the C kernel trains, it also takes Adam's and AdamW's steps (``Adam.kernel_steps``),
+written as torch's fused CPU kernel that the reference engine runs; both paths round within ~1 ulp
+a step of it.
 """
 
 from __future__ import annotations
@@ -46,11 +39,8 @@ class BatchedOptimizer:
         self._columns: dict[tuple, Tensor] = {}
 
     def column(self, values: list[float], like: Tensor) -> Tensor:
-        """(K, 1) column of a per-config value, in the parameters' dtype.
-
-        With one config it is a (1, 1) tensor (the same value for every row, without a gather);
-        columns are cached, since most of them are the same at every step.
-        """
+        """(K, 1) column of a per-config value in the parameters' dtype ((1, 1) with one config),
+        cached: most are the same at every step."""
         key = tuple(values)
         col = self._columns.get(key)
         if col is None:
@@ -91,8 +81,8 @@ class BatchedOptimizer:
         raise NotImplementedError
 
     def kernel_steps(self, lrs: list[float], steps: int) -> AdamStep | None:
-        """The next ``steps`` updates, counted as taken, for the C kernel to make, each right after a
-        model's gradient; None where it does not (then ``step`` makes each)."""
+        """The next ``steps`` updates, counted as taken, for the C kernel to make after each model's
+        gradient; None where it does not (then ``step`` makes each)."""
         return None
 
 
@@ -113,10 +103,8 @@ class SGD(BatchedOptimizer):
                 buf.copy_(grad)
             else:  # with momentum 0 this is exactly `grad`, as torch's buffer-free path
                 buf.mul_(momentum).add_(grad)
-            if any(c.name == "nesterov" for c in self.configs):
-                grad = torch.addcmul(grad, buf, momentum, out=self.scratch2)
-            else:
-                grad = buf
+            nesterov = any(c.name == "nesterov" for c in self.configs)
+            grad = torch.addcmul(grad, buf, momentum, out=self.scratch2) if nesterov else buf
         params.addcmul_(grad, self.column([-lr for lr in lrs], params))
 
 
@@ -201,13 +189,8 @@ class RMSprop(BatchedOptimizer):
 
 # Each of config.OPTIMIZERS, as its rows are updated (tests/test_activations.py checks they match).
 BATCHED_OPTIMIZERS: dict[str, Callable[[list[OptimConfig], Tensor, Tensor], BatchedOptimizer]] = {
-    "sgd": SGD,
-    "momentum": SGD,
-    "nesterov": SGD,
-    "adam": functools.partial(Adam, decoupled=False),
-    "adamw": functools.partial(Adam, decoupled=True),
-    "rmsprop": RMSprop,
-}
+    "sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": functools.partial(Adam, decoupled=False),
+    "adamw": functools.partial(Adam, decoupled=True), "rmsprop": RMSprop}
 
 
 def build_batched_optimizer(configs: list[OptimConfig], which: Tensor, params: Tensor) -> BatchedOptimizer:

@@ -1,11 +1,9 @@
 """Which runs can train together, and how many at once.
 
-Runs share a population when everything that shapes its tensors or its loop is equal (data,
-layer sizes, activations, dropout rates, batch size, dtype, epochs, early stopping, optimizer kind); seeds, init,
-learning rates, betas, momentum, weight decay and schedules may differ per model. A group is cut
-into chunks that fit a memory budget. A config using anything this engine does not implement (an
-option added after it was written, say) goes to the reference engine, which defines what a config
-means, rather than being trained differently.
+Runs share a population when everything that shapes its tensors or its loop is equal (``group_key``);
+seeds, init, learning rates, betas, momentum, weight decay and schedules may differ per model. A group
+is cut into chunks that fit a memory budget. A config using anything this engine does not implement
+goes to the reference engine, which defines what a config means, rather than being trained differently.
 """
 
 from __future__ import annotations
@@ -60,18 +58,11 @@ def unsupported(cfg: RunConfig) -> str | None:
 
 def group_key(cfg: RunConfig) -> tuple:
     """What must be equal for runs to share a population."""
-    return (
-        cfg.data.model_dump_json(),
-        tuple(cfg.model.hidden),
-        tuple(cfg.model.activations),
-        tuple(cfg.model.dropouts),
-        cfg.train.batch_size,
-        cfg.train.dtype,
-        cfg.train.epochs,
-        cfg.train.early_stopping.model_dump_json() if cfg.train.early_stopping else None,
-        cfg.optim.name,
-        cfg.optim.momentum_value > 0,  # RMSprop rounds differently with a momentum buffer
-    )
+    return (cfg.data.model_dump_json(),
+            tuple(cfg.model.hidden), tuple(cfg.model.activations), tuple(cfg.model.dropouts),
+            cfg.train.batch_size, cfg.train.dtype, cfg.train.epochs,
+            cfg.train.early_stopping.model_dump_json() if cfg.train.early_stopping else None,
+            cfg.optim.name, cfg.optim.momentum_value > 0)  # RMSprop rounds differently with a momentum buffer
 
 
 def shape_of(cfg: RunConfig, data: Dataset) -> tuple[list[int], int]:
@@ -92,9 +83,8 @@ def bytes_per_model(cfg: RunConfig, data: Dataset) -> int:
 
 
 def slice_workspace(cfg: RunConfig, data: Dataset) -> int:
-    """Memory for the slices in training (independent of the population's size): for each worker
-    thread, a slice's parameters, gradient, optimizer state, best weights and generators, and its
-    activations."""
+    """Memory for the slices in training, whatever the population's size: for each worker thread,
+    a slice's parameters, gradient, optimizer state, best weights, generators and activations."""
     import torch
 
     from trainlab.population.loop import SLICE_ELEMENTS, slice_size

@@ -23,9 +23,8 @@ def check_ray() -> None:
 
 def run_on_ray(chunks: list, data_for, address: str | None, train: Callable[..., Any],
                **options: Any) -> Iterator[list[RunResult] | RunBatch]:
-    """Submit every chunk as a task (one CPU each) that calls ``train(chunk, data, **options)``
-    (``population.run_chunk``; a search's ``train_search_chunk``) and yield results in the order
-    they finish."""
+    """Submit every chunk as a task (one CPU each) calling ``train(chunk, data, **options)``
+    (``population.run_chunk``, a search's ``train_search_chunk``); yield results as they finish."""
     import ray
 
     started_here = not ray.is_initialized()
