@@ -241,8 +241,7 @@ class SearchConfig(_Strict):
         if not space:
             raise ValueError("expected at least one key, e.g. \"optim.lr\" = { log_uniform = [1e-4, 1] }")
         for key, dist in space.items():
-            problem = _distribution_problem(dist)
-            if problem:
+            if problem := _distribution_problem(dist):
                 raise ValueError(f"{key}: {problem}")
         return space
 
@@ -254,14 +253,10 @@ class SearchConfig(_Strict):
         return perturb
 
     @model_validator(mode="after")
-    def _tpe_samples_whole_trials(self) -> SearchConfig:
+    def _method_fits_sampler_and_space(self) -> SearchConfig:
         if self.sampler == "tpe" and self.method != "random":
             raise ValueError(f"search.sampler = 'tpe' chooses trials trained to the end: use method = 'random' "
                              f"(got {self.method!r})")
-        return self
-
-    @model_validator(mode="after")
-    def _pbt_perturbs_optimizer(self) -> SearchConfig:
         if self.method == "pbt":
             for key, dist in self.space.items():
                 if not key.startswith("optim.") or "choice" in dist or key == "optim.name":
@@ -551,8 +546,7 @@ def grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
 def with_values(cfg: RunConfig, values: dict[str, Any], source: str) -> RunConfig:
     raw = cfg.model_dump(mode="python", exclude={"grid", "search"})
     for key, value in values.items():
-        if key in ("seeds", "name", "description", "experiment", "grid", "search") or "." not in key \
-                or key.startswith("search."):
+        if "." not in key or key.startswith("search."):  # (seeds, name, grid, ...: not a setting of one run)
             raise BadInput(f"{source}: grid key {key!r}: expected a dotted key such as 'model.activation'")
         _set_dotted(raw, key, value)
     try:

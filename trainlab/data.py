@@ -57,10 +57,9 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 @dataclass(frozen=True)
 class FixedData:
-    """One of scikit-learn's bundled data sets: its loader, and its size and classes for ``trainlab list``
-    (tests/test_data.py checks them against the loader)."""
+    """One of scikit-learn's bundled data sets (``sklearn.datasets.load_NAME``): its size and classes for
+    ``trainlab list`` (tests/test_data.py checks them against the loader)."""
 
-    loader: str  # the sklearn.datasets function
     rows: int
     inputs: int
     classes: int
@@ -68,10 +67,10 @@ class FixedData:
 
 
 FIXED = {  # config.FIXED_DATASETS names these
-    "digits": FixedData("load_digits", 1797, 64, 10, "8×8 images of handwritten digits, pixel values 0-16"),
-    "iris": FixedData("load_iris", 150, 4, 3, "sepal and petal sizes of three species of iris"),
-    "wine": FixedData("load_wine", 178, 13, 3, "chemical analysis of wines from three cultivars"),
-    "breast_cancer": FixedData("load_breast_cancer", 569, 30, 2, "cell nuclei measurements, malignant or benign"),
+    "digits": FixedData(1797, 64, 10, "8×8 images of handwritten digits, pixel values 0-16"),
+    "iris": FixedData(150, 4, 3, "sepal and petal sizes of three species of iris"),
+    "wine": FixedData(178, 13, 3, "chemical analysis of wines from three cultivars"),
+    "breast_cancer": FixedData(569, 30, 2, "cell nuclei measurements, malignant or benign"),
 }
 
 # The XOR-pattern points of the course's backprop lab (x1, x2, y), shipped with trainlab.
@@ -187,7 +186,7 @@ def load_fixed(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]
     ``petal_length_cm``, usable in data.features) and class names. The arrays are read-only: shared."""
     from sklearn import datasets as skd
 
-    bunch = getattr(skd, FIXED[name].loader)()
+    bunch = getattr(skd, f"load_{name}")()
     columns = [re.sub(r"\W+", "_", str(c).lower()).strip("_") for c in bunch.feature_names]
     X, y = bunch.data.astype(np.float64), bunch.target.astype(np.int64)
     X.flags.writeable = y.flags.writeable = False
@@ -209,16 +208,14 @@ def _spiral(n: int, noise: float, arms: int, seed: int) -> tuple[np.ndarray, np.
     y = np.arange(n) % arms
     r = rng.uniform(0, 1, size=n)
     theta = 4 * r * math.pi / 1.5 + 2 * math.pi * y / arms + rng.normal(0, noise, size=n)
-    X = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
-    return X, y
+    return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1), y
 
 
 def _gaussian(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two normal clouds centred at (-1, -1) and (1, 1) with standard deviation ``noise``."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
-    centres = np.where(y[:, None] == 1, 1.0, -1.0)
-    return centres + rng.normal(0, noise, size=(n, 2)), y
+    return np.where(y[:, None] == 1, 1.0, -1.0) + rng.normal(0, noise, size=(n, 2)), y
 
 
 def _regression(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
