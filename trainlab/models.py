@@ -25,12 +25,10 @@ def build_model(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> nn.Sequential:
-    """Linear → activation → … → Linear, initialised layer by layer from ``generator``.
-
-    A hidden layer with dropout has ``nn.Sequential(activation, Dropout)`` in its activation's
-    place, so the Linear layers keep their state-dict names (``0.weight``, ``2.weight``, …) with
-    or without it. The initial weights depend only on the generator's seed, so any engine that
-    draws them in this order gets the same model.
+    """Linear → activation → … → Linear, initialised layer by layer from ``generator``: any engine
+    that draws the weights in this order gets the same model. A hidden layer with dropout has
+    ``nn.Sequential(activation, Dropout)`` in its activation's place, so the Linear layers keep their
+    state-dict names (``0.weight``, ``2.weight``, …) with or without it.
     """
     sizes = layer_sizes(cfg, in_dim, n_out)
     layers: list[nn.Module] = []
