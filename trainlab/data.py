@@ -583,15 +583,11 @@ class DataCache:
                 cache._helper.wait()
 
     def _collect(self) -> None:
-        made = self._helper.stdout.read()  # (a Ctrl-C meanwhile: made_aside stops the helper)
-        code = self._helper.wait()
-        self._helper.stdout.close()
-        self._helper = None
-        if code == 0:
-            try:
+        made, _ = self._helper.communicate()  # (a Ctrl-C meanwhile: made_aside stops the helper)
+        if self._helper.returncode == 0:
+            with suppress(Exception):  # not its answer (something wrote to its stdout first): made here instead
                 self._cache.update(pickle.loads(made))
-            except Exception:  # not its answer (something wrote to its stdout first): made here instead
-                pass
+        self._helper = None
 
 
 # A grid over data.* values makes one data set per value; the helper makes at most this many (the

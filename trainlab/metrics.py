@@ -43,9 +43,7 @@ def confusion_matrices(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> 
 def row_normalized(confusion: np.ndarray) -> np.ndarray:
     """Each row of a confusion matrix divided by its sum: the fraction of class i predicted as j
     (a row of a class with no points is 0, as ``confusion_matrix(normalize="true")`` gives it)."""
-    confusion = np.asarray(confusion, dtype=np.float64)
-    totals = confusion.sum(axis=-1, keepdims=True)
-    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+    return _ratio(confusion, np.sum(confusion, axis=-1, keepdims=True))
 
 
 def classification(confusion: np.ndarray) -> dict[str, np.ndarray]:
