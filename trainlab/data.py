@@ -1,10 +1,8 @@
 """Data sets: generators, the CSV loader, the train/val/test split and scaling.
 
-``make_dataset(cfg)`` returns a ``Dataset`` whose inputs are ready for a model. It keeps the raw
-2-D coordinates too, and ``prepare`` maps any raw points (a plotting grid, say) through the same
-feature transforms and the scaler fitted on the training split (``data.scale_on = "all"``: on every
-row, as course 004 does). A ``Dataset`` is plain data (it pickles without scikit-learn: a Ray
-cluster receives it as it is).
+``make_dataset(cfg)`` returns a ``Dataset``: model inputs, the raw columns, and ``prepare``, which
+maps any raw points (a plotting grid, say) through the same feature transforms and scaler. A
+``Dataset`` is plain data: it pickles without scikit-learn (a Ray cluster receives it as it is).
 """
 
 from __future__ import annotations
@@ -31,8 +29,8 @@ import numpy as np
 from trainlab.config import DataConfig, RunConfig, reading, with_values
 from trainlab.errors import BadInput
 
-# scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
-# to import, which commands that never make a data set (list, report) need not pay.
+# scikit-learn is imported where it is used: its import is slow, and commands that never make a
+# data set (list, report) need not pay it.
 
 # The noise a generator uses when the config leaves `noise` unset.
 DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0,

@@ -70,9 +70,7 @@ class Dropout(nn.Module):
         return torch.zeros(samples, units, dtype=dtype).masked_fill_(torch.from_numpy(keep), 1 / (1 - self.rate))
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return a
-        return a * self.mask(a.shape[0], a.shape[1], a.dtype)
+        return a * self.mask(a.shape[0], a.shape[1], a.dtype) if self.training else a
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}, layer={self.layer}"
