@@ -493,7 +493,8 @@ def expand(cfg: RunConfig) -> list[RunSpec]:
         for i, sampled in enumerate(drawn):
             values = {**point, **sampled}
             run_cfg = with_values(cfg, values, f"search trial {i}" if search else "grid")
-            group = ",".join(filter(None, [prefix, trial_label(i, search.trials) if search else ""]))
+            trial = f"trial={i:0{len(str(search.trials - 1))}d}" if search else ""  # zero-padded: they sort
+            group = ",".join(filter(None, [prefix, trial]))
             for seed in cfg.seed_list:
                 specs.append(RunSpec(run_id="/".join(filter(None, [cfg.experiment_name, group, f"seed={seed}"])),
                                      experiment=cfg.experiment_name, group=group or cfg.experiment_name, seed=seed,
@@ -519,10 +520,6 @@ def draw(dist: dict[str, list[Any]], rng) -> Any:
     if kind == "int":
         return int(rng.integers(values[0], values[1] + 1))
     return values[int(rng.integers(len(values)))]  # choice
-
-
-def trial_label(i: int, trials: int) -> str:
-    return f"trial={i:0{len(str(trials - 1))}d}"
 
 
 def values_label(values: dict[str, Any]) -> str:
