@@ -404,8 +404,7 @@ class Inputs:
         """These transforms with a ``scale`` scaler fitted on the raw points ``R``."""
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-        with warnings.catch_warnings():  # inputs so large they overflow: make_dataset says so
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # overflows: make_dataset says so
             if scale == "standard":
                 s = StandardScaler().fit(self.features(R))
                 return Inputs(self.transforms, scale, s.mean_, s.scale_)
