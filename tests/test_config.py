@@ -128,3 +128,10 @@ def test_the_terminal_shows_per_layer_labels_as_written(cli, write_config, tmp_p
     result = cli("run", str(config), "--out", str(tmp_path / "out"))
     assert result.code == 0, result.err
     assert "activation=[relu,tanh]" in result.out  # not swallowed as markup by the terminal's renderer
+
+
+def test_an_unreadable_config_is_one_line(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(BadInput, match="latin1.toml: cannot read config"):
+        load_config(path)

@@ -188,8 +188,6 @@ def test_a_dataset_pickles_whole():
                                                                         "classification")
 
 
-
-
 # ---------------------------------------------------------------------------- real and function data
 
 

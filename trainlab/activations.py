@@ -1,19 +1,14 @@
-"""The activation functions: one entry per activation, for every part of trainlab that computes one.
+"""The activation functions: one entry each, for every part of trainlab that computes one.
 
-An entry says how the activation is
-- built as a layer of the reference model (``module()``: a ``torch.nn`` class with its defaults),
-- written in the course's hand-derived backprop (``f`` and its derivative ``df``, backprop.py),
-- computed in place by the population engine's torch code (``apply_`` and ``backward_``, net.py),
-  with the ATen kernels autograd itself calls, so those gradients equal autograd's,
-- numbered in the C kernel (``c_enum``: population/kernel.c's ``enum { RELU, TANH, … }`` lists the
-  entries in this order).
+An entry is the reference model's layer (``module()``: a ``torch.nn`` class with its defaults), the
+course's hand-derived backprop (``f`` and its derivative ``df``: backprop.py), the population
+engine's in-place torch code (``apply_`` and ``backward_``: net.py, with the ATen kernels autograd
+calls, so the gradients equal autograd's) and the C kernel's number (``c_enum``: kernel.c's enum lists
+the entries in this order). The derivative reads what autograd's backward reads: ``a = f(z)`` for
+relu, tanh and sigmoid, ``z`` for leaky_relu and gelu. tests/test_activations.py checks every entry
+in every one of these places.
 
-The derivative reads what autograd's backward reads: the output ``a = f(z)`` for relu, tanh and
-sigmoid, the input ``z`` for leaky_relu and gelu. tests/test_activations.py checks every entry in
-every one of these places, so an activation added here and nowhere else fails there.
-
-This module does not import torch at load time: config.py takes its choices from here, and the
-``trainlab`` command reads a config before it loads torch. The functions get torch when called.
+No torch import at load time: config.py takes its choices from here before the command loads torch.
 """
 
 from __future__ import annotations
@@ -47,8 +42,8 @@ class Activation:
     # in place into grad (z is None unless ``needs_input``).
     apply_: Callable[[Tensor, Tensor | None], Tensor]
     backward_: Callable[[Tensor, Tensor | None, Tensor], Tensor]
-    needs_input: bool
-    kink: bool  # f' jumps at 0: a central difference straddling 0 is no derivative (gradcheck)
+    needs_input: bool = False
+    kink: bool = False  # f' jumps at 0: a central difference straddling 0 is no derivative (gradcheck)
 
     def module(self) -> nn.Module:
         """The layer ``models.build_model`` puts after each hidden Linear."""
@@ -72,7 +67,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
         df=lambda z, a: (a > 0).to(a.dtype),
         apply_=lambda z, out: z.clamp_(min=0),
         backward_=lambda grad, z, a: _aten().threshold_backward.grad_input(grad, a, 0, grad_input=grad),
-        needs_input=False, kink=True,
+        kink=True,
     ),
     Activation(
         "tanh", "Tanh", "TANH",
@@ -80,7 +75,6 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
         df=lambda z, a: 1 - a * a,
         apply_=lambda z, out: z.tanh_(),
         backward_=lambda grad, z, a: _aten().tanh_backward.grad_input(grad, a, grad_input=grad),
-        needs_input=False, kink=False,
     ),
     Activation(
         "sigmoid", "Sigmoid", "SIGMOID",
@@ -88,7 +82,6 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
         df=lambda z, a: (1 - a) * a,
         apply_=lambda z, out: z.sigmoid_(),
         backward_=lambda grad, z, a: _aten().sigmoid_backward.grad_input(grad, a, grad_input=grad),
-        needs_input=False, kink=False,
     ),
     Activation(
         "leaky_relu", "LeakyReLU", "LEAKY_RELU",
@@ -105,7 +98,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
         df=lambda z, a: _Phi(z) + z * _phi(z),
         apply_=lambda z, out: _aten().gelu.out(z, out=out),
         backward_=lambda grad, z, a: _aten().gelu_backward.grad_input(grad, z, approximate="none", grad_input=grad),
-        needs_input=True, kink=False,
+        needs_input=True,
     ),
     Activation(
         "identity", "Identity", "IDENTITY",
@@ -113,7 +106,6 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
         df=lambda z, a: z.new_ones(z.shape),
         apply_=lambda z, out: z,
         backward_=lambda grad, z, a: grad,
-        needs_input=False, kink=False,
     ),
 )}
 

@@ -1,17 +1,18 @@
 """Run configuration: the TOML format of DESIGN.md as strict pydantic models.
 
-A config file describes one experiment: the data, the model, the optimizer, the training
-schedule, how many seeds, and optionally a ``[grid]`` of values to sweep or a ``[search]`` space
-to sample. ``expand`` turns it into the list of concrete runs (every grid combination, or sampled
-trial, times every seed).
+A config file describes one experiment (data, model, optimizer, schedule, seeds, and optionally a
+``[grid]`` to sweep or a ``[search]`` space to sample); ``expand`` turns it into its concrete runs.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import re
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,41 +84,23 @@ class DataConfig(_Strict):
         return split
 
     @model_validator(mode="after")
-    def _csv_needs_path(self) -> DataConfig:
+    def _options_fit_data(self) -> DataConfig:
         if self.name == "csv" and not self.path:
             raise ValueError("data.name = 'csv' needs data.path = 'FILE.csv'")
-        return self
-
-    @model_validator(mode="after")
-    def _generator_options_fit_data(self) -> DataConfig:
         if self.name in FIXED_DATASETS:
-            fixed = f"data.name = {self.name!r} is a fixed data set (scikit-learn's)"
-            if self.n_samples != DataConfig.model_fields["n_samples"].default:
-                raise ValueError(f"{fixed}: data.n_samples does not apply (it has its own rows): remove it")
-            if self.noise is not None:
-                raise ValueError(f"{fixed}: data.noise does not apply: remove it")
-            if self.n_classes is not None:
-                raise ValueError(f"{fixed}: data.n_classes does not apply (it has its own classes): remove it")
+            for key, why in {"n_samples": " (it has its own rows)", "noise": "",
+                             "n_classes": " (it has its own classes)"}.items():
+                if getattr(self, key) != DataConfig.model_fields[key].default:
+                    raise ValueError(f"data.name = {self.name!r} is a fixed data set (scikit-learn's): "
+                                     f"data.{key} does not apply{why}: remove it")
         if self.function is not None and self.name != "function":
             raise ValueError(f"data.function applies to data.name = 'function' only (got data.name = {self.name!r})")
-        return self
-
-    @model_validator(mode="after")
-    def _task_fits_data(self) -> DataConfig:
         if self.task == "regression" and self.name not in REGRESSION_DATASETS:
             raise ValueError(f"data.task = 'regression' needs data.name = one of {', '.join(REGRESSION_DATASETS)} "
                              f"(got {self.name!r})")
         if self.task == "classification" and self.name == "plane":
             raise ValueError("data.name = 'plane' has a real-valued target: set data.task = 'regression'")
         return self
-
-
-def _one_per_hidden_layer(value: Any, info: ValidationInfo, what: str) -> None:
-    """A per-layer list of model.activation or model.dropout has one entry per hidden layer."""
-    hidden = info.data.get("hidden")  # validated before (declared first); absent if it was invalid
-    if isinstance(value, list) and hidden is not None and len(value) != len(hidden):
-        raise ValueError(f"expected one value, or a list of {len(hidden)} {what} (one per hidden layer of "
-                         f"model.hidden = {hidden})")
 
 
 class ModelConfig(_Strict):
@@ -137,27 +120,21 @@ class ModelConfig(_Strict):
             raise ValueError("every hidden layer needs at least 1 unit")
         return hidden
 
-    @field_validator("activation", mode="before")
+    @field_validator("activation", "dropout", mode="before")
     @classmethod
-    def _known_activations(cls, activation: Any, info: ValidationInfo) -> Any:
-        names = activation if isinstance(activation, list) else [activation]
-        for name in names:
-            if not isinstance(name, str) or name not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {name!r}: expected one of {', '.join(map(repr, ACTIVATIONS))}, "
-                                 "or a list of them with one per hidden layer")
-        _one_per_hidden_layer(activation, info, "names")
-        return activation
-
-    @field_validator("dropout", mode="before")
-    @classmethod
-    def _rates_in_range(cls, dropout: Any, info: ValidationInfo) -> Any:
-        rates = dropout if isinstance(dropout, list) else [dropout]
-        for rate in rates:
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+    def _one_or_one_per_layer(cls, value: Any, info: ValidationInfo) -> Any:
+        rates = info.field_name == "dropout"
+        for item in value if isinstance(value, list) else [value]:
+            if rates and (isinstance(item, bool) or not isinstance(item, int | float) or not 0 <= item < 1):
                 raise ValueError("expected a dropout rate in [0, 1), or a list of them with one per hidden layer")
-        _one_per_hidden_layer(dropout, info, "rates")
-        # TOML's 0 is an integer: a rate all the same
-        return [float(r) for r in dropout] if isinstance(dropout, list) else float(dropout)
+            if not rates and (not isinstance(item, str) or item not in ACTIVATIONS):
+                raise ValueError(f"unknown activation {item!r}: expected one of {', '.join(map(repr, ACTIVATIONS))}, "
+                                 "or a list of them with one per hidden layer")
+        hidden = info.data.get("hidden")  # validated before (declared first); absent if it was invalid
+        if isinstance(value, list) and hidden is not None and len(value) != len(hidden):
+            raise ValueError(f"expected one value, or a list of {len(hidden)} {'rates' if rates else 'names'} "
+                             f"(one per hidden layer of model.hidden = {hidden})")
+        return value  # (a rate written as TOML's integer 0 becomes a float as the field validates it)
 
     @property
     def activations(self) -> list[str]:
@@ -211,15 +188,13 @@ class OptimConfig(_Strict):
 
     @property
     def momentum_value(self) -> float:
-        if self.momentum is not None:
-            return self.momentum
-        return 0.9 if self.name in ("momentum", "nesterov") else 0.0
+        default = 0.9 if self.name in ("momentum", "nesterov") else 0.0
+        return default if self.momentum is None else self.momentum
 
     @property
     def weight_decay_value(self) -> float:
-        if self.weight_decay is not None:
-            return self.weight_decay
-        return 0.01 if self.name == "adamw" else 0.0
+        default = 0.01 if self.name == "adamw" else 0.0
+        return default if self.weight_decay is None else self.weight_decay
 
 
 class EarlyStoppingConfig(_Strict):
@@ -266,8 +241,7 @@ class SearchConfig(_Strict):
         if not space:
             raise ValueError("expected at least one key, e.g. \"optim.lr\" = { log_uniform = [1e-4, 1] }")
         for key, dist in space.items():
-            problem = _distribution_problem(dist)
-            if problem:
+            if problem := _distribution_problem(dist):
                 raise ValueError(f"{key}: {problem}")
         return space
 
@@ -279,14 +253,10 @@ class SearchConfig(_Strict):
         return perturb
 
     @model_validator(mode="after")
-    def _tpe_samples_whole_trials(self) -> SearchConfig:
+    def _method_fits_sampler_and_space(self) -> SearchConfig:
         if self.sampler == "tpe" and self.method != "random":
             raise ValueError(f"search.sampler = 'tpe' chooses trials trained to the end: use method = 'random' "
                              f"(got {self.method!r})")
-        return self
-
-    @model_validator(mode="after")
-    def _pbt_perturbs_optimizer(self) -> SearchConfig:
         if self.method == "pbt":
             for key, dist in self.space.items():
                 if not key.startswith("optim.") or "choice" in dist or key == "optim.name":
@@ -304,9 +274,8 @@ def _distribution_problem(dist: dict[str, list[Any]]) -> str | None:
     (kind, values), = dist.items()
     if kind == "choice":
         return None if values else "choice needs at least one value"
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if kind == "int":
-        numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    number = int if kind == "int" else int | float
+    numbers = all(isinstance(v, number) and not isinstance(v, bool) for v in values)
     if len(values) != 2 or not numbers or not values[0] <= values[1] or (kind != "int" and values[0] == values[1]):
         kind_of = "integers" if kind == "int" else "numbers"
         return f"{kind} expects [low, high], two {kind_of} with low < high (got {values!r})"
@@ -399,12 +368,8 @@ class RunSpec(BaseModel):
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a TOML config, apply ``KEY=VALUE`` overrides and validate it."""
     path = Path(path)
-    try:
+    with reading(path, "config"):
         text = path.read_text()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: config file not found") from None
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read config ({e.strerror})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -412,6 +377,17 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     raw = apply_overrides(raw, overrides)
     _resolve_csv_path(raw, path.parent)
     return config_from_dict(raw, source=str(path))
+
+
+@contextmanager
+def reading(path: Path, what: str) -> Iterator[None]:
+    """Reading the file ``path``: a missing or unreadable file is a BadInput naming it (``what``: config, CSV)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise BadInput(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read {what} ({getattr(e, 'strerror', None) or e})") from None
 
 
 # A grid of up to this many points is checked point by point when it is loaded; a larger one value
@@ -443,7 +419,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``--set model.hidden=[16,16]``: values are TOML (bare words are strings)."""
-    raw = _deep_copy(raw)
+    raw = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
         key = key.strip()
@@ -476,14 +452,6 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _deep_copy(raw: Any) -> Any:
-    if isinstance(raw, dict):
-        return {k: _deep_copy(v) for k, v in raw.items()}
-    if isinstance(raw, list):
-        return [_deep_copy(v) for v in raw]
-    return raw
-
-
 def _resolve_csv_path(raw: dict[str, Any], base: Path) -> None:
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("path"), str):
@@ -498,7 +466,7 @@ def _describe(error: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
+        elif "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict):
             msg = f"{msg} (got {err['input']!r})"
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
@@ -508,26 +476,29 @@ def _describe(error: ValidationError) -> str:
 
 
 def expand(cfg: RunConfig) -> list[RunSpec]:
-    """Every grid combination (or search trial) times every seed, in a stable order with readable run ids."""
-    if cfg.search:
-        return trial_specs(cfg)
+    """Every grid point times every search trial (with a ``[search]``) times every seed, in a stable
+    order with readable run ids. A trial is a setting (``group``), its grid and sampled values the
+    grid values; with ``sampler = "tpe"`` the sampled values are chosen while the search trains
+    (``search.tpe_engine``): until then a trial has only its grid values."""
+    search = cfg.search
+    if not search:
+        drawn = [{}]  # each grid point is one setting
+    elif search.sampler == "tpe":
+        drawn = [{}] * search.trials
+    else:
+        drawn = sample(search)
     specs = []
-    for values in grid_points(cfg):
-        point_cfg = with_values(cfg, values, "grid")
-        group = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in values.items())
-        for seed in cfg.seed_list:
-            seed_part = f"seed={seed}"
-            run_id = f"{cfg.experiment_name}/{group + '/' if group else ''}{seed_part}"
-            specs.append(
-                RunSpec(
-                    run_id=run_id,
-                    experiment=cfg.experiment_name,
-                    group=group or cfg.experiment_name,
-                    seed=seed,
-                    grid_values=values,
-                    config=point_cfg,
-                )
-            )
+    for point in grid_points(cfg):
+        prefix = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in point.items())
+        for i, sampled in enumerate(drawn):
+            values = {**point, **sampled}
+            run_cfg = with_values(cfg, values, f"search trial {i}" if search else "grid")
+            trial = f"trial={i:0{len(str(search.trials - 1))}d}" if search else ""  # zero-padded: they sort
+            group = ",".join(filter(None, [prefix, trial]))
+            for seed in cfg.seed_list:
+                specs.append(RunSpec(run_id="/".join(filter(None, [cfg.experiment_name, group, f"seed={seed}"])),
+                                     experiment=cfg.experiment_name, group=group or cfg.experiment_name, seed=seed,
+                                     grid_values=values, config=run_cfg))
     return specs
 
 
@@ -551,31 +522,6 @@ def draw(dist: dict[str, list[Any]], rng) -> Any:
     return values[int(rng.integers(len(values)))]  # choice
 
 
-def trial_label(i: int, trials: int) -> str:
-    return f"trial={i:0{len(str(trials - 1))}d}"
-
-
-def trial_specs(cfg: RunConfig) -> list[RunSpec]:
-    """Each sampled trial times each seed, and with a ``[grid]`` beside the search, each grid point
-    times the same trials; a trial is a setting (``group``), its grid and sampled values the grid
-    values. With ``sampler = "tpe"`` the sampled values are chosen while the search trains
-    (``search.tpe_engine``): until then a trial has only its grid values."""
-    search = cfg.search
-    drawn = [{}] * search.trials if search.sampler == "tpe" else sample(search)
-    specs = []
-    for point in grid_points(cfg):
-        prefix = ",".join(f"{short_key(k, cfg.grid)}={format_value(v)}" for k, v in point.items())
-        for i, sampled in enumerate(drawn):
-            values = {**point, **sampled}
-            trial_cfg = with_values(cfg, values, f"search trial {i}")
-            group = ",".join(filter(None, [prefix, trial_label(i, search.trials)]))
-            for seed in cfg.seed_list:
-                specs.append(RunSpec(run_id=f"{cfg.experiment_name}/{group}/seed={seed}",
-                                     experiment=cfg.experiment_name, group=group, seed=seed, grid_values=values,
-                                     config=trial_cfg))
-    return specs
-
-
 def values_label(values: dict[str, Any]) -> str:
     """``lr=0.0123, hidden=[32]``: a trial's sampled values for a reader."""
     return ", ".join(f"{short_key(k, values)}={format_value(v)}" for k, v in values.items())
@@ -591,15 +537,13 @@ def rungs(search: SearchConfig, epochs: int) -> list[int]:
 
 
 def grid_points(cfg: RunConfig) -> list[dict[str, Any]]:
-    keys = list(cfg.grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(cfg.grid[k] for k in keys))]
+    return [dict(zip(cfg.grid, combo)) for combo in itertools.product(*cfg.grid.values())]
 
 
 def with_values(cfg: RunConfig, values: dict[str, Any], source: str) -> RunConfig:
     raw = cfg.model_dump(mode="python", exclude={"grid", "search"})
     for key, value in values.items():
-        if key in ("seeds", "name", "description", "experiment", "grid", "search") or "." not in key \
-                or key.startswith("search."):
+        if "." not in key or key.startswith("search."):  # (seeds, name, grid, ...: not a setting of one run)
             raise BadInput(f"{source}: grid key {key!r}: expected a dotted key such as 'model.activation'")
         _set_dotted(raw, key, value)
     try:

@@ -1,10 +1,8 @@
 """Data sets: generators, the CSV loader, the train/val/test split and scaling.
 
-``make_dataset(cfg)`` returns a ``Dataset`` whose inputs are ready for a model. It keeps the raw
-2-D coordinates too, and ``prepare`` maps any raw points (a plotting grid, say) through the same
-feature transforms and the scaler fitted on the training split (``data.scale_on = "all"``: on every
-row, as course 004 does). A ``Dataset`` is plain data (it pickles without scikit-learn: a Ray
-cluster receives it as it is).
+``make_dataset(cfg)`` returns a ``Dataset``: model inputs, the raw columns, and ``prepare``, which
+maps any raw points (a plotting grid, say) through the same feature transforms and scaler. A
+``Dataset`` is plain data: it pickles without scikit-learn (a Ray cluster receives it as it is).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
-import json
 import math
 import os
 import pickle
@@ -29,11 +26,11 @@ from typing import Callable
 
 import numpy as np
 
-from trainlab.config import DataConfig, RunConfig, with_values
+from trainlab.config import DataConfig, RunConfig, reading, with_values
 from trainlab.errors import BadInput
 
-# scikit-learn (its generators, splitter and scalers) is imported where it is used: it takes ~0.6 s
-# to import, which commands that never make a data set (list, report) need not pay.
+# scikit-learn is imported where it is used: its import is slow, and commands that never make a
+# data set (list, report) need not pay it.
 
 # The noise a generator uses when the config leaves `noise` unset.
 DEFAULT_NOISE = {"moons": 0.25, "circles": 0.1, "xor": 0.1, "spiral": 0.2, "blobs": 1.0, "gaussian": 1.0,
@@ -58,10 +55,9 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 @dataclass(frozen=True)
 class FixedData:
-    """One of scikit-learn's bundled data sets: its loader, and its size and classes for ``trainlab list``
-    (tests/test_data.py checks them against the loader)."""
+    """One of scikit-learn's bundled data sets (``sklearn.datasets.load_NAME``): its size and classes for
+    ``trainlab list`` (tests/test_data.py checks them against the loader)."""
 
-    loader: str  # the sklearn.datasets function
     rows: int
     inputs: int
     classes: int
@@ -69,10 +65,10 @@ class FixedData:
 
 
 FIXED = {  # config.FIXED_DATASETS names these
-    "digits": FixedData("load_digits", 1797, 64, 10, "8×8 images of handwritten digits, pixel values 0-16"),
-    "iris": FixedData("load_iris", 150, 4, 3, "sepal and petal sizes of three species of iris"),
-    "wine": FixedData("load_wine", 178, 13, 3, "chemical analysis of wines from three cultivars"),
-    "breast_cancer": FixedData("load_breast_cancer", 569, 30, 2, "cell nuclei measurements, malignant or benign"),
+    "digits": FixedData(1797, 64, 10, "8×8 images of handwritten digits, pixel values 0-16"),
+    "iris": FixedData(150, 4, 3, "sepal and petal sizes of three species of iris"),
+    "wine": FixedData(178, 13, 3, "chemical analysis of wines from three cultivars"),
+    "breast_cancer": FixedData(569, 30, 2, "cell nuclei measurements, malignant or benign"),
 }
 
 # The XOR-pattern points of the course's backprop lab (x1, x2, y), shipped with trainlab.
@@ -138,13 +134,14 @@ def generate(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
         case "blobs":
             X, y = skd.make_blobs(n_samples=n, centers=k, cluster_std=noise, random_state=seed)
         case "xor":
-            X, y = _xor(n, noise, seed)
+            X, y = _uniform(n, noise, seed, lambda X: (X[:, 0] > 0) ^ (X[:, 1] > 0))
         case "spiral":
             X, y = _spiral(n, noise, k, seed)
         case "gaussian":
             X, y = _gaussian(n, noise, seed)
         case "function":
-            X, y = _function(cfg.function or DEFAULT_FUNCTION, n, noise, seed)
+            curve = FUNCTIONS[cfg.function or DEFAULT_FUNCTION]
+            X, y = _uniform(n, noise, seed, lambda X: X[:, 1] > curve(X[:, 0]))
     return X.astype(np.float64), y.astype(np.int64)
 
 
@@ -187,19 +184,20 @@ def load_fixed(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]
     ``petal_length_cm``, usable in data.features) and class names. The arrays are read-only: shared."""
     from sklearn import datasets as skd
 
-    bunch = getattr(skd, FIXED[name].loader)()
+    bunch = getattr(skd, f"load_{name}")()
     columns = [re.sub(r"\W+", "_", str(c).lower()).strip("_") for c in bunch.feature_names]
     X, y = bunch.data.astype(np.float64), bunch.target.astype(np.int64)
     X.flags.writeable = y.flags.writeable = False
     return X, y, columns, [str(c) for c in bunch.target_names]
 
 
-def _xor(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform points in [-1, 1]²; the label is whether x1 and x2 have different signs."""
+def _uniform(n: int, noise: float, seed: int,
+             label: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points in [-1, 1]² labelled ``label(X)`` (xor: whether x1 and x2 have different signs;
+    function: above the curve); Gaussian noise of std ``noise`` then moves the points, not their labels."""
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, size=(n, 2))
-    y = (X[:, 0] > 0) ^ (X[:, 1] > 0)
-    return X + rng.normal(0, noise, size=X.shape), y.astype(np.int64)
+    return X + rng.normal(0, noise, size=X.shape), label(X).astype(np.int64)
 
 
 def _spiral(n: int, noise: float, arms: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -208,25 +206,14 @@ def _spiral(n: int, noise: float, arms: int, seed: int) -> tuple[np.ndarray, np.
     y = np.arange(n) % arms
     r = rng.uniform(0, 1, size=n)
     theta = 4 * r * math.pi / 1.5 + 2 * math.pi * y / arms + rng.normal(0, noise, size=n)
-    X = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
-    return X, y
+    return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1), y
 
 
 def _gaussian(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two normal clouds centred at (-1, -1) and (1, 1) with standard deviation ``noise``."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
-    centres = np.where(y[:, None] == 1, 1.0, -1.0)
-    return centres + rng.normal(0, noise, size=(n, 2)), y
-
-
-def _function(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform points in [-1, 1]², labelled 1 above the curve x2 = f(x1) of ``FUNCTIONS[name]``, 0
-    below; Gaussian noise of std ``noise`` then moves the points (not their labels), as in ``_xor``."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, 2))
-    y = X[:, 1] > FUNCTIONS[name](X[:, 0])
-    return X + rng.normal(0, noise, size=X.shape), y.astype(np.int64)
+    return np.where(y[:, None] == 1, 1.0, -1.0) + rng.normal(0, noise, size=(n, 2)), y
 
 
 def _regression(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,11 +243,8 @@ def load_csv(path: str | Path | None, target: str = "y",
     """
     path = Path(str(path))
     check_csv_file(path)
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read CSV ({getattr(e, 'strerror', None) or e})") from None
+    with reading(path, "CSV"), path.open(newline="") as f:
+        rows = list(csv.reader(f))
     if not rows:
         raise BadInput(f"{path}: the CSV is empty; expected a header row such as x1,x2,y")
     header = [h.strip() for h in rows[0]]
@@ -282,18 +266,7 @@ def load_csv(path: str | Path | None, target: str = "y",
             continue
         if len(row) != len(header):
             raise BadInput(f"{path}: row {line} has {len(row)} cells, expected {len(header)}")
-        values = []
-        for name, cell in zip(header, row):
-            if name == target:
-                continue
-            try:
-                v = float(cell)
-            except ValueError:
-                raise BadInput(f"{path}: row {line}, column {name!r}: {cell!r} is not a number") from None
-            if not math.isfinite(v):
-                raise BadInput(f"{path}: row {line}, column {name!r}: {cell!r} is not a finite number")
-            values.append(v)
-        X.append(values)
+        X.append([_number(cell, path, line, name) for i, (name, cell) in enumerate(zip(header, row)) if i != t])
         labels.append(row[t].strip())
     if not X:
         raise BadInput(f"{path}: the CSV has a header but no data rows")
@@ -309,14 +282,20 @@ MAX_CSV_BYTES = 200_000_000
 SEPARATORS = {"\t": "tabs", ";": "semicolons (';')", "|": "bars ('|')"}
 
 
+def _number(cell: str, path: Path, line: int, column: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise BadInput(f"{path}: row {line}, column {column!r}: {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BadInput(f"{path}: row {line}, column {column!r}: {cell!r} is not a finite number")
+    return value
+
+
 def check_csv_file(path: Path) -> None:
     """A regular file of a readable size: not a directory, a device such as /dev/zero, or a pipe."""
-    try:
+    with reading(path, "CSV"):
         info = path.stat()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: CSV file not found") from None
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read CSV ({e.strerror})") from None
     if stat.S_ISDIR(info.st_mode):
         raise BadInput(f"{path}: is a directory; expected a CSV file")
     if not stat.S_ISREG(info.st_mode):
@@ -351,15 +330,11 @@ def _encode_labels(labels: list[str], path: Path) -> tuple[np.ndarray, list[str]
             raise BadInput(f"{path}: the target column holds real numbers such as {fractional}, not classes: for "
                            "a real-valued target set data.task = \"regression\"")
     if numeric:
-        classes = sorted({int(v) for v in as_float})
-        y = np.asarray([int(v) for v in as_float], dtype=np.int64)
-        if classes != list(range(len(classes))):
-            y = np.searchsorted(np.asarray(classes), y)
-        names = None if classes == list(range(len(classes))) else [str(c) for c in classes]
+        classes, y = np.unique([int(v) for v in as_float], return_inverse=True)
+        names = None if classes.tolist() == list(range(len(classes))) else [str(c) for c in classes]
     else:
-        classes = sorted(set(labels))
-        y = np.asarray([classes.index(s) for s in labels], dtype=np.int64)
-        names = classes
+        classes, y = np.unique(labels, return_inverse=True)
+        names = classes.tolist()
     if len(classes) < 2:
         raise BadInput(f"{path}: the class column has a single class ({classes[0]}); need at least 2")
     return y, names
@@ -387,35 +362,24 @@ def feature_function(name: str, columns: list[str]) -> Callable[[np.ndarray], np
             raise BadInput(f"data.features: {name!r} uses {c!r}, which is not a column ({', '.join(columns)})")
         return columns.index(c)
 
-    if name in columns:
-        return functools.partial(_column, i=col(name))
     m = _TRANSFORM.match(name.replace(" ", ""))
-    if not m:
-        raise BadInput(
-            f"data.features: {name!r} is not a column or a transform (expected e.g. x1, x1^2, x1*x2, sin(x1))"
-        )
-    if m["sq"]:
-        return functools.partial(_square, i=col(m["sq"]))
-    if m["sin"]:
-        return functools.partial(_sine, i=col(m["sin"]))
-    return functools.partial(_product, i=col(m["a"]), j=col(m["b"]))
+    if name in columns:
+        ufunc, used = np.positive, [name]  # the column as it is
+    elif not m:
+        raise BadInput(f"data.features: {name!r} is not a column or a transform (expected e.g. x1, x1^2, x1*x2, "
+                       "sin(x1))")
+    elif m["sq"]:
+        ufunc, used = np.square, [m["sq"]]
+    elif m["sin"]:
+        ufunc, used = np.sin, [m["sin"]]
+    else:
+        ufunc, used = np.multiply, [m["a"], m["b"]]
+    return functools.partial(_transform, ufunc=ufunc, columns=[col(c) for c in used])
 
 
-# (module-level functions, not lambdas: a Dataset's transforms must pickle)
-def _column(X: np.ndarray, i: int) -> np.ndarray:
-    return X[:, i]
-
-
-def _square(X: np.ndarray, i: int) -> np.ndarray:
-    return X[:, i] ** 2
-
-
-def _sine(X: np.ndarray, i: int) -> np.ndarray:
-    return np.sin(X[:, i])
-
-
-def _product(X: np.ndarray, i: int, j: int) -> np.ndarray:
-    return X[:, i] * X[:, j]
+def _transform(X: np.ndarray, ufunc: np.ufunc, columns: list[int]) -> np.ndarray:
+    # (a module-level function and numpy's ufuncs, not a lambda: a Dataset's transforms must pickle)
+    return ufunc(*(X[:, i] for i in columns))
 
 
 @dataclass(frozen=True)
@@ -440,8 +404,7 @@ class Inputs:
         """These transforms with a ``scale`` scaler fitted on the raw points ``R``."""
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-        with warnings.catch_warnings():  # inputs so large they overflow: make_dataset says so
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # overflows: make_dataset says so
             if scale == "standard":
                 s = StandardScaler().fit(self.features(R))
                 return Inputs(self.transforms, scale, s.mean_, s.scale_)
@@ -521,38 +484,23 @@ def split_and_scale(raw: np.ndarray, y: np.ndarray, columns: list[str], cfg: Dat
         raise BadInput("data.features: expected at least one input feature")
     funcs = [feature_function(f, columns) for f in features]
     regression = cfg.task == "regression"
-    n_classes = 1 if regression else int(y.max()) + 1
-
+    where = f"{cfg.path}: " if cfg.name == "csv" else ""
     try:  # a real-valued target has no classes to stratify by
         parts = split_indices(y, cfg.split, cfg.stratify and not regression, cfg.seed)
     except BadInput as e:
-        raise BadInput(f"{cfg.path}: {e}" if cfg.name == "csv" else str(e)) from None
+        raise BadInput(f"{where}{e}") from None
     prepare = Inputs(funcs).fitted(cfg.scale, raw[parts[0]] if cfg.scale_on == "train" else raw)
-    test = parts[2] if len(parts) == 3 else None
     with np.errstate(over="ignore", invalid="ignore"):
         X = [prepare(raw[p]) for p in parts]
     if not all(np.isfinite(x).all() for x in X):
-        where = f"{cfg.path}: " if cfg.name == "csv" else ""
         raise BadInput(f"{where}the inputs overflow when computed and scaled (data.scale = {cfg.scale!r}; raw values "
                        f"up to {np.abs(raw).max():.3g}): rescale the columns, or --set data.scale=minmax")
-    return Dataset(
-        X_train=X[0],
-        y_train=y[parts[0]],
-        X_val=X[1],
-        y_val=y[parts[1]],
-        X_test=X[2] if test is not None else None,
-        y_test=y[test] if test is not None else None,
-        raw_train=raw[parts[0]],
-        raw_val=raw[parts[1]],
-        raw_test=raw[test] if test is not None else None,
-        n_classes=n_classes,
-        columns=columns,
-        features=list(features),
-        prepare=prepare,
-        task=cfg.task,
-        class_names=class_names,
-        labels=labels,
-    )
+    train, val, test = parts if len(parts) == 3 else (*parts, None)
+    return Dataset(X_train=X[0], y_train=y[train], X_val=X[1], y_val=y[val],
+                   X_test=None if test is None else X[2], y_test=None if test is None else y[test],
+                   raw_train=raw[train], raw_val=raw[val], raw_test=None if test is None else raw[test],
+                   n_classes=1 if regression else int(y.max()) + 1, columns=columns, features=list(features),
+                   prepare=prepare, task=cfg.task, class_names=class_names, labels=labels)
 
 
 def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: int) -> list[np.ndarray]:
@@ -562,31 +510,18 @@ def split_indices(y: np.ndarray, fractions: list[float], stratify: bool, seed: i
     n = len(y)
     sizes = [int(round(f * n)) for f in fractions]
     if any(s < 1 for s in sizes) or sizes[0] < 2:
-        raise BadInput(
-            f"data.split: {n} rows are too few for the split {fractions} (each part needs at least 1 row)"
-        )
+        raise BadInput(f"data.split: {n} rows are too few for the split {fractions} (each part needs at least 1 row)")
     # fractions that add up to 1 use every row (rounding would otherwise leave one out, or take one too many)
     sizes[-1] = n - sum(sizes[:-1]) if math.isclose(sum(fractions), 1) else min(sizes[-1], n - sum(sizes[:-1]))
-    idx = np.arange(n)
-    parts = []
-    rest, rest_y = idx, y
+    parts, rest = [], np.arange(n)
     try:
         for size in sizes[:-1]:
-            rest_size = len(rest) - size
-            take, rest = train_test_split(
-                rest,
-                train_size=size,
-                test_size=rest_size,
-                random_state=seed,
-                stratify=rest_y if stratify else None,
-            )
+            take, rest = train_test_split(rest, train_size=size, test_size=len(rest) - size, random_state=seed,
+                                          stratify=y[rest] if stratify else None)
             parts.append(take)
-            rest_y = y[rest]
-        last = sizes[-1]
-        if last < len(rest):
-            rest, _ = train_test_split(
-                rest, train_size=last, random_state=seed, stratify=rest_y if stratify else None
-            )
+        if sizes[-1] < len(rest):
+            rest, _ = train_test_split(rest, train_size=sizes[-1], random_state=seed,
+                                       stratify=y[rest] if stratify else None)
         parts.append(rest)
     except ValueError as e:
         raise BadInput(f"data.split: cannot split {n} rows as {fractions}: {e}") from None
@@ -619,35 +554,24 @@ class DataCache:
     @contextmanager
     def made_aside(cls, cfgs: list[RunConfig]) -> Iterator[DataCache]:
         """A cache whose data sets, those of the experiments ``cfgs`` and their grids' ``data.*``
-        values, a second Python process makes meanwhile. A command that trains imports torch next
-        (~1 s on one core); scikit-learn's import (~0.8 s) and the data sets then take the other core
-        instead of following it, and this process never imports scikit-learn. The helper writes
-        nothing but its pipe; whatever it does not make (a bad CSV, or everything if it failed) is
-        made here when asked for, and raises here. The helper is stopped when the block ends."""
+        values, a second Python process makes meanwhile: while a command that trains imports torch,
+        scikit-learn's import and the data sets take the other core (benchmarks/README.md), and this
+        process never imports scikit-learn. The helper writes nothing but its pipe; whatever it does
+        not make (a bad CSV, or everything if it failed) is made here when asked for, and raises here.
+        The helper is stopped when the block ends."""
         cache = cls()
-        wanted = {cls.key(c): c.data.model_dump(mode="json") for c in data_variants(cfgs)}
-        if "sklearn" in sys.modules or not wanted:  # once it is imported, making them here is quicker
-            yield cache
-            return
-        package_dir = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_dir, os.environ.get("PYTHONPATH")]))}
-        # -P: the current directory's modules (a user's csv.py, another checkout's trainlab) stay out
-        # of its sys.path; it reads what it is asked before importing anything, so asking never
-        # waits; its own session: a Ctrl-C in the terminal reaches this process, which stops it.
-        command = [sys.executable, "-P", "-c", "import sys; asked = sys.stdin.buffer.read(); "
-                                               "import trainlab.data as d; d.make_aside(asked)"]
+        keys = list(dict.fromkeys(cls.key(c) for c in data_variants(cfgs)))
+        if keys and "sklearn" not in sys.modules:  # once it is imported, making them here is quicker
+            paths = [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+            # -P: the current directory's modules (a user's csv.py, another checkout's trainlab) stay out
+            # of its sys.path; its own session: a Ctrl-C in the terminal reaches this process, which stops it.
+            command = [sys.executable, "-P", "-c", "import sys, trainlab.data as d; d.make_aside(sys.argv[1:])",
+                       *keys]
+            with suppress(OSError, TypeError):  # no interpreter to start (an embedded Python): they are made here
+                cache._helper = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         try:
-            cache._helper = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-        except (OSError, TypeError):  # no interpreter to start (an embedded Python): they are made here
-            yield cache
-            return
-        try:
-            # a helper that has ended already breaks the pipe: _collect finds it failed
-            with suppress(BrokenPipeError):
-                cache._helper.stdin.write(json.dumps(wanted).encode())
-            with suppress(BrokenPipeError):  # (closing flushes what the write left buffered)
-                cache._helper.stdin.close()
             yield cache
         finally:
             if cache._helper:
@@ -656,15 +580,11 @@ class DataCache:
                 cache._helper.wait()
 
     def _collect(self) -> None:
-        made = self._helper.stdout.read()  # (a Ctrl-C meanwhile: made_aside stops the helper)
-        code = self._helper.wait()
-        self._helper.stdout.close()
-        self._helper = None
-        if code == 0:
-            try:
+        made, _ = self._helper.communicate()  # (a Ctrl-C meanwhile: made_aside stops the helper)
+        if self._helper.returncode == 0:
+            with suppress(Exception):  # not its answer (something wrote to its stdout first): made here instead
                 self._cache.update(pickle.loads(made))
-            except Exception:  # not its answer (something wrote to its stdout first): made here instead
-                pass
+        self._helper = None
 
 
 # A grid over data.* values makes one data set per value; the helper makes at most this many (the
@@ -682,15 +602,14 @@ def data_variants(cfgs: list[RunConfig]) -> list[RunConfig]:
     return variants[:MAX_MADE_ASIDE]
 
 
-def make_aside(asked: bytes) -> None:
-    """The helper of ``DataCache.made_aside``: data configs (JSON, read from stdin), the data sets it
-    could make (pickled, by key) on stdout."""
-    wanted = json.loads(asked)
+def make_aside(keys: list[str]) -> None:
+    """The helper of ``DataCache.made_aside``: given data configs (their keys, the configs as JSON), the
+    data sets it could make (pickled, by key) on stdout."""
     answer, sys.stdout = sys.stdout.buffer, sys.stderr  # whatever a library prints stays out of the answer
     made = {}
-    for key, data in wanted.items():
+    for key in keys:
         try:
-            made[key] = make_dataset(DataConfig.model_validate(data))
+            made[key] = make_dataset(DataConfig.model_validate_json(key))
         except BadInput:
             continue  # the parent makes it again, and says what is wrong
     answer.write(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))

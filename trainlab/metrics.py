@@ -1,18 +1,12 @@
-"""The metrics of a finished run on its val and test splits: what a confusion matrix, per-class
-precision/recall/F1 and R² say about a model that a loss and an accuracy do not.
+"""The metrics of a finished run on its val and test splits, beyond its loss and accuracy.
 
-Classification: the confusion matrix (``confusion[i][j]`` counts points of class i predicted as j,
-as ``sklearn.metrics.confusion_matrix``), per-class precision, recall, F1 and support, macro F1 (the
-plain mean of the per-class F1 over the classes present in the labels or the predictions, as
-``f1_score(average="macro")``) and accuracy. Regression: RMSE, MAE and R². Each is computed for
-many models at once from their predictions (one numpy pass for a whole population: scikit-learn's
-functions take ~6 ms a model with their input checks, which for a sweep of thousands of runs would
-cost more than training them); tests/test_metrics.py checks every number against scikit-learn's.
-A precision or recall with nothing to divide by (no point predicted as, or labelled, that class) is
-0, as scikit-learn's ``zero_division=0`` gives it.
-
-``of_predictions`` gives a run's metrics as plain data (lists and floats: JSON in the run store);
-``SUMMARY_METRICS`` are the ones runs.csv has a column for.
+Classification: the confusion matrix (``confusion[i][j]`` counts points of class i predicted as j),
+per-class precision, recall, F1 and support, macro F1 (over the classes in the labels or the
+predictions) and accuracy; regression: RMSE, MAE and R². All as scikit-learn's functions give them
+(``zero_division=0``), which tests/test_metrics.py checks, but for many models in one numpy pass:
+scikit-learn's input checks, model by model, would cost a sweep more than its training.
+``of_predictions`` gives a run's metrics as plain data (JSON in the run store); ``SUMMARY_METRICS``
+are the ones runs.csv has a column for.
 """
 
 from __future__ import annotations
@@ -49,9 +43,7 @@ def confusion_matrices(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> 
 def row_normalized(confusion: np.ndarray) -> np.ndarray:
     """Each row of a confusion matrix divided by its sum: the fraction of class i predicted as j
     (a row of a class with no points is 0, as ``confusion_matrix(normalize="true")`` gives it)."""
-    confusion = np.asarray(confusion, dtype=np.float64)
-    totals = confusion.sum(axis=-1, keepdims=True)
-    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+    return _ratio(confusion, np.sum(confusion, axis=-1, keepdims=True))
 
 
 def classification(confusion: np.ndarray) -> dict[str, np.ndarray]:
@@ -95,7 +87,8 @@ def of_predictions(task: str, n_classes: int, splits: dict[str, tuple[np.ndarray
             confusion = confusion_matrices(y, predicted, n_classes)
             per_split[split] = {"confusion": confusion, **classification(confusion)}
     k = len(next(iter(splits.values()))[1])
-    return [{split: {name: _plain(values[i]) for name, values in metrics.items()}
+    # plain numbers and lists for JSON: counts as ints, the rest as floats
+    return [{split: {name: np.asarray(values[i]).tolist() for name, values in metrics.items()}
              for split, metrics in per_split.items()} for i in range(k)]
 
 
@@ -112,8 +105,3 @@ def summary(metrics: RunMetrics | None, task: str) -> dict[str, float | None]:
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
     return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-
-
-def _plain(value: np.ndarray) -> Any:
-    """A number or (nested) lists of numbers, for JSON: counts as ints, the rest as floats."""
-    return np.asarray(value).tolist()

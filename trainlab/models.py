@@ -25,12 +25,10 @@ def build_model(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> nn.Sequential:
-    """Linear → activation → … → Linear, initialised layer by layer from ``generator``.
-
-    A hidden layer with dropout has ``nn.Sequential(activation, Dropout)`` in its activation's
-    place, so the Linear layers keep their state-dict names (``0.weight``, ``2.weight``, …) with
-    or without it. The initial weights depend only on the generator's seed, so any engine that
-    draws them in this order gets the same model.
+    """Linear → activation → … → Linear, initialised layer by layer from ``generator``: any engine
+    that draws the weights in this order gets the same model. A hidden layer with dropout has
+    ``nn.Sequential(activation, Dropout)`` in its activation's place, so the Linear layers keep their
+    state-dict names (``0.weight``, ``2.weight``, …) with or without it.
     """
     sizes = layer_sizes(cfg, in_dim, n_out)
     layers: list[nn.Module] = []
@@ -72,9 +70,7 @@ class Dropout(nn.Module):
         return torch.zeros(samples, units, dtype=dtype).masked_fill_(torch.from_numpy(keep), 1 / (1 - self.rate))
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return a
-        return a * self.mask(a.shape[0], a.shape[1], a.dtype)
+        return a * self.mask(a.shape[0], a.shape[1], a.dtype) if self.training else a
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}, layer={self.layer}"

@@ -15,11 +15,9 @@ import torch
 from trainlab.config import OptimConfig, ScheduleConfig
 
 Parameters = Iterable[torch.nn.Parameter]
-# foreach: one update for all of a model's tensors at once. torch chooses it on CUDA only; for the
-# dozen small tensors of these models it is also faster on the CPU (an Adam step of a 6×8 MLP:
-# 360 → 240 µs), and it computes the same update. Adam and AdamW go further, fused: one kernel
-# for the whole step (74 µs), the same update up to rounding (batch-1 training ~1,000 → ~1,300
-# steps/s).
+# foreach: one update for all of a model's tensors at once (torch chooses it on CUDA only; for these
+# small tensors it is faster on the CPU too), the same update. Adam and AdamW fused: one kernel for
+# the whole step, the same update up to rounding (benchmarks/README.md).
 
 
 def _sgd(cfg: OptimConfig, params: Parameters, nesterov: bool = False) -> torch.optim.Optimizer:
@@ -56,14 +54,10 @@ def lr_at(cfg: OptimConfig, epoch: int, epochs: int) -> float:
     """The learning rate used during ``epoch`` (counted from 1), as torch's epoch schedulers give it."""
     s: ScheduleConfig = cfg.schedule
     t = epoch - 1  # number of scheduler steps taken before this epoch
-    match s.name:
-        case "constant":
-            return cfg.lr
-        case "step":
-            return cfg.lr * s.gamma ** (t // s.step_size)
-        case "exponential":
-            return cfg.lr * s.gamma**t
-        case "cosine":
-            t_max = s.t_max or epochs
-            return s.eta_min + (cfg.lr - s.eta_min) * (1 + math.cos(math.pi * t / t_max)) / 2
-    raise AssertionError(s.name)
+    if s.name == "step":
+        return cfg.lr * s.gamma ** (t // s.step_size)
+    if s.name == "exponential":
+        return cfg.lr * s.gamma**t
+    if s.name == "cosine":
+        return s.eta_min + (cfg.lr - s.eta_min) * (1 + math.cos(math.pi * t / (s.t_max or epochs))) / 2
+    return cfg.lr  # constant
