@@ -131,7 +131,7 @@ def lab(
     yes: YesOption = False,
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
-    cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
+    cfgs = [experiments.load(name, seeds, quick) for name in names or experiments.names()]
     command = " ".join(["trainlab lab", *(names or []), *([f"--seeds {seeds}"] if seeds else []),
                         *(["--quick"] if quick else [])])
     _train(cfgs, out, "lab", command, engine=engine, resume=resume, force=force, yes=yes)
@@ -439,7 +439,9 @@ def bench(
                                                    "core for the population engine).")] = None,
 ) -> None:
     """Model-epochs/s of the notebook loop, scikit-learn, the reference and population engines."""
-    from trainlab.bench import run_benchmark, to_json
+    import json
+
+    from trainlab.bench import run_benchmark
 
     def show(r: dict) -> None:
         _say(err_console, f"  {r['engine']:<12} {r['net']:<11} K={r['K']:<5} epochs={r['epochs']:<4} "
@@ -447,7 +449,7 @@ def bench(
 
     results = run_benchmark(quick=quick, threads=threads, progress=None if as_json else show)
     if as_json:
-        print(to_json(results))
+        print(json.dumps(results, indent=2))
         return
     table = Table(title="Throughput (Adam, batch 64, moons 600 points 70/30, val eval every epoch)")
     for title, _, _ in BENCH_COLUMNS:
