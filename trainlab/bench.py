@@ -170,8 +170,8 @@ def measure_end_to_end(k: int, epochs: int, threads: int | None = None, build: P
                **({"PYTHONPATH": str(build)} if build else {})}
         started = time.perf_counter()
         # from the temporary directory: ``python -m`` puts the working directory ahead of PYTHONPATH
-        child = subprocess.Popen([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp)
+        command = [sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")]
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp)
         _, status, usage = os.wait4(child.pid, 0)  # the child's own peak memory, not the other children's
         seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:

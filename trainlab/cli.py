@@ -223,13 +223,13 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
         cfg = with_values(config_of(experiment), r["grid"], "grid") if config_of else None
         huge = huge_inputs(data_for(cfg)) if cfg and data_for else None
         lr = f"{cfg.optim.lr / 10:.2g}" if cfg else ""
+        lower = f"{what} Try a lower learning rate, 10× smaller"
         if huge:
             advice.append(f"{what} The cause: {huge}. Scale them: --set data.scale=standard (or minmax)")
         elif cfg and "optim.lr" in r["grid"]:
-            advice.append(f"{what} Try a lower learning rate, 10× smaller: {lr} in place of {cfg.optim.lr:g} among "
-                          "the grid's optim.lr values")
+            advice.append(f"{lower}: {lr} in place of {cfg.optim.lr:g} among the grid's optim.lr values")
         else:
-            advice.append(f"{what} Try a lower learning rate, 10× smaller" + (f": --set optim.lr={lr}" if cfg else "."))
+            advice.append(f"{lower}: --set optim.lr={lr}" if cfg else f"{lower}.")
     out_console.print(table)
     if pruned:
         out_console.print(f"{pruned} more trials were pruned by the search (the report shows them all).")
