@@ -245,8 +245,6 @@ def test_a_command_called_from_python_leaves_the_garbage_collector_as_it_was(cli
         gc.enable()
 
 
-
-
 def test_the_summary_keeps_one_setting_of_two_experiments_apart(capsys):
     from trainlab.cli import print_summary
 
