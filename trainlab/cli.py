@@ -161,14 +161,12 @@ def _train(cfgs, out: Path | None, name: str, command: str, max_memory: str | No
             else:
                 err_console.print("Interrupted before any run finished.")
             raise typer.Exit(130) from None
+        report = results.report  # always there: the command draws the report
         # the report's runs are the stored ones, already read
-        print_summary([r for e in results.report.experiments for r in e.runs] if results.report else results.runs(),
-                      results.config, results.data_for)
-        if results.report is not None:
-            print_findings(results.report)
+        print_summary([r for e in report.experiments for r in e.runs], results.config, results.data_for)
+        print_findings(report)
         out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
-        if results.report is not None:
-            print_report_location(results.report.path)
+        print_report_location(report.path)
 
 
 def print_findings(report) -> None:
@@ -184,7 +182,7 @@ def print_report_location(path: Path) -> None:
                       highlight=False, soft_wrap=True)
 
 
-def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
+def print_summary(runs: list[dict], config_of, data_for) -> None:
     """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong.
     ``config_of(experiment)`` and ``data_for(config)`` let the advice on diverged runs name a value."""
     from trainlab.config import with_values
@@ -220,16 +218,16 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
         others = f" The table's numbers are the other {len(kept)}'s." if kept else ""
         what = (f"{group}: {len(diverged)} of {len(rs)} runs diverged (the loss became NaN/inf or rose far "
                 f"above its start, by epoch {r['epochs_run']}).{others}")
-        cfg = with_values(config_of(experiment), r["grid"], "grid") if config_of else None
-        huge = huge_inputs(data_for(cfg)) if cfg and data_for else None
-        lr = f"{cfg.optim.lr / 10:.2g}" if cfg else ""
-        lower = f"{what} Try a lower learning rate, 10× smaller"
+        cfg = with_values(config_of(experiment), r["grid"], "grid")
+        huge = huge_inputs(data_for(cfg))
+        lr = f"{cfg.optim.lr / 10:.2g}"
         if huge:
             advice.append(f"{what} The cause: {huge}. Scale them: --set data.scale=standard (or minmax)")
-        elif cfg and "optim.lr" in r["grid"]:
-            advice.append(f"{lower}: {lr} in place of {cfg.optim.lr:g} among the grid's optim.lr values")
+        elif "optim.lr" in r["grid"]:
+            advice.append(f"{what} Try a lower learning rate, 10× smaller: {lr} in place of {cfg.optim.lr:g} among "
+                          "the grid's optim.lr values")
         else:
-            advice.append(f"{lower}: --set optim.lr={lr}" if cfg else f"{lower}.")
+            advice.append(f"{what} Try a lower learning rate, 10× smaller: --set optim.lr={lr}")
     out_console.print(table)
     if pruned:
         out_console.print(f"{pruned} more trials were pruned by the search (the report shows them all).")
