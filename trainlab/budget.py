@@ -27,7 +27,7 @@ MAX_WIDTH = 10_000  # units in one layer: beyond the small networks trainlab is 
 
 POPULATION_SECONDS = 1e-5  # per model-epoch of a 2→32→2 net on 600 points (~1e5 model-epochs/s)
 REFERENCE_EPOCH_SECONDS = 0.01  # per epoch of a small net, one model at a time
-REFERENCE_SECONDS_PER_PARAM_POINT = 3e-9  # per epoch of a large one
+REFERENCE_SECONDS_PER_PARAM_POINT = 3e-9  # per parameter × point and epoch, for a large net
 SMALL_PARAMS, SMALL_POINTS = 162, 600  # 2→32→2, moons
 HISTORY_BYTES_PER_EPOCH = 8 * 8  # the history's columns, float64
 
