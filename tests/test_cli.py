@@ -245,16 +245,17 @@ def test_a_command_called_from_python_leaves_the_garbage_collector_as_it_was(cli
         gc.enable()
 
 
-
-
 def test_the_summary_keeps_one_setting_of_two_experiments_apart(capsys):
     from trainlab.cli import print_summary
+    from trainlab.config import config_from_dict
+    from trainlab.data import DataCache
 
     def run(experiment, loss):
         return {"experiment": experiment, "group": "optim=adam", "status": "ok", "final_val_loss": loss,
                 "final_val_acc": 0.9, "epochs_run": 5, "grid": {"optim.name": "adam"}}
 
-    print_summary([run("first", 0.25), run("first", 0.25), run("second", 0.75)])
+    runs = [run("first", 0.25), run("first", 0.25), run("second", 0.75)]
+    print_summary(runs, lambda experiment: config_from_dict({}), DataCache())
     rows = [line for line in capsys.readouterr().out.splitlines() if "optim=adam" in line]
     assert len(rows) == 2
     assert "0.25" in rows[0] and "first" in rows[0] and "0.75" in rows[1] and "second" in rows[1]

@@ -10,7 +10,6 @@ measured in the same run, on the same (possibly shared) machine.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import subprocess
@@ -19,6 +18,7 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,6 @@ def _cpu_seconds() -> float:
 
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def _reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak resident memory)
-    except OSError:
-        pass
 
 
 def notebook_loop(data, hidden: list[int], epochs: int) -> None:
@@ -142,7 +135,8 @@ def measure(kind: str, net: str, k: int, epochs: int, threads: int | None = None
     job = make_job(kind, net, k, epochs)
     hidden = NETS[net]
     baseline = _rss_kib("VmRSS")
-    _reset_peak()
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak resident memory)
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     job()
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
@@ -152,12 +146,16 @@ def measure(kind: str, net: str, k: int, epochs: int, threads: int | None = None
     # what a model must keep: parameters, gradient, two Adam moments (float32), its history (float64)
     essential = 4 * n_params * 4 + epochs * 6 * 8
     extra = (peak - baseline) * 1024 / k
-    return {
-        "engine": kind, "net": net, "K": k, "epochs": epochs, "seconds": seconds,
-        "model_epochs_per_s": k * epochs / seconds, "per_cpu_second": k * epochs / cpu, "peak_mib": peak / 1024,
-        "load_average": os.getloadavg()[0],
-        "kib_per_model": extra / 1024, "overhead_kib_per_model": max(0.0, extra - essential) / 1024,
-    }
+    return _figures(kind, net, k, epochs, seconds, cpu, peak, kib_per_model=extra / 1024,
+                    overhead_kib_per_model=max(0.0, extra - essential) / 1024)
+
+
+def _figures(engine: str, net: str, k: int, epochs: int, seconds: float, cpu: float, peak_kib: float,
+             **memory: float | None) -> dict[str, Any]:
+    """A measurement's row: the throughput of K models × epochs in ``seconds`` (``cpu`` CPU-seconds)."""
+    return {"engine": engine, "net": net, "K": k, "epochs": epochs, "seconds": seconds,
+            "model_epochs_per_s": k * epochs / seconds, "per_cpu_second": k * epochs / cpu,
+            "peak_mib": peak_kib / 1024, "load_average": os.getloadavg()[0], **memory}
 
 
 def measure_end_to_end(k: int, epochs: int, threads: int | None = None, build: Path | None = None
@@ -172,19 +170,16 @@ def measure_end_to_end(k: int, epochs: int, threads: int | None = None, build: P
                **({"PYTHONPATH": str(build)} if build else {})}
         started = time.perf_counter()
         # from the temporary directory: ``python -m`` puts the working directory ahead of PYTHONPATH
-        child = subprocess.Popen([sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp)
+        command = [sys.executable, "-m", "trainlab", "run", str(config), "--out", str(Path(tmp) / "out")]
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp)
         _, status, usage = os.wait4(child.pid, 0)  # the child's own peak memory, not the other children's
         seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"trainlab run failed: {child.stderr.read().decode()}")
         child.stderr.close()
     cpu = usage.ru_utime + usage.ru_stime  # the child's, with the worker processes it waited for
-    return {"engine": "trainlab run", "net": "2→32→2", "K": k, "epochs": epochs, "seconds": seconds,
-            "model_epochs_per_s": k * epochs / seconds, "per_cpu_second": k * epochs / cpu,
-            "peak_mib": usage.ru_maxrss / 1024,
-            "load_average": os.getloadavg()[0], "kib_per_model": None,
-            "overhead_kib_per_model": None}
+    return _figures("trainlab run", "2→32→2", k, epochs, seconds, cpu, usage.ru_maxrss, kib_per_model=None,
+                    overhead_kib_per_model=None)
 
 
 def plan_measurements(quick: bool) -> list[tuple[str, str, int, int]]:
@@ -204,6 +199,7 @@ def end_to_end_runs(quick: bool) -> list[tuple[int, int]]:
 
 
 def run_benchmark(quick: bool = False, threads: int | None = None, progress=None) -> list[dict[str, Any]]:
+    """Every measurement, each in a fresh process; ``progress`` is handed each as it comes."""
     results = []
     spawn = multiprocessing.get_context("spawn")
     for args in plan_measurements(quick):
@@ -215,14 +211,8 @@ def run_benchmark(quick: bool = False, threads: int | None = None, progress=None
         results.append(measure_end_to_end(k, epochs, threads))
         if progress:
             progress(results[-1])
-    for net in NETS:
-        base = {r["engine"]: r["model_epochs_per_s"] for r in results if r["net"] == net and r["K"] == 1}
-        for r in results:
-            if r["net"] == net:
-                r["x_notebook"] = r["model_epochs_per_s"] / base["notebook"]
-                r["x_sklearn"] = r["model_epochs_per_s"] / base["sklearn"]
+    for r in results:
+        base = {b["engine"]: b["model_epochs_per_s"] for b in results if b["net"] == r["net"] and b["K"] == 1}
+        r["x_notebook"] = r["model_epochs_per_s"] / base["notebook"]
+        r["x_sklearn"] = r["model_epochs_per_s"] / base["sklearn"]
     return results
-
-
-def to_json(results: list[dict[str, Any]]) -> str:
-    return json.dumps(results, indent=2)

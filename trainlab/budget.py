@@ -2,14 +2,10 @@
 refusal above a safe bound unless the user says to go on (``--yes``).
 
 The estimate is an order of magnitude, from the configs alone (no grid expanded, no data made):
-
-- time: the population engine trains ~1e5 model-epochs/s on one machine for a 2→32→2 net on 600
-  points (``trainlab bench``), more slowly in proportion to the parameters and points of larger
-  ones; the reference engine, one model at a time, takes ~10 ms an epoch for a small net and ~3 ns
-  per parameter × point for a large one.
-- memory: the largest single model (weights, gradients and two optimizer states, activations of
-  every point through every layer, the data) plus the histories of all runs, which the engines
-  hold a chunk at a time and the store keeps.
+time from the throughput of ``trainlab bench``, slower in proportion to the parameters and points
+of larger nets; memory for the largest single model (weights, gradients, two optimizer states, the
+activations of every point through every layer, the data) plus the histories of all runs, which
+the engines hold a chunk at a time and the store keeps.
 """
 
 from __future__ import annotations
@@ -29,9 +25,9 @@ MAX_RUNS = 100_000
 MAX_SECONDS = 600
 MAX_WIDTH = 10_000  # units in one layer: beyond the small networks trainlab is built and tested for
 
-POPULATION_SECONDS = 1e-5  # per model-epoch of a 2→32→2 net on 600 points
+POPULATION_SECONDS = 1e-5  # per model-epoch of a 2→32→2 net on 600 points (~1e5 model-epochs/s)
 REFERENCE_EPOCH_SECONDS = 0.01  # per epoch of a small net, one model at a time
-REFERENCE_SECONDS_PER_PARAM_POINT = 3e-9
+REFERENCE_SECONDS_PER_PARAM_POINT = 3e-9  # per parameter × point and epoch, for a large net
 SMALL_PARAMS, SMALL_POINTS = 162, 600  # 2→32→2, moons
 HISTORY_BYTES_PER_EPOCH = 8 * 8  # the history's columns, float64
 
@@ -49,11 +45,11 @@ class Estimate:
                 f"and {size(self.memory)} of memory")
 
 
-def check_size(cfgs: list[RunConfig], engines: list[str], yes: bool = False) -> Estimate | None:
+def check_size(cfgs: list[RunConfig], engines: list[str], yes: bool = False) -> None:
     """BadInput, one line saying what the experiments would take and how to go on, when they are
-    above the safe bounds; nothing when ``yes``."""
+    above the safe bounds (unless ``yes``)."""
     if yes:
-        return None
+        return
     runs = sum(count_runs(c) for c in cfgs)
     if runs > MAX_RUNS:
         raise BadInput(f"the grid has {runs:,} runs (more than {MAX_RUNS:,}); pass --yes to run them anyway, "
@@ -71,7 +67,6 @@ def check_size(cfgs: list[RunConfig], engines: list[str], yes: bool = False) -> 
     if reasons:
         raise BadInput(f"this would take {estimate.describe()}: {'; '.join(reasons)}. Pass --yes to go on, or make "
                        "it smaller (fewer grid values, seeds or epochs, narrower layers)")
-    return estimate
 
 
 def count_runs(cfg: RunConfig) -> int:
@@ -107,9 +102,7 @@ class _Point:
     """The sizes of one grid point, read from the config and the point's values."""
 
     def __init__(self, cfg: RunConfig, values: dict[str, Any]):
-        def get(key: str, default: Any) -> Any:
-            return values.get(key, default)
-
+        get = values.get
         d = cfg.data
         self.epochs = int(get("train.epochs", cfg.train.epochs))
         self.hidden = [int(h) for h in get("model.hidden", cfg.model.hidden)]
@@ -129,26 +122,24 @@ class _Point:
 
 def csv_rows(path: str | None) -> int:
     """About how many rows a CSV file has, from its size and its first lines."""
-    if not Path(str(path)).is_file():  # never open a pipe or a device: data.py says what is wrong
-        return 1
-    try:
-        with Path(str(path)).open("rb") as f:
-            head = f.read(1 << 16)
-            total = os.fstat(f.fileno()).st_size
-    except OSError:
-        return 1
-    lines = max(head.count(b"\n"), 1)
-    return max(1, round(total * lines / max(len(head), 1)))
+    head, total = _head(path)
+    return max(1, round(total * max(head.count(b"\n"), 1) / max(len(head), 1))) if head else 1
 
 
 def csv_columns(path: str | None) -> int:
-    if not Path(str(path)).is_file():
-        return 3
+    head = _head(path)[0]
+    return head.split(b"\n", 1)[0].count(b",") + 1 if head else 3
+
+
+def _head(path: str | None) -> tuple[bytes, int]:
+    """The first 64 KiB of a CSV file and its size; nothing when it cannot be read (data.py says why)."""
+    if not Path(str(path)).is_file():  # never open a pipe or a device
+        return b"", 0
     try:
         with Path(str(path)).open("rb") as f:
-            return f.readline(1 << 16).count(b",") + 1
+            return f.read(1 << 16), os.fstat(f.fileno()).st_size
     except OSError:
-        return 3
+        return b"", 0
 
 
 def total_memory() -> int:
@@ -161,12 +152,9 @@ def total_memory() -> int:
 def duration(seconds: float) -> str:
     if seconds < 1:
         return "under a second"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} minutes"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.0f} hours"
+    for below, unit, length in ((90, "s", 1), (5400, "minutes", 60), (2 * 86400, "hours", 3600)):
+        if seconds < below:
+            return f"{seconds / length:.0f} {unit}"
     return f"{seconds / 86400:,.0f} days"
 
 

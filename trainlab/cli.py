@@ -1,7 +1,7 @@
 """The ``trainlab`` command: a thin Typer layer over the library.
 
-Bad input of any kind ends in one line on stderr and exit code 2 (``main`` turns BadInput and
-Click's usage errors into that line); a failed check is exit code 1.
+Bad input of any kind ends in one line on stderr and exit code 2 (``main`` turns BadInput, Click's
+usage errors and filesystem or run-store faults into that line); a failed check is exit code 1.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sqlite3
 import statistics
 import sys
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -41,17 +42,23 @@ app = typer.Typer(
 out_console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
 
+# The options and arguments several commands share.
 SetOption = Annotated[
     Optional[list[str]],
     typer.Option("--set", "-s", help="Override a config value: --set optim.lr=0.01 (TOML values)."),
 ]
-
 YesOption = Annotated[bool, typer.Option("--yes", help="Go on even when the runs would take more than 10 minutes, "
                                                       "half the memory or over 100,000 runs.")]
+ConfigArgument = Annotated[Path, typer.Argument(help="Experiment config (TOML).")]
+DirectoryArgument = Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")]
+EngineOption = Annotated[str, typer.Option(help="auto | reference | population | manual")]
+ForceOption = Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")]
+RunSeedOption = Annotated[int, typer.Option(help="Run seed (initial weights, data order).")]
 
 
-def _show_interactive() -> bool:
-    return sys.stderr.isatty()
+def _say(console: Console, text: str) -> None:
+    """Plain text, printed as it is: no markup, no highlighting, and no wrapping of long paths."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 # The `trainlab` console script (entry) owns its process: the libraries a command imports stay
@@ -81,24 +88,24 @@ def training_libraries_loaded(cfgs):
 def status_line():
     """A spinner on stderr with what a long command is doing (``say(text)`` updates it), shown only
     in a terminal."""
-    if not _show_interactive():
+    if not sys.stderr.isatty():
         yield lambda text: None
         return
     with err_console.status("starting") as status:
         yield lambda text: status.update(f"{text}…")
 
 
-# ---------------------------------------------------------------------------- run
+# ---------------------------------------------------------------------------- run, lab
 
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    config: ConfigArgument,
     set_: SetOption = None,
-    engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
+    engine: EngineOption = "auto",
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/<name>-<time>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")] = False,
+    force: ForceOption = False,
     executor: Annotated[str, typer.Option(help="local | ray: where population chunks train.")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start Ray here).")] = None,
     max_memory: Annotated[Optional[str], typer.Option(
@@ -107,45 +114,59 @@ def run(
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
-    with training_libraries_loaded([cfg]) as data_for:
+    command = " ".join(["trainlab run", str(config), *(f"--set {s}" for s in set_ or [])])
+    _train([cfg], out, cfg.name, command, max_memory=max_memory, engine=engine, resume=resume, force=force,
+           yes=yes, executor=executor, ray_address=ray_address)
+
+
+@app.command()
+def lab(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run (default: all).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per setting (default 10).")] = None,
+    quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
+    force: ForceOption = False,
+    engine: EngineOption = "auto",
+    yes: YesOption = False,
+) -> None:
+    """Run the course experiments over many seeds and write the results."""
+    cfgs = [experiments.load(name, seeds, quick) for name in names or experiments.names()]
+    command = " ".join(["trainlab lab", *(names or []), *([f"--seeds {seeds}"] if seeds else []),
+                        *(["--quick"] if quick else [])])
+    _train(cfgs, out, "lab", command, engine=engine, resume=resume, force=force, yes=yes)
+
+
+def _train(cfgs, out: Path | None, name: str, command: str, max_memory: str | None = None, **options) -> None:
+    """Train ``cfgs`` into ``out`` (default runs/<name>-<time>) and print what came of it; after a
+    Ctrl-C, the ``command`` that resumes."""
+    with training_libraries_loaded(cfgs) as data_for:
         from trainlab.population.plan import parse_memory
-        from trainlab.runner import default_out_dir, run as run_experiments
+        from trainlab.runner import default_out_dir, interrupted_message, run as run_experiments
 
-        budget = parse_memory(max_memory) if max_memory is not None else None
-        out_dir = out or default_out_dir(cfg.name)
-        command = f"trainlab run {config}" + "".join(f" --set {s}" for s in set_ or [])
-        _run_and_report(lambda: run_experiments(cfg, engine=engine, out=out_dir, resume=resume, force=force,
-                                                progress=_show_interactive(), executor=executor,
-                                                ray_address=ray_address, max_memory=budget,
-                                                yes=yes, data_for=data_for),
-                        out_dir, command)
-
-
-def _run_and_report(job, out_dir: Path, command: str) -> None:
-    from trainlab.runner import interrupted_message
-
-    try:
-        results = job()
-    except sqlite3.Error as e:  # the store turned unusable while the command wrote it
-        raise BadInput(f"{out_dir / 'runs.sqlite'}: {e}") from None
-    except OSError as e:
-        if e.filename is None:
-            raise BadInput(f"--out {out_dir}: {_os_problem(e)}") from None
-        raise
-    except KeyboardInterrupt:
-        if (out_dir / "runs.sqlite").exists():
-            err_console.print(interrupted_message(out_dir, command), highlight=False, markup=False, soft_wrap=True)
-        else:
-            err_console.print("Interrupted before any run finished.")
-        raise typer.Exit(130) from None
-    # the report's runs are the stored ones, already read
-    print_summary([r for e in results.report.experiments for r in e.runs] if results.report else results.runs(),
-                  results.config, results.data_for)
-    if results.report is not None:
-        print_findings(results.report)
-    out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
-    if results.report is not None:
-        print_report_location(results.report.path)
+        if max_memory is not None:
+            options["max_memory"] = parse_memory(max_memory)
+        out_dir = out or default_out_dir(name)
+        try:
+            results = run_experiments(cfgs, out=out_dir, progress=sys.stderr.isatty(), data_for=data_for, **options)
+        except sqlite3.Error as e:  # the store turned unusable while the command wrote it
+            raise BadInput(f"{out_dir / 'runs.sqlite'}: {e}") from None
+        except OSError as e:
+            if e.filename is None:
+                raise BadInput(f"--out {out_dir}: {_os_problem(e)}") from None
+            raise
+        except KeyboardInterrupt:
+            if (out_dir / "runs.sqlite").exists():
+                _say(err_console, interrupted_message(out_dir, command))
+            else:
+                err_console.print("Interrupted before any run finished.")
+            raise typer.Exit(130) from None
+        report = results.report  # always there: the command draws the report
+        # the report's runs are the stored ones, already read
+        print_summary([r for e in report.experiments for r in e.runs], results.config, results.data_for)
+        print_findings(report)
+        out_console.print(f"\nResults in [bold]{out_dir}[/]: runs.csv, history.csv, runs.sqlite, plots (*.png)")
+        print_report_location(report.path)
 
 
 def print_findings(report) -> None:
@@ -161,7 +182,7 @@ def print_report_location(path: Path) -> None:
                       highlight=False, soft_wrap=True)
 
 
-def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
+def print_summary(runs: list[dict], config_of, data_for) -> None:
     """One row per grid point: seeds, mean ± std of the final metrics, and what went wrong.
     ``config_of(experiment)`` and ``data_for(config)`` let the advice on diverged runs name a value."""
     from trainlab.config import with_values
@@ -170,44 +191,43 @@ def print_summary(runs: list[dict], config_of=None, data_for=None) -> None:
     table = Table(title="Runs", show_lines=False)
     for col in ("experiment", "setting", "seeds", "final val loss (mean ± std)", "final val acc (mean ± std)",
                 "status"):
-        table.add_column(col, justify="right" if col not in ("experiment", "setting", "status") else "left")
+        table.add_column(col, justify="left" if col in ("experiment", "setting", "status") else "right")
     advice = []
     pruned = 0
     groups: dict[tuple[str, str], list[dict]] = {}  # the same setting in two experiments: two rows
     for r in runs:
         groups.setdefault((r["experiment"], r["group"]), []).append(r)
-    for (_, group), rs in groups.items():
-        if all(r["status"] == "pruned" for r in rs):  # a search's stopped trial: the report shows them
+    for (experiment, group), rs in groups.items():
+        counts = Counter(r["status"] for r in rs)
+        if counts["pruned"] == len(rs):  # a search's stopped trial: the report shows them
             pruned += 1
             continue
-        statuses = statistics.multimode([r["status"] for r in rs])
-        counts = {s: sum(r["status"] == s for r in rs) for s in {r["status"] for r in rs}}
         kept = [r for r in rs if r["status"] not in ("diverged", "pruned")]  # as the findings do
         table.add_row(
-            rs[0]["experiment"],
-            escape(group) if group != rs[0]["experiment"] else "-",
+            experiment,
+            escape(group) if group != experiment else "-",
             str(len(rs)),
             _mean_std([r["final_val_loss"] for r in kept]),
             _mean_std([r["final_val_acc"] for r in kept]),
-            ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if len(counts) > 1 else statuses[0],
+            ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if len(counts) > 1 else rs[0]["status"],
         )
         diverged = [r for r in rs if r["status"] == "diverged"]
-        if diverged:
-            r = diverged[0]
-            others = f" The table's numbers are the other {len(kept)}'s." if kept else ""
-            what = (f"{group}: {len(diverged)} of {len(rs)} runs diverged (the loss became NaN/inf or rose far "
-                    f"above its start, by epoch {r['epochs_run']}).{others}")
-            cfg = with_values(config_of(r["experiment"]), r["grid"], "grid") if config_of else None
-            huge = huge_inputs(data_for(cfg)) if cfg and data_for else None
-            if huge:
-                advice.append(f"{what} The cause: {huge}. Scale them: --set data.scale=standard (or minmax)")
-            elif cfg:
-                lr = f"{cfg.optim.lr / 10:.2g}"
-                how = (f"{lr} in place of {cfg.optim.lr:g} among the grid's optim.lr values" if "optim.lr" in r["grid"]
-                       else f"--set optim.lr={lr}")
-                advice.append(f"{what} Try a lower learning rate, 10× smaller: {how}")
-            else:
-                advice.append(f"{what} Try a lower learning rate, 10× smaller.")
+        if not diverged:
+            continue
+        r = diverged[0]
+        others = f" The table's numbers are the other {len(kept)}'s." if kept else ""
+        what = (f"{group}: {len(diverged)} of {len(rs)} runs diverged (the loss became NaN/inf or rose far "
+                f"above its start, by epoch {r['epochs_run']}).{others}")
+        cfg = with_values(config_of(experiment), r["grid"], "grid")
+        huge = huge_inputs(data_for(cfg))
+        lr = f"{cfg.optim.lr / 10:.2g}"
+        if huge:
+            advice.append(f"{what} The cause: {huge}. Scale them: --set data.scale=standard (or minmax)")
+        elif "optim.lr" in r["grid"]:
+            advice.append(f"{what} Try a lower learning rate, 10× smaller: {lr} in place of {cfg.optim.lr:g} among "
+                          "the grid's optim.lr values")
+        else:
+            advice.append(f"{what} Try a lower learning rate, 10× smaller: --set optim.lr={lr}")
     out_console.print(table)
     if pruned:
         out_console.print(f"{pruned} more trials were pruned by the search (the report shows them all).")
@@ -224,38 +244,11 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(finite):.4f} ± {statistics.stdev(finite):.4f}"
 
 
-# ---------------------------------------------------------------------------- lab
+# ---------------------------------------------------------------------------- report, best, export
 
 
 @app.command()
-def lab(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run (default: all).")] = None,
-    seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per setting (default 10).")] = None,
-    quick: Annotated[bool, typer.Option(help="3 seeds per setting: for tests and a first look.")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Output directory (default runs/lab-<time>).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted lab in --out.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace an --out that trainlab made (its own files only).")] = False,
-    engine: Annotated[str, typer.Option(help="auto | reference | population | manual")] = "auto",
-    yes: YesOption = False,
-) -> None:
-    """Run the course experiments over many seeds and write the results."""
-    cfgs = experiments.load_all(names or None, seeds=seeds, quick=quick)
-    with training_libraries_loaded(cfgs) as data_for:
-        from trainlab.runner import default_out_dir, run as run_experiments
-
-        out_dir = out or default_out_dir("lab")
-        command = "trainlab lab " + " ".join(names or []) + (f" --seeds {seeds}" if seeds else "") + (
-            " --quick" if quick else ""
-        )
-        _run_and_report(lambda: run_experiments(cfgs, engine=engine, out=out_dir, resume=resume, force=force,
-                                                progress=_show_interactive(), yes=yes, data_for=data_for),
-                        out_dir, command.replace("  ", " "))
-
-
-@app.command()
-def report(
-    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
-) -> None:
+def report(directory: DirectoryArgument) -> None:
     """Rebuild report.html (and the plots) of DIRECTORY from its runs.sqlite."""
     with libraries_loading():
         from trainlab.report import build_report
@@ -283,7 +276,7 @@ app.add_typer(export_app, name="export")
 
 @export_app.command("mlflow")
 def export_mlflow(
-    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    directory: DirectoryArgument,
     tracking_uri: Annotated[Optional[str], typer.Option(
         help="MLflow tracking URI (default: a SQLite store, DIRECTORY/mlflow.db).")] = None,
 ) -> None:
@@ -292,13 +285,12 @@ def export_mlflow(
         from trainlab.trackers import to_mlflow
 
     uri, count = to_mlflow(directory, tracking_uri)
-    out_console.print(f"{count} runs logged to MLflow at {uri}  (view: mlflow ui --backend-store-uri {uri})",
-                      highlight=False, soft_wrap=True)
+    _say(out_console, f"{count} runs logged to MLflow at {uri}  (view: mlflow ui --backend-store-uri {uri})")
 
 
 @export_app.command("tensorboard")
 def export_tensorboard(
-    directory: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    directory: DirectoryArgument,
     log_dir: Annotated[Optional[Path], typer.Option(help="Where to write (default: DIRECTORY/tensorboard).")] = None,
 ) -> None:
     """Write TensorBoard event files for every run of DIRECTORY: per-epoch metrics, hparams, figures."""
@@ -306,8 +298,7 @@ def export_tensorboard(
         from trainlab.trackers import to_tensorboard
 
     path, count = to_tensorboard(directory, log_dir)
-    out_console.print(f"{count} runs written to {path}  (view: tensorboard --logdir {path})", highlight=False,
-                      soft_wrap=True)
+    _say(out_console, f"{count} runs written to {path}  (view: tensorboard --logdir {path})")
 
 
 # ---------------------------------------------------------------------------- list, data
@@ -318,25 +309,25 @@ def list_() -> None:
     """The built-in experiments and data sets."""
     from trainlab.data import describe as describe_data
 
-    out_console.print("[bold]Experiments[/] (trainlab lab NAME):")
-    for name, description in experiments.describe().items():
-        out_console.print(f"  {name:<22} {description}")
-    out_console.print("\n[bold]Model and optimizer[/] (config keys; a list gives one value per hidden layer):",
-                      highlight=False)
-    for key, what in (("model.activation", f"{', '.join(ACTIVATIONS)}, or a list: [\"tanh\", \"relu\"]"),
-                      ("model.dropout", "a rate in [0, 1) after each hidden activation, or a list; off at evaluation"),
-                      ("model.init", ", ".join(INITS)),
-                      ("optim.name", ", ".join(OPTIMIZERS)),
-                      ("optim.schedule.name", ", ".join(SCHEDULES))):
-        out_console.print(f"  {key:<22} {what}", highlight=False, markup=False)
-    out_console.print("\n[bold]Trained models[/] (any run stored in an output directory):", highlight=False)
-    for command, what in (("trainlab predict DIR --run RUN_ID --input points.csv", "predictions, as CSV"),
-                          ("trainlab export-model DIR --best --out model.safetensors", "one file to keep"),
-                          ("trainlab predict model.safetensors --input points.csv", "predict from that file")):
-        out_console.print(f"  {command:<57} {what}", highlight=False, markup=False)
-    out_console.print("\n[bold]Data sets[/] (data.name):")
-    for name in DATASETS:
-        out_console.print(f"  {name:<22} {describe_data(name)}", highlight=False)
+    model_keys = {"model.activation": f"{', '.join(ACTIVATIONS)}, or a list: [\"tanh\", \"relu\"]",
+                  "model.dropout": "a rate in [0, 1) after each hidden activation, or a list; off at evaluation",
+                  "model.init": ", ".join(INITS),
+                  "optim.name": ", ".join(OPTIMIZERS),
+                  "optim.schedule.name": ", ".join(SCHEDULES)}
+    trained = {"trainlab predict DIR --run RUN_ID --input points.csv": "predictions, as CSV",
+               "trainlab export-model DIR --best --out model.safetensors": "one file to keep",
+               "trainlab predict model.safetensors --input points.csv": "predict from that file"}
+    for i, (heading, rows, width) in enumerate((
+        ("[bold]Experiments[/] (trainlab lab NAME):", experiments.describe(), 22),
+        ("[bold]Model and optimizer[/] (config keys; a list gives one value per hidden layer):", model_keys, 22),
+        ("[bold]Trained models[/] (any run stored in an output directory):", trained, 57),
+        ("[bold]Data sets[/] (data.name):", {name: describe_data(name) for name in DATASETS}, 22),
+    )):
+        if i:
+            out_console.print()
+        out_console.print(heading, highlight=False)
+        for name, what in rows.items():
+            out_console.print(f"  {name:<{width}} {what}", highlight=False, markup=False)
 
 
 @app.command()
@@ -398,12 +389,12 @@ def predict(
         sys.stdout.write(table)
         return
     write_file(out, table.encode())
-    out_console.print(f"Wrote the predictions of {model.run_id or source} to {out}", highlight=False, soft_wrap=True)
+    _say(out_console, f"Wrote the predictions of {model.run_id or source} to {out}")
 
 
 @app.command("export-model")
 def export_model(
-    source: Annotated[Path, typer.Argument(help="An output directory of trainlab run or lab.")],
+    source: DirectoryArgument,
     out: Annotated[Path, typer.Option(help="The model file to write (safetensors), e.g. model.safetensors.")],
     run: RunOption = None,
     best: BestOption = False,
@@ -414,7 +405,7 @@ def export_model(
         raise BadInput(f"{source} is a file; export-model reads an output directory of trainlab run or lab")
     model = _stored_model("export-model", source, run, best, experiment)
     model.save(out)
-    out_console.print(f"Wrote {model.run_id} to {out}: {model!r}", highlight=False, soft_wrap=True)
+    _say(out_console, f"Wrote {model.run_id} to {out}: {model!r}")
 
 
 def _stored_model(command: str, directory: Path, run: str | None, best: bool, experiment: str | None):
@@ -429,50 +420,47 @@ def _stored_model(command: str, directory: Path, run: str | None, best: bool, ex
 
 # ---------------------------------------------------------------------------- bench
 
+# The table's columns: title, the measurement's key, its format ("-" where a row has none).
+BENCH_COLUMNS = (("engine", "engine", ""), ("net", "net", ""), ("K", "K", ""), ("epochs", "epochs", ""),
+                 ("model-epochs/s", "model_epochs_per_s", ",.0f"), ("×notebook", "x_notebook", ".1f"),
+                 ("×sklearn", "x_sklearn", ".1f"), ("per CPU-s", "per_cpu_second", ",.0f"),
+                 ("peak MiB", "peak_mib", ",.0f"), ("KiB/model", "kib_per_model", ".1f"),
+                 ("overhead", "overhead_kib_per_model", ".1f"), ("load", "load_average", ".1f"))
+
 
 @app.command()
 def bench(
     quick: Annotated[bool, typer.Option(help="Fewer epochs and population sizes (about a minute).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON.")] = False,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads (and population workers) per measurement (default: 1 for the one-model "
-                                      "loops, one worker per core for the population engine).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads (and population workers) per "
+                                                   "measurement (default: 1 for the one-model loops, one worker per "
+                                                   "core for the population engine).")] = None,
 ) -> None:
     """Model-epochs/s of the notebook loop, scikit-learn, the reference and population engines."""
-    from trainlab.bench import run_benchmark, to_json
+    import json
+
+    from trainlab.bench import run_benchmark
 
     def show(r: dict) -> None:
-        if not as_json:
-            err_console.print(f"  {r['engine']:<12} {r['net']:<11} K={r['K']:<5} epochs={r['epochs']:<4} "
-                              f"{r['model_epochs_per_s']:>10,.0f} model-epochs/s  (load {r['load_average']:.1f})",
-                              highlight=False, soft_wrap=True)
+        _say(err_console, f"  {r['engine']:<12} {r['net']:<11} K={r['K']:<5} epochs={r['epochs']:<4} "
+                          f"{r['model_epochs_per_s']:>10,.0f} model-epochs/s  (load {r['load_average']:.1f})")
 
-    results = run_benchmark(quick=quick, threads=threads, progress=show)
+    results = run_benchmark(quick=quick, threads=threads, progress=None if as_json else show)
     if as_json:
-        print(to_json(results))
+        print(json.dumps(results, indent=2))
         return
     table = Table(title="Throughput (Adam, batch 64, moons 600 points 70/30, val eval every epoch)")
-    for col in ("engine", "net", "K", "epochs", "model-epochs/s", "×notebook", "×sklearn", "per CPU-s", "peak MiB",
-                "KiB/model", "overhead", "load"):
-        table.add_column(col, justify="left" if col in ("engine", "net") else "right")
+    for title, _, _ in BENCH_COLUMNS:
+        table.add_column(title, justify="left" if title in ("engine", "net") else "right")
     for r in results:
-        def num(key: str, fmt: str) -> str:
-            return "-" if r.get(key) is None else format(r[key], fmt)
-
-        table.add_row(r["engine"], r["net"], str(r["K"]), str(r["epochs"]), num("model_epochs_per_s", ",.0f"),
-                      num("x_notebook", ".1f"), num("x_sklearn", ".1f"), num("per_cpu_second", ",.0f"),
-                      num("peak_mib", ",.0f"),
-                      num("kib_per_model", ".1f"), num("overhead_kib_per_model", ".1f"), num("load_average", ".1f"))
+        table.add_row(*("-" if r.get(key) is None else format(r[key], fmt) for _, key, fmt in BENCH_COLUMNS))
     console = out_console if out_console.width >= 140 else Console(width=140)  # never squeeze the figures
     console.print(table)
-    console.print("KiB/model: peak memory above the warmed-up process's baseline, per model; overhead: the "
-                      "same beyond parameters, gradient, Adam state and history (KiB/model); per CPU-s: model-epochs per "
-                      "CPU-second of the process and its workers (steadier than wall time on a shared machine); "
-                      "load: the machine's "
-                      "1-minute load average after the measurement (figures vary with it). trainlab run rows: the "
-                      "whole command (start-up, training, store, CSV, plots, report) in a fresh process.")
-
-
-# ---------------------------------------------------------------------------- gradcheck
+    console.print("KiB/model: peak memory above the warmed-up process's baseline, per model; overhead: the same "
+                  "beyond parameters, gradient, Adam state and history (KiB/model); per CPU-s: model-epochs per "
+                  "CPU-second of the process and its workers (steadier than wall time on a shared machine); load: "
+                  "the machine's 1-minute load average after the measurement (figures vary with it). trainlab run "
+                  "rows: the whole command (start-up, training, store, CSV, plots, report) in a fresh process.")
 
 
 @app.command()
@@ -491,7 +479,7 @@ def gradcheck(
 
     if list_bugs:
         for name, description in describe_bugs().items():
-            out_console.print(f"{name:<26} {description}", highlight=False, markup=False, soft_wrap=True)
+            _say(out_console, f"{name:<26} {description}")
         return
     if course_004 and set_:
         raise BadInput(f"--set {set_[0]}: --course-004 checks the course's own TinyNet, which takes no settings")
@@ -510,8 +498,6 @@ def gradcheck(
 
 # ---------------------------------------------------------------------------- doctor, lrfind
 
-RunSeedOption = Annotated[int, typer.Option(help="Run seed (initial weights, data order).")]
-
 
 @app.command()
 def doctor(
@@ -519,7 +505,8 @@ def doctor(
     set_: SetOption = None,
     seed: RunSeedOption = 0,
     engine: Annotated[str, typer.Option(help="reference | manual (hand-written backprop).")] = "reference",
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs of the brief run (default: the config's, at most 100).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Epochs of the brief run (default: the config's, at most 100).")] = None,
     system: Annotated[bool, typer.Option("--system", help="Show this machine's setup instead: versions, cores, "
                                          "and which code the population engine trains with.")] = False,
 ) -> None:
@@ -553,12 +540,12 @@ def print_system() -> None:
             *((f"engine {name}", kernel_status(dtype)) for name, dtype in (("float32", torch.float32),
                                                                           ("float64", torch.float64)))]
     for name, value in rows:
-        out_console.print(f"{name:<16}{value}", highlight=False, markup=False, soft_wrap=True)
+        _say(out_console, f"{name:<16}{value}")
 
 
 @app.command()
 def lrfind(
-    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    config: ConfigArgument,
     set_: SetOption = None,
     seed: RunSeedOption = 0,
     out: Annotated[Optional[Path], typer.Option(help="Plot to write (default runs/<name>-lrfind.png).")] = None,
@@ -584,9 +571,6 @@ def lrfind(
     out_console.print(f"Loss lowest at lr = {result.best_lr:.3g}; suggested lr = [bold]{result.suggested_lr:.3g}[/] "
                       f"(a tenth of that): --set optim.lr={result.suggested_lr:.2g}")
     out_console.print(f"Plot: {path}")
-
-
-# ---------------------------------------------------------------------------- serve
 
 
 @app.command()
@@ -639,28 +623,27 @@ def _check_can_listen(host: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     try:
         code = typer.main.get_command(app).main(args=argv, prog_name="trainlab", standalone_mode=False)
-    except BadInput as e:
-        err_console.print(f"trainlab: error: {e}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.TyperException as e:  # a usage error of Typer's own copy of Click: bad option or value
-        ctx = getattr(e, "ctx", None)
-        sub = ctx.info_name if ctx is not None and ctx.parent is not None else None
-        hint = f" (see trainlab {sub} --help)" if sub else " (see trainlab --help)"
-        err_console.print(f"trainlab: error: {e.format_message()}{hint}", highlight=False, markup=False,
-                          soft_wrap=True)
-        sys.exit(2)
-    except OSError as e:  # a filesystem fault: the path and the problem
-        where = f"{e.filename}: " if e.filename is not None else ""
-        err_console.print(f"trainlab: error: {where}{_os_problem(e)}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
-    except sqlite3.Error as e:
-        err_console.print(f"trainlab: error: run store: {e}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):  # (Click turns a Ctrl-C in a command into Abort)
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except (BadInput, typer.TyperException, OSError, sqlite3.Error) as e:
+        _say(err_console, f"trainlab: error: {_error_line(e)}")
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error_line(e: Exception) -> str:
+    """What went wrong, in one line: bad input, a usage error, a filesystem or run-store fault."""
+    if isinstance(e, typer.TyperException):  # a usage error of Typer's own copy of Click: bad option or value
+        ctx = getattr(e, "ctx", None)
+        sub = f" {ctx.info_name}" if ctx is not None and ctx.parent is not None else ""
+        return f"{e.format_message()} (see trainlab{sub} --help)"
+    if isinstance(e, OSError):  # the path and the problem
+        return (f"{e.filename}: " if e.filename is not None else "") + _os_problem(e)
+    if isinstance(e, sqlite3.Error):
+        return f"run store: {e}"
+    return str(e)
 
 
 def _os_problem(e: OSError) -> str:
@@ -672,9 +655,9 @@ def _os_problem(e: OSError) -> str:
 
 def entry() -> None:
     """The ``trainlab`` command: ``main()``, then a hard exit, as mypy does (``util.hard_exit``):
-    tearing down an interpreter that has loaded torch, scikit-learn and matplotlib takes 0.4-1 s
-    after every command, spent freeing objects the OS reclaims at once. Everything trainlab writes
-    is closed by then; with threads still alive (none is expected) the ordinary exit joins them."""
+    tearing down an interpreter that has loaded torch, scikit-learn and matplotlib takes most of a
+    second, spent freeing objects the OS reclaims at once. Everything trainlab writes is closed by
+    then; with threads still alive (none is expected) the ordinary exit joins them."""
     global _own_process
     _own_process = True
     try:

@@ -170,12 +170,11 @@ class Checks:
                            else f"lower the learning rate: {self.try_lr('lower')}")
         worst, best, final = max(losses), min(losses), losses[-1]
         if final > self.chance_loss and final > 2 * best:
-            return Finding(
-                check, "fault",
-                f"train loss rose from {best:.3g} to {final:.3g} (max {worst:.3g}); chance level is {self.chance_loss:.3g}",
-                f"lower the learning rate: {self.try_lr('lower')}",
-            )
-        return Finding(check, "ok", f"finite in all {len(losses)} epochs, highest {worst:.3g} (epoch {losses.index(worst) + 1})")
+            return Finding(check, "fault", f"train loss rose from {best:.3g} to {final:.3g} (max {worst:.3g}); "
+                           f"chance level is {self.chance_loss:.3g}",
+                           f"lower the learning rate: {self.try_lr('lower')}")
+        return Finding(check, "ok",
+                       f"finite in all {len(losses)} epochs, highest {worst:.3g} (epoch {losses.index(worst) + 1})")
 
     def divergence(self) -> str:
         """Why the run counts as diverged, from its history: the loss became NaN/inf, or rose above
@@ -195,17 +194,18 @@ class Checks:
         check = "loss decreases"
         final = self.h["train_loss"][-1]
         drop = (self.start_loss - final) / self.start_loss
-        evidence = f"train loss {self.start_loss:.4g} at init → {final:.4g} at epoch {self.result.epochs_run} ({-drop:+.1%})"
+        evidence = (f"train loss {self.start_loss:.4g} at init → {final:.4g} at epoch {self.result.epochs_run} "
+                    f"({-drop:+.1%})")
         if drop < -0.05:
             return Finding(check, "fault", evidence + ": the loss rises",
                            f"lower the learning rate: {self.try_lr('lower')}")
         if drop < 0.05 and final > 0.5 * self.chance_loss:
             init = self.cfg.model.init
-            fix_init = (f"; or fix the init (init = {init!r} is tiny): --set model.init=he for relu, xavier for tanh/sigmoid"
-                        if init in ("small", "zeros") or (init == "normal" and self.cfg.model.init_std < 0.05) else
-                        "; or check the init: --set model.init=he for relu, xavier for tanh/sigmoid")
+            tiny = init in ("small", "zeros") or (init == "normal" and self.cfg.model.init_std < 0.05)
+            fix_init = f"fix the init (init = {init!r} is tiny)" if tiny else "check the init"
             return Finding(check, "fault", evidence + f": flat (chance level is {self.chance_loss:.3g})",
-                           f"raise the learning rate: {self.try_lr('raise')}{fix_init}")
+                           f"raise the learning rate: {self.try_lr('raise')}; or {fix_init}: --set model.init=he for "
+                           "relu, xavier for tanh/sigmoid")
         return Finding(check, "ok", evidence)
 
     def gradients_reach_first_layer(self) -> Finding | None:
@@ -327,7 +327,8 @@ STATUS_STYLE = {"ok": "[green]ok[/]", "note": "[yellow]note[/]", "fault": "[red 
 
 def describe_run(cfg: RunConfig, data: Dataset, engine: str, seed: int) -> str:
     m, o, t = cfg.model, cfg.optim, cfg.train
-    shape = "→".join(map(str, [data.in_dim, *m.hidden, data.n_classes])) + (f" {m.activation_label}" if m.hidden else "")
+    activation = f" {m.activation_label}" if m.hidden else ""
+    shape = "→".join(map(str, [data.in_dim, *m.hidden, data.n_classes])) + activation
     return (f"{cfg.name}: {cfg.data.name}, {shape}, init {m.init}, {o.name} lr {o.lr:g}, "
             f"batch {t.batch_size or 'full'}, {t.epochs} epochs, seed {seed}, {engine} engine")
 

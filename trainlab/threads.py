@@ -1,13 +1,9 @@
 """Torch threads for the models trainlab trains one at a time: one for small models, unless the
 user chose a count.
 
-Most of these models are small (thousands of weights, batches of tens or hundreds of rows): each
-torch operation takes microseconds, and handing it to a team of threads costs more than it saves;
-when other work shares the cores, the team also waits for its slowest member. On the project's
-shared 2-core machine one thread was never slower than torch's default two, and mostly 2–60×
-faster, up to 3.4e7 multiply-adds a step (weights × rows of a minibatch); at ~2.7e8 two threads
-won by 1.5× in one run and lost by 5× in another (benchmarks/threads.py, README "Threads"). So
-one thread below SMALL_STEP, torch's count above it.
+Each torch operation on a small model (thousands of weights, minibatches of tens or hundreds of
+rows) takes microseconds: handing it to a team of threads costs more than it saves, and on busy
+cores the team waits for its slowest member. Measured in benchmarks/threads.py (README "Threads").
 
 The user's choice wins: ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` in the environment, or a
 ``torch.set_num_threads(n)`` to a count other than the one torch had when trainlab first trained

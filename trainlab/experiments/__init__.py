@@ -40,9 +40,5 @@ def load(name: str, seeds: int | None = None, quick: bool = False, overrides: li
     return load_config(path(name), [f"seeds={n}", f"experiment={name!r}", *overrides])
 
 
-def load_all(selected: list[str] | None = None, seeds: int | None = None, quick: bool = False) -> list[RunConfig]:
-    return [load(name, seeds, quick) for name in (selected or names())]
-
-
 def describe() -> dict[str, str]:
     return {name: load_config(path(name)).description for name in names()}
