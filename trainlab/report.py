@@ -18,11 +18,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value, to_toml, values_label
+from trainlab.config import (FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value, to_toml, values_label,
+                             with_values)
 from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
-from trainlab.findings import (METRIC_NAMES, Setting, best_config, experiment_finding, fmt, focus, lower_is_better,
-                               numeric_sweep, ranked, settings, trials)
+from trainlab.findings import (METRIC_NAMES, Setting, experiment_finding, fmt, focus, numeric_sweep, rank_key, ranked,
+                               settings, trials)
 from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store, write_atomic
@@ -157,7 +158,7 @@ def best_toml(out_dir, experiment: str | None = None) -> str:
     head = (f"# best of {len(trials(runs))} trials of {name} ({cfg.search.method}): {t.group}\n"
             f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
             f"# {values_label(t.values)}\n")
-    return head + to_toml(best_config(cfg, t))
+    return head + to_toml(with_values(cfg, t.values, f"best trial {t.group}"))
 
 
 # ---------------------------------------------------------------------------- HTML
@@ -223,10 +224,7 @@ def _overview(sections: list[ExperimentReport]) -> str:
 
 
 def _best(ss: list[Setting], metric: str) -> Setting | None:
-    if not ss:
-        return None
-    sign = 1 if lower_is_better(metric) else -1
-    return min(ss, key=lambda s: sign * s.estimate(metric).mean)
+    return min(ss, key=rank_key(metric)) if ss else None
 
 
 def _section(s: ExperimentReport) -> str:
