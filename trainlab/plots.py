@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from trainlab.config import RunConfig, with_values  # noqa: E402
 from trainlab.data import Dataset  # noqa: E402
-from trainlab.findings import Setting, by_group  # noqa: E402
+from trainlab.findings import Setting  # noqa: E402
 from trainlab.history import RunResult  # noqa: E402
 from trainlab.metrics import RunMetrics, row_normalized  # noqa: E402
 from trainlab.models import evaluating, model_from_params  # noqa: E402
@@ -37,8 +37,6 @@ from trainlab.stats import band  # noqa: E402
 COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
-__all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
-           "plot_boundary", "plot_history", "plot_confusion"]
 # The y-axis of a history column, by its last word.
 AXIS_LABELS = {"acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
 LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}  # "loss" columns, by data.task
@@ -140,21 +138,18 @@ def plot_decision_boundary(
             if split in ("all", "train" if marker == "o" else "val"):
                 ax.scatter(X[:, 0], X[:, 1], c=y, s=12, marker=marker, cmap="RdBu_r", vmin=-span, vmax=span,
                            edgecolor="k", linewidths=0.3)
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_title(title, fontsize=10)
-        return
-    probs = torch.softmax(outputs, dim=1).numpy()
-    if data.n_classes == 2:
-        z = probs[:, 1].reshape(xx.shape)
-        ax.contourf(xx, yy, z, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.55)
-        ax.contour(xx, yy, z, levels=[0.5], colors="k", linewidths=1.5)
     else:
-        z = probs.argmax(axis=1).reshape(xx.shape)
-        cmap = matplotlib.colors.ListedColormap(CLASS_COLORS[: data.n_classes])
-        ax.contourf(xx, yy, z, levels=np.arange(data.n_classes + 1) - 0.5, cmap=cmap, alpha=0.35)
-        ax.contour(xx, yy, z, levels=np.arange(data.n_classes) + 0.5, colors="k", linewidths=1)
-    plot_points(ax, data, split)
+        probs = torch.softmax(outputs, dim=1).numpy()
+        if data.n_classes == 2:
+            z = probs[:, 1].reshape(xx.shape)
+            ax.contourf(xx, yy, z, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.55)
+            ax.contour(xx, yy, z, levels=[0.5], colors="k", linewidths=1.5)
+        else:
+            z = probs.argmax(axis=1).reshape(xx.shape)
+            cmap = matplotlib.colors.ListedColormap(CLASS_COLORS[: data.n_classes])
+            ax.contourf(xx, yy, z, levels=np.arange(data.n_classes + 1) - 0.5, cmap=cmap, alpha=0.35)
+            ax.contour(xx, yy, z, levels=np.arange(data.n_classes) + 0.5, colors="k", linewidths=1)
+        plot_points(ax, data, split)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_title(title, fontsize=10)
@@ -176,8 +171,7 @@ def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = 
             sel = y == k
             ax.scatter(X[sel, 0], X[sel, 1], s=12, marker=marker, color=CLASS_COLORS[k % len(CLASS_COLORS)],
                        edgecolor="k", linewidths=0.3, alpha=0.8, label=f"class {k} ({name})")
-    ax.set_xlabel(data.columns[0])
-    ax.set_ylabel(data.columns[1])
+    ax.set(xlabel=data.columns[0], ylabel=data.columns[1])
     if legend:
         ax.legend(fontsize=8)
 
@@ -220,9 +214,9 @@ def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None
     counts = np.asarray(confusion)
     n = len(counts)
     ax = _axes(ax, (0.45 * n + 2.5, 0.45 * n + 2))
-    ax.imshow(row_normalized(counts), cmap="Blues", vmin=0, vmax=1)
+    fractions = row_normalized(counts)
+    ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
     if n <= CONFUSION_COUNTS:
-        fractions = row_normalized(counts)
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8 if n > 5 else 10,
@@ -230,8 +224,7 @@ def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None
     labels = class_names if class_names is not None and len(class_names) == n else [str(k) for k in range(n)]
     ax.set_xticks(range(n), labels, fontsize=8, rotation=45 if max(map(len, labels)) > 3 else 0)
     ax.set_yticks(range(n), labels, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set(xlabel="predicted class", ylabel="true class")
     ax.set_title(title, fontsize=10)
     return ax
 
@@ -252,8 +245,7 @@ def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[
     plot_loss_curves(ax, histories, title=title, columns=tuple(columns),
                      legend=isinstance(runs, dict) or len(columns) > 1, task=task)
     if log:
-        ax.set_yscale("log")
-        plain_log_ticks(ax.yaxis)
+        log_scale(ax)
     return ax
 
 
@@ -270,9 +262,13 @@ class PlainLogFormatter(matplotlib.ticker.Formatter):
         return f"{x:g}" if shown else ""
 
 
-def plain_log_ticks(axis) -> None:
-    axis.set_major_formatter(PlainLogFormatter())
-    axis.set_minor_formatter(PlainLogFormatter())
+def log_scale(ax: plt.Axes, axes: str = "y") -> None:
+    """A log scale on ``ax``'s x and/or y axis (``axes``: "x", "y" or "xy"), ticks labelled plainly."""
+    for name in axes:
+        getattr(ax, f"set_{name}scale")("log")
+        axis = getattr(ax, f"{name}axis")
+        axis.set_major_formatter(PlainLogFormatter())
+        axis.set_minor_formatter(PlainLogFormatter())
 
 
 def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, list[str] | None]:
@@ -303,11 +299,9 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
     log_y = len(means) and means.max() / means.min() > 8
     for ax in axes:
         if epochs >= 1000:  # long runs: the early epochs are where the settings part ways
-            ax.set_xscale("log")
-            plain_log_ticks(ax.xaxis)
+            log_scale(ax, "x")
         if log_y:
-            ax.set_yscale("log")
-            plain_log_ticks(ax.yaxis)
+            log_scale(ax)
     if len(means):  # a blow-up of a few epochs must not squash every other curve
         top = min(means.max() * (1.3 if log_y else 1.05), np.percentile(means, 99) * 3)
         axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
@@ -323,37 +317,53 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
     return fig
 
 
+def typical_seed_panels(ss: list[Setting], per_row: int, figsize: Callable[[int, int], tuple[float, float]],
+                        draw: Callable[[plt.Axes, Setting, dict[str, Any]], str | None]) -> tuple[plt.Figure, str]:
+    """A panel for each setting (at most ``MOST_PANELS``) in rows of at most ``per_row``, as even as they
+    go (6 in rows of 5: 3 + 3, not 5 + 1), in a figure of ``figsize(cols, rows)``. ``draw(ax, setting, run)``
+    draws the setting's typical seed (the run with the median val loss), or returns why it cannot.
+    Returns the figure and the title's note on the settings left out."""
+    shown = spread(ss, MOST_PANELS)
+    cols = math.ceil(len(shown) / math.ceil(len(shown) / per_row))
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize(cols, rows), squeeze=False)
+    for ax, s in zip(axes.flat, shown):
+        missing = draw(ax, s, representative(s.runs))
+        if missing:
+            ax.text(0.5, 0.5, f"{s.label}\n({missing})", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_axis_off()
+    return fig, shown_note(shown, ss)
+
+
 def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                     data_for: Callable[[RunConfig], Dataset],
                     params_for: Callable[[str], dict[str, np.ndarray] | None]) -> plt.Figure:
     """The decision boundary of a typical seed of each setting (at most ``MOST_PANELS``), side by side."""
-    every, ss = ss, spread(ss, MOST_PANELS)
-    n = len(ss)
-    cols = n if n <= 4 else min(6, math.ceil(n / math.ceil(n / 6)))
-    rows = math.ceil(n / cols)
-    size = 3.6 if cols <= 4 else 2.9
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows * 0.95), squeeze=False)
-    for ax, s in zip(axes.flat, ss):
-        rep = representative(s.runs)
+
+    def draw(ax: plt.Axes, s: Setting, rep: dict[str, Any]) -> str | None:
         params = params_for(rep["run_id"])
         if params is None or rep["status"] == "diverged":
-            ax.text(0.5, 0.5, f"{s.label}\n(every seed diverged)", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
+            return "every seed diverged"
         point_cfg = with_values(cfg, rep["grid"], "grid")
         data = data_for(point_cfg)
         score = (f"val MSE {rep['final_val_loss']:.4f}" if data.regression
                  else f"val acc {rep['final_val_acc']:.1%}")
         plot_decision_boundary(ax, model_from_params(point_cfg.model, params), data,
                                title=f"{s.label}\nseed {rep['seed']} · {score}")
-    for ax in list(axes.flat)[n:]:
-        ax.set_axis_off()
+        return None
+
+    def figsize(cols: int, rows: int) -> tuple[float, float]:
+        size = 3.6 if cols <= 4 else 2.9
+        return size * cols, size * rows * 0.95
+
+    fig, note = typical_seed_panels(ss, 6, figsize, draw)
     classes = data_for(cfg).n_classes
     legend = ("colour = prediction (points: targets)" if cfg.data.task == "regression"
               else "colour = P(class 1), black line = 0.5" if classes == 2
               else "colour = predicted class, black lines = boundaries")
-    fitted_suptitle(fig, f"{experiment}: decision boundary of a typical seed (median val loss)"
-                         f"{shown_note(ss, every)}; {legend}")
+    fitted_suptitle(fig, f"{experiment}: decision boundary of a typical seed (median val loss){note}; {legend}")
     fig.tight_layout()
     return fig
 
@@ -363,28 +373,21 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                      metrics_for: Callable[[str], RunMetrics | None]) -> plt.Figure:
     """The confusion matrix of a typical seed of each setting (the median val loss, as the boundary
     figure), on the test split (the val split without one), side by side (at most ``MOST_PANELS``)."""
-    every, ss = ss, spread(ss, MOST_PANELS)
-    n = len(ss)
-    classes = data_for(cfg).n_classes
-    cols = math.ceil(n / math.ceil(n / 5))  # rows of at most 5, as even as they go (6: 3 + 3, not 5 + 1)
-    rows = math.ceil(n / cols)
-    size = 3.2 if classes <= 4 else 3.8
-    # room under each square panel's two-line title and above its axis label, and for the suptitle
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 1.2) * rows + 0.4), squeeze=False)
-    for ax, s in zip(axes.flat, ss):
-        rep = representative(s.runs)
+
+    def draw(ax: plt.Axes, s: Setting, rep: dict[str, Any]) -> str | None:
         run_metrics = metrics_for(rep["run_id"])
         if run_metrics is None:
-            ax.text(0.5, 0.5, f"{s.label}\n(no metrics stored)", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
+            return "no metrics stored"
         split = "test" if "test" in run_metrics else "val"
         scores = run_metrics[split]
         plot_confusion(scores["confusion"], ax, data_for(with_values(cfg, rep["grid"], "grid")).class_names,
                        title=f"{s.label}\nseed {rep['seed']} · {split} macro F1 {scores['macro_f1']:.3f}")
-    for ax in list(axes.flat)[n:]:
-        ax.set_axis_off()
-    fitted_suptitle(fig, f"{experiment}: confusion matrix of a typical seed (median val loss){shown_note(ss, every)}; "
+        return None
+
+    size = 3.2 if data_for(cfg).n_classes <= 4 else 3.8
+    # room under each square panel's two-line title and above its axis label, and for the suptitle
+    fig, note = typical_seed_panels(ss, 5, lambda cols, rows: (size * cols, (size + 1.2) * rows + 0.4), draw)
+    fitted_suptitle(fig, f"{experiment}: confusion matrix of a typical seed (median val loss){note}; "
                          "colour = fraction of the true class, numbers = counts")
     fig.tight_layout()
     return fig
@@ -405,13 +408,9 @@ def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
         if s.diverged:
             ax.annotate(f"{s.diverged}/{len(s.runs)}\ndiverged", (xi, 1), xycoords=("data", "axes fraction"),
                         ha="center", va="top", fontsize=8, color="#b2182b")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain_log_ticks(ax.xaxis)
-    plain_log_ticks(ax.yaxis)
+    log_scale(ax, "xy")
     leaf = key.rsplit(".", 1)[-1]
-    ax.set_xlabel(leaf + " (log scale)")
-    ax.set_ylabel("loss at the last epoch (log scale)")
+    ax.set(xlabel=f"{leaf} (log scale)", ylabel="loss at the last epoch (log scale)")
     ax.set_title(f"{experiment}: final loss against {leaf}, mean ± 95% CI over seeds", fontsize=11)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9)
@@ -427,10 +426,8 @@ def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[st
         schedules.setdefault(tuple(curves[s.runs[0]["group"]][0]["lr"]), []).append(s.label)
     for color, (lr, labels) in zip(setting_colors(len(schedules)), schedules.items()):
         ax.plot(np.arange(1, len(lr) + 1), lr, color=color, lw=2, label="\n".join(labels))
-    ax.set_yscale("log")
-    plain_log_ticks(ax.yaxis)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("learning rate (log scale)")
+    log_scale(ax)
+    ax.set(xlabel="epoch", ylabel="learning rate (log scale)")
     ax.set_title(f"{experiment}: learning-rate history", fontsize=11)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
