@@ -76,27 +76,18 @@ def by_group(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def setting_label(grid: dict[str, Any]) -> str:
     """A reader's name for a grid point: ``relu``, ``lr=0.05``, ``2 hidden layers (32, 32)``."""
-    if not grid:
-        return "all runs"
-    parts = []
-    for key, value in grid.items():
-        leaf = short_key(key, grid)
-        if key == "model.hidden":
-            parts.append(_depth_label(value))
-        elif len(grid) == 1 and isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, str) and key.endswith(".name"):
-            parts.append(value if key != "optim.schedule.name" else f"{value} schedule")
-        else:
-            parts.append(f"{leaf}={format_value(value)}")
-    return ", ".join(parts)
+    return ", ".join(_value_label(key, value, grid) for key, value in grid.items()) or "all runs"
 
 
-def _depth_label(hidden: list[int]) -> str:
-    if not hidden:
-        return "logistic regression"
-    layers = "layer" if len(hidden) == 1 else "layers"
-    return f"{len(hidden)} hidden {layers} ({', '.join(map(str, hidden))})"
+def _value_label(key: str, value: Any, grid: dict[str, Any]) -> str:
+    if key == "model.hidden":
+        layers = "layer" if len(value) == 1 else "layers"
+        return f"{len(value)} hidden {layers} ({', '.join(map(str, value))})" if value else "logistic regression"
+    if isinstance(value, str) and len(grid) == 1:
+        return value
+    if isinstance(value, str) and key.endswith(".name"):
+        return f"{value} schedule" if key == "optim.schedule.name" else value
+    return f"{short_key(key, grid)}={format_value(value)}"
 
 
 @dataclass
