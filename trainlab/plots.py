@@ -71,16 +71,9 @@ def setting_colors(n: int, sequential: bool = False) -> list:
     return [COLORS[i % len(COLORS)] for i in range(n)]
 
 
-def plot_loss_curves(
-    ax: plt.Axes,
-    groups: dict[str, list[dict[str, np.ndarray]]],
-    title: str = "",
-    columns: tuple[str, ...] = ("train_loss", "val_loss"),
-    colors: list | None = None,
-    legend: bool = True,
-    styles: list[str] | None = None,
-    task: str = "classification",
-) -> None:
+def plot_loss_curves(ax: plt.Axes, groups: dict[str, list[dict[str, np.ndarray]]], title: str = "",
+                     columns: tuple[str, ...] = ("train_loss", "val_loss"), colors: list | None = None,
+                     legend: bool = True, styles: list[str] | None = None, task: str = "classification") -> None:
     """A history column per group (loss by default), the mean over seeds with a ±1 std band: train solid,
     val dashed (or ``styles``)."""
     colors = colors or setting_colors(len(groups))
@@ -93,12 +86,10 @@ def plot_loss_curves(
             name = f"{label} ({split})" if label and split else label or split
             ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={n}")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
-    ax.set_xlabel("epoch")
     kind = columns[0].rsplit("_", 1)[-1]
     label = LOSS_NAMES[task] if kind == "loss" else AXIS_LABELS[kind]
-    ax.set_ylabel(label)
-    spread = " (mean ± std over seeds)" if any(len(h) > 1 for h in groups.values()) else ""
-    ax.set_title(title or label.capitalize() + spread)
+    seeds = " (mean ± std over seeds)" if any(len(h) > 1 for h in groups.values()) else ""
+    ax.set(xlabel="epoch", ylabel=label, title=title or label.capitalize() + seeds)
     ax.grid(alpha=0.3)
     if legend:
         ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
@@ -110,14 +101,8 @@ BOUNDARY_ELEMENTS = 20_000_000
 
 
 @torch.no_grad()
-def plot_decision_boundary(
-    ax: plt.Axes,
-    model: torch.nn.Module,
-    data: Dataset,
-    title: str = "",
-    split: str = "all",
-    resolution: int = 200,
-) -> None:
+def plot_decision_boundary(ax: plt.Axes, model: torch.nn.Module, data: Dataset, title: str = "", split: str = "all",
+                           resolution: int = 200) -> None:
     """Class-1 probability as a heat-map with the 0.5 contour (class regions for k > 2), and the points."""
     raw_all = np.vstack([r for r in (data.raw_train, data.raw_val, data.raw_test) if r is not None])
     lo, hi = raw_all.min(axis=0) - 0.5, raw_all.max(axis=0) + 0.5
@@ -159,11 +144,8 @@ def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = 
     """The raw points coloured by class: circles train, triangles val, squares test (or one ``split``)."""
     if split not in ("all", "train", "val", "test"):
         raise ValueError(f"split {split!r}: expected all, train, val or test")
-    points = {
-        "train": (data.raw_train, data.y_train, "o"),
-        "val": (data.raw_val, data.y_val, "^"),
-        "test": (data.raw_test, data.y_test, "s"),
-    }
+    points = {"train": (data.raw_train, data.y_train, "o"), "val": (data.raw_val, data.y_val, "^"),
+              "test": (data.raw_test, data.y_test, "s")}
     for name, (X, y, marker) in points.items():
         if X is None or (split != "all" and name != split):
             continue

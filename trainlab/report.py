@@ -66,8 +66,8 @@ class Report:
 
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
                  histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
-    """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
-    ``histories``: those of the runs already in memory (``history.histories``), not read again."""
+    """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``;
+    ``histories``: those of the runs already in memory, not read again."""
     from trainlab.plots import save_png
 
     out_dir = Path(out_dir)
@@ -92,25 +92,21 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
     return Report(path, sections)
 
 
-def figure_drawers(
-    experiment: str,
-    runs: list[dict[str, Any]],
-    curves: Mapping[str, list[dict[str, Any]]],
-    cfg: RunConfig,
-    data_for: Callable[[RunConfig], Dataset],
-) -> dict[str, Callable[[Store], Any]]:
+def figure_drawers(experiment: str, runs: list[dict[str, Any]], curves: Mapping[str, list[dict[str, Any]]],
+                   cfg: RunConfig, data_for: Callable[[RunConfig], Dataset]) -> dict[str, Callable[[Store], Any]]:
     """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
-    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
-    function drawing its matplotlib Figure from the store holding the runs' weights and metrics.
-
-    ``curves`` maps each group to the histories of its runs.
-    """
+    (classification), ``sweep``, ``lr``; a search's ``search`` and (halving, PBT) ``rungs``. Each is a
+    function drawing its matplotlib Figure from the store holding the runs' weights and metrics;
+    ``curves`` maps each group to the histories of its runs."""
     from trainlab.plots import boundary_figure, confusion_figure, loss_figure, lr_figure, sweep_figure
 
     if cfg.search:
-        from trainlab.search_plots import search_drawers
+        from trainlab.search_plots import curves_figure, scatter_figure
 
-        return search_drawers(experiment, cfg, runs, curves)
+        drawers = {"search": lambda _: scatter_figure(experiment, cfg, trials(runs), ranked(runs))}
+        if cfg.search.method in ("halving", "pbt"):
+            drawers["rungs"] = lambda _: curves_figure(experiment, cfg, trials(runs), curves)
+        return drawers
     ss = settings(runs)
     sweep = numeric_sweep(ss)
     task = cfg.data.task

@@ -1,25 +1,17 @@
-"""A search's figures: the judged metric against each sampled value, and the trials' val loss by epoch."""
+"""A search's figures (``report.figure_drawers`` picks them): the judged metric against each sampled value,
+and the trials' val loss by epoch."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from trainlab.config import RunConfig, rungs
-from trainlab.findings import Trial, ranked, trials
+from trainlab.findings import Trial
 from trainlab.plots import COLORS, log_scale, plt
 
 STATUS_COLORS = {"ok": COLORS[0], "early_stopped": COLORS[2], "pruned": "#9aa5b1", "diverged": "#b2182b"}
-
-
-def search_drawers(experiment: str, cfg: RunConfig, runs: list[dict[str, Any]],
-                   curves: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, Callable[[Any], plt.Figure]]:
-    """The figures of a search by kind (``search``; ``rungs`` for halving), as ``figure_drawers`` gives them."""
-    drawers = {"search": lambda _: scatter_figure(experiment, cfg, trials(runs), ranked(runs))}
-    if cfg.search.method in ("halving", "pbt"):
-        drawers["rungs"] = lambda _: curves_figure(experiment, cfg, trials(runs), curves)
-    return drawers
 
 
 def scatter_figure(experiment: str, cfg: RunConfig, all_trials: list[Trial], best: list[Trial]) -> plt.Figure:
