@@ -211,8 +211,8 @@ def compare(a: Setting, b: Setting, metric: str) -> str:
     ea, eb = a.estimate(metric), b.estimate(metric)
     if math.isnan(p):
         return f"{a.label} vs {b.label}: too few seeds to test"
-    gap = abs(ea.mean - eb.mean) * (100 if metric.endswith("acc") else 1)
-    gap_text = f"{gap:.1f} points" if metric.endswith("acc") else f"{gap:.3g}"
+    gap = abs(ea.mean - eb.mean)
+    gap_text = f"{gap * 100:.1f} points" if metric.endswith("acc") else f"{gap:.3g}"
     if p < ALPHA:
         return f"the gap between {a.label} and {b.label} ({gap_text}) is beyond seed noise (Welch t-test {fmt_p(p)})"
     overlap = "their 95% CIs overlap and " if ea.overlaps(eb) else ""
@@ -283,8 +283,8 @@ def _stuck_at_chance(ss: list[Setting], n_classes: int) -> list[str]:
     for s in ss:
         e = s.estimate("final_train_loss")
         if abs(e.mean - chance) < 0.01 * chance:
-            out.append(f"{s.label if s.grid else 'The model'} never leaves chance level: its train loss stays at {e.mean:.3f} ≈ "
-                       f"ln {n_classes}, the loss of a uniform guess, so it has learned nothing.")
+            out.append(f"{s.label if s.grid else 'The model'} never leaves chance level: its train loss stays at "
+                       f"{e.mean:.3f} ≈ ln {n_classes}, the loss of a uniform guess, so it has learned nothing.")
     return out
 
 
@@ -314,9 +314,8 @@ def numeric_sweep(ss: list[Setting]) -> str | None:
     keys = list(ss[0].grid)
     if len(keys) != 1 or len(ss) < 4:
         return None
-    if all(isinstance(s.grid[keys[0]], (int, float)) and not isinstance(s.grid[keys[0]], bool) for s in ss):
-        return keys[0]
-    return None
+    numeric = all(isinstance(s.grid[keys[0]], (int, float)) and not isinstance(s.grid[keys[0]], bool) for s in ss)
+    return keys[0] if numeric else None
 
 
 def _sweep_shape(key: str, ss: list[Setting], metric: str) -> str:
@@ -352,9 +351,8 @@ def _overfit_verdict(ss: list[Setting]) -> str:
     for s in ss:
         hit = sum(r["final_train_acc"] >= OVERFIT_TARGET for r in s.runs)
         train, val = s.estimate("final_train_acc"), s.estimate("final_val_acc")
-        passed = hit == len(s.runs)
-        verdict = ("the check passes: the model and training loop can fit a small data set"
-                   if passed else "the check FAILS: a net this size should fit so few points — look for a bug "
+        verdict = ("the check passes: the model and training loop can fit a small data set" if hit == len(s.runs)
+                   else "the check FAILS: a net this size should fit so few points — look for a bug "
                    "(labels, loss, learning rate, a missing optimizer step)")
         out.append(f"Train accuracy reaches ≥ {OVERFIT_TARGET:.0%} in {hit} of {len(s.runs)} seeds "
                    f"(mean {fmt(train, 'final_train_acc')}) — {verdict}. Val accuracy {fmt(val, 'final_val_acc')} "

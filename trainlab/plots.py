@@ -55,9 +55,7 @@ MOST_LEGEND = 16
 
 def spread(items: list, most: int) -> list:
     """At most ``most`` of ``items``, evenly spaced in their order, the first and the last among them."""
-    if len(items) <= most:
-        return items
-    return [items[round(i)] for i in np.linspace(0, len(items) - 1, most)]
+    return items if len(items) <= most else [items[round(i)] for i in np.linspace(0, len(items) - 1, most)]
 
 
 def shown_note(shown: list, every: list) -> str:
@@ -214,11 +212,8 @@ def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None
 def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[RunResult]],
                  columns: tuple[str, ...] | list[str] = ("train_loss", "val_loss"), ax: plt.Axes | None = None,
                  title: str = "", log: bool = False) -> plt.Axes:
-    """Columns of the per-epoch history (``train_loss``, ``val_acc``, ``lr``, …) against the epoch.
-
-    ``runs`` is one run, the seeds of one setting (a list: drawn as mean ± std), or a dict from a
-    label to either, one colour per label.
-    """
+    """Columns of the per-epoch history (``train_loss``, ``val_acc``, ``lr``, …) against the epoch. ``runs`` is
+    one run, the seeds of one setting (a list: drawn as mean ± std), or a dict from a label to either."""
     groups = runs if isinstance(runs, dict) else {"": runs}
     listed = {label: rs if isinstance(rs, list) else [rs] for label, rs in groups.items()}
     histories = {label: [r.history for r in rs] for label, rs in listed.items()}
@@ -290,9 +285,9 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
     axes[1].set_ylabel("")
     entries = list(zip(*axes[0].get_legend_handles_labels()))
     shown = spread(entries, MOST_LEGEND)
+    title = "setting (seeds)" + ("" if len(shown) == len(entries) else f"\n{len(shown)} of {len(entries)}")
     legend = fig.legend(*zip(*shown) if shown else ((), ()), loc="center right", fontsize=9, frameon=False,
-                        title="setting (seeds)" + ("" if len(shown) == len(entries) else f"\n{len(shown)} of {len(entries)}"),
-                        title_fontsize=9)
+                        title=title, title_fontsize=9)
     fig.suptitle(f"{experiment}: loss per epoch, mean ± 1 std over seeds", fontsize=11)
     legend_width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
     fig.tight_layout(rect=(0, 0, 1 - legend_width, 1))

@@ -164,6 +164,7 @@ def render(sections: list[ExperimentReport], out_dir: Path) -> str:
     n_runs = sum(len(s.runs) for s in sections)
     expected = sum(s.expected for s in sections)
     seconds = sum(r["seconds"] for s in sections for r in s.runs if math.isfinite(r["seconds"]))
+    duration = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
     incomplete = "" if n_runs == expected else (
         f'<p class="warn">{expected - n_runs} of {expected} runs are not finished yet: resume with '
         f"<code>--resume --out {html.escape(str(out_dir))}</code>, then this report is rebuilt.</p>")
@@ -177,7 +178,7 @@ def render(sections: list[ExperimentReport], out_dir: Path) -> str:
 <header>
 <h1>trainlab lab report</h1>
 <p class="sub">{html.escape(str(out_dir.resolve()))} · {n_runs} runs in {len(sections)} experiments ·
-{_duration(seconds)} of training · written {time.strftime('%Y-%m-%d %H:%M')}</p>
+{duration} of training · written {time.strftime('%Y-%m-%d %H:%M')}</p>
 {incomplete}
 </header>
 <section class="card" id="overview">
@@ -208,12 +209,12 @@ def _overview(sections: list[ExperimentReport]) -> str:
         metric = focus(s.name)
         ss = [x for x in settings(s.runs) if x.ok_runs]
         best = _best(ss, metric)
-        best_text = f"{html.escape(best.label)} <span class=num>{fmt(best.estimate(metric), metric)}</span>" if best else "–"
-        done = f"{len(s.runs)}/{s.expected}"
+        best_text = (f"{html.escape(best.label)} <span class=num>{fmt(best.estimate(metric), metric)}</span>"
+                     if best else "–")
         rows.append(
             f'<tr><td><a href="#{s.name}">{s.name}</a></td><td>{html.escape(s.cfg.description)}</td>'
             f"<td class=num>{len(settings(s.runs)) or '–'} × {len(s.cfg.seed_list)}</td>"
-            f"<td class=num>{done}</td><td>{METRIC_NAMES[metric]}</td><td>{best_text}</td></tr>")
+            f"<td class=num>{len(s.runs)}/{s.expected}</td><td>{METRIC_NAMES[metric]}</td><td>{best_text}</td></tr>")
     return ("<table><thead><tr><th>experiment</th><th>question</th><th>settings × seeds</th><th>runs</th>"
             "<th>judged on</th><th>best setting (mean ± 95% CI)</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
@@ -322,10 +323,6 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
             f"{f', dropout {m.dropout}' if any(m.dropouts) else ''}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 CSS = """
