@@ -58,10 +58,6 @@ def spread(items: list, most: int) -> list:
     return items if len(items) <= most else [items[round(i)] for i in np.linspace(0, len(items) - 1, most)]
 
 
-def shown_note(shown: list, every: list) -> str:
-    return "" if len(shown) == len(every) else f" ({len(shown)} of {len(every)} settings, evenly spaced in grid order)"
-
-
 def setting_colors(n: int, sequential: bool = False) -> list:
     """Distinct colours, or a dark-to-light ramp for an ordered sweep (small to large values)."""
     if sequential:
@@ -295,11 +291,12 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
 
 
 def typical_seed_panels(ss: list[Setting], per_row: int, figsize: Callable[[int, int], tuple[float, float]],
-                        draw: Callable[[plt.Axes, Setting, dict[str, Any]], str | None]) -> tuple[plt.Figure, str]:
+                        draw: Callable[[plt.Axes, Setting, dict[str, Any]], str | None], title: str,
+                        legend: str) -> plt.Figure:
     """A panel for each setting (at most ``MOST_PANELS``) in rows of at most ``per_row``, as even as they
     go (6 in rows of 5: 3 + 3, not 5 + 1), in a figure of ``figsize(cols, rows)``. ``draw(ax, setting, run)``
-    draws the setting's typical seed (the run with the median val loss), or returns why it cannot.
-    Returns the figure and the title's note on the settings left out."""
+    draws the setting's typical seed (the run with the median val loss), or returns why it cannot;
+    ``legend`` says what the colours mean."""
     shown = spread(ss, MOST_PANELS)
     cols = math.ceil(len(shown) / math.ceil(len(shown) / per_row))
     rows = math.ceil(len(shown) / cols)
@@ -311,7 +308,10 @@ def typical_seed_panels(ss: list[Setting], per_row: int, figsize: Callable[[int,
             ax.set_axis_off()
     for ax in list(axes.flat)[len(shown):]:
         ax.set_axis_off()
-    return fig, shown_note(shown, ss)
+    note = "" if len(shown) == len(ss) else f" ({len(shown)} of {len(ss)} settings, evenly spaced in grid order)"
+    fitted_suptitle(fig, f"{title} of a typical seed (median val loss){note}; {legend}")
+    fig.tight_layout()
+    return fig
 
 
 def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
@@ -335,14 +335,10 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
         size = 3.6 if cols <= 4 else 2.9
         return size * cols, size * rows * 0.95
 
-    fig, note = typical_seed_panels(ss, 6, figsize, draw)
-    classes = data_for(cfg).n_classes
     legend = ("colour = prediction (points: targets)" if cfg.data.task == "regression"
-              else "colour = P(class 1), black line = 0.5" if classes == 2
+              else "colour = P(class 1), black line = 0.5" if data_for(cfg).n_classes == 2
               else "colour = predicted class, black lines = boundaries")
-    fitted_suptitle(fig, f"{experiment}: decision boundary of a typical seed (median val loss){note}; {legend}")
-    fig.tight_layout()
-    return fig
+    return typical_seed_panels(ss, 6, figsize, draw, f"{experiment}: decision boundary", legend)
 
 
 def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
@@ -363,11 +359,9 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
 
     size = 3.2 if data_for(cfg).n_classes <= 4 else 3.8
     # room under each square panel's two-line title and above its axis label, and for the suptitle
-    fig, note = typical_seed_panels(ss, 5, lambda cols, rows: (size * cols, (size + 1.2) * rows + 0.4), draw)
-    fitted_suptitle(fig, f"{experiment}: confusion matrix of a typical seed (median val loss){note}; "
-                         "colour = fraction of the true class, numbers = counts")
-    fig.tight_layout()
-    return fig
+    return typical_seed_panels(ss, 5, lambda cols, rows: (size * cols, (size + 1.2) * rows + 0.4), draw,
+                               f"{experiment}: confusion matrix",
+                               "colour = fraction of the true class, numbers = counts")
 
 
 def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
