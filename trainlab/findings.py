@@ -1,14 +1,12 @@
-"""Findings: a paragraph per experiment, written from the measured numbers.
-
-Nothing here knows what an experiment *should* show. Each sentence is computed from the runs:
-the settings ranked by the experiment's focus metric (mean ± 95% CI over seeds), whether the
-lead of one setting over the next is beyond noise (Welch's t-test), settings stuck at chance
-level, diverged seeds, the shape of a learning-rate sweep, and the overfit sanity check. A
-search's paragraph is about its trials: what it trained, the best, what each rung kept.
+"""Findings: a paragraph per experiment, written from the measured numbers, not from what an experiment
+*should* show: the settings ranked by the experiment's focus metric (mean ± 95% CI over seeds), whether
+one leads the next beyond noise (Welch's t-test), settings stuck at chance level, diverged seeds, the
+shape of a learning-rate sweep, the overfit sanity check; for a search, what it trained and kept.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -126,11 +124,8 @@ def settings(runs: list[dict[str, Any]]) -> list[Setting]:
 
 @dataclass(repr=False)
 class Summary:
-    """Final metrics of each setting, mean ± 95% CI over its seeds (without pandas).
-
-    ``rows`` hold the numbers (``row["final_val_acc"]`` is an ``Estimate``); ``str()`` is a text
-    table and a notebook shows an HTML one.
-    """
+    """Final metrics of each setting, mean ± 95% CI over its seeds (without pandas): ``rows`` hold the
+    numbers (``row["final_val_acc"]`` is an ``Estimate``); ``str()`` is a text table, a notebook shows HTML."""
 
     rows: list[dict[str, Any]]  # experiment, setting, seeds, diverged, and an Estimate per metric
     metrics: list[str]
@@ -158,8 +153,6 @@ class Summary:
     __repr__ = __str__  # the table, also where only plain text is shown
 
     def _repr_html_(self) -> str:
-        import html
-
         head, body = self._cells()
 
         def cells(row: list[str], tag: str) -> str:

@@ -1,11 +1,8 @@
-"""Search beyond the grid: trials sampled from a ``[search]`` space, trained as populations.
-
-``config.expand`` turns a config's search into runs (trial × seed), stored like a grid's runs with
-the sampled values as their grid values, and ``findings`` ranks the stored trials. Here is how they
-train: ``random`` with the usual engine; ``halving`` and ``pbt`` each population of one shape in a
-single slice, with a controller that the loop asks after every epoch: successive halving prunes the
-worst trials at each rung, population-based training lets the worst copy the best and perturbs
-their optimizer settings; ``sampler = "tpe"`` in waves whose trials Optuna chooses.
+"""How a ``[search]``'s trials train (``config.expand`` samples them, stored like a grid's runs with the
+sampled values as grid values; ``findings`` ranks them): ``random`` on the usual engine; ``halving``
+and ``pbt`` each population of one shape in a single slice, under a controller the loop asks after
+every epoch (halving prunes the worst trials at each rung, PBT lets the worst copy the best and
+perturbs their optimizer settings); ``sampler = "tpe"`` in waves whose trials Optuna chooses.
 """
 
 from __future__ import annotations
