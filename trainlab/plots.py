@@ -72,13 +72,12 @@ def plot_loss_curves(ax: plt.Axes, groups: dict[str, list[dict[str, np.ndarray]]
     val dashed (or ``styles``)."""
     colors = colors or setting_colors(len(groups))
     for i, (color, (label, histories)) in enumerate(zip(colors, groups.items())):
-        n = len(histories)
         for column in columns:
             style = styles[i] if styles else "--" if column.startswith("val") else "-"
             epochs, mean, std = band(histories, column)
             split = column.rsplit("_", 1)[0] if len(columns) > 1 else ""
             name = f"{label} ({split})" if label and split else label or split
-            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={n}")
+            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={len(histories)}")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
     kind = columns[0].rsplit("_", 1)[-1]
     label = LOSS_NAMES[task] if kind == "loss" else AXIS_LABELS[kind]
