@@ -38,12 +38,11 @@ def test_report_on_a_bad_directory_is_one_line_and_exit_2(cli, tmp_path):
 
 
 def tick_labels(lo, hi):
-    from trainlab.plots import plain_log_ticks, plt
+    from trainlab.plots import log_scale, plt
 
     fig, ax = plt.subplots()
-    ax.set_yscale("log")
+    log_scale(ax)
     ax.set_ylim(lo, hi)
-    plain_log_ticks(ax.yaxis)
     fig.canvas.draw()
     shown = [(tick.get_loc(), tick.label1.get_text())
              for tick in ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()]

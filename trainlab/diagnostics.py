@@ -1,8 +1,7 @@
 """What happens inside a training run, per epoch: the measurements the debugging checklist reads.
 
-The reference loop (``train(...)``, unless ``diagnostics=False``, as sweeps that store only the
-history ask) fills ``RunResult.extra`` with one value per epoch and layer l = 1..L (layer l is the l-th
-Linear, W_l and b_l):
+The reference loop (unless ``diagnostics=False``) fills ``RunResult.extra`` with one value per epoch
+and layer l = 1..L (the l-th Linear, W_l and b_l):
 
 - ``grad_norm.l``     ‖∇(W_l, b_l)‖₂, mean over the epoch's steps (vanishing: layer 1 ≪ layer L)
 - ``update_ratio.l``  ‖ΔW_l‖ / ‖W_l‖ of the epoch's first optimizer step (healthy ~1e-3)
@@ -10,12 +9,9 @@ Linear, W_l and b_l):
 - ``saturated.l``     hidden activations in a flat tail: σ < 0.01 or > 0.99, |tanh| > 0.99 (sigmoid/tanh only)
 - ``dead``, ``saturated``  the same over the hidden layers of those activations
 
-Almost all of it is work the loop does anyway: the gradient norms are the per-tensor norms the
-history's ``grad_norm`` is summed from, and the units are counted on the activations of the
-loop's end-of-epoch evaluation of the training rows. The update ratio is sampled on one step
-per epoch because it needs a copy of the weights. Everything stays a tensor until the end of
-the epoch, then one conversion per quantity (on the CPU a conversion costs less than
-concatenating the tensors into one). Overhead: ``python benchmarks/diagnostics_overhead.py``.
+The gradient norms are those the history's ``grad_norm`` is summed from and the units are counted
+on the loop's end-of-epoch evaluation of the training rows; only the update ratio, which needs a copy
+of the weights, costs extra, so it is sampled on one step an epoch.
 """
 
 from __future__ import annotations
@@ -31,9 +27,8 @@ from trainlab.callbacks import Callback, Run
 from trainlab.models import linear_layers
 
 # activation → (key, which entries of its output A (rows × units) are stuck where f' ≈ 0, as 1s and 0s).
-# Sigmoid and tanh outputs a lie in [0, 1] and [-1, 1], so ceil(a − 0.99) is 1 exactly when a > 0.99
-# and 0 otherwise (ceil(0.01 − a) likewise for a < 0.01): the comparison at half its cost, since
-# writing a bool tensor is the slow op here. NaN outputs (a diverged run) count as NaN.
+# Sigmoid and tanh outputs a lie in [0, 1] and [-1, 1], so ceil(a − 0.99) is 1 exactly when a > 0.99:
+# the comparison without writing a bool tensor, the slow op here. NaN outputs (a diverged run) stay NaN.
 STUCK = {
     "relu": ("dead", lambda A: A.amax(dim=0) <= 0),  # per unit: 0 on every row
     "sigmoid": ("saturated", lambda A: (A - 0.99).ceil_().add_((0.01 - A).ceil_())),  # σ > 0.99 or σ < 0.01
@@ -51,7 +46,7 @@ class Diagnostics(Callback):
         self.update_ratio: torch.Tensor | None = None  # this epoch's, per layer
 
     def on_step_begin(self, run: Run, step: int) -> None:
-        if step == 0:  # no_grad entered at the sampled step only: ~3 µs, a batch-1 step's 0.4%
+        if step == 0:  # the sampled step only: entering no_grad costs time
             with torch.no_grad():
                 for before, w in zip(self.before, self.weights):
                     before.copy_(w)
@@ -63,12 +58,8 @@ class Diagnostics(Callback):
                 self.update_ratio = torch.stack(changes) / torch.stack([vector_norm(b) for b in self.before])
 
     def on_epoch_end(self, run: Run) -> bool:
-        """Record the epoch from its gradient norms and the hidden activations of its evaluation.
-
-        ``run.hidden`` holds each hidden layer's activation function and its output A_l on every
-        training row; each layer is judged by its own activation function (dead ReLU units,
-        saturated sigmoid or tanh units), and the totals are over the layers judged alike.
-        """
+        """Record the epoch's gradient norms, and the units stuck in ``run.hidden``: each hidden layer's
+        activation module and its output A_l on every training row, each judged by its own activation."""
         layer_grad_norms = run.grad_squares.sqrt().mean(dim=0)  # per layer, mean over the epoch's steps
         for l, (norm, ratio) in enumerate(zip(layer_grad_norms.tolist(), self.update_ratio.tolist()), start=1):
             self.extra[f"grad_norm.{l}"].append(norm)

@@ -1,26 +1,25 @@
-"""Findings: a paragraph per experiment, written from the measured numbers.
-
-Nothing here knows what an experiment *should* show. Each sentence is computed from the runs:
-the settings ranked by the experiment's focus metric (mean ± 95% CI over seeds), whether the
-lead of one setting over the next is beyond noise (Welch's t-test), settings stuck at chance
-level, diverged seeds, the shape of a learning-rate sweep, and the overfit sanity check. A
-search's paragraph is about its trials: what it trained, the best, what each rung kept.
+"""Findings: a paragraph per experiment, written from the measured numbers, not from what an experiment
+*should* show: the settings ranked by the experiment's focus metric (mean ± 95% CI over seeds), whether
+one leads the next beyond noise (Welch's t-test), settings stuck at chance level, diverged seeds, the
+shape of a learning-rate sweep, the overfit sanity check; for a search, what it trained and kept.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from trainlab import metrics
-from trainlab.config import RunConfig, format_value, rungs, short_key, values_label, with_values
+from trainlab.config import RunConfig, format_value, rungs, short_key, values_label
 from trainlab.stats import Estimate, mean_ci, welch_p
 
 ALPHA = 0.05  # a difference is "beyond noise" when Welch's p < ALPHA
+DIVERGED = "(the loss became NaN/inf or rose far above its start)"
 
 # What each built-in experiment is about. The notebooks compare *training* loss curves for
 # initialisation, optimizers and learning rates; the overfit check is about train accuracy.
@@ -32,9 +31,9 @@ FOCUS = {
     "xor_sgd_vs_adam": "final_train_loss",
     "overfit_check": "final_train_acc",
 }
-OVERFIT_TARGET = 0.99
+OVERFIT_TARGET = 0.99  # the sanity check passes when train accuracy reaches this
 KEY_NAMES = {"optim.name": "optimizer", "optim.lr": "learning rate", "optim.schedule.name": "schedule",
-             "model.hidden": "depth", "model.activation": "activation", "model.init": "initialisation"}  # the sanity check passes when train accuracy reaches this
+             "model.hidden": "depth", "model.activation": "activation", "model.init": "initialisation"}
 
 METRIC_NAMES = {
     "final_train_loss": "train loss",
@@ -56,6 +55,12 @@ def lower_is_better(metric: str) -> bool:
     return metric.endswith(("loss", "rmse", "mae"))
 
 
+def rank_key(metric: str) -> Callable[[Setting], float]:
+    """Sort key of settings by their mean ``metric``, best first."""
+    sign = 1 if lower_is_better(metric) else -1
+    return lambda s: sign * s.estimate(metric).mean
+
+
 # ---------------------------------------------------------------------------- settings
 
 
@@ -69,27 +74,18 @@ def by_group(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def setting_label(grid: dict[str, Any]) -> str:
     """A reader's name for a grid point: ``relu``, ``lr=0.05``, ``2 hidden layers (32, 32)``."""
-    if not grid:
-        return "all runs"
-    parts = []
-    for key, value in grid.items():
-        leaf = short_key(key, grid)
-        if key == "model.hidden":
-            parts.append(_depth_label(value))
-        elif len(grid) == 1 and isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, str) and key.endswith(".name"):
-            parts.append(value if key != "optim.schedule.name" else f"{value} schedule")
-        else:
-            parts.append(f"{leaf}={format_value(value)}")
-    return ", ".join(parts)
+    return ", ".join(_value_label(key, value, grid) for key, value in grid.items()) or "all runs"
 
 
-def _depth_label(hidden: list[int]) -> str:
-    if not hidden:
-        return "logistic regression"
-    layers = "layer" if len(hidden) == 1 else "layers"
-    return f"{len(hidden)} hidden {layers} ({', '.join(map(str, hidden))})"
+def _value_label(key: str, value: Any, grid: dict[str, Any]) -> str:
+    if key == "model.hidden":
+        layers = "layer" if len(value) == 1 else "layers"
+        return f"{len(value)} hidden {layers} ({', '.join(map(str, value))})" if value else "logistic regression"
+    if isinstance(value, str) and len(grid) == 1:
+        return value
+    if isinstance(value, str) and key.endswith(".name"):
+        return f"{value} schedule" if key == "optim.schedule.name" else value
+    return f"{short_key(key, grid)}={format_value(value)}"
 
 
 @dataclass
@@ -128,11 +124,8 @@ def settings(runs: list[dict[str, Any]]) -> list[Setting]:
 
 @dataclass(repr=False)
 class Summary:
-    """Final metrics of each setting, mean ± 95% CI over its seeds (without pandas).
-
-    ``rows`` hold the numbers (``row["final_val_acc"]`` is an ``Estimate``); ``str()`` is a text
-    table and a notebook shows an HTML one.
-    """
+    """Final metrics of each setting, mean ± 95% CI over its seeds (without pandas): ``rows`` hold the
+    numbers (``row["final_val_acc"]`` is an ``Estimate``); ``str()`` is a text table, a notebook shows HTML."""
 
     rows: list[dict[str, Any]]  # experiment, setting, seeds, diverged, and an Estimate per metric
     metrics: list[str]
@@ -160,8 +153,6 @@ class Summary:
     __repr__ = __str__  # the table, also where only plain text is shown
 
     def _repr_html_(self) -> str:
-        import html
-
         head, body = self._cells()
 
         def cells(row: list[str], tag: str) -> str:
@@ -213,8 +204,8 @@ def compare(a: Setting, b: Setting, metric: str) -> str:
     ea, eb = a.estimate(metric), b.estimate(metric)
     if math.isnan(p):
         return f"{a.label} vs {b.label}: too few seeds to test"
-    gap = abs(ea.mean - eb.mean) * (100 if metric.endswith("acc") else 1)
-    gap_text = f"{gap:.1f} points" if metric.endswith("acc") else f"{gap:.3g}"
+    gap = abs(ea.mean - eb.mean)
+    gap_text = f"{gap * 100:.1f} points" if metric.endswith("acc") else f"{gap:.3g}"
     if p < ALPHA:
         return f"the gap between {a.label} and {b.label} ({gap_text}) is beyond seed noise (Welch t-test {fmt_p(p)})"
     overlap = "their 95% CIs overlap and " if ea.overlaps(eb) else ""
@@ -246,24 +237,20 @@ def write_finding(experiment: str, runs: list[dict[str, Any]], epochs: int, n_cl
 
     sweep = numeric_sweep(ss)
     scored = [s for s in ss if s.ok_runs]
-    ordered = scored if sweep else sorted(
-        scored, key=lambda s: s.estimate(metric).mean * (1 if lower_is_better(metric) else -1))
+    ordered = scored if sweep else sorted(scored, key=rank_key(metric))
     seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
     if not scored:
         sentences.append(f"Every run diverged before epoch {epochs}, so there is no {name} to compare.")
-    elif len(ss) == 1 and not ss[0].grid:  # one setting: no names to list
-        sentences.append(f"At epoch {epochs}, {name} (mean ± 95% CI over {seeds}): "
-                         f"{fmt(scored[0].estimate(metric), metric)}.")
     else:
-        listing = ", ".join(f"{s.label} {fmt(s.estimate(metric), metric)}" for s in ordered)
+        listing = (fmt(scored[0].estimate(metric), metric) if len(ss) == 1 and not ss[0].grid  # no names to list
+                   else ", ".join(f"{s.label} {fmt(s.estimate(metric), metric)}" for s in ordered))
         sentences.append(f"At epoch {epochs}, {name} (mean ± 95% CI over {seeds}): {listing}.")
 
     for s in ss:
         if s.diverged:
             rest = f"; the numbers use the other {len(s.ok_runs)}" if s.ok_runs else ""
             who = f"{s.label}: " if s.grid else ""
-            sentences.append(f"{who}{s.diverged} of {len(s.runs)} seeds diverged "
-                             f"(the loss became NaN/inf or rose far above its start){rest}.")
+            sentences.append(f"{who}{s.diverged} of {len(s.runs)} seeds diverged {DIVERGED}{rest}.")
     sentences += _stuck_at_chance(scored, n_classes)
 
     if experiment == "overfit_check":
@@ -289,8 +276,8 @@ def _stuck_at_chance(ss: list[Setting], n_classes: int) -> list[str]:
     for s in ss:
         e = s.estimate("final_train_loss")
         if abs(e.mean - chance) < 0.01 * chance:
-            out.append(f"{s.label if s.grid else 'The model'} never leaves chance level: its train loss stays at {e.mean:.3f} ≈ "
-                       f"ln {n_classes}, the loss of a uniform guess, so it has learned nothing.")
+            out.append(f"{s.label if s.grid else 'The model'} never leaves chance level: its train loss stays at "
+                       f"{e.mean:.3f} ≈ ln {n_classes}, the loss of a uniform guess, so it has learned nothing.")
     return out
 
 
@@ -299,15 +286,15 @@ def _best_per_value(ss: list[Setting], metric: str) -> list[str]:
     keys = [k for k in ss[0].grid if len({format_value(s.grid[k]) for s in ss}) > 1]
     if len(keys) < 2:
         return []
-    sign = 1 if lower_is_better(metric) else -1
+    score = rank_key(metric)
     out = []
     for key in keys:
         best: dict[str, Setting] = {}
         for s in ss:
             v = format_value(s.grid[key])
-            if v not in best or sign * s.estimate(metric).mean < sign * best[v].estimate(metric).mean:
+            if v not in best or score(s) < score(best[v]):
                 best[v] = s
-        champions = sorted(best.values(), key=lambda s: sign * s.estimate(metric).mean)
+        champions = sorted(best.values(), key=score)
         if len(champions) >= 2:
             listing = ", ".join(f"{s.label} ({fmt(s.estimate(metric), metric)})" for s in champions)
             out.append(f"Best of each {KEY_NAMES.get(key, short_key(key, ss[0].grid))}: {listing}; "
@@ -320,17 +307,16 @@ def numeric_sweep(ss: list[Setting]) -> str | None:
     keys = list(ss[0].grid)
     if len(keys) != 1 or len(ss) < 4:
         return None
-    if all(isinstance(s.grid[keys[0]], (int, float)) and not isinstance(s.grid[keys[0]], bool) for s in ss):
-        return keys[0]
-    return None
+    numeric = all(isinstance(s.grid[keys[0]], (int, float)) and not isinstance(s.grid[keys[0]], bool) for s in ss)
+    return keys[0] if numeric else None
 
 
 def _sweep_shape(key: str, ss: list[Setting], metric: str) -> str:
     """U-shaped, monotone or flat: where the optimum lies and whether both ends are worse."""
     leaf = key.rsplit(".", 1)[-1]
-    sign = 1 if lower_is_better(metric) else -1
+    score = rank_key(metric)
     ss = sorted(ss, key=lambda s: s.grid[key])
-    best = min(ss, key=lambda s: sign * s.estimate(metric).mean)
+    best = min(ss, key=score)
     first, last = ss[0], ss[-1]
     name = METRIC_NAMES[metric]
     verdicts = []
@@ -338,10 +324,9 @@ def _sweep_shape(key: str, ss: list[Setting], metric: str) -> str:
         if end is best:
             continue
         p = welch_p(end.values(metric), best.values(metric))
-        worse = sign * (end.estimate(metric).mean - best.estimate(metric).mean) > 0 and p < ALPHA
-        verdicts.append((end, worse, p))
-    text = f"The {name} is lowest at {best.label} ({fmt(best.estimate(metric), metric)})" if sign > 0 else (
-        f"The {name} is highest at {best.label} ({fmt(best.estimate(metric), metric)})")
+        verdicts.append((end, score(end) - score(best) > 0 and p < ALPHA, p))
+    extreme = "lowest" if lower_is_better(metric) else "highest"
+    text = f"The {name} is {extreme} at {best.label} ({fmt(best.estimate(metric), metric)})"
     if best not in (first, last) and all(w for _, w, _ in verdicts):
         ends = " and ".join(f"{e.label} ({fmt(e.estimate(metric), metric)}, {fmt_p(p)})" for e, _, p in verdicts)
         return (f"{text}; both ends are worse beyond noise — {ends} — so final {name} against {leaf} "
@@ -359,9 +344,8 @@ def _overfit_verdict(ss: list[Setting]) -> str:
     for s in ss:
         hit = sum(r["final_train_acc"] >= OVERFIT_TARGET for r in s.runs)
         train, val = s.estimate("final_train_acc"), s.estimate("final_val_acc")
-        passed = hit == len(s.runs)
-        verdict = ("the check passes: the model and training loop can fit a small data set"
-                   if passed else "the check FAILS: a net this size should fit so few points — look for a bug "
+        verdict = ("the check passes: the model and training loop can fit a small data set" if hit == len(s.runs)
+                   else "the check FAILS: a net this size should fit so few points — look for a bug "
                    "(labels, loss, learning rate, a missing optimizer step)")
         out.append(f"Train accuracy reaches ≥ {OVERFIT_TARGET:.0%} in {hit} of {len(s.runs)} seeds "
                    f"(mean {fmt(train, 'final_train_acc')}) — {verdict}. Val accuracy {fmt(val, 'final_val_acc')} "
@@ -424,27 +408,13 @@ class Trial:
 
 
 def trials(runs: list[dict[str, Any]]) -> list[Trial]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        groups.setdefault(r["group"], []).append(r)
-    return [Trial(group, rs[0]["grid"], rs) for group, rs in groups.items()]
+    return [Trial(group, rs[0]["grid"], rs) for group, rs in by_group(runs).items()]
 
 
-def ranked(runs: list[dict[str, Any]], metric: str = "final_val_loss") -> list[Trial]:
-    """The finished trials, best first by the mean of ``metric`` over their seeds (lower is better for a
-    loss); pruned and diverged trials have no final value to rank."""
-    sign = 1 if metric.endswith("loss") else -1
-    done = [t for t in trials(runs) if t.finished and math.isfinite(t.score(metric))]
-    return sorted(done, key=lambda t: sign * t.score(metric))
-
-
-def best_config(cfg: RunConfig, trial: Trial) -> RunConfig:
-    """The search's config with the trial's values in place of the search: one setting to run again."""
-    return with_values(cfg, trial.values, f"best trial {trial.group}")
-
-
-def model_epochs(runs: list[dict[str, Any]]) -> int:
-    return sum(r["epochs_run"] for r in runs)
+def ranked(runs: list[dict[str, Any]]) -> list[Trial]:
+    """The finished trials, best first by their mean val loss over the seeds; pruned and diverged
+    trials have no final value to rank."""
+    return sorted((t for t in trials(runs) if t.finished and math.isfinite(t.score())), key=Trial.score)
 
 
 def search_finding(cfg: RunConfig, runs: list[dict[str, Any]]) -> str:
@@ -453,7 +423,7 @@ def search_finding(cfg: RunConfig, runs: list[dict[str, Any]]) -> str:
     if not runs:
         return "No finished trials yet."
     everything = len(runs) * epochs
-    spent = model_epochs(runs)
+    spent = sum(r["epochs_run"] for r in runs)
     name = {"random": "Random search", "halving": "Successive halving", "pbt": "Population-based training"}
     all_trials = trials(runs)
     seeds = f", {len(cfg.seed_list)} seeds each" if len(cfg.seed_list) > 1 else ""
@@ -473,7 +443,7 @@ def search_finding(cfg: RunConfig, runs: list[dict[str, Any]]) -> str:
         sentences.append("No trial finished, so there is no best one.")
     diverged = sum(t.status == "diverged" for t in all_trials)
     if diverged:
-        sentences.append(f"{diverged} trials diverged (the loss became NaN/inf or rose far above its start).")
+        sentences.append(f"{diverged} trials diverged {DIVERGED}.")
     if search.method == "pbt":
         sentences.append(f"Every {search.interval} epochs the worst {search.quantile:.0%} of the trials took the "
                          "weights and optimizer state of one of the best and multiplied its optimizer values by one "

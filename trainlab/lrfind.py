@@ -113,20 +113,18 @@ def check_writable(path: str | Path) -> None:
 
 def plot_lr_find(result: LRFind, path: str | Path, title: str = "") -> Path:
     """Loss against learning rate (log scale), the lowest loss and the suggestion marked."""
-    from trainlab.plots import plain_log_ticks, plt  # pyplot with trainlab's choice of backend
+    from trainlab.plots import log_scale, plt  # pyplot with trainlab's choice of backend
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(result.lrs, result.losses, color="#2166ac", lw=2, label="smoothed training loss")
-    ax.set_xscale("log")
-    plain_log_ticks(ax.xaxis)
+    log_scale(ax, "x")
     ax.axvline(result.best_lr, color="#b2182b", ls=":", label=f"lowest loss at lr = {result.best_lr:.3g}")
     ax.axvline(result.suggested_lr, color="#1b7837", ls="--", label=f"suggested lr = {result.suggested_lr:.3g}")
     top = min(max(result.losses), 3 * result.losses[0])  # keep the blow-up from flattening the curve
     ax.set_ylim(min(result.losses) * 0.9, top * 1.05)
-    ax.set_xlabel(f"learning rate ({result.optimizer}, log scale)")
-    ax.set_ylabel("training loss")
+    ax.set(xlabel=f"learning rate ({result.optimizer}, log scale)", ylabel="training loss")
     ax.set_title(title or "Learning-rate range test")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left")

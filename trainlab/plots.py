@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from trainlab.config import RunConfig, with_values  # noqa: E402
 from trainlab.data import Dataset  # noqa: E402
-from trainlab.findings import Setting, by_group  # noqa: E402
+from trainlab.findings import Setting  # noqa: E402
 from trainlab.history import RunResult  # noqa: E402
 from trainlab.metrics import RunMetrics, row_normalized  # noqa: E402
 from trainlab.models import evaluating, model_from_params  # noqa: E402
@@ -37,8 +37,6 @@ from trainlab.stats import band  # noqa: E402
 COLORS = plt.get_cmap("tab10").colors
 CLASS_COLORS = ["#2166ac", "#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f"]
 
-__all__ = ["by_group", "band", "representative", "plot_loss_curves", "plot_decision_boundary", "plot_data",
-           "plot_boundary", "plot_history", "plot_confusion"]
 # The y-axis of a history column, by its last word.
 AXIS_LABELS = {"acc": "accuracy", "lr": "learning rate", "norm": "gradient norm ‖∇‖₂"}
 LOSS_NAMES = {"classification": "cross-entropy loss", "regression": "MSE loss"}  # "loss" columns, by data.task
@@ -57,13 +55,7 @@ MOST_LEGEND = 16
 
 def spread(items: list, most: int) -> list:
     """At most ``most`` of ``items``, evenly spaced in their order, the first and the last among them."""
-    if len(items) <= most:
-        return items
-    return [items[round(i)] for i in np.linspace(0, len(items) - 1, most)]
-
-
-def shown_note(shown: list, every: list) -> str:
-    return "" if len(shown) == len(every) else f" ({len(shown)} of {len(every)} settings, evenly spaced in grid order)"
+    return items if len(items) <= most else [items[round(i)] for i in np.linspace(0, len(items) - 1, most)]
 
 
 def setting_colors(n: int, sequential: bool = False) -> list:
@@ -73,34 +65,24 @@ def setting_colors(n: int, sequential: bool = False) -> list:
     return [COLORS[i % len(COLORS)] for i in range(n)]
 
 
-def plot_loss_curves(
-    ax: plt.Axes,
-    groups: dict[str, list[dict[str, np.ndarray]]],
-    title: str = "",
-    columns: tuple[str, ...] = ("train_loss", "val_loss"),
-    colors: list | None = None,
-    legend: bool = True,
-    styles: list[str] | None = None,
-    task: str = "classification",
-) -> None:
+def plot_loss_curves(ax: plt.Axes, groups: dict[str, list[dict[str, np.ndarray]]], title: str = "",
+                     columns: tuple[str, ...] = ("train_loss", "val_loss"), colors: list | None = None,
+                     legend: bool = True, styles: list[str] | None = None, task: str = "classification") -> None:
     """A history column per group (loss by default), the mean over seeds with a ±1 std band: train solid,
     val dashed (or ``styles``)."""
     colors = colors or setting_colors(len(groups))
     for i, (color, (label, histories)) in enumerate(zip(colors, groups.items())):
-        n = len(histories)
         for column in columns:
             style = styles[i] if styles else "--" if column.startswith("val") else "-"
             epochs, mean, std = band(histories, column)
             split = column.rsplit("_", 1)[0] if len(columns) > 1 else ""
             name = f"{label} ({split})" if label and split else label or split
-            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={n}")
+            ax.plot(epochs, mean, style, color=color, lw=1.8, label=f"{name}, n={len(histories)}")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
-    ax.set_xlabel("epoch")
     kind = columns[0].rsplit("_", 1)[-1]
     label = LOSS_NAMES[task] if kind == "loss" else AXIS_LABELS[kind]
-    ax.set_ylabel(label)
-    spread = " (mean ± std over seeds)" if any(len(h) > 1 for h in groups.values()) else ""
-    ax.set_title(title or label.capitalize() + spread)
+    seeds = " (mean ± std over seeds)" if any(len(h) > 1 for h in groups.values()) else ""
+    ax.set(xlabel="epoch", ylabel=label, title=title or label.capitalize() + seeds)
     ax.grid(alpha=0.3)
     if legend:
         ax.legend(fontsize=8, ncol=1 if len(groups) < 4 else 2)
@@ -112,14 +94,8 @@ BOUNDARY_ELEMENTS = 20_000_000
 
 
 @torch.no_grad()
-def plot_decision_boundary(
-    ax: plt.Axes,
-    model: torch.nn.Module,
-    data: Dataset,
-    title: str = "",
-    split: str = "all",
-    resolution: int = 200,
-) -> None:
+def plot_decision_boundary(ax: plt.Axes, model: torch.nn.Module, data: Dataset, title: str = "", split: str = "all",
+                           resolution: int = 200) -> None:
     """Class-1 probability as a heat-map with the 0.5 contour (class regions for k > 2), and the points."""
     raw_all = np.vstack([r for r in (data.raw_train, data.raw_val, data.raw_test) if r is not None])
     lo, hi = raw_all.min(axis=0) - 0.5, raw_all.max(axis=0) + 0.5
@@ -140,21 +116,18 @@ def plot_decision_boundary(
             if split in ("all", "train" if marker == "o" else "val"):
                 ax.scatter(X[:, 0], X[:, 1], c=y, s=12, marker=marker, cmap="RdBu_r", vmin=-span, vmax=span,
                            edgecolor="k", linewidths=0.3)
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_title(title, fontsize=10)
-        return
-    probs = torch.softmax(outputs, dim=1).numpy()
-    if data.n_classes == 2:
-        z = probs[:, 1].reshape(xx.shape)
-        ax.contourf(xx, yy, z, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.55)
-        ax.contour(xx, yy, z, levels=[0.5], colors="k", linewidths=1.5)
     else:
-        z = probs.argmax(axis=1).reshape(xx.shape)
-        cmap = matplotlib.colors.ListedColormap(CLASS_COLORS[: data.n_classes])
-        ax.contourf(xx, yy, z, levels=np.arange(data.n_classes + 1) - 0.5, cmap=cmap, alpha=0.35)
-        ax.contour(xx, yy, z, levels=np.arange(data.n_classes) + 0.5, colors="k", linewidths=1)
-    plot_points(ax, data, split)
+        probs = torch.softmax(outputs, dim=1).numpy()
+        if data.n_classes == 2:
+            z = probs[:, 1].reshape(xx.shape)
+            ax.contourf(xx, yy, z, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.55)
+            ax.contour(xx, yy, z, levels=[0.5], colors="k", linewidths=1.5)
+        else:
+            z = probs.argmax(axis=1).reshape(xx.shape)
+            cmap = matplotlib.colors.ListedColormap(CLASS_COLORS[: data.n_classes])
+            ax.contourf(xx, yy, z, levels=np.arange(data.n_classes + 1) - 0.5, cmap=cmap, alpha=0.35)
+            ax.contour(xx, yy, z, levels=np.arange(data.n_classes) + 0.5, colors="k", linewidths=1)
+        plot_points(ax, data, split)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_title(title, fontsize=10)
@@ -164,11 +137,8 @@ def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = 
     """The raw points coloured by class: circles train, triangles val, squares test (or one ``split``)."""
     if split not in ("all", "train", "val", "test"):
         raise ValueError(f"split {split!r}: expected all, train, val or test")
-    points = {
-        "train": (data.raw_train, data.y_train, "o"),
-        "val": (data.raw_val, data.y_val, "^"),
-        "test": (data.raw_test, data.y_test, "s"),
-    }
+    points = {"train": (data.raw_train, data.y_train, "o"), "val": (data.raw_val, data.y_val, "^"),
+              "test": (data.raw_test, data.y_test, "s")}
     for name, (X, y, marker) in points.items():
         if X is None or (split != "all" and name != split):
             continue
@@ -176,8 +146,7 @@ def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = 
             sel = y == k
             ax.scatter(X[sel, 0], X[sel, 1], s=12, marker=marker, color=CLASS_COLORS[k % len(CLASS_COLORS)],
                        edgecolor="k", linewidths=0.3, alpha=0.8, label=f"class {k} ({name})")
-    ax.set_xlabel(data.columns[0])
-    ax.set_ylabel(data.columns[1])
+    ax.set(xlabel=data.columns[0], ylabel=data.columns[1])
     if legend:
         ax.legend(fontsize=8)
 
@@ -220,9 +189,9 @@ def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None
     counts = np.asarray(confusion)
     n = len(counts)
     ax = _axes(ax, (0.45 * n + 2.5, 0.45 * n + 2))
-    ax.imshow(row_normalized(counts), cmap="Blues", vmin=0, vmax=1)
+    fractions = row_normalized(counts)
+    ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
     if n <= CONFUSION_COUNTS:
-        fractions = row_normalized(counts)
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8 if n > 5 else 10,
@@ -230,8 +199,7 @@ def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None
     labels = class_names if class_names is not None and len(class_names) == n else [str(k) for k in range(n)]
     ax.set_xticks(range(n), labels, fontsize=8, rotation=45 if max(map(len, labels)) > 3 else 0)
     ax.set_yticks(range(n), labels, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set(xlabel="predicted class", ylabel="true class")
     ax.set_title(title, fontsize=10)
     return ax
 
@@ -239,11 +207,8 @@ def plot_confusion(confusion: np.ndarray | list | RunResult, ax: plt.Axes | None
 def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[RunResult]],
                  columns: tuple[str, ...] | list[str] = ("train_loss", "val_loss"), ax: plt.Axes | None = None,
                  title: str = "", log: bool = False) -> plt.Axes:
-    """Columns of the per-epoch history (``train_loss``, ``val_acc``, ``lr``, …) against the epoch.
-
-    ``runs`` is one run, the seeds of one setting (a list: drawn as mean ± std), or a dict from a
-    label to either, one colour per label.
-    """
+    """Columns of the per-epoch history (``train_loss``, ``val_acc``, ``lr``, …) against the epoch. ``runs`` is
+    one run, the seeds of one setting (a list: drawn as mean ± std), or a dict from a label to either."""
     groups = runs if isinstance(runs, dict) else {"": runs}
     listed = {label: rs if isinstance(rs, list) else [rs] for label, rs in groups.items()}
     histories = {label: [r.history for r in rs] for label, rs in listed.items()}
@@ -252,8 +217,7 @@ def plot_history(runs: RunResult | list[RunResult] | dict[str, RunResult | list[
     plot_loss_curves(ax, histories, title=title, columns=tuple(columns),
                      legend=isinstance(runs, dict) or len(columns) > 1, task=task)
     if log:
-        ax.set_yscale("log")
-        plain_log_ticks(ax.yaxis)
+        log_scale(ax)
     return ax
 
 
@@ -270,9 +234,13 @@ class PlainLogFormatter(matplotlib.ticker.Formatter):
         return f"{x:g}" if shown else ""
 
 
-def plain_log_ticks(axis) -> None:
-    axis.set_major_formatter(PlainLogFormatter())
-    axis.set_minor_formatter(PlainLogFormatter())
+def log_scale(ax: plt.Axes, axes: str = "y") -> None:
+    """A log scale on ``ax``'s x and/or y axis (``axes``: "x", "y" or "xy"), ticks labelled plainly."""
+    for name in axes:
+        getattr(ax, f"set_{name}scale")("log")
+        axis = getattr(ax, f"{name}axis")
+        axis.set_major_formatter(PlainLogFormatter())
+        axis.set_minor_formatter(PlainLogFormatter())
 
 
 def setting_styles(ss: list[Setting], sequential: bool = False) -> tuple[list, list[str] | None]:
@@ -303,23 +271,45 @@ def loss_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[
     log_y = len(means) and means.max() / means.min() > 8
     for ax in axes:
         if epochs >= 1000:  # long runs: the early epochs are where the settings part ways
-            ax.set_xscale("log")
-            plain_log_ticks(ax.xaxis)
+            log_scale(ax, "x")
         if log_y:
-            ax.set_yscale("log")
-            plain_log_ticks(ax.yaxis)
+            log_scale(ax)
     if len(means):  # a blow-up of a few epochs must not squash every other curve
         top = min(means.max() * (1.3 if log_y else 1.05), np.percentile(means, 99) * 3)
         axes[0].set_ylim(means.min() * 0.8 if log_y else 0, top)
     axes[1].set_ylabel("")
     entries = list(zip(*axes[0].get_legend_handles_labels()))
     shown = spread(entries, MOST_LEGEND)
+    title = "setting (seeds)" + ("" if len(shown) == len(entries) else f"\n{len(shown)} of {len(entries)}")
     legend = fig.legend(*zip(*shown) if shown else ((), ()), loc="center right", fontsize=9, frameon=False,
-                        title="setting (seeds)" + ("" if len(shown) == len(entries) else f"\n{len(shown)} of {len(entries)}"),
-                        title_fontsize=9)
+                        title=title, title_fontsize=9)
     fig.suptitle(f"{experiment}: loss per epoch, mean ± 1 std over seeds", fontsize=11)
     legend_width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
     fig.tight_layout(rect=(0, 0, 1 - legend_width, 1))
+    return fig
+
+
+def typical_seed_panels(ss: list[Setting], per_row: int, figsize: Callable[[int, int], tuple[float, float]],
+                        draw: Callable[[plt.Axes, Setting, dict[str, Any]], str | None], title: str,
+                        legend: str) -> plt.Figure:
+    """A panel for each setting (at most ``MOST_PANELS``) in rows of at most ``per_row``, as even as they
+    go (6 in rows of 5: 3 + 3, not 5 + 1), in a figure of ``figsize(cols, rows)``. ``draw(ax, setting, run)``
+    draws the setting's typical seed (the run with the median val loss), or returns why it cannot;
+    ``legend`` says what the colours mean."""
+    shown = spread(ss, MOST_PANELS)
+    cols = math.ceil(len(shown) / math.ceil(len(shown) / per_row))
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize(cols, rows), squeeze=False)
+    for ax, s in zip(axes.flat, shown):
+        missing = draw(ax, s, representative(s.runs))
+        if missing:
+            ax.text(0.5, 0.5, f"{s.label}\n({missing})", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_axis_off()
+    note = "" if len(shown) == len(ss) else f" ({len(shown)} of {len(ss)} settings, evenly spaced in grid order)"
+    fitted_suptitle(fig, f"{title} of a typical seed (median val loss){note}; {legend}")
+    fig.tight_layout()
     return fig
 
 
@@ -327,35 +317,27 @@ def boundary_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                     data_for: Callable[[RunConfig], Dataset],
                     params_for: Callable[[str], dict[str, np.ndarray] | None]) -> plt.Figure:
     """The decision boundary of a typical seed of each setting (at most ``MOST_PANELS``), side by side."""
-    every, ss = ss, spread(ss, MOST_PANELS)
-    n = len(ss)
-    cols = n if n <= 4 else min(6, math.ceil(n / math.ceil(n / 6)))
-    rows = math.ceil(n / cols)
-    size = 3.6 if cols <= 4 else 2.9
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows * 0.95), squeeze=False)
-    for ax, s in zip(axes.flat, ss):
-        rep = representative(s.runs)
+
+    def draw(ax: plt.Axes, s: Setting, rep: dict[str, Any]) -> str | None:
         params = params_for(rep["run_id"])
         if params is None or rep["status"] == "diverged":
-            ax.text(0.5, 0.5, f"{s.label}\n(every seed diverged)", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
+            return "every seed diverged"
         point_cfg = with_values(cfg, rep["grid"], "grid")
         data = data_for(point_cfg)
         score = (f"val MSE {rep['final_val_loss']:.4f}" if data.regression
                  else f"val acc {rep['final_val_acc']:.1%}")
         plot_decision_boundary(ax, model_from_params(point_cfg.model, params), data,
                                title=f"{s.label}\nseed {rep['seed']} · {score}")
-    for ax in list(axes.flat)[n:]:
-        ax.set_axis_off()
-    classes = data_for(cfg).n_classes
+        return None
+
+    def figsize(cols: int, rows: int) -> tuple[float, float]:
+        size = 3.6 if cols <= 4 else 2.9
+        return size * cols, size * rows * 0.95
+
     legend = ("colour = prediction (points: targets)" if cfg.data.task == "regression"
-              else "colour = P(class 1), black line = 0.5" if classes == 2
+              else "colour = P(class 1), black line = 0.5" if data_for(cfg).n_classes == 2
               else "colour = predicted class, black lines = boundaries")
-    fitted_suptitle(fig, f"{experiment}: decision boundary of a typical seed (median val loss)"
-                         f"{shown_note(ss, every)}; {legend}")
-    fig.tight_layout()
-    return fig
+    return typical_seed_panels(ss, 6, figsize, draw, f"{experiment}: decision boundary", legend)
 
 
 def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
@@ -363,31 +345,22 @@ def confusion_figure(experiment: str, ss: list[Setting], cfg: RunConfig,
                      metrics_for: Callable[[str], RunMetrics | None]) -> plt.Figure:
     """The confusion matrix of a typical seed of each setting (the median val loss, as the boundary
     figure), on the test split (the val split without one), side by side (at most ``MOST_PANELS``)."""
-    every, ss = ss, spread(ss, MOST_PANELS)
-    n = len(ss)
-    classes = data_for(cfg).n_classes
-    cols = math.ceil(n / math.ceil(n / 5))  # rows of at most 5, as even as they go (6: 3 + 3, not 5 + 1)
-    rows = math.ceil(n / cols)
-    size = 3.2 if classes <= 4 else 3.8
-    # room under each square panel's two-line title and above its axis label, and for the suptitle
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 1.2) * rows + 0.4), squeeze=False)
-    for ax, s in zip(axes.flat, ss):
-        rep = representative(s.runs)
+
+    def draw(ax: plt.Axes, s: Setting, rep: dict[str, Any]) -> str | None:
         run_metrics = metrics_for(rep["run_id"])
         if run_metrics is None:
-            ax.text(0.5, 0.5, f"{s.label}\n(no metrics stored)", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
+            return "no metrics stored"
         split = "test" if "test" in run_metrics else "val"
         scores = run_metrics[split]
         plot_confusion(scores["confusion"], ax, data_for(with_values(cfg, rep["grid"], "grid")).class_names,
                        title=f"{s.label}\nseed {rep['seed']} · {split} macro F1 {scores['macro_f1']:.3f}")
-    for ax in list(axes.flat)[n:]:
-        ax.set_axis_off()
-    fitted_suptitle(fig, f"{experiment}: confusion matrix of a typical seed (median val loss){shown_note(ss, every)}; "
-                         "colour = fraction of the true class, numbers = counts")
-    fig.tight_layout()
-    return fig
+        return None
+
+    size = 3.2 if data_for(cfg).n_classes <= 4 else 3.8
+    # room under each square panel's two-line title and above its axis label, and for the suptitle
+    return typical_seed_panels(ss, 5, lambda cols, rows: (size * cols, (size + 1.2) * rows + 0.4), draw,
+                               f"{experiment}: confusion matrix",
+                               "colour = fraction of the true class, numbers = counts")
 
 
 def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
@@ -405,13 +378,9 @@ def sweep_figure(experiment: str, key: str, ss: list[Setting]) -> plt.Figure:
         if s.diverged:
             ax.annotate(f"{s.diverged}/{len(s.runs)}\ndiverged", (xi, 1), xycoords=("data", "axes fraction"),
                         ha="center", va="top", fontsize=8, color="#b2182b")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain_log_ticks(ax.xaxis)
-    plain_log_ticks(ax.yaxis)
+    log_scale(ax, "xy")
     leaf = key.rsplit(".", 1)[-1]
-    ax.set_xlabel(leaf + " (log scale)")
-    ax.set_ylabel("loss at the last epoch (log scale)")
+    ax.set(xlabel=f"{leaf} (log scale)", ylabel="loss at the last epoch (log scale)")
     ax.set_title(f"{experiment}: final loss against {leaf}, mean ± 95% CI over seeds", fontsize=11)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9)
@@ -427,10 +396,8 @@ def lr_figure(experiment: str, ss: list[Setting], curves: dict[str, list[dict[st
         schedules.setdefault(tuple(curves[s.runs[0]["group"]][0]["lr"]), []).append(s.label)
     for color, (lr, labels) in zip(setting_colors(len(schedules)), schedules.items()):
         ax.plot(np.arange(1, len(lr) + 1), lr, color=color, lw=2, label="\n".join(labels))
-    ax.set_yscale("log")
-    plain_log_ticks(ax.yaxis)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("learning rate (log scale)")
+    log_scale(ax)
+    ax.set(xlabel="epoch", ylabel="learning rate (log scale)")
     ax.set_title(f"{experiment}: learning-rate history", fontsize=11)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)

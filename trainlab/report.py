@@ -18,11 +18,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from trainlab.config import FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value, to_toml, values_label
+from trainlab.config import (FIXED_DATASETS, RunConfig, config_from_dict, expand, format_value, to_toml, values_label,
+                             with_values)
 from trainlab.data import DEFAULT_FUNCTION, DataCache, Dataset
 from trainlab.errors import BadInput
-from trainlab.findings import (METRIC_NAMES, Setting, best_config, experiment_finding, fmt, focus, lower_is_better,
-                               numeric_sweep, ranked, settings, trials)
+from trainlab.findings import (METRIC_NAMES, Setting, experiment_finding, fmt, focus, numeric_sweep, rank_key, ranked,
+                               settings, trials)
 from trainlab.metrics import SUMMARY_METRICS
 from trainlab.models import layer_sizes
 from trainlab.store import STORE_NAME, Store, write_atomic
@@ -65,8 +66,8 @@ class Report:
 
 def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] | None = None,
                  histories: Mapping[str, dict[str, Any]] | None = None) -> Report:
-    """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``.
-    ``histories``: those of the runs already in memory (``history.histories``), not read again."""
+    """Write ``report.html`` and the figures as PNG files for the runs stored in ``out_dir``;
+    ``histories``: those of the runs already in memory, not read again."""
     from trainlab.plots import save_png
 
     out_dir = Path(out_dir)
@@ -91,25 +92,21 @@ def build_report(out_dir: str | Path, data_for: Callable[[RunConfig], Dataset] |
     return Report(path, sections)
 
 
-def figure_drawers(
-    experiment: str,
-    runs: list[dict[str, Any]],
-    curves: Mapping[str, list[dict[str, Any]]],
-    cfg: RunConfig,
-    data_for: Callable[[RunConfig], Dataset],
-) -> dict[str, Callable[[Store], Any]]:
+def figure_drawers(experiment: str, runs: list[dict[str, Any]], curves: Mapping[str, list[dict[str, Any]]],
+                   cfg: RunConfig, data_for: Callable[[RunConfig], Dataset]) -> dict[str, Callable[[Store], Any]]:
     """Every figure of an experiment by kind: ``loss``, ``boundary`` (2-D data), ``confusion``
-    (classification), ``sweep``, ``lr`` (a search's: ``search_plots.search_drawers``), each as a
-    function drawing its matplotlib Figure from the store holding the runs' weights and metrics.
-
-    ``curves`` maps each group to the histories of its runs.
-    """
+    (classification), ``sweep``, ``lr``; a search's ``search`` and (halving, PBT) ``rungs``. Each is a
+    function drawing its matplotlib Figure from the store holding the runs' weights and metrics;
+    ``curves`` maps each group to the histories of its runs."""
     from trainlab.plots import boundary_figure, confusion_figure, loss_figure, lr_figure, sweep_figure
 
     if cfg.search:
-        from trainlab.search_plots import search_drawers
+        from trainlab.search_plots import curves_figure, scatter_figure
 
-        return search_drawers(experiment, cfg, runs, curves)
+        drawers = {"search": lambda _: scatter_figure(experiment, cfg, trials(runs), ranked(runs))}
+        if cfg.search.method in ("halving", "pbt"):
+            drawers["rungs"] = lambda _: curves_figure(experiment, cfg, trials(runs), curves)
+        return drawers
     ss = settings(runs)
     sweep = numeric_sweep(ss)
     task = cfg.data.task
@@ -157,7 +154,7 @@ def best_toml(out_dir, experiment: str | None = None) -> str:
     head = (f"# best of {len(trials(runs))} trials of {name} ({cfg.search.method}): {t.group}\n"
             f"# val loss {t.score():.6g}, val accuracy {t.score('final_val_acc'):.4g}{seeds} after {t.epochs} epochs\n"
             f"# {values_label(t.values)}\n")
-    return head + to_toml(best_config(cfg, t))
+    return head + to_toml(with_values(cfg, t.values, f"best trial {t.group}"))
 
 
 # ---------------------------------------------------------------------------- HTML
@@ -167,6 +164,7 @@ def render(sections: list[ExperimentReport], out_dir: Path) -> str:
     n_runs = sum(len(s.runs) for s in sections)
     expected = sum(s.expected for s in sections)
     seconds = sum(r["seconds"] for s in sections for r in s.runs if math.isfinite(r["seconds"]))
+    duration = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
     incomplete = "" if n_runs == expected else (
         f'<p class="warn">{expected - n_runs} of {expected} runs are not finished yet: resume with '
         f"<code>--resume --out {html.escape(str(out_dir))}</code>, then this report is rebuilt.</p>")
@@ -180,7 +178,7 @@ def render(sections: list[ExperimentReport], out_dir: Path) -> str:
 <header>
 <h1>trainlab lab report</h1>
 <p class="sub">{html.escape(str(out_dir.resolve()))} · {n_runs} runs in {len(sections)} experiments ·
-{_duration(seconds)} of training · written {time.strftime('%Y-%m-%d %H:%M')}</p>
+{duration} of training · written {time.strftime('%Y-%m-%d %H:%M')}</p>
 {incomplete}
 </header>
 <section class="card" id="overview">
@@ -211,22 +209,19 @@ def _overview(sections: list[ExperimentReport]) -> str:
         metric = focus(s.name)
         ss = [x for x in settings(s.runs) if x.ok_runs]
         best = _best(ss, metric)
-        best_text = f"{html.escape(best.label)} <span class=num>{fmt(best.estimate(metric), metric)}</span>" if best else "–"
-        done = f"{len(s.runs)}/{s.expected}"
+        best_text = (f"{html.escape(best.label)} <span class=num>{fmt(best.estimate(metric), metric)}</span>"
+                     if best else "–")
         rows.append(
             f'<tr><td><a href="#{s.name}">{s.name}</a></td><td>{html.escape(s.cfg.description)}</td>'
             f"<td class=num>{len(settings(s.runs)) or '–'} × {len(s.cfg.seed_list)}</td>"
-            f"<td class=num>{done}</td><td>{METRIC_NAMES[metric]}</td><td>{best_text}</td></tr>")
+            f"<td class=num>{len(s.runs)}/{s.expected}</td><td>{METRIC_NAMES[metric]}</td><td>{best_text}</td></tr>")
     return ("<table><thead><tr><th>experiment</th><th>question</th><th>settings × seeds</th><th>runs</th>"
             "<th>judged on</th><th>best setting (mean ± 95% CI)</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
 def _best(ss: list[Setting], metric: str) -> Setting | None:
-    if not ss:
-        return None
-    sign = 1 if lower_is_better(metric) else -1
-    return min(ss, key=lambda s: sign * s.estimate(metric).mean)
+    return min(ss, key=rank_key(metric)) if ss else None
 
 
 def _section(s: ExperimentReport) -> str:
@@ -328,10 +323,6 @@ def _setup(cfg: RunConfig, sizes: list[int] | None) -> str:
             f"{f', dropout {m.dropout}' if any(m.dropouts) else ''}, init {m.init}. "
             f"Optimizer: {o.name}, lr {o.lr:g}, schedule {o.schedule.name}. {t.epochs} epochs, {batch}, "
             f"{len(cfg.seed_list)} seeds." + (f" Varied: {grid}." if grid else ""))
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 CSS = """

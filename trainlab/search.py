@@ -1,11 +1,8 @@
-"""Search beyond the grid: trials sampled from a ``[search]`` space, trained as populations.
-
-``config.expand`` turns a config's search into runs (trial × seed), stored like a grid's runs with
-the sampled values as their grid values, and ``findings`` ranks the stored trials. Here is how they
-train: ``random`` with the usual engine; ``halving`` and ``pbt`` each population of one shape in a
-single slice, with a controller that the loop asks after every epoch: successive halving prunes the
-worst trials at each rung, population-based training lets the worst copy the best and perturbs
-their optimizer settings; ``sampler = "tpe"`` in waves whose trials Optuna chooses.
+"""How a ``[search]``'s trials train (``config.expand`` samples them, stored like a grid's runs with the
+sampled values as grid values; ``findings`` ranks them): ``random`` on the usual engine; ``halving``
+and ``pbt`` each population of one shape in a single slice, under a controller the loop asks after
+every epoch (halving prunes the worst trials at each rung, PBT lets the worst copy the best and
+perturbs their optimizer settings); ``sampler = "tpe"`` in waves whose trials Optuna chooses.
 """
 
 from __future__ import annotations
@@ -72,9 +69,7 @@ class PopulationBasedTraining:
         self.trial = trial_numbers(specs)
         self.seed = torch.tensor([s.seed for s in specs])
         self.seeds = list(dict.fromkeys(s.seed for s in specs))
-        first = {}
-        for spec, t in zip(specs, self.trial.tolist()):
-            first.setdefault(t, spec)
+        first = dict(reversed(list(zip(self.trial.tolist(), specs))))  # trial → its first spec
         self.base = [first[t].config for t in range(len(first))]
         self.values = [dict(first[t].grid_values) for t in range(len(first))]
         self.rng = np.random.default_rng([search.seed, len(specs)])  # apart from the sampling's stream
@@ -115,12 +110,9 @@ class PopulationBasedTraining:
 
     def final_specs(self, specs: list[RunSpec]) -> list[RunSpec]:
         """The specs with the values each trial ended with (those its last epochs trained with)."""
-        out = []
-        for spec, t in zip(specs, self.trial.tolist()):
-            values = self.values[t]
-            out.append(spec.model_copy(update={"grid_values": values,
-                                               "config": with_values(self.base[t], values, "pbt")}))
-        return out
+        return [spec.model_copy(update={"grid_values": self.values[t],
+                                        "config": with_values(self.base[t], self.values[t], "pbt")})
+                for spec, t in zip(specs, self.trial.tolist())]
 
 
 def train_search_chunk(chunk: Chunk, data: Dataset, search: SearchConfig, progress=None) -> RunBatch | list[RunResult]:
@@ -195,8 +187,8 @@ def tpe_engine(specs: list[RunSpec], data_for, search: SearchConfig, progress=No
         losses: dict[str, list[float]] = {group: [] for group in asked}
         for batch in population_engine(wave, data_for, progress=progress, **options):
             yield batch
-            for spec, loss in zip(batch_specs(batch), final_val_losses(batch)):
-                losses[spec.group].append(loss)
+            for group, loss in final_val_losses(batch):
+                losses[group].append(loss)
         for group, trial in asked.items():
             value = float(np.mean(losses[group]))
             if math.isfinite(value):
@@ -223,14 +215,11 @@ def from_optuna(dist: dict[str, list[Any]], value: Any) -> Any:
     return values[value] if kind == "choice" else value
 
 
-def batch_specs(batch: RunBatch | list[RunResult]) -> list[RunSpec]:
-    return batch.specs if isinstance(batch, RunBatch) else [r.spec for r in batch]
-
-
-def final_val_losses(batch: RunBatch | list[RunResult]) -> list[float]:
-    """Each run's final val loss (NaN for a diverged run: it has none to tell)."""
+def final_val_losses(batch: RunBatch | list[RunResult]) -> list[tuple[str, float]]:
+    """Each run's trial and final val loss (NaN for a diverged run: it has none to tell)."""
     if isinstance(batch, RunBatch):
         summary = batch.summaries()
-        return [loss if status != "diverged" else math.nan
-                for loss, status in zip(summary["final_val_loss"], summary["status"])]
-    return [r.summary()["final_val_loss"] if r.status != "diverged" else math.nan for r in batch]
+        runs = zip(batch.specs, summary["final_val_loss"], summary["status"])
+    else:
+        runs = ((r.spec, r.summary()["final_val_loss"], r.status) for r in batch)
+    return [(spec.group, loss if status != "diverged" else math.nan) for spec, loss, status in runs]

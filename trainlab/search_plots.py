@@ -1,25 +1,17 @@
-"""A search's figures: the judged metric against each sampled value, and the trials' val loss by epoch."""
+"""A search's figures (``report.figure_drawers`` picks them): the judged metric against each sampled value,
+and the trials' val loss by epoch."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from trainlab.config import RunConfig, rungs
-from trainlab.findings import Trial, ranked, trials
-from trainlab.plots import COLORS, plain_log_ticks, plt
+from trainlab.findings import Trial
+from trainlab.plots import COLORS, log_scale, plt
 
 STATUS_COLORS = {"ok": COLORS[0], "early_stopped": COLORS[2], "pruned": "#9aa5b1", "diverged": "#b2182b"}
-
-
-def search_drawers(experiment: str, cfg: RunConfig, runs: list[dict[str, Any]],
-                   curves: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, Callable[[Any], plt.Figure]]:
-    """The figures of a search by kind (``search``; ``rungs`` for halving), as ``figure_drawers`` gives them."""
-    drawers = {"search": lambda _: scatter_figure(experiment, cfg, trials(runs), ranked(runs))}
-    if cfg.search.method in ("halving", "pbt"):
-        drawers["rungs"] = lambda _: curves_figure(experiment, cfg, trials(runs), curves)
-    return drawers
 
 
 def scatter_figure(experiment: str, cfg: RunConfig, all_trials: list[Trial], best: list[Trial]) -> plt.Figure:
@@ -40,13 +32,11 @@ def scatter_figure(experiment: str, cfg: RunConfig, all_trials: list[Trial], bes
             ax.scatter([position(best[0].values[key], kind, choices, jitter)], [best[0].score()], marker="*", s=160,
                        color="#e08214", edgecolor="black", lw=0.6, zorder=3, label=f"best ({best[0].group})")
         if kind == "log_uniform":
-            ax.set_xscale("log")
-            plain_log_ticks(ax.xaxis)
+            log_scale(ax, "x")
         if kind == "choice":
             ax.set_xticks(range(len(choices)), [str(c) for c in choices])
         ax.set_xlabel(key)
-        ax.set_yscale("log")
-        plain_log_ticks(ax.yaxis)
+        log_scale(ax)
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("val loss where the trial stopped (log scale)")
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
@@ -78,12 +68,8 @@ def curves_figure(experiment: str, cfg: RunConfig, all_trials: list[Trial],
         title = "val loss of each trial; dotted lines: the rungs where the worst were pruned (grey)"
     else:
         title = f"val loss of each trial; every {cfg.search.interval} epochs the worst copy the best"
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain_log_ticks(ax.xaxis)
-    plain_log_ticks(ax.yaxis)
-    ax.set_xlabel("epoch (log scale)")
-    ax.set_ylabel("val loss (log scale)")
+    log_scale(ax, "xy")
+    ax.set(xlabel="epoch (log scale)", ylabel="val loss (log scale)")
     ax.set_title(f"{experiment}: {title}", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()

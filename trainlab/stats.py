@@ -1,9 +1,5 @@
-"""Statistics over seeds: mean with a t-based 95% confidence interval, Welch's t-test, and the
-mean ± std band of per-epoch histories (the report's curves and the playground's compare view).
-
-A handful of seeds is a small sample, so intervals use Student's t rather than the normal
-distribution; two settings differ "beyond noise" only when Welch's test (unequal variances)
-says so at the chosen level.
+"""Statistics over seeds: mean with a 95% confidence interval, Welch's t-test, and the mean ± std band
+of per-epoch histories. A handful of seeds is a small sample, so intervals use Student's t, not the normal.
 """
 
 from __future__ import annotations
@@ -12,9 +8,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-# Student's t distribution function and its inverse, without scipy.stats (~0.3 s to import, for
-# every distribution it has; a command that trains pays it before its report)
-from scipy.special import stdtr, stdtrit
+from scipy.special import stdtr, stdtrit  # Student's t without scipy.stats, slow to import
 
 LEVEL = 0.95
 
@@ -59,10 +53,8 @@ def mean_ci(values, level: float = LEVEL) -> Estimate:
 
 
 def welch_p(a, b) -> float:
-    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean.
-
-    Identical constant samples give 1; different constant samples give 0 (no noise at all).
-    """
+    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean (unequal variances);
+    identical constant samples give 1, different ones 0."""
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         return math.nan
