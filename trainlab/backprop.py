@@ -119,12 +119,11 @@ class Backprop:
             As.append(A)
             Z = A @ params[weight(l)].T + params[bias(l)]  # (N, d_{l-1}) @ (d_{l-1}, d_l) + (d_l,) = (N, d_l)
             Zs.append(Z)
-            if l == L:
-                return Z, As, Zs  # no activation on the outputs
-            A = self.act(l).f(Z)  # (N, d_l)
-            if self.mask(l) is not None:
-                A = A * self.mask(l)  # dropout: (N, d_l) ⊙ (N, d_l)
-        raise AssertionError("unreachable")
+            if l < L:  # no activation on the outputs
+                A = self.act(l).f(Z)  # (N, d_l)
+                if self.mask(l) is not None:
+                    A = A * self.mask(l)  # dropout: (N, d_l) ⊙ (N, d_l)
+        return Zs[-1], As, Zs
 
     def log_probs(self, logits: Tensor) -> Tensor:
         return logits - torch.logsumexp(logits, dim=1, keepdim=True)  # log p̂: (N, k), stable softmax

@@ -279,17 +279,11 @@ def check(bp: Backprop, model: nn.Module, X: Tensor, y: Tensor, eps: float = EPS
     """``bp``'s gradients of its loss at ``model``'s weights on the batch ``X, y``, against central
     differences and autograd, and the descent check of its update."""
     params = bp.parameters(model)
-
-    def result(checks: list[ParamCheck], descent: DescentCheck | None, shrunk: int = 0,
-               shape_error: str | None = None) -> GradcheckResult:
-        return GradcheckResult(params=checks, descent=descent, threshold=threshold, eps=eps, shrunk_steps=shrunk,
-                               n_samples=len(y), architecture=architecture, bug=bug, loss=bp.loss_name,
-                               shape_error=shape_error)
-
+    about = dict(threshold=threshold, eps=eps, n_samples=len(y), architecture=architecture, bug=bug, loss=bp.loss_name)
     try:
         _, analytic = bp.loss_and_grads(params, X, y)
     except ShapeError as e:
-        return result([], None, shape_error=str(e))
+        return GradcheckResult(params=[], descent=None, shrunk_steps=0, shape_error=str(e), **about)
 
     def loss(p: Params) -> tuple[float, Tensor]:
         outputs, _, Zs = bp.forward(p, X)
@@ -308,7 +302,8 @@ def check(bp: Backprop, model: nn.Module, X: Tensor, y: Tensor, eps: float = EPS
         )
         for name in params
     ]
-    return result(checks, descent_check(bp, params, analytic, X, y), shrunk)
+    return GradcheckResult(params=checks, descent=descent_check(bp, params, analytic, X, y), shrunk_steps=shrunk,
+                           **about)
 
 
 def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor, lr: float = DESCENT_LR) -> DescentCheck:
@@ -345,7 +340,6 @@ def scalar_demo(x: float = 1.5, h: float = 1e-6) -> ScalarDemo:
     return ScalarDemo(x=x, y=f(x), analytic=analytic, numerical=numerical, autograd=t.grad.item())
 
 
-
 # ---------------------------------------------------------------------------- what a person reads
 
 
@@ -370,10 +364,8 @@ def render(result: GradcheckResult, console) -> None:
         return
     table = Table(title=title, title_justify="left")
     table.add_column("parameter", no_wrap=True)
-    table.add_column("shape", justify="right")
-    table.add_column("max |a − n|", justify="right")
-    table.add_column("rel err vs numerical", justify="right")
-    table.add_column("rel err vs autograd", justify="right")
+    for numbers in ("shape", "max |a − n|", "rel err vs numerical", "rel err vs autograd"):
+        table.add_column(numbers, justify="right")
     table.add_column(f"< {result.threshold:g}", no_wrap=True)
     for p in result.params:
         table.add_row(
