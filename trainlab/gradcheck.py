@@ -210,15 +210,8 @@ def autograd_grads(model: torch.nn.Module, X: Tensor, y: Tensor) -> Params:
     return {name: p.grad for name, p in model.named_parameters()}
 
 
-def gradcheck(
-    cfg: RunConfig | None = None,
-    bug: str | None = None,
-    seed: int = 0,
-    n_samples: int = 16,
-    eps: float = EPS,
-    threshold: float = THRESHOLD,
-    course_004: bool = False,
-) -> GradcheckResult:
+def gradcheck(cfg: RunConfig | None = None, bug: str | None = None, seed: int = 0, n_samples: int = 16,
+              eps: float = EPS, threshold: float = THRESHOLD, course_004: bool = False) -> GradcheckResult:
     """Check the hand-written gradients of ``cfg.model`` on ``n_samples`` training rows of ``cfg.data``.
 
     A classifier is checked on cross-entropy, a regression (``data.task = "regression"``) on the

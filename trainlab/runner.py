@@ -57,11 +57,7 @@ def manual_engine(specs: list[RunSpec], data_for: DataFor, progress: Progress | 
     yield from reference_engine(specs, data_for, progress, gradients=manual_gradients)
 
 
-ENGINES: dict[str, Engine] = {
-    "reference": reference_engine,
-    "population": population_engine,
-    "manual": manual_engine,
-}
+ENGINES: dict[str, Engine] = {"reference": reference_engine, "population": population_engine, "manual": manual_engine}
 EXECUTORS = ("local", "ray")
 
 
@@ -189,18 +185,9 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
 KEEP_HISTORIES_BYTES = 256 << 20
 
 
-def run(
-    cfg: RunConfig | list[RunConfig],
-    engine: str = "auto",
-    out: str | Path | None = None,
-    resume: bool = False,
-    force: bool = False,
-    progress: bool = False,
-    plots: bool = True,
-    data_for: DataCache | None = None,
-    yes: bool = False,
-    **engine_options: Any,
-) -> Results:
+def run(cfg: RunConfig | list[RunConfig], engine: str = "auto", out: str | Path | None = None, resume: bool = False,
+        force: bool = False, progress: bool = False, plots: bool = True, data_for: DataCache | None = None,
+        yes: bool = False, **engine_options: Any) -> Results:
     """Train every run of one or more experiments into ``out`` and return the results: expand the
     grids, train, store each batch of runs as it finishes, export the CSV files, draw the report.
     ``yes``: go on even when the experiments are larger than ``budget.check_size`` allows;
