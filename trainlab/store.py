@@ -178,20 +178,13 @@ class Store:
 
     def runs(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """One dict per run in grid order: run_id, experiment, group, seed, grid values, summary."""
-        query = (
-            "SELECT e.position, r.position, r.run_id, r.experiment, r.grp, r.seed, r.grid, "
-            + ", ".join(f"r.{c}" for c in SUMMARY_COLUMNS)
-            + " FROM runs r JOIN experiments e USING (experiment)"
-            + (" WHERE r.experiment = ?" if experiment else "")
-            + " ORDER BY e.position, r.position"
-        )
-        rows = self.db.execute(query, (experiment,) if experiment else ()).fetchall()
-        out = []
-        for _, _, run_id, exp, grp, seed, grid, *summary in rows:
-            record = {"run_id": run_id, "experiment": exp, "group": grp, "seed": seed, "grid": json.loads(grid)}
-            record.update(zip(SUMMARY_COLUMNS, (_nan_for_none(c, v) for c, v in zip(SUMMARY_COLUMNS, summary))))
-            out.append(record)
-        return out
+        columns = ", ".join(f"r.{c}" for c in SUMMARY_COLUMNS)
+        query = (f"SELECT r.run_id, r.experiment, r.grp, r.seed, r.grid, {columns} FROM runs r JOIN experiments e "
+                 f"USING (experiment){' WHERE r.experiment = ?' if experiment else ''} ORDER BY e.position, r.position")
+        rows = self.db.execute(query, (experiment,) if experiment else ())
+        return [{"run_id": run_id, "experiment": exp, "group": grp, "seed": seed, "grid": json.loads(grid),
+                 **{c: _nan_for_none(c, v) for c, v in zip(SUMMARY_COLUMNS, summary)}}
+                for run_id, exp, grp, seed, grid, *summary in rows]
 
     def history(self, run_id: str, known: Mapping[str, History] | None = None) -> History:
         """The run's history: from ``known`` (``history.histories`` of results just stored) when it
