@@ -168,9 +168,8 @@ def relative_error(a: Tensor, n: Tensor, tiny: float = TINY) -> Tensor:
     return (a - n).abs() / (a.abs() + n.abs()).clamp_min(tiny)
 
 
-def numerical_gradients(
-    loss: Callable[[Params], tuple[float, Tensor]], params: Params, eps: float = EPS
-) -> tuple[Params, int]:
+def numerical_gradients(loss: Callable[[Params], tuple[float, Tensor]], params: Params,
+                        eps: float = EPS) -> tuple[Params, int]:
     """Central differences, one parameter entry at a time, and how many steps had to shrink.
 
     ``loss`` returns the loss and which side of each kink (ReLU's 0) the units are on. ReLU is
@@ -299,7 +298,8 @@ def check(bp: Backprop, model: nn.Module, X: Tensor, y: Tensor, eps: float = EPS
                            **about)
 
 
-def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor, lr: float = DESCENT_LR) -> DescentCheck:
+def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor,
+                  lr: float = DESCENT_LR) -> DescentCheck:
     """One update of ``bp`` with a small lr, judged by the true loss (not the one ``bp`` may have wrong)."""
     truth = Backprop(bp.activation, bp.loss_name, bp.masks)
     before = truth.loss(truth.forward(params, X)[0], y).item()
@@ -370,10 +370,10 @@ def render(result: GradcheckResult, console) -> None:
             "[green]ok[/]" if p.ok else "[red bold]WRONG[/]",
         )
     console.print(table)
+    shrunk = result.shrunk_steps
     console.print("a = backprop by hand, n = central differences; rel err = |a − n| / max(|a| + |n|, "
                   f"{TINY:g}), the worst entry of each tensor"
-                  + (f"; {result.shrunk_steps} step{'s' if result.shrunk_steps > 1 else ''} shrunk to stay off a ReLU kink"
-                     if result.shrunk_steps else ""))
+                  + (f"; {shrunk} step{'s' if shrunk > 1 else ''} shrunk to stay off a ReLU kink" if shrunk else ""))
     d = result.descent
     verdict = "[green]downhill ok[/]" if d.ok else "[red bold]UPHILL[/]"
     console.print(f"Descent check: one update with lr = {d.lr:g} takes the loss from {d.loss_before:.8f} "

@@ -75,7 +75,7 @@ class Model:
             return np.array(self.labels)
 
     def __repr__(self) -> str:
-        sizes = "→".join(str(n) for n in [len(self.features), *self.config.model.hidden, self.network[-1].out_features])
+        sizes = "→".join(map(str, [len(self.features), *self.config.model.hidden, self.network[-1].out_features]))
         run = f"run {self.run_id!r}, " if self.run_id else ""
         return (f"Model({run}{sizes} {self.config.model.activation}, {self.config.data.task}, "
                 f"inputs {', '.join(self.columns)})")
