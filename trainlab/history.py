@@ -58,7 +58,7 @@ class RunResult:
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
             **{f"final_{c}": float(self.history[c][self.final_epoch - 1]) for c in FINAL_COLUMNS},
-            "best_val_acc": float(np.fmax.reduce(self.history["val_acc"], initial=math.nan)),  # NaN: none
+            "best_val_acc": float(np.fmax.reduce(self.history["val_acc"], initial=math.nan)),  # NaN if no epoch has one
             "test_acc": self.test_acc,
             **metrics.summary(self.metrics, self.spec.config.data.task),
             "seconds": self.seconds,

@@ -237,8 +237,7 @@ class Store:
                     ) -> Iterator[bytes]:
         """history.csv, a run at a time in grid order (of ``runs``, those of ``runs()``, if already
         read), each run's history as ``history(run_id, known)`` reads it."""
-        # A query per run reads the table in its key order: one query sorting all rows by grid
-        # order took 1.1 s against 0.75 s for 614,400 rows.
+        # a query per run reads the table in its key order: quicker than one sorting all rows by grid order
         yield next(csv_lines([HISTORY_HEADER])).encode()
         for run_id in (r["run_id"] for r in (self.runs() if runs is None else runs)):
             yield history_lines(run_id, self.history(run_id, known))
@@ -254,9 +253,8 @@ def history_lines(run_id: str, history: History) -> bytes:
     its HISTORY_COLUMNS, each number as ``number_text`` writes it."""
     if len(history["epoch"]) == 0:
         return b""
-    # orjson formats a whole array in C (Ryu's shortest digits): 0.2 µs per row against 2.3 µs for
-    # the floats' repr, for up to millions of rows. It writes null for NaN and infinities, so rows
-    # holding one (a diverged run's last) are written a number at a time.
+    # orjson formats a whole array in C (Ryu's shortest digits), ten times quicker than the floats'
+    # repr; it writes null for NaN and infinities, so rows holding one are written a number at a time.
     values = np.ascontiguousarray(history_table(history), dtype=np.float64)
     rows = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].split(b"],[")
     for i in np.flatnonzero(~np.isfinite(values).all(axis=1)).tolist():
