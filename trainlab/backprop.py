@@ -52,10 +52,6 @@ def n_layers(params: Params) -> int:
     return sum(name.endswith(".weight") for name in params)
 
 
-# The losses the derivation covers: cross-entropy for classes, mean squared error for real targets.
-LOSSES = ("cross_entropy", "mse")
-
-
 class ShapeError(ValueError):
     """A layer's weights do not fit its inputs: the forward pass cannot multiply them."""
 
@@ -83,7 +79,7 @@ class Backprop:
     even where the math does not need it, so a variant can change the step for one layer only.
     """
 
-    losses: tuple[str, ...] = LOSSES  # the losses this derivation covers
+    losses: tuple[str, ...] = ("cross_entropy", "mse")  # the losses this derivation covers
 
     def __init__(self, activation: str | list[str] = "relu", loss: str = "cross_entropy",
                  masks: list[Tensor | None] | None = None):
