@@ -88,13 +88,11 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(experiments)")}
-            if "data_fingerprint" not in columns:  # a store written before fingerprints were kept
-                self.db.execute("ALTER TABLE experiments ADD COLUMN data_fingerprint TEXT")
-            run_columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-            for column in (*SUMMARY_METRICS, "metrics"):  # a store written before runs had metrics
-                if column not in run_columns:
-                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {'TEXT' if column == 'metrics' else 'REAL'}")
+            # a store written before data fingerprints, or before runs had metrics, gains their columns
+            for table, column, kind in [("experiments", "data_fingerprint", "TEXT"),
+                                        *(("runs", c, "REAL") for c in SUMMARY_METRICS), ("runs", "metrics", "TEXT")]:
+                if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except sqlite3.OperationalError as e:  # locked, or cannot be opened
             raise BadInput(f"{self.path}: cannot use the run store ({e})") from None
         except sqlite3.DatabaseError as e:  # corrupt, or some other file
