@@ -14,39 +14,29 @@ import types
 
 from trainlab.imports import gc_paused
 
-# Where each public name lives (module, name there). They are imported on first use (PEP 562):
-# every `trainlab` command imports trainlab.config, and with it this package, before it knows
-# whether it needs torch, scikit-learn and matplotlib (2 s to import).
-_EXPORTS = {
-    "Backprop": ("trainlab.backprop", "Backprop"),
-    "RunConfig": ("trainlab.config", "RunConfig"),
-    "expand": ("trainlab.config", "expand"),
-    "load_config": ("trainlab.config", "load_config"),
-    "EXAMPLE_XOR_CSV": ("trainlab.data", "EXAMPLE_XOR_CSV"),
-    "Dataset": ("trainlab.data", "Dataset"),
-    "make_dataset": ("trainlab.data", "make_dataset"),
-    "Diagnosis": ("trainlab.doctor", "Diagnosis"),
-    "diagnose": ("trainlab.doctor", "diagnose"),
-    "BadInput": ("trainlab.errors", "BadInput"),
+# The public names by the module they live in. They are imported on first use (PEP 562): every
+# `trainlab` command imports trainlab.config, and with it this package, before it knows whether it
+# needs torch, scikit-learn and matplotlib (2 s to import).
+_MODULES = {
+    "trainlab.api": ("run", "train"),
+    "trainlab.backprop": ("Backprop",),
+    "trainlab.config": ("RunConfig", "expand", "load_config"),
+    "trainlab.data": ("EXAMPLE_XOR_CSV", "Dataset", "make_dataset"),
+    "trainlab.doctor": ("Diagnosis", "diagnose"),
+    "trainlab.errors": ("BadInput",),
+    "trainlab.findings": ("Summary",),
+    "trainlab.gradcheck": ("gradcheck", "scalar_demo"),
+    "trainlab.history": ("RunResult",),
+    "trainlab.models": ("build_model",),
+    "trainlab.plots": ("plot_boundary", "plot_confusion", "plot_data", "plot_history"),
+    "trainlab.runner": ("Results",),
+    "trainlab.stats": ("Estimate", "mean_ci", "welch_p"),
+    "trainlab.trained": ("Model", "load_model"),
+}
+# Each public name: (module, its name there), two of them renamed.
+_EXPORTS = {name: (module, name) for module, names in _MODULES.items() for name in names} | {
     "experiment": ("trainlab.experiments", "load"),
-    "Summary": ("trainlab.findings", "Summary"),
     "planted_bugs": ("trainlab.gradcheck", "describe_bugs"),
-    "gradcheck": ("trainlab.gradcheck", "gradcheck"),
-    "scalar_demo": ("trainlab.gradcheck", "scalar_demo"),
-    "RunResult": ("trainlab.history", "RunResult"),
-    "build_model": ("trainlab.models", "build_model"),
-    "plot_boundary": ("trainlab.plots", "plot_boundary"),
-    "plot_confusion": ("trainlab.plots", "plot_confusion"),
-    "plot_data": ("trainlab.plots", "plot_data"),
-    "plot_history": ("trainlab.plots", "plot_history"),
-    "Results": ("trainlab.runner", "Results"),
-    "run": ("trainlab.api", "run"),
-    "Estimate": ("trainlab.stats", "Estimate"),
-    "mean_ci": ("trainlab.stats", "mean_ci"),
-    "welch_p": ("trainlab.stats", "welch_p"),
-    "train": ("trainlab.api", "train"),
-    "Model": ("trainlab.trained", "Model"),
-    "load_model": ("trainlab.trained", "load_model"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -20,7 +20,7 @@ def train(cfg: RunConfig, seed: int = 0, data: Dataset | tuple[Any, Any] | None 
 
     ``data``: a ``Dataset``, or arrays ``(X, y)`` (rows × features, one target per row), split and
     scaled as ``cfg.data`` says; by default the data set ``cfg.data`` names. ``options``: those of
-    ``trainlab.train.train`` (``callbacks``, ``gradients``, ``diagnostics``)."""
+    ``trainlab.train.train`` (``gradients``, ``diagnostics``)."""
     from trainlab.train import train as train_one
 
     if cfg.grid:

@@ -52,10 +52,6 @@ def n_layers(params: Params) -> int:
     return sum(name.endswith(".weight") for name in params)
 
 
-# The losses the derivation covers: cross-entropy for classes, mean squared error for real targets.
-LOSSES = ("cross_entropy", "mse")
-
-
 class ShapeError(ValueError):
     """A layer's weights do not fit its inputs: the forward pass cannot multiply them."""
 
@@ -83,7 +79,7 @@ class Backprop:
     even where the math does not need it, so a variant can change the step for one layer only.
     """
 
-    losses: tuple[str, ...] = LOSSES  # the losses this derivation covers
+    losses: tuple[str, ...] = ("cross_entropy", "mse")  # the losses this derivation covers
 
     def __init__(self, activation: str | list[str] = "relu", loss: str = "cross_entropy",
                  masks: list[Tensor | None] | None = None):
@@ -119,12 +115,11 @@ class Backprop:
             As.append(A)
             Z = A @ params[weight(l)].T + params[bias(l)]  # (N, d_{l-1}) @ (d_{l-1}, d_l) + (d_l,) = (N, d_l)
             Zs.append(Z)
-            if l == L:
-                return Z, As, Zs  # no activation on the outputs
-            A = self.act(l).f(Z)  # (N, d_l)
-            if self.mask(l) is not None:
-                A = A * self.mask(l)  # dropout: (N, d_l) ⊙ (N, d_l)
-        raise AssertionError("unreachable")
+            if l < L:  # no activation on the outputs
+                A = self.act(l).f(Z)  # (N, d_l)
+                if self.mask(l) is not None:
+                    A = A * self.mask(l)  # dropout: (N, d_l) ⊙ (N, d_l)
+        return Zs[-1], As, Zs
 
     def log_probs(self, logits: Tensor) -> Tensor:
         return logits - torch.logsumexp(logits, dim=1, keepdim=True)  # log p̂: (N, k), stable softmax

@@ -168,9 +168,8 @@ def relative_error(a: Tensor, n: Tensor, tiny: float = TINY) -> Tensor:
     return (a - n).abs() / (a.abs() + n.abs()).clamp_min(tiny)
 
 
-def numerical_gradients(
-    loss: Callable[[Params], tuple[float, Tensor]], params: Params, eps: float = EPS
-) -> tuple[Params, int]:
+def numerical_gradients(loss: Callable[[Params], tuple[float, Tensor]], params: Params,
+                        eps: float = EPS) -> tuple[Params, int]:
     """Central differences, one parameter entry at a time, and how many steps had to shrink.
 
     ``loss`` returns the loss and which side of each kink (ReLU's 0) the units are on. ReLU is
@@ -210,15 +209,8 @@ def autograd_grads(model: torch.nn.Module, X: Tensor, y: Tensor) -> Params:
     return {name: p.grad for name, p in model.named_parameters()}
 
 
-def gradcheck(
-    cfg: RunConfig | None = None,
-    bug: str | None = None,
-    seed: int = 0,
-    n_samples: int = 16,
-    eps: float = EPS,
-    threshold: float = THRESHOLD,
-    course_004: bool = False,
-) -> GradcheckResult:
+def gradcheck(cfg: RunConfig | None = None, bug: str | None = None, seed: int = 0, n_samples: int = 16,
+              eps: float = EPS, threshold: float = THRESHOLD, course_004: bool = False) -> GradcheckResult:
     """Check the hand-written gradients of ``cfg.model`` on ``n_samples`` training rows of ``cfg.data``.
 
     A classifier is checked on cross-entropy, a regression (``data.task = "regression"``) on the
@@ -279,17 +271,11 @@ def check(bp: Backprop, model: nn.Module, X: Tensor, y: Tensor, eps: float = EPS
     """``bp``'s gradients of its loss at ``model``'s weights on the batch ``X, y``, against central
     differences and autograd, and the descent check of its update."""
     params = bp.parameters(model)
-
-    def result(checks: list[ParamCheck], descent: DescentCheck | None, shrunk: int = 0,
-               shape_error: str | None = None) -> GradcheckResult:
-        return GradcheckResult(params=checks, descent=descent, threshold=threshold, eps=eps, shrunk_steps=shrunk,
-                               n_samples=len(y), architecture=architecture, bug=bug, loss=bp.loss_name,
-                               shape_error=shape_error)
-
+    about = dict(threshold=threshold, eps=eps, n_samples=len(y), architecture=architecture, bug=bug, loss=bp.loss_name)
     try:
         _, analytic = bp.loss_and_grads(params, X, y)
     except ShapeError as e:
-        return result([], None, shape_error=str(e))
+        return GradcheckResult(params=[], descent=None, shrunk_steps=0, shape_error=str(e), **about)
 
     def loss(p: Params) -> tuple[float, Tensor]:
         outputs, _, Zs = bp.forward(p, X)
@@ -308,10 +294,12 @@ def check(bp: Backprop, model: nn.Module, X: Tensor, y: Tensor, eps: float = EPS
         )
         for name in params
     ]
-    return result(checks, descent_check(bp, params, analytic, X, y), shrunk)
+    return GradcheckResult(params=checks, descent=descent_check(bp, params, analytic, X, y), shrunk_steps=shrunk,
+                           **about)
 
 
-def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor, lr: float = DESCENT_LR) -> DescentCheck:
+def descent_check(bp: Backprop, params: Params, grads: Params, X: Tensor, y: Tensor,
+                  lr: float = DESCENT_LR) -> DescentCheck:
     """One update of ``bp`` with a small lr, judged by the true loss (not the one ``bp`` may have wrong)."""
     truth = Backprop(bp.activation, bp.loss_name, bp.masks)
     before = truth.loss(truth.forward(params, X)[0], y).item()
@@ -345,7 +333,6 @@ def scalar_demo(x: float = 1.5, h: float = 1e-6) -> ScalarDemo:
     return ScalarDemo(x=x, y=f(x), analytic=analytic, numerical=numerical, autograd=t.grad.item())
 
 
-
 # ---------------------------------------------------------------------------- what a person reads
 
 
@@ -370,10 +357,8 @@ def render(result: GradcheckResult, console) -> None:
         return
     table = Table(title=title, title_justify="left")
     table.add_column("parameter", no_wrap=True)
-    table.add_column("shape", justify="right")
-    table.add_column("max |a − n|", justify="right")
-    table.add_column("rel err vs numerical", justify="right")
-    table.add_column("rel err vs autograd", justify="right")
+    for numbers in ("shape", "max |a − n|", "rel err vs numerical", "rel err vs autograd"):
+        table.add_column(numbers, justify="right")
     table.add_column(f"< {result.threshold:g}", no_wrap=True)
     for p in result.params:
         table.add_row(
@@ -385,10 +370,10 @@ def render(result: GradcheckResult, console) -> None:
             "[green]ok[/]" if p.ok else "[red bold]WRONG[/]",
         )
     console.print(table)
+    shrunk = result.shrunk_steps
     console.print("a = backprop by hand, n = central differences; rel err = |a − n| / max(|a| + |n|, "
                   f"{TINY:g}), the worst entry of each tensor"
-                  + (f"; {result.shrunk_steps} step{'s' if result.shrunk_steps > 1 else ''} shrunk to stay off a ReLU kink"
-                     if result.shrunk_steps else ""))
+                  + (f"; {shrunk} step{'s' if shrunk > 1 else ''} shrunk to stay off a ReLU kink" if shrunk else ""))
     d = result.descent
     verdict = "[green]downhill ok[/]" if d.ok else "[red bold]UPHILL[/]"
     console.print(f"Descent check: one update with lr = {d.lr:g} takes the loss from {d.loss_before:.8f} "

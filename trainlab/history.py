@@ -17,19 +17,11 @@ from trainlab.metrics import SUMMARY_METRICS, RunMetrics
 from trainlab.models import model_from_params
 
 HISTORY_COLUMNS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm")
-SUMMARY_COLUMNS = (
-    "status",
-    "epochs_run",
-    "best_epoch",
-    "final_train_loss",
-    "final_val_loss",
-    "final_train_acc",
-    "final_val_acc",
-    "best_val_acc",
-    "test_acc",
-    *SUMMARY_METRICS,  # val_macro_f1, test_macro_f1 (classification); val_rmse, ... test_r2 (regression)
-    "seconds",
-)
+FINAL_COLUMNS = ("train_loss", "val_loss", "train_acc", "val_acc")  # in the summary as final_<column>
+# The columns of runs.csv after the run's id and grid values; SUMMARY_METRICS: val_macro_f1 and
+# test_macro_f1 (classification) or val_rmse, ..., test_r2 (regression).
+SUMMARY_COLUMNS = ("status", "epochs_run", "best_epoch", *(f"final_{c}" for c in FINAL_COLUMNS), "best_val_acc",
+                   "test_acc", *SUMMARY_METRICS, "seconds")
 # pruned: stopped by a search (successive halving) at a rung, its history up to there
 STATUSES = ("ok", "early_stopped", "diverged", "pruned")
 
@@ -60,17 +52,13 @@ class RunResult:
         return len(self.history["train_loss"])
 
     def summary(self) -> dict[str, Any]:
-        at = self.final_epoch - 1
-        h = self.history
+        """The run's row of runs.csv: ``SUMMARY_COLUMNS``."""
         return {
             "status": self.status,
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
-            "final_train_loss": float(h["train_loss"][at]),
-            "final_val_loss": float(h["val_loss"][at]),
-            "final_train_acc": float(h["train_acc"][at]),
-            "final_val_acc": float(h["val_acc"][at]),
-            "best_val_acc": _nanmax(h["val_acc"]),
+            **{f"final_{c}": float(self.history[c][self.final_epoch - 1]) for c in FINAL_COLUMNS},
+            "best_val_acc": float(np.fmax.reduce(self.history["val_acc"], initial=math.nan)),  # NaN if no epoch has one
             "test_acc": self.test_acc,
             **metrics.summary(self.metrics, self.spec.config.data.task),
             "seconds": self.seconds,
@@ -80,11 +68,6 @@ class RunResult:
 # A run's history, in every place one is handed over (a RunResult, the store, the report): the
 # epochs (1, 2, ...) and one float64 array per column of HISTORY_COLUMNS, one value per epoch.
 History = dict[str, np.ndarray]
-
-
-def new_history() -> dict[str, list[float]]:
-    """The columns of a history being recorded, as lists to append to (``as_history`` ends it)."""
-    return {c: [] for c in HISTORY_COLUMNS}
 
 
 def as_history(columns: dict[str, list[float]] | np.ndarray) -> History:
@@ -122,7 +105,8 @@ def improves(value, best, monitor: str = "val_loss", min_delta: float = 0.0):
     never improves. Python floats give a bool; tensors (one entry per model) give one per entry.
     """
     better = value < best - min_delta if monitor == "val_loss" else value > best + min_delta
-    return _finite(value) & (_isnan(best) | better)
+    finite = (value == value) & (abs(value) != math.inf)  # NaN is the one value unequal to itself
+    return finite & ((best != best) | better)
 
 
 def best_epoch(values: list[float], monitor: str = "val_loss", min_delta: float = 0.0) -> int:
@@ -132,19 +116,6 @@ def best_epoch(values: list[float], monitor: str = "val_loss", min_delta: float 
         if improves(v, best, monitor, min_delta):
             best, best_at = v, epoch
     return best_at or 1
-
-
-def _finite(x):
-    return (x == x) & (abs(x) != math.inf)  # NaN is the one value unequal to itself
-
-
-def _isnan(x):
-    return x != x
-
-
-def _nanmax(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.max()) if len(finite) else math.nan
 
 
 class RunBatch(Sequence):
@@ -173,10 +144,9 @@ class RunBatch(Sequence):
         """The runs ``index``, as a batch of their own (copies)."""
         part = RunBatch([self.specs[i] for i in index], self.history[index], self.params[index], self.state_dict,
                         has_test=self.test_acc is not None)
-        for name in ("status", "epochs_run", "best_epoch", "final_epoch", "seconds"):
-            getattr(part, name)[:] = getattr(self, name)[index]
-        if self.test_acc is not None:
-            part.test_acc[:] = self.test_acc[index]
+        for name in ("status", "epochs_run", "best_epoch", "final_epoch", "seconds", "test_acc"):
+            if getattr(self, name) is not None:  # test_acc is None without a test split
+                getattr(part, name)[:] = getattr(self, name)[index]
         part.metrics = [self.metrics[i] for i in index]
         return part
 
@@ -205,18 +175,14 @@ class RunBatch(Sequence):
     def summaries(self) -> dict[str, list]:
         """``RunResult.summary()`` of every run, as one list per column (vectorized)."""
         k = len(self)
-        at = self.final_epoch - 1
-        final = self.history[np.arange(k), at]  # (K, columns)
+        final = self.history[np.arange(k), self.final_epoch - 1]  # (K, columns)
         col = {c: i for i, c in enumerate(HISTORY_COLUMNS)}
         runs_metrics = [metrics.summary(m, s.config.data.task) for m, s in zip(self.metrics, self.specs)]
         return {
             "status": [STATUSES[s] for s in self.status.tolist()],
             "epochs_run": self.epochs_run.tolist(),
             "best_epoch": self.best_epoch.tolist(),
-            "final_train_loss": final[:, col["train_loss"]].tolist(),
-            "final_val_loss": final[:, col["val_loss"]].tolist(),
-            "final_train_acc": final[:, col["train_acc"]].tolist(),
-            "final_val_acc": final[:, col["val_acc"]].tolist(),
+            **{f"final_{c}": final[:, col[c]].tolist() for c in FINAL_COLUMNS},
             "best_val_acc": np.fmax.reduce(self.history[:, :, col["val_acc"]], axis=1).tolist(),
             "test_acc": [None] * k if self.test_acc is None else self.test_acc.tolist(),
             **{c: [m[c] for m in runs_metrics] for c in SUMMARY_METRICS},

@@ -7,6 +7,7 @@ which is what makes a kill lose little and ``--resume`` safe.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 import tomllib
@@ -56,12 +57,18 @@ def manual_engine(specs: list[RunSpec], data_for: DataFor, progress: Progress | 
     yield from reference_engine(specs, data_for, progress, gradients=manual_gradients)
 
 
-ENGINES: dict[str, Engine] = {
-    "reference": reference_engine,
-    "population": population_engine,
-    "manual": manual_engine,
-}
+ENGINES: dict[str, Engine] = {"reference": reference_engine, "population": population_engine, "manual": manual_engine}
 EXECUTORS = ("local", "ray")
+
+
+def population_search(cfg: RunConfig) -> str | None:
+    """What of ``cfg``'s search trains on the population engine (``search.search_engine``); None when
+    its trials are runs like any other."""
+    if cfg.search and cfg.search.method != "random":
+        return f"search.method = {cfg.search.method!r} trains"
+    if cfg.search and cfg.search.sampler == "tpe":
+        return "search.sampler = 'tpe' trains its waves"
+    return None
 
 
 def check_executor(engine: str, executor: str) -> None:
@@ -158,43 +165,18 @@ class Results:
             return store.params(run_id)
 
 
-class ProgressBar:
-    """A rich progress bar per experiment (runs done / total, ETA); silent when not a terminal.
-    ``advance`` may be called from the engine's threads."""
+@contextlib.contextmanager
+def progress_bar(enabled: bool) -> Iterator[Any]:
+    """A rich progress bar (runs done / total, ETA; safe to advance from the engine's threads), or
+    None when not shown: rich is imported only then."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
-    def __init__(self, enabled: bool):
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(
-                TextColumn("{task.description:<22}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("runs  ETA"),
-                TimeRemainingColumn(),
-            )
-
-    def __enter__(self) -> ProgressBar:
-        if self.bar:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
-
-    def add(self, name: str, total: int, done: int) -> Any:
-        return self.bar.add_task(name, total=total, completed=done) if self.bar else None
-
-    def advance(self, task: Any, n: float) -> None:
-        if self.bar:
-            self.bar.advance(task, n)
-
-    def to(self, task: Any) -> Progress | None:
-        """The engine's ``progress`` callback for ``task``."""
-        return (lambda n: self.advance(task, n)) if self.bar else None
+    with RichProgress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs  ETA"),
+                      TimeRemainingColumn()) as bar:
+        yield bar
 
 
 # The histories of the runs a command trains are kept in memory for its report and CSV export (a
@@ -203,18 +185,9 @@ class ProgressBar:
 KEEP_HISTORIES_BYTES = 256 << 20
 
 
-def run(
-    cfg: RunConfig | list[RunConfig],
-    engine: str = "auto",
-    out: str | Path | None = None,
-    resume: bool = False,
-    force: bool = False,
-    progress: bool = False,
-    plots: bool = True,
-    data_for: DataCache | None = None,
-    yes: bool = False,
-    **engine_options: Any,
-) -> Results:
+def run(cfg: RunConfig | list[RunConfig], engine: str = "auto", out: str | Path | None = None, resume: bool = False,
+        force: bool = False, progress: bool = False, plots: bool = True, data_for: DataCache | None = None,
+        yes: bool = False, **engine_options: Any) -> Results:
     """Train every run of one or more experiments into ``out`` and return the results: expand the
     grids, train, store each batch of runs as it finishes, export the CSV files, draw the report.
     ``yes``: go on even when the experiments are larger than ``budget.check_size`` allows;
@@ -228,11 +201,8 @@ def run(
     executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
     for c in cfgs:
-        if c.search and c.search.method != "random" and engine not in ("auto", "population"):
-            raise BadInput(f"{c.experiment_name}: search.method = {c.search.method!r} trains on the population engine: "
-                           f"use --engine auto or population")
-        if c.search and c.search.sampler == "tpe" and engine not in ("auto", "population"):
-            raise BadInput(f"{c.experiment_name}: search.sampler = 'tpe' trains its waves on the population engine: "
+        if population_search(c) and engine not in ("auto", "population"):
+            raise BadInput(f"{c.experiment_name}: {population_search(c)} on the population engine: "
                            f"use --engine auto or population")
     data_for = data_for or DataCache()
     check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
@@ -259,7 +229,7 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
     KEEP_HISTORIES_BYTES), for the report."""
     histories: dict[str, History] = {}
     kept_bytes = 0
-    with Store(out_dir) as store, ProgressBar(progress) as bar:
+    with Store(out_dir) as store, progress_bar(progress) as bar:
         for c, _ in plan:
             check_resumable(store, c, resume, fingerprints[c.experiment_name])
             store.add_experiment(c.experiment_name, to_toml(c), c.varied_keys, fingerprints[c.experiment_name])
@@ -269,16 +239,17 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
             positions = {s.run_id: i for i, s in enumerate(specs)}
             store.set_positions(positions)
             todo = [s for s in specs if s.run_id not in done]
-            task = bar.add(c.experiment_name, len(specs), len(specs) - len(todo))
+            advance = bar and functools.partial(bar.advance, bar.add_task(c.experiment_name, total=len(specs),
+                                                                          completed=len(specs) - len(todo)))
             if not todo:
                 continue
             options = engine_options if name == "population" else {}
             engine = ENGINES[name]
-            if c.search and (c.search.method != "random" or c.search.sampler == "tpe"):
+            if population_search(c):
                 from trainlab.search import search_engine
 
                 engine, options = functools.partial(search_engine, search=c.search), engine_options
-            for results in engine(todo, data_for, progress=bar.to(task), **options):
+            for results in engine(todo, data_for, progress=advance, **options):
                 store.save(results, positions)
                 if kept_bytes < KEEP_HISTORIES_BYTES:
                     arrays = histories_of(results)

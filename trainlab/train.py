@@ -22,7 +22,7 @@ from trainlab.callbacks import Callback, EarlyStopping
 from trainlab.config import RunConfig, RunSpec
 from trainlab.data import Dataset, make_dataset
 from trainlab.diagnostics import Diagnostics
-from trainlab.history import RunResult, as_history, best_epoch, diverged, divergence_limit, new_history
+from trainlab.history import HISTORY_COLUMNS, RunResult, as_history, best_epoch, diverged, divergence_limit
 from trainlab.models import build_model, evaluating, forward_keeping_hidden, linear_layers, set_dropout_step
 from trainlab.optim import build_optimizer, lr_at
 from trainlab.threads import small_model_threads
@@ -46,23 +46,15 @@ def autograd_gradients(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> to
     return loss
 
 
-def train(
-    cfg: RunConfig,
-    seed: int = 0,
-    data: Dataset | None = None,
-    spec: RunSpec | None = None,
-    gradients: Gradients = autograd_gradients,
-    diagnostics: bool = True,
-) -> RunResult:
+def train(cfg: RunConfig, seed: int = 0, data: Dataset | None = None, spec: RunSpec | None = None,
+          gradients: Gradients = autograd_gradients, diagnostics: bool = True) -> RunResult:
     """Train one model of ``cfg`` from ``seed`` and return its history, status and weights.
 
     ``gradients`` is how each batch's gradients are obtained: autograd, or by hand
     (``backprop.manual_gradients``, the ``manual`` engine); the rest of the loop is shared.
     ``diagnostics`` records per-layer gradient norms, dead and saturated units and update/weight
-    ratios into ``result.extra`` (see ``trainlab.diagnostics``). They reuse the loop's own gradient
-    norms and evaluation: ~0.15 ms per epoch, 1–9% of a minibatch run and 15–20% of a full-batch
-    one (benchmarks/diagnostics_overhead.py). Sweeps turn them off, as their store keeps the
-    history only. A small model trains on one torch thread unless the user chose a count (threads.py).
+    ratios into ``result.extra`` (``trainlab.diagnostics``; their cost: benchmarks/diagnostics_overhead.py).
+    A small model trains on one torch thread unless the user chose a count (threads.py).
     """
     training = Training(cfg, seed, data, gradients, diagnostics)
     with small_model_threads(training.weights, training.batch_rows):
@@ -79,14 +71,8 @@ class Training:
     read the run's state from the attributes.
     """
 
-    def __init__(
-        self,
-        cfg: RunConfig,
-        seed: int = 0,
-        data: Dataset | None = None,
-        gradients: Gradients = autograd_gradients,
-        diagnostics: bool = True,
-    ):
+    def __init__(self, cfg: RunConfig, seed: int = 0, data: Dataset | None = None,
+                 gradients: Gradients = autograd_gradients, diagnostics: bool = True):
         self.started = time.perf_counter()
         self.cfg, self.seed, self.gradients = cfg, seed, gradients
         self.dtype = dtype = DTYPES[cfg.train.dtype]
@@ -96,8 +82,8 @@ class Training:
 
         # One generator per run draws the initial weights; the data orders and dropout masks come
         # from trainlab.rng.
-        self.generator = torch.Generator().manual_seed(seed)
-        self.model = build_model(cfg.model, data.in_dim, data.n_classes, generator=self.generator, dtype=dtype)
+        generator = torch.Generator().manual_seed(seed)
+        self.model = build_model(cfg.model, data.in_dim, data.n_classes, generator=generator, dtype=dtype)
         self.optimizer = build_optimizer(cfg.optim, self.model.parameters())
         self.parameters = [p for m in linear_layers(self.model) for p in (m.weight, m.bias)]  # W_1, b_1, …, W_L, b_L
         # L1 acts through its gradient, l1·sign(w), as L2 (weight_decay) acts inside torch.optim: the
@@ -109,7 +95,8 @@ class Training:
         self.stopper = EarlyStopping(cfg.train.early_stopping) if cfg.train.early_stopping else None
         self.hooks: list[Callback] = [hook for hook in (self.diagnostics, self.stopper) if hook]
 
-        self.epoch, self.history, self.status = 0, new_history(), "ok"
+        self.epoch, self.status = 0, "ok"
+        self.history = {column: [] for column in HISTORY_COLUMNS}  # a list per column, a value per epoch
         self.grad_squares = torch.empty(0)  # (steps, layers): ‖∇(W_l, b_l)‖² of the epoch's steps
         self.hidden: list[tuple[nn.Module, torch.Tensor]] = []  # each hidden layer's output on the train rows
 
@@ -211,15 +198,10 @@ class Training:
             _, test_acc = evaluate(model, X_test, self.targets(data.y_test))
             splits["test"] = (data.y_test, predict(model, X_test))
 
+        name = cfg.experiment_name
         return RunResult(
-            spec=spec or RunSpec(
-                run_id=f"{cfg.experiment_name}/seed={self.seed}",
-                experiment=cfg.experiment_name,
-                group=cfg.experiment_name,
-                seed=self.seed,
-                grid_values={},
-                config=cfg,
-            ),
+            spec=spec or RunSpec(run_id=f"{name}/seed={self.seed}", experiment=name, group=name, seed=self.seed,
+                                 grid_values={}, config=cfg),
             history=as_history(history),
             status=status,
             best_epoch=best,

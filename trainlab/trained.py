@@ -1,12 +1,11 @@
 """A trained model to keep and use: raw points in, classes or values out, as scikit-learn's
 estimators do (``predict``, ``predict_proba``, ``score``).
 
-``load_model(DIR, run_id)`` rebuilds a stored run: its network, and the inputs it trained on, the
-feature transforms (``data.features``) and the scaler fitted on its training split, which
-``data.py`` recomputes from the run's own config (refused when the data no longer matches the
-fingerprint its experiment stored). ``Model.save(path)`` writes one safetensors file: the weights
-as tensors and, as its string metadata, the run's resolved config (TOML) and its inputs (columns,
-features, scaler numbers; JSON). ``Model.load(path)`` reads it back: no pickle, no data needed.
+``load_model(DIR, run_id)`` rebuilds a stored run: its network and its inputs (the feature
+transforms and the scaler fitted on its training split, which ``data.py`` recomputes from the run's
+config; refused when the data no longer matches its experiment's stored fingerprint).
+``Model.save(path)`` writes one safetensors file: the weights, and as metadata the resolved config
+(TOML) and the inputs (JSON); ``Model.load(path)`` reads it back, without pickle or data.
 """
 
 from __future__ import annotations
@@ -21,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.numpy
 import torch
+from safetensors import SafetensorError, safe_open
 
 from trainlab.config import RunConfig, config_from_dict, expand, to_toml, with_values
 from trainlab.data import Dataset, Inputs, check_csv_file, feature_function
@@ -74,7 +75,7 @@ class Model:
             return np.array(self.labels)
 
     def __repr__(self) -> str:
-        sizes = "→".join(str(n) for n in [len(self.features), *self.config.model.hidden, self.network[-1].out_features])
+        sizes = "→".join(map(str, [len(self.features), *self.config.model.hidden, self.network[-1].out_features]))
         run = f"run {self.run_id!r}, " if self.run_id else ""
         return (f"Model({run}{sizes} {self.config.model.activation}, {self.config.data.task}, "
                 f"inputs {', '.join(self.columns)})")
@@ -89,7 +90,8 @@ class Model:
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, rows × classes (the softmax of the outputs); classification only."""
         if self.regression:
-            raise BadInput(f"predict_proba: {self._name} is a regression (data.task = 'regression'): it predicts "
+            name = f"run {self.run_id!r}" if self.run_id else "this model"
+            raise BadInput(f"predict_proba: {name} is a regression (data.task = 'regression'): it predicts "
                            "values, not class probabilities; use predict")
         return torch.softmax(self._outputs(X).double(), dim=1).numpy()
 
@@ -122,16 +124,10 @@ class Model:
             raise BadInput(f"X has NaN or infinite values (row {bad[0]}); expected finite numbers")
         return R
 
-    @property
-    def _name(self) -> str:
-        return f"run {self.run_id!r}" if self.run_id else "this model"
-
     # ------------------------------------------------------------------ the file
 
     def save(self, path: str | Path) -> Path:
         """Write the model as one safetensors file (replacing any file there) and return its path."""
-        from safetensors.numpy import save
-
         scaler = dict(zip(SCALER_NUMBERS.get(self.inputs.scale, ()),
                           (self.inputs.a.tolist(), self.inputs.b.tolist()) if self.inputs.a is not None else ()))
         metadata = {
@@ -142,13 +138,11 @@ class Model:
                                   "scale": self.inputs.scale, **scaler, "labels": self.labels}),
         }
         tensors = {name: w.detach().contiguous().numpy() for name, w in self.network.state_dict().items()}
-        return write_file(path, save(tensors, metadata))
+        return write_file(path, safetensors.numpy.save(tensors, metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
         """The model in a safetensors file written by ``save`` (or ``trainlab export-model``)."""
-        from safetensors import SafetensorError, safe_open
-
         path = Path(path)
         if path.is_dir():
             raise BadInput(f"{path}: is a directory; expected a .safetensors model file")
