@@ -99,6 +99,16 @@ def test_plots_draw_on_given_or_new_axes(short_run):
     plt.close("all")
 
 
+def test_plot_data_shows_every_point_of_a_regression_data_set():
+    data = tl.make_dataset(tl.RunConfig(name="r", data={"name": "plane", "task": "regression", "n_samples": 200,
+                                                        "split": [0.6, 0.2, 0.2]}).data)
+    ax = tl.plot_data(data)
+    drawn = [c.get_offsets() for c in ax.collections]
+    assert sum(len(d) for d in drawn) == 200  # train, val and test, each coloured by its target
+    np.testing.assert_array_equal(ax.collections[0].get_array(), data.y_train)
+    plt.close("all")
+
+
 def test_results_summary_settings_finding_and_figures(results):
     summary = results.summary()
     assert [r["setting"] for r in summary.rows] == ["sigmoid", "tanh", "relu"]

@@ -109,13 +109,8 @@ def plot_decision_boundary(ax: plt.Axes, model: torch.nn.Module, data: Dataset, 
                              for i in range(0, len(grid), rows)])
     if data.regression:  # the prediction as a heat-map, the points coloured by their target on the same scale
         z = outputs[:, 0].numpy().reshape(xx.shape)
-        ys = np.concatenate([t for t in (data.y_train, data.y_val, data.y_test) if t is not None])
-        span = max(abs(ys).max(), 1e-9)
+        span = target_span(data)
         ax.contourf(xx, yy, z, levels=np.linspace(-span, span, 21), cmap="RdBu_r", alpha=0.55, extend="both")
-        for X, y, marker in ((data.raw_train, data.y_train, "o"), (data.raw_val, data.y_val, "^")):
-            if split in ("all", "train" if marker == "o" else "val"):
-                ax.scatter(X[:, 0], X[:, 1], c=y, s=12, marker=marker, cmap="RdBu_r", vmin=-span, vmax=span,
-                           edgecolor="k", linewidths=0.3)
     else:
         probs = torch.softmax(outputs, dim=1).numpy()
         if data.n_classes == 2:
@@ -127,20 +122,32 @@ def plot_decision_boundary(ax: plt.Axes, model: torch.nn.Module, data: Dataset, 
             cmap = matplotlib.colors.ListedColormap(CLASS_COLORS[: data.n_classes])
             ax.contourf(xx, yy, z, levels=np.arange(data.n_classes + 1) - 0.5, cmap=cmap, alpha=0.35)
             ax.contour(xx, yy, z, levels=np.arange(data.n_classes) + 0.5, colors="k", linewidths=1)
-        plot_points(ax, data, split)
+    plot_points(ax, data, split)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_title(title, fontsize=10)
 
 
+def target_span(data: Dataset) -> float:
+    """The largest |target| of a regression data set: its colour scale runs from -span to span."""
+    targets = np.concatenate([y for y in (data.y_train, data.y_val, data.y_test) if y is not None])
+    return max(abs(targets).max(), 1e-9)
+
+
 def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = False) -> None:
-    """The raw points coloured by class: circles train, triangles val, squares test (or one ``split``)."""
+    """The raw points coloured by class (by target for regression, on ``target_span``'s scale): circles
+    train, triangles val, squares test (or one ``split``)."""
     if split not in ("all", "train", "val", "test"):
         raise ValueError(f"split {split!r}: expected all, train, val or test")
     points = {"train": (data.raw_train, data.y_train, "o"), "val": (data.raw_val, data.y_val, "^"),
               "test": (data.raw_test, data.y_test, "s")}
     for name, (X, y, marker) in points.items():
         if X is None or (split != "all" and name != split):
+            continue
+        if data.regression:
+            span = target_span(data)
+            ax.scatter(X[:, 0], X[:, 1], c=y, s=12, marker=marker, cmap="RdBu_r", vmin=-span, vmax=span,
+                       edgecolor="k", linewidths=0.3, label=name)
             continue
         for k in range(data.n_classes):
             sel = y == k
