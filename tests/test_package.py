@@ -1,6 +1,8 @@
 """The package's shape: data flows one way, so no module imports one that imports it back."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import trainlab
@@ -65,3 +67,10 @@ def test_no_module_imports_one_that_imports_it_back():
 def test_the_cycle_finder_finds_a_cycle():
     assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c"]
     assert import_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_ruff_finds_no_unused_or_undefined_names():
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "trainlab", "tests", "benchmarks"],
+                          cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -179,7 +179,7 @@ def test_updates_wait_for_the_tab_to_draw_them():
     with TestClient(create_app("127.0.0.1", 8765), base_url=BASE) as client, client.websocket_connect(WS) as ws:
         set_up(ws, LONG)
         ws.send_json({"type": "play"})
-        first, second = ws.receive_json(), ws.receive_json()
+        _, second = ws.receive_json(), ws.receive_json()
         time.sleep(0.4)  # trains on; the tab has drawn nothing: nothing more is sent
         ws.send_json({"type": "pause"})
         last, paused = ws.receive_json(), ws.receive_json()
