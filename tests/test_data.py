@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_circles, make_moons
@@ -118,6 +120,7 @@ def test_csv_custom_columns(tmp_path):
         ("x1,x2,y\n1,2,0\n3,4,0\n5,6,0\n", "single class"),
         ("x1,x2,y\n", "no data rows"),
         ("x1,x2,y\n1,2\n", "row 2 has 2 cells, expected 3"),
+        ("x1,y,x2,y\n1,0,2,0\n", "names the column 'y' twice; expected each column once"),
         ("x1\tx2\ty\n1\t2\t0\n", "separated by tabs; trainlab reads comma-separated columns"),
         ("x1;x2;y\n1;2;0\n", "separated by semicolons (';'); trainlab reads comma-separated columns"),
         ("x1,x2,y\n" + "".join(f"{i},{i},{i / 7}\n" for i in range(400)),
@@ -140,6 +143,19 @@ def test_a_float_target_message_is_one_short_line(tmp_path):
         load_csv(path)
     assert len(str(e.value)) < 200 + len(str(path))
     assert load_csv(path, regression=True)[1][1] == 1 / 7
+
+
+def test_long_class_labels_cost_their_own_size_not_the_longest_ones_in_every_row(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("x1,x2,y\n" + f"0,0,{'a' * 50_000}\n" + "1,1,b\n" * 2_000)
+    tracemalloc.start()
+    try:
+        _, y, _, classes = load_csv(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert classes == ["a" * 50_000, "b"] and y.tolist() == [0] + [1] * 2_000
+    assert peak < 20e6  # a str array of 2,001 labels of 50,000 characters would be 400 MB
 
 
 def test_csv_with_too_few_rows_for_the_split(tmp_path):

@@ -248,6 +248,9 @@ def load_csv(path: str | Path | None, target: str = "y",
     if not rows:
         raise BadInput(f"{path}: the CSV is empty; expected a header row such as x1,x2,y")
     header = [h.strip() for h in rows[0]]
+    repeated = next((h for h in header if header.count(h) > 1), None)
+    if repeated is not None:
+        raise BadInput(f"{path}: the header names the column {repeated!r} twice; expected each column once")
     if target not in header:
         separator = next((name for sep, name in SEPARATORS.items() if len(header) == 1 and sep in header[0]), None)
         if separator:
@@ -333,7 +336,8 @@ def _encode_labels(labels: list[str], path: Path) -> tuple[np.ndarray, list[str]
         classes, y = np.unique([int(v) for v in as_float], return_inverse=True)
         names = None if classes.tolist() == list(range(len(classes))) else [str(c) for c in classes]
     else:
-        classes, y = np.unique(labels, return_inverse=True)
+        # as objects: a str array would hold every label at the longest one's width
+        classes, y = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
         names = classes.tolist()
     if len(classes) < 2:
         raise BadInput(f"{path}: the class column has a single class ({classes[0]}); need at least 2")
