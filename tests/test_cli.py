@@ -168,7 +168,8 @@ def test_missing_config_file(cli, tmp_path):
 def test_bad_option_is_one_line_and_writes_nothing(cli, write_config, tmp_path):
     out = tmp_path / "o"
     assert_bad_input(cli("run", write_config(TINY), "--out", out, "--engine", "turbo"), "--engine", "reference")
-    assert_bad_input(cli("run", write_config(TINY), "--out", out, "--bogus"), "--bogus")
+    assert_bad_input(cli("run", write_config(TINY), "--out", out, "--bogus"), "--bogus", "see trainlab run --help")
+    assert_bad_input(cli("export", "mlflow", out, "--bogus"), "--bogus", "see trainlab export mlflow --help")
     assert_bad_input(cli("run", write_config(TINY), "--out", out, "--set", "novalue"), "KEY=VALUE")
     assert not out.exists()
 

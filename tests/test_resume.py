@@ -2,6 +2,7 @@
 never corrupts runs.sqlite, and ``--resume`` finishes with the tables of an uninterrupted lab."""
 
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -95,13 +96,13 @@ def test_sigkill_mid_lab_keeps_the_store_sound_and_resume_gives_the_same_tables(
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, uninterrupted):
-    out = tmp_path / "interrupted"
+    out = tmp_path / "interrupted [lab]"  # the command printed must quote it
     code, _, stderr = start_and_interrupt(out, signal.SIGINT)
     assert code == 130, stderr
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if "Resume with:" in line]
     assert len(lines) == 1, stderr
-    command = lines[0].split("Resume with:", 1)[1].split()
+    command = shlex.split(lines[0].split("Resume with:", 1)[1])
     assert command[0] == "trainlab" and "--resume" in command and str(out) in command
     assert integrity(out) == "ok"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import shlex
 import sqlite3
 import statistics
 import sys
@@ -16,7 +17,7 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -26,8 +27,8 @@ from rich.table import Table
 from trainlab import experiments
 from trainlab.activations import ACTIVATIONS
 from trainlab.data import DataCache
-from trainlab.config import (DATASETS, INITS, OPTIMIZERS, SCHEDULES, DataConfig, apply_overrides, config_from_dict,
-                             load_config)
+from trainlab.config import (DATASETS, INITS, OPTIMIZERS, SCHEDULES, DataConfig, RunConfig, apply_overrides,
+                             config_from_dict, load_config)
 from trainlab.errors import BadInput
 from trainlab.imports import gc_paused
 
@@ -114,7 +115,7 @@ def run(
 ) -> None:
     """Train every run of CONFIG (each grid point × each seed) and write the output directory."""
     cfg = load_config(config, set_ or [])
-    command = " ".join(["trainlab run", str(config), *(f"--set {s}" for s in set_ or [])])
+    command = shlex.join(["trainlab", "run", str(config), *(arg for s in set_ or [] for arg in ("--set", s))])
     _train([cfg], out, cfg.name, command, max_memory=max_memory, engine=engine, resume=resume, force=force,
            yes=yes, executor=executor, ray_address=ray_address)
 
@@ -132,12 +133,13 @@ def lab(
 ) -> None:
     """Run the course experiments over many seeds and write the results."""
     cfgs = [experiments.load(name, seeds, quick) for name in names or experiments.names()]
-    command = " ".join(["trainlab lab", *(names or []), *([f"--seeds {seeds}"] if seeds else []),
-                        *(["--quick"] if quick else [])])
+    command = shlex.join(["trainlab", "lab", *(names or []), *(["--seeds", str(seeds)] if seeds else []),
+                          *(["--quick"] if quick else [])])
     _train(cfgs, out, "lab", command, engine=engine, resume=resume, force=force, yes=yes)
 
 
-def _train(cfgs, out: Path | None, name: str, command: str, max_memory: str | None = None, **options) -> None:
+def _train(cfgs: list[RunConfig], out: Path | None, name: str, command: str, max_memory: str | None = None,
+           **options: Any) -> None:
     """Train ``cfgs`` into ``out`` (default runs/<name>-<time>) and print what came of it; after a
     Ctrl-C, the ``command`` that resumes."""
     with training_libraries_loaded(cfgs) as data_for:
@@ -637,8 +639,7 @@ def _error_line(e: Exception) -> str:
     """What went wrong, in one line: bad input, a usage error, a filesystem or run-store fault."""
     if isinstance(e, typer.TyperException):  # a usage error of Typer's own copy of Click: bad option or value
         ctx = getattr(e, "ctx", None)
-        sub = f" {ctx.info_name}" if ctx is not None and ctx.parent is not None else ""
-        return f"{e.format_message()} (see trainlab{sub} --help)"
+        return f"{e.format_message()} (see {ctx.command_path if ctx is not None else 'trainlab'} --help)"
     if isinstance(e, OSError):  # the path and the problem
         return (f"{e.filename}: " if e.filename is not None else "") + _os_problem(e)
     if isinstance(e, sqlite3.Error):

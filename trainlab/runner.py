@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shlex
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -61,9 +62,9 @@ ENGINES: dict[str, Engine] = {"reference": reference_engine, "population": popul
 EXECUTORS = ("local", "ray")
 
 
-def population_search(cfg: RunConfig) -> str | None:
-    """What of ``cfg``'s search trains on the population engine (``search.search_engine``); None when
-    its trials are runs like any other."""
+def population_search_reason(cfg: RunConfig) -> str | None:
+    """Why ``cfg``'s search must train on the population engine (``search.search_engine``), as words
+    for a message; None when its trials are runs like any other."""
     if cfg.search and cfg.search.method != "random":
         return f"search.method = {cfg.search.method!r} trains"
     if cfg.search and cfg.search.sampler == "tpe":
@@ -201,9 +202,9 @@ def run(cfg: RunConfig | list[RunConfig], engine: str = "auto", out: str | Path 
     executor = engine_options.get("executor", "local")
     check_executor(engine, executor)
     for c in cfgs:
-        if population_search(c) and engine not in ("auto", "population"):
-            raise BadInput(f"{c.experiment_name}: {population_search(c)} on the population engine: "
-                           f"use --engine auto or population")
+        reason = population_search_reason(c)
+        if reason and engine not in ("auto", "population"):
+            raise BadInput(f"{c.experiment_name}: {reason} on the population engine: use --engine auto or population")
     data_for = data_for or DataCache()
     check_size(cfgs, [choose_engine(engine, count_runs(c), executor) for c in cfgs], yes=yes)
     plan = [(c, expand(c)) for c in cfgs]
@@ -239,13 +240,15 @@ def train_into(out_dir: Path, plan: list[tuple[RunConfig, list[RunSpec]]], engin
             positions = {s.run_id: i for i, s in enumerate(specs)}
             store.set_positions(positions)
             todo = [s for s in specs if s.run_id not in done]
-            advance = bar and functools.partial(bar.advance, bar.add_task(c.experiment_name, total=len(specs),
-                                                                          completed=len(specs) - len(todo)))
+            advance = None
+            if bar is not None:
+                task = bar.add_task(c.experiment_name, total=len(specs), completed=len(specs) - len(todo))
+                advance = functools.partial(bar.advance, task)
             if not todo:
                 continue
             options = engine_options if name == "population" else {}
             engine = ENGINES[name]
-            if population_search(c):
+            if population_search_reason(c):
                 from trainlab.search import search_engine
 
                 engine, options = functools.partial(search_engine, search=c.search), engine_options
@@ -267,4 +270,4 @@ def interrupted_message(out_dir: Path, command: str) -> str:
     with Store(out_dir) as store:
         n = len(store.done_ids())
     runs = "1 finished run is" if n == 1 else f"{n} finished runs are"
-    return f"Interrupted: {runs} saved in {out_dir}. Resume with: {command} --out {out_dir} --resume"
+    return f"Interrupted: {runs} saved in {out_dir}. Resume with: {command} --out {shlex.quote(str(out_dir))} --resume"
