@@ -289,10 +289,10 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(clf, cli, tmp_path, case):
         "out is a directory": (["export-model", out, "--best", "--out", tmp_path / "empty"], ["is a directory"]),
         "no run chosen": (["export-model", out, "--out", tmp_path / "m.safetensors"], ["--run RUN_ID or --best"]),
         "run with a file": (["predict", tmp_path / "notes.txt", "--run", "x", "--input", points], ["model file"]),
-        "bad cell": (predict, ["row 2, column 'x1'", "not a number"]),
+        "bad cell": (predict, ["row 4, column 'x1'", "not a number"]),  # the file's line, blank lines counted
     }[case]
     if case == "bad cell":
-        points.write_text("x1,x2\nabc,0.2\n")
+        points.write_text("x1,x2\n0.1,0.2\n\nabc,0.2\n")
     before = sorted(p.name for p in tmp_path.iterdir())
     assert_bad_input(cli(*args), *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == before

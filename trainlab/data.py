@@ -242,15 +242,9 @@ def load_csv(path: str | Path | None, target: str = "y",
     labels as the file writes them, index by index (None when they are the indices themselves).
     """
     path = Path(str(path))
-    check_csv_file(path)
-    with reading(path, "CSV"), path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
+    header, rows = read_csv_rows(path)
+    if not header:
         raise BadInput(f"{path}: the CSV is empty; expected a header row such as x1,x2,y")
-    header = [h.strip() for h in rows[0]]
-    repeated = next((h for h in header if header.count(h) > 1), None)
-    if repeated is not None:
-        raise BadInput(f"{path}: the header names the column {repeated!r} twice; expected each column once")
     if target not in header:
         separator = next((name for sep, name in SEPARATORS.items() if len(header) == 1 and sep in header[0]), None)
         if separator:
@@ -264,12 +258,8 @@ def load_csv(path: str | Path | None, target: str = "y",
         raise BadInput(f"{path}: no feature columns besides {target!r}")
     t = header.index(target)
     X, labels = [], []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise BadInput(f"{path}: row {line} has {len(row)} cells, expected {len(header)}")
-        X.append([_number(cell, path, line, name) for i, (name, cell) in enumerate(zip(header, row)) if i != t])
+    for line, row in rows:
+        X.append([csv_number(cell, path, line, name) for i, (name, cell) in enumerate(zip(header, row)) if i != t])
         labels.append(row[t].strip())
     if not X:
         raise BadInput(f"{path}: the CSV has a header but no data rows")
@@ -285,7 +275,24 @@ MAX_CSV_BYTES = 200_000_000
 SEPARATORS = {"\t": "tabs", ";": "semicolons (';')", "|": "bars ('|')"}
 
 
-def _number(cell: str, path: Path, line: int, column: str) -> float:
+def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV's header (names stripped; empty for an empty file) and its non-blank rows, each with its
+    line number for messages. A column named twice, or a row of another length, is a BadInput."""
+    check_csv_file(path)
+    with reading(path, "CSV"), path.open(newline="") as f:
+        lines = list(csv.reader(f))
+    header = [h.strip() for h in lines[0]] if lines else []
+    repeated = next((h for h in header if header.count(h) > 1), None)
+    if repeated is not None:
+        raise BadInput(f"{path}: the header names the column {repeated!r} twice; expected each column once")
+    rows = [(line, row) for line, row in enumerate(lines[1:], start=2) if any(cell.strip() for cell in row)]
+    for line, row in rows:
+        if len(row) != len(header):
+            raise BadInput(f"{path}: row {line} has {len(row)} cells, expected {len(header)}")
+    return header, rows
+
+
+def csv_number(cell: str, path: Path, line: int, column: str) -> float:
     try:
         value = float(cell)
     except ValueError:

@@ -25,7 +25,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from trainlab.config import RunConfig, config_from_dict, expand, to_toml, with_values
-from trainlab.data import Dataset, Inputs, check_csv_file, feature_function
+from trainlab.data import Dataset, Inputs, csv_number, feature_function, read_csv_rows
 from trainlab.errors import BadInput
 from trainlab.models import evaluating, model_from_params
 from trainlab.store import STORE_NAME, Store, number_text, write_atomic
@@ -261,15 +261,9 @@ def predict_csv(model: Model, path: str | Path) -> str:
     and for a classifier ``p_<class>``, the probability of each class. Columns other than the
     model's inputs (a label, an id) are kept and not used."""
     path = Path(path)
-    check_csv_file(path)
-    try:
-        with path.open(newline="") as f:
-            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read CSV ({getattr(e, 'strerror', None) or e})") from None
-    if len(rows) < 2:
+    header, rows = read_csv_rows(path)
+    if not rows:
         raise BadInput(f"{path}: expected a header row ({','.join(model.columns)}) and at least one row of points")
-    header = [h.strip() for h in rows[0]]
     missing = [c for c in model.columns if c not in header]
     if missing:
         raise BadInput(f"{path}: no column {', '.join(map(repr, missing))}; the model's inputs are "
@@ -279,17 +273,7 @@ def predict_csv(model: Model, path: str | Path) -> str:
     if clash:
         raise BadInput(f"{path}: already has a column {clash[0]!r}, which predict adds; rename or drop it")
     at = [header.index(c) for c in model.columns]
-    X = np.empty((len(rows) - 1, len(at)))
-    for i, row in enumerate(rows[1:]):
-        if len(row) != len(header):
-            raise BadInput(f"{path}: row {i + 2} has {len(row)} cells, expected {len(header)}")
-        for j, k in enumerate(at):
-            try:
-                X[i, j] = float(row[k])
-            except ValueError:
-                raise BadInput(f"{path}: row {i + 2}, column {header[k]!r}: {row[k]!r} is not a number") from None
-            if not math.isfinite(X[i, j]):
-                raise BadInput(f"{path}: row {i + 2}, column {header[k]!r}: {row[k]!r} is not a finite number")
+    X = np.array([[csv_number(row[k], path, line, header[k]) for k in at] for line, row in rows], dtype=np.float64)
     if model.regression:
         columns = [[number_text(v).decode()] for v in model.predict(X).tolist()]
     else:
@@ -297,8 +281,8 @@ def predict_csv(model: Model, path: str | Path) -> str:
                    for c, ps in zip(model.predict(X).tolist(), model.predict_proba(X).tolist())]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(rows[0] + added)
-    writer.writerows(row + extra for row, extra in zip(rows[1:], columns))
+    writer.writerow(header + added)
+    writer.writerows(row + extra for (_, row), extra in zip(rows, columns))
     return buffer.getvalue()
 
 
