@@ -136,6 +136,13 @@ def test_bad_csv(tmp_path, text, fragment):
     assert fragment in str(e.value) and str(path) in str(e.value)
 
 
+def test_a_bad_regression_target_is_named_by_its_line_in_the_file(tmp_path):
+    path = tmp_path / "targets.csv"
+    path.write_text("x1,x2,y\n1,2,0.5\n\n3,4,high\n")
+    with pytest.raises(BadInput, match=r"row 4, column 'y': 'high' is not a number"):
+        load_csv(path, regression=True)
+
+
 def test_a_float_target_message_is_one_short_line(tmp_path):
     path = tmp_path / "floats.csv"
     path.write_text("x1,x2,y\n" + "".join(f"{i},{i},{i / 7}\n" for i in range(400)))

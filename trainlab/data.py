@@ -264,7 +264,7 @@ def load_csv(path: str | Path | None, target: str = "y",
     if not X:
         raise BadInput(f"{path}: the CSV has a header but no data rows")
     if regression:
-        return np.asarray(X, dtype=np.float64), _numeric_targets(labels, target, path), columns, None
+        return np.asarray(X, dtype=np.float64), _numeric_targets(rows, t, target, path), columns, None
     y, classes = _encode_labels(labels, path)
     return np.asarray(X, dtype=np.float64), y, columns, classes
 
@@ -315,9 +315,10 @@ def check_csv_file(path: Path) -> None:
                        "trainlab reads; use a sample of the rows")
 
 
-def _numeric_targets(labels: list[str], target: str, path: Path) -> np.ndarray:
+def _numeric_targets(rows: list[tuple[int, list[str]]], t: int, target: str, path: Path) -> np.ndarray:
     values = []
-    for line, cell in enumerate(labels, start=2):
+    for line, row in rows:
+        cell = row[t].strip()
         try:
             values.append(float(cell))
         except ValueError:
