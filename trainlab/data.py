@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -282,7 +283,7 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     with reading(path, "CSV"), path.open(newline="") as f:
         lines = list(csv.reader(f))
     header = [h.strip() for h in lines[0]] if lines else []
-    repeated = next((h for h in header if header.count(h) > 1), None)
+    repeated = next((h for h, n in Counter(header).items() if n > 1), None)
     if repeated is not None:
         raise BadInput(f"{path}: the header names the column {repeated!r} twice; expected each column once")
     rows = [(line, row) for line, row in enumerate(lines[1:], start=2) if any(cell.strip() for cell in row)]
