@@ -69,7 +69,9 @@ class PopulationBasedTraining:
         self.trial = trial_numbers(specs)
         self.seed = torch.tensor([s.seed for s in specs])
         self.seeds = list(dict.fromkeys(s.seed for s in specs))
-        first = dict(reversed(list(zip(self.trial.tolist(), specs))))  # trial → its first spec
+        first: dict[int, RunSpec] = {}  # trial → its first spec
+        for spec, t in zip(specs, self.trial.tolist()):
+            first.setdefault(t, spec)
         self.base = [first[t].config for t in range(len(first))]
         self.values = [dict(first[t].grid_values) for t in range(len(first))]
         self.rng = np.random.default_rng([search.seed, len(specs)])  # apart from the sampling's stream
