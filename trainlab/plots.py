@@ -141,11 +141,11 @@ def plot_points(ax: plt.Axes, data: Dataset, split: str = "all", legend: bool = 
         raise ValueError(f"split {split!r}: expected all, train, val or test")
     points = {"train": (data.raw_train, data.y_train, "o"), "val": (data.raw_val, data.y_val, "^"),
               "test": (data.raw_test, data.y_test, "s")}
+    span = target_span(data) if data.regression else None
     for name, (X, y, marker) in points.items():
         if X is None or (split != "all" and name != split):
             continue
-        if data.regression:
-            span = target_span(data)
+        if span is not None:
             ax.scatter(X[:, 0], X[:, 1], c=y, s=12, marker=marker, cmap="RdBu_r", vmin=-span, vmax=span,
                        edgecolor="k", linewidths=0.3, label=name)
             continue
